@@ -1,0 +1,183 @@
+//! `vigil`: local work on Vigil, without an AWS account.
+//!
+//! Every command runs the same core and handlers as the Lambda functions, on in-memory ports.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod replay;
+
+#[derive(Parser)]
+#[command(name = "vigil", version, about = "Vigil: self-driving operations and security for AWS (local tools)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    DryRun,
+    Enforce,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay EventBridge events (JSON files, or folders of them) through
+    /// ingest -> score -> decide -> remediate on an in-memory world, and print each decision
+    /// with its reasons.
+    Replay {
+        /// Event files or folders. Default: the bundled sample events.
+        paths: Vec<PathBuf>,
+        /// Carry actions out on the in-memory world (default: dry-run, as a new deployment).
+        #[arg(long, value_enum, default_value = "dry-run")]
+        mode: ModeArg,
+        /// Print the decisions and outcomes as JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file (default: the bundled policy) and summarise it.
+    Check { file: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain of an audit trail (JSON lines, one record per line).
+    Verify { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The single error reporter: the error and every cause, one per line.
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Replay { paths, mode, json } => {
+            let mode = match mode {
+                ModeArg::DryRun => vigil_shared::domain::Mode::DryRun,
+                ModeArg::Enforce => vigil_shared::domain::Mode::Enforce,
+            };
+            let files = event_files(&paths)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(replay::run(&files, mode, json))
+        }
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => policy_check(file.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { file },
+        } => audit_verify(&file),
+    }
+}
+
+/// The bundled sample events, relative to the workspace.
+fn default_events() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/events")
+}
+
+fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let roots = if paths.is_empty() {
+        vec![default_events()]
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    for root in roots {
+        if root.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&root)
+                .with_context(|| format!("reading {}", root.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if root.is_file() {
+            files.push(root);
+        } else {
+            bail!("{} is neither a file nor a folder", root.display());
+        }
+    }
+    Ok(files)
+}
+
+fn policy_check(file: Option<&Path>) -> Result<()> {
+    use vigil_shared::policy::Policy;
+    let (name, policy) = match file {
+        Some(f) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let p = Policy::from_yaml(&text).with_context(|| format!("checking {}", f.display()))?;
+            (f.display().to_string(), p)
+        }
+        None => ("bundled policy".to_owned(), Policy::bundled()?),
+    };
+    println!(
+        "{name}: valid. mode {}, kill switch {}, {} rule(s), cooldown {} min, blast radius <= {:.0}% of a group and >= {} InService",
+        policy.mode,
+        if policy.kill_switch { "ENGAGED" } else { "off" },
+        policy.rules.len(),
+        policy.limits.cooldown_minutes,
+        policy.limits.max_group_share * 100.0,
+        policy.limits.min_in_service
+    );
+    for r in &policy.rules {
+        let modes: Vec<String> = r.failure_modes.iter().map(|m| m.to_string()).collect();
+        println!(
+            "  - {}: {} at confidence >= {:.2} -> {:?}, tier {}{}",
+            r.name,
+            modes.join(", "),
+            r.min_confidence,
+            r.action,
+            r.tier,
+            if r.dry_run { " (dry-run)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+fn audit_verify(file: &Path) -> Result<()> {
+    use vigil_shared::audit::{self, AuditRecord};
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let records = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str::<AuditRecord>(l)
+                .with_context(|| format!("line {} is not an audit record", i + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    audit::verify(&records).with_context(|| format!("{} is not intact", file.display()))?;
+    println!("{}: {} record(s), chain intact", file.display(), records.len());
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! `vigil replay`: sample events through the real handlers, on an in-memory world.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use vigil_shared::domain::{Action, Mode};
+use vigil_shared::events;
+use vigil_shared::handlers::{decide, ingest, remediate, score};
+use vigil_shared::memory::{MemoryFleet, MemoryOutbox, MemoryState};
+use vigil_shared::models::AlarmBaseline;
+use vigil_shared::names::{GroupName, InstanceId};
+use vigil_shared::policy::Policy;
+
+/// The in-memory world: each instance an event names sits in a group of three healthy
+/// instances (so the blast-radius limit lets one be replaced).
+struct World {
+    fleet: MemoryFleet,
+    outbox: MemoryOutbox,
+    state: MemoryState,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            fleet: MemoryFleet::default(),
+            outbox: MemoryOutbox::default(),
+            state: MemoryState::default(),
+        }
+    }
+
+    /// Puts every instance the event names into a group of its own, if it has none yet.
+    fn place(&self, envelope: &events::Envelope, n: usize) -> Result<()> {
+        let Ok(events::Normalised::Signals(signals)) = events::normalise(envelope) else {
+            return Ok(());
+        };
+        for s in signals {
+            let Ok(Some(instance)) = s.resource.instance_id() else {
+                continue;
+            };
+            if self.fleet.health(&instance).is_some() {
+                continue;
+            }
+            let group = GroupName::parse(&format!("replay-group-{n}"))?;
+            let peers = [
+                InstanceId::parse(&format!("i-{:08x}", 0xa000_0000_u32 + n as u32 * 2))?,
+                InstanceId::parse(&format!("i-{:08x}", 0xa000_0001_u32 + n as u32 * 2))?,
+            ];
+            self.fleet.add_group(&group, 1, 6, &[instance, peers[0].clone(), peers[1].clone()]);
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
+    let world = World::new();
+    let settings = decide::DecideConfig::new(Policy::bundled()?, mode);
+    let verify = remediate::RemediateConfig {
+        verify_attempts: 1,
+        verify_interval: std::time::Duration::ZERO,
+    };
+    let decide_ports = decide::DecidePorts {
+        claims: &world.state,
+        kill_switch: &world.state,
+        groups: &world.fleet,
+    };
+    let remediate_ports = remediate::RemediatePorts {
+        kill_switch: &world.state,
+        instances: &world.fleet,
+        health: &world.fleet,
+        alerts: &world.outbox,
+    };
+    if !as_json {
+        println!("Replaying {} event(s) in {mode} mode on an in-memory world.\n", files.len());
+    }
+    for (n, file) in files.iter().enumerate() {
+        let name = file.file_name().map_or_else(|| file.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let envelope = match events::parse_envelope(&bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                print_refusal(&name, &vigil_shared::error_chain(&e), as_json);
+                continue;
+            }
+        };
+        world.place(&envelope, n)?;
+        let observed = match ingest::handle(&envelope, &world.fleet).await {
+            Ok(o) => o,
+            Err(e) => {
+                print_refusal(&name, &vigil_shared::error_chain(&e), as_json);
+                continue;
+            }
+        };
+        if let Some(why) = &observed.ignored {
+            if as_json {
+                println!("{}", json!({"event": name, "ignored": why}));
+            } else {
+                println!("{name}\n  ignored: {why}\n");
+            }
+            continue;
+        }
+        let mut scored = score::handle(observed, &AlarmBaseline);
+        scored.execution_id = Some(format!("replay-{n}"));
+        let owner = scored.execution_id.clone().unwrap_or_default();
+        let decisions = decide::handle(scored, &owner, &settings, &decide_ports, chrono::Utc::now()).await?;
+        for d in &decisions.decisions {
+            let outcome = remediate::handle(d, &verify, &remediate_ports).await?;
+            if as_json {
+                println!("{}", json!({"event": name, "decision": d, "outcome": outcome}));
+                continue;
+            }
+            println!("{name}");
+            println!(
+                "  incident: {} on {} (severity {}, confidence {:.2})",
+                d.incident.failure_mode, d.incident.resource, d.incident.severity, d.incident.confidence
+            );
+            println!("  decision: tier {}, mode {}", d.tier, d.mode);
+            if let Some(a) = &d.action {
+                println!("  action:   {a}");
+            }
+            for r in &d.reasons {
+                println!("    - [{}] {}", r.code, r.message);
+            }
+            println!("  outcome:  {:?}: {}", outcome.status, outcome.detail);
+            if let Some(Action::ReplaceInstance { instance, .. }) = &d.action {
+                if let Some(h) = world.fleet.health(instance) {
+                    println!("  world:    {instance} is {h}");
+                }
+            }
+            println!();
+        }
+    }
+    if !as_json {
+        println!("{} alert(s) would have been published.", world.outbox.sent().len());
+    }
+    Ok(())
+}
+
+fn print_refusal(name: &str, why: &str, as_json: bool) {
+    if as_json {
+        println!("{}", json!({"event": name, "refused": why}));
+    } else {
+        println!("{name}\n  refused: {why}\n");
+    }
+}

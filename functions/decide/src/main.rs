@@ -1,0 +1,43 @@
+//! The `decide` Lambda function: wiring only (the handler is vigil_shared::handlers).
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use vigil_shared::aws::{
+    self, autoscaling::AutoScaling, dynamodb::StateTable, ssm::KillSwitchParameter,
+};
+use vigil_shared::config::{self, from_process};
+use vigil_shared::handlers;
+use vigil_shared::handlers::decide::{DecideConfig, DecidePorts};
+use vigil_shared::policy::Policy;
+use vigil_shared::stages::ScoredBatch;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let settings = DecideConfig::new(Policy::bundled()?, config::mode(&from_process)?);
+    let sdk = aws::load_config().await;
+    let claims = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
+    let kill_switch = KillSwitchParameter::new(
+        &sdk,
+        config::required(&from_process, config::KILL_SWITCH_PARAMETER)?,
+    );
+    let groups = AutoScaling::new(&sdk);
+    let ports = DecidePorts {
+        claims: &claims,
+        kill_switch: &kill_switch,
+        groups: &groups,
+    };
+    let (settings, ports) = (&settings, &ports);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ScoredBatch>| async move {
+            let owner = event
+                .payload
+                .execution_id
+                .clone()
+                .unwrap_or_else(|| event.context.request_id.clone());
+            handlers::decide::handle(event.payload, &owner, settings, ports, chrono::Utc::now())
+                .await
+                .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
+        },
+    ))
+    .await
+}

@@ -1,0 +1,34 @@
+//! The `remediate` Lambda function: wiring only (the handler is vigil_shared::handlers).
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use vigil_shared::aws::{self, autoscaling::AutoScaling, sns::Sns, ssm::KillSwitchParameter};
+use vigil_shared::config::{self, from_process};
+use vigil_shared::domain::Decision;
+use vigil_shared::handlers;
+use vigil_shared::handlers::remediate::{RemediateConfig, RemediatePorts};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let sdk = aws::load_config().await;
+    let kill_switch = KillSwitchParameter::new(
+        &sdk,
+        config::required(&from_process, config::KILL_SWITCH_PARAMETER)?,
+    );
+    let autoscaling = AutoScaling::new(&sdk);
+    let alerts = Sns::new(&sdk, config::required(&from_process, config::TOPIC_ARN)?);
+    let ports = RemediatePorts {
+        kill_switch: &kill_switch,
+        instances: &autoscaling,
+        health: &autoscaling,
+        alerts: &alerts,
+    };
+    let settings = RemediateConfig::default();
+    let (settings, ports) = (&settings, &ports);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Decision>| async move {
+        handlers::remediate::handle(&event.payload, settings, ports)
+            .await
+            .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
+    }))
+    .await
+}

@@ -1,0 +1,17 @@
+//! The `score` Lambda function: wiring only (the handler is vigil_shared::handlers).
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use vigil_shared::handlers;
+use vigil_shared::models::AlarmBaseline;
+use vigil_shared::stages::Observed;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let model = AlarmBaseline;
+    let model = &model;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Observed>| async move {
+        Ok::<_, Error>(handlers::score::handle(event.payload, model))
+    }))
+    .await
+}

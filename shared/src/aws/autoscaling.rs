@@ -1,0 +1,107 @@
+//! Auto Scaling: group membership, group capacity, and marking an instance Unhealthy.
+
+use aws_sdk_autoscaling::Client;
+
+use super::port_error;
+use crate::domain::{GroupCapacity, Membership};
+use crate::names::{GroupName, InstanceId};
+use crate::ports::{DescribeGroup, DescribeInstance, PortError, PortErrorKind, SetInstanceHealth};
+
+#[derive(Debug, Clone)]
+pub struct AutoScaling {
+    client: Client,
+}
+
+impl AutoScaling {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        AutoScaling {
+            client: Client::new(config),
+        }
+    }
+}
+
+fn non_negative(v: Option<i32>) -> u32 {
+    v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+}
+
+impl DescribeInstance for AutoScaling {
+    async fn membership(&self, instance: &InstanceId) -> Result<Option<Membership>, PortError> {
+        const OP: &str = "autoscaling:DescribeAutoScalingInstances";
+        let out = self
+            .client
+            .describe_auto_scaling_instances()
+            .instance_ids(instance.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let Some(details) = out
+            .auto_scaling_instances()
+            .iter()
+            .find(|d| d.instance_id() == Some(instance.as_str()))
+        else {
+            return Ok(None);
+        };
+        let group = GroupName::parse(details.auto_scaling_group_name().unwrap_or_default())
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        Ok(Some(Membership {
+            group,
+            health: details.health_status().unwrap_or_default().to_uppercase(),
+            lifecycle: details.lifecycle_state().unwrap_or_default().to_owned(),
+        }))
+    }
+}
+
+impl DescribeGroup for AutoScaling {
+    async fn capacity(&self, group: &GroupName) -> Result<GroupCapacity, PortError> {
+        const OP: &str = "autoscaling:DescribeAutoScalingGroups";
+        let out = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(group.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let g = out
+            .auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(group.as_str()))
+            .ok_or_else(|| {
+                PortError::new(
+                    OP,
+                    PortErrorKind::NotFound,
+                    format!("group {group} not found"),
+                )
+            })?;
+        let in_service = g
+            .instances()
+            .iter()
+            .filter(|i| {
+                i.lifecycle_state().map(|s| s.as_str()) == Some("InService")
+                    && i.health_status()
+                        .is_some_and(|h| h.eq_ignore_ascii_case("healthy"))
+            })
+            .count();
+        Ok(GroupCapacity {
+            min_size: non_negative(g.min_size()),
+            max_size: non_negative(g.max_size()),
+            desired: non_negative(g.desired_capacity()),
+            in_service: u32::try_from(in_service).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+impl SetInstanceHealth for AutoScaling {
+    async fn set_unhealthy(&self, instance: &InstanceId) -> Result<(), PortError> {
+        self.client
+            .set_instance_health()
+            .instance_id(instance.as_str())
+            .health_status("Unhealthy")
+            // An instance still in its health-check grace period is left alone: replacing a
+            // freshly launched instance for a boot-time spike would start a replacement loop.
+            .should_respect_grace_period(true)
+            .send()
+            .await
+            .map_err(|e| port_error("autoscaling:SetInstanceHealth", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! CodePipeline: answering a job (the gate's invoke action).
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
+
+use super::port_error;
+use crate::ports::{JobResult, PortError, PortErrorKind, ReportJobResult};
+
+/// CodePipeline's limits on a failure message and an execution summary.
+pub const MAX_FAILURE_MESSAGE: usize = 5000;
+pub const MAX_SUMMARY: usize = 2048;
+
+#[derive(Debug, Clone)]
+pub struct CodePipeline {
+    client: Client,
+}
+
+impl CodePipeline {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        CodePipeline {
+            client: Client::new(config),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+impl ReportJobResult for CodePipeline {
+    async fn report(&self, job_id: &str, result: &JobResult) -> Result<(), PortError> {
+        match result {
+            JobResult::Success { summary } => {
+                self.client
+                    .put_job_success_result()
+                    .job_id(job_id)
+                    .execution_details(
+                        ExecutionDetails::builder()
+                            .summary(truncate(summary, MAX_SUMMARY))
+                            .percent_complete(100)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| port_error("codepipeline:PutJobSuccessResult", e))?;
+            }
+            JobResult::Failure { message } => {
+                const OP: &str = "codepipeline:PutJobFailureResult";
+                let details = FailureDetails::builder()
+                    .r#type(FailureType::JobFailed)
+                    .message(truncate(message, MAX_FAILURE_MESSAGE))
+                    .build()
+                    .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+                self.client
+                    .put_job_failure_result()
+                    .job_id(job_id)
+                    .failure_details(details)
+                    .send()
+                    .await
+                    .map_err(|e| port_error(OP, e))?;
+            }
+        }
+        Ok(())
+    }
+}

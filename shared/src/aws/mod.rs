@@ -1,0 +1,76 @@
+//! AWS adapters: the ports of `crate::ports` implemented on the AWS SDKs.
+//!
+//! This is the only module that imports `aws_sdk_*`. Clients are built once per process from
+//! one [`SdkConfig`] (see [`load_config`]), so the region, credentials and `AWS_ENDPOINT_URL`
+//! come from the environment.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::{
+    Builder,
+    tls::{self, rustls_provider::CryptoMode},
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::ports::{PortError, PortErrorKind};
+
+pub mod autoscaling;
+pub mod codepipeline;
+pub mod dynamodb;
+pub mod sns;
+pub mod ssm;
+
+/// The HTTPS client every SDK client uses: hyper 1 + rustls with the ring provider (no aws-lc C
+/// build, no legacy rustls).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// Loads the shared SDK configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL`).
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await
+}
+
+/// Error codes that mean "slow down" across AWS services.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "SlowDown",
+];
+
+/// Maps an SDK error onto a [`PortError`], classifying it for retries.
+pub(crate) fn port_error<E, R>(
+    operation: &'static str,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+    aws_smithy_runtime_api::client::result::SdkError<E, R>: std::error::Error,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let kind = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            PortErrorKind::Transient
+        }
+        SdkError::ServiceError(se) => match se.err().code() {
+            Some(code) if THROTTLING.contains(&code) => PortErrorKind::Transient,
+            Some(code) if code.contains("NotFound") => PortErrorKind::NotFound,
+            _ => PortErrorKind::Rejected,
+        },
+        _ => PortErrorKind::Rejected,
+    };
+    let detail = DisplayErrorContext(&err).to_string();
+    PortError::new(operation, kind, detail)
+}

@@ -1,0 +1,405 @@
+//! The domain: what Vigil observes, concludes, decides and does. Pure data, no IO.
+//!
+//! The stages exchange these types as JSON (the Step Functions payloads), so every type here is
+//! `Serialize + Deserialize` and field names are stable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::names::{GroupName, InstanceId, NameError};
+
+/// Where a signal came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    CloudWatchAlarm,
+    GuardDuty,
+    CloudTrail,
+    Ec2,
+    AutoScaling,
+    Health,
+    CodePipeline,
+    MetricPull,
+}
+
+/// The kind of AWS resource a signal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Instance,
+    AutoScalingGroup,
+    Other,
+}
+
+/// The identity of a resource: its id plus what Vigil knows of its context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub kind: ResourceKind,
+    /// The resource's id (an instance id, a group name, ...), validated on the way in.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The Auto Scaling group the resource belongs to, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+impl Resource {
+    pub fn instance(id: &InstanceId) -> Self {
+        Resource {
+            kind: ResourceKind::Instance,
+            id: id.to_string(),
+            arn: None,
+            group: None,
+            application: None,
+            environment: None,
+        }
+    }
+
+    /// The instance id, when this resource is an instance.
+    pub fn instance_id(&self) -> Result<Option<InstanceId>, NameError> {
+        match self.kind {
+            ResourceKind::Instance => InstanceId::parse(&self.id).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.group {
+            Some(g) => write!(f, "{} (group {g})", self.id),
+            None => f.write_str(&self.id),
+        }
+    }
+}
+
+/// A CloudWatch alarm's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+/// What was observed, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A CloudWatch alarm changed state.
+    AlarmStateChange {
+        alarm: String,
+        state: AlarmState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<AlarmState>,
+        /// `Namespace/MetricName` of the alarm's metric, when it watches a single metric.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<String>,
+        reason: String,
+    },
+}
+
+/// One observation about one resource at one time, from one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// The id of the event this signal came from (EventBridge `id`): the de-duplication key.
+    pub event_id: String,
+    pub source: Source,
+    pub resource: Resource,
+    pub observed_at: DateTime<Utc>,
+    pub kind: SignalKind,
+    /// Numeric values carried by the event (datapoints, threshold, ...), by name.
+    #[serde(default)]
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Named numeric features computed from signals, in a fixed order given by `schema`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureVector {
+    /// Which feature set (and version) produced these values; models check it.
+    pub schema: String,
+    pub names: Vec<String>,
+    pub values: Vec<f64>,
+}
+
+impl FeatureVector {
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.values.get(i).copied())
+    }
+}
+
+/// A signal with the features computed from it: the output of `ingest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub signal: Signal,
+    pub features: FeatureVector,
+}
+
+/// What is going wrong, as named by a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    Normal,
+    CpuRunaway,
+    MemoryLeak,
+    DiskFilling,
+    NetworkPartition,
+    InstanceFailure,
+    TrafficSurge,
+    BadDeployment,
+    Unknown,
+}
+
+impl fmt::Display for FailureMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            FailureMode::Normal => "normal",
+            FailureMode::CpuRunaway => "CPU runaway",
+            FailureMode::MemoryLeak => "memory leak",
+            FailureMode::DiskFilling => "disk filling",
+            FailureMode::NetworkPartition => "network partition",
+            FailureMode::InstanceFailure => "instance failure",
+            FailureMode::TrafficSurge => "traffic surge",
+            FailureMode::BadDeployment => "bad deployment",
+            FailureMode::Unknown => "unknown",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A model's verdict on one observation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Name and version of the model that produced the score.
+    pub model: String,
+    /// How anomalous the observation is, in [0, 1].
+    pub anomaly: f64,
+    pub failure_mode: FailureMode,
+    /// The model's confidence in `failure_mode`, in [0, 1].
+    pub confidence: f64,
+}
+
+/// An observation with its score: the output of `score`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub observation: Observation,
+    pub score: Score,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Severity::Info => "INFO",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Something going wrong on one resource, built from one or more scored signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id: derived from the resource and the triggering event.
+    pub id: String,
+    pub resource: Resource,
+    pub failure_mode: FailureMode,
+    pub severity: Severity,
+    pub confidence: f64,
+    pub opened_at: DateTime<Utc>,
+    /// The evidence: the scored signals this incident was built from.
+    pub evidence: Vec<Scored>,
+}
+
+/// How far Vigil may go on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// Act now, then tell people.
+    AutoHeal,
+    /// Ask a person; act on their approval.
+    Approval,
+    /// Tell people; act on nothing.
+    Escalate,
+    /// Stop deployments or contain.
+    Block,
+    /// Record only.
+    Observe,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Tier::AutoHeal => "auto-heal",
+            Tier::Approval => "approval",
+            Tier::Escalate => "escalate",
+            Tier::Block => "block",
+            Tier::Observe => "observe",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A remediation Vigil can carry out. Every variant carries validated names only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Mark the instance Unhealthy so that its Auto Scaling group replaces it.
+    ReplaceInstance {
+        group: GroupName,
+        instance: InstanceId,
+    },
+}
+
+impl Action {
+    /// A short stable name of the action kind, for rate limits, cooldown keys and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::ReplaceInstance { .. } => "replace_instance",
+        }
+    }
+
+    /// The resource the action touches, for cooldown keys.
+    pub fn target(&self) -> String {
+        match self {
+            Action::ReplaceInstance { instance, .. } => instance.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::ReplaceInstance { group, instance } => write!(
+                f,
+                "replace instance {instance} (mark it Unhealthy in Auto Scaling group {group})"
+            ),
+        }
+    }
+}
+
+/// Whether actions are carried out or only recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Shadow mode: record and report what would have been done. The default.
+    #[default]
+    DryRun,
+    Enforce,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::DryRun => "dry-run",
+            Mode::Enforce => "enforce",
+        })
+    }
+}
+
+/// One reason behind a decision: which check or rule, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The rule or check that produced the reason, e.g. `rule:replace-on-cpu-runaway`, `limit:cooldown`.
+    pub code: String,
+    pub message: String,
+}
+
+impl Reason {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Reason {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What Vigil decided about an incident, and why: the output of `decide`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Stable id: the incident id and the action, so a re-delivery maps to the same decision.
+    pub id: String,
+    pub incident: Incident,
+    pub tier: Tier,
+    /// The action to carry out, if any. `None` for observe and escalate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    pub mode: Mode,
+    pub reasons: Vec<Reason>,
+    pub decided_at: DateTime<Utc>,
+}
+
+impl Decision {
+    /// Whether remediation should call AWS to change anything.
+    pub fn acts(&self) -> bool {
+        self.action.is_some() && self.mode == Mode::Enforce && self.tier == Tier::AutoHeal
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// Carried out and its effect verified.
+    Verified,
+    /// Carried out, but its effect could not be verified.
+    Unverified,
+    /// Carried out and failed.
+    Failed,
+    /// Not carried out: dry-run, kill switch, or no action in the decision.
+    NotActed,
+}
+
+/// The result of carrying out (or declining to carry out) a decision: the output of `remediate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub decision_id: String,
+    pub status: OutcomeStatus,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// What Vigil needs to know of an Auto Scaling group to bound an action's blast radius.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCapacity {
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired: u32,
+    /// Instances in the `InService` lifecycle state and healthy.
+    pub in_service: u32,
+}
+
+/// An instance's membership of an Auto Scaling group, as Auto Scaling reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub group: GroupName,
+    /// `HEALTHY` or `UNHEALTHY`.
+    pub health: String,
+    /// `InService`, `Terminating`, ...
+    pub lifecycle: String,
+}

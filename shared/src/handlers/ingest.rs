@@ -1,0 +1,69 @@
+//! `ingest`: an EventBridge event in, observations (signals with their features) out.
+//!
+//! Parse, normalise (pure), enrich each instance with its Auto Scaling group (port), compute
+//! features (pure). An unknown event is logged and counted, and yields nothing.
+
+use crate::domain::{Observation, ResourceKind};
+use crate::events::{self, Envelope, EventError, Normalised};
+use crate::features;
+use crate::ports::{DescribeInstance, PortError};
+use crate::stages::Observed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the event was refused")]
+    Event(#[from] EventError),
+    #[error("enriching the signal failed")]
+    Port(#[from] PortError),
+}
+
+/// Handles one EventBridge event.
+pub async fn handle(
+    event: &Envelope,
+    instances: &impl DescribeInstance,
+) -> Result<Observed, IngestError> {
+    let size = serde_json::to_vec(&event.detail).map_or(usize::MAX, |v| v.len());
+    if size > events::MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge {
+            size,
+            max: events::MAX_EVENT_BYTES,
+        }
+        .into());
+    }
+    let mut signals = match events::normalise(event)? {
+        Normalised::Signals(signals) => signals,
+        Normalised::Ignored(why) => {
+            // One log line per ignored event; `vigil_ignored_events` is the counter the
+            // dashboard charts (a metric filter on this field).
+            tracing::warn!(vigil_ignored_events = 1, reason = %why, "event ignored");
+            return Ok(Observed {
+                event_id: event.id.clone(),
+                observations: Vec::new(),
+                ignored: Some(why.to_string()),
+            });
+        }
+    };
+    for signal in &mut signals {
+        if signal.resource.kind != ResourceKind::Instance || signal.resource.group.is_some() {
+            continue;
+        }
+        let Ok(Some(instance)) = signal.resource.instance_id() else {
+            continue;
+        };
+        if let Some(m) = instances.membership(&instance).await? {
+            signal.resource.group = Some(m.group);
+        }
+    }
+    let observations = signals
+        .into_iter()
+        .map(|signal| Observation {
+            features: features::extract(&signal),
+            signal,
+        })
+        .collect();
+    Ok(Observed {
+        event_id: event.id.clone(),
+        observations,
+        ignored: None,
+    })
+}

@@ -1,0 +1,191 @@
+//! In-memory implementations of the ports: the local world behind `vigil replay`, the handler
+//! unit tests and the simulator. They change their state the way AWS would, so a test can
+//! assert the world afterwards (an instance marked Unhealthy, a message published).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::Alert;
+use crate::domain::{GroupCapacity, Membership};
+use crate::names::{GroupName, InstanceId};
+use crate::ports::{
+    Claim, ClaimOnce, DescribeGroup, DescribeInstance, JobResult, PortError, PortErrorKind,
+    PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult, SetInstanceHealth,
+};
+
+/// A mutex that shrugs off poisoning: a panicking test thread must not hide the world.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    min: u32,
+    max: u32,
+    desired: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    group: GroupName,
+    health: String,
+    lifecycle: String,
+}
+
+/// Auto Scaling groups and their instances.
+#[derive(Debug, Default)]
+pub struct MemoryFleet {
+    groups: Mutex<BTreeMap<GroupName, Group>>,
+    instances: Mutex<BTreeMap<InstanceId, Instance>>,
+}
+
+impl MemoryFleet {
+    /// Adds a group whose instances are all InService and healthy.
+    pub fn add_group(&self, name: &GroupName, min: u32, max: u32, instances: &[InstanceId]) {
+        let desired = u32::try_from(instances.len()).unwrap_or(u32::MAX);
+        lock(&self.groups).insert(name.clone(), Group { min, max, desired });
+        let mut all = lock(&self.instances);
+        for i in instances {
+            all.insert(
+                i.clone(),
+                Instance {
+                    group: name.clone(),
+                    health: "HEALTHY".into(),
+                    lifecycle: "InService".into(),
+                },
+            );
+        }
+    }
+
+    /// The instance's health as Auto Scaling reports it.
+    pub fn health(&self, instance: &InstanceId) -> Option<String> {
+        lock(&self.instances).get(instance).map(|i| i.health.clone())
+    }
+}
+
+impl DescribeInstance for MemoryFleet {
+    async fn membership(&self, instance: &InstanceId) -> Result<Option<Membership>, PortError> {
+        Ok(lock(&self.instances).get(instance).map(|i| Membership {
+            group: i.group.clone(),
+            health: i.health.clone(),
+            lifecycle: i.lifecycle.clone(),
+        }))
+    }
+}
+
+impl DescribeGroup for MemoryFleet {
+    async fn capacity(&self, group: &GroupName) -> Result<GroupCapacity, PortError> {
+        let g = lock(&self.groups).get(group).cloned().ok_or_else(|| {
+            PortError::new("DescribeGroup", PortErrorKind::NotFound, format!("no group {group}"))
+        })?;
+        let in_service = lock(&self.instances)
+            .values()
+            .filter(|i| &i.group == group && i.lifecycle == "InService" && i.health == "HEALTHY")
+            .count();
+        Ok(GroupCapacity {
+            min_size: g.min,
+            max_size: g.max,
+            desired: g.desired,
+            in_service: u32::try_from(in_service).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+impl SetInstanceHealth for MemoryFleet {
+    async fn set_unhealthy(&self, instance: &InstanceId) -> Result<(), PortError> {
+        match lock(&self.instances).get_mut(instance) {
+            Some(i) => {
+                i.health = "UNHEALTHY".into();
+                Ok(())
+            }
+            None => Err(PortError::new(
+                "SetInstanceHealth",
+                PortErrorKind::NotFound,
+                format!("no instance {instance}"),
+            )),
+        }
+    }
+}
+
+/// Published alerts, kept in order.
+#[derive(Debug, Default)]
+pub struct MemoryOutbox {
+    sent: Mutex<Vec<Alert>>,
+}
+
+impl MemoryOutbox {
+    pub fn sent(&self) -> Vec<Alert> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl PublishAlert for MemoryOutbox {
+    async fn publish(&self, alert: &Alert) -> Result<String, PortError> {
+        let mut sent = lock(&self.sent);
+        sent.push(alert.clone());
+        Ok(format!("memory-{}", sent.len()))
+    }
+}
+
+/// Expiring claims, deployment freezes, the kill switch and answered jobs.
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    claims: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    freezes: Mutex<HashMap<String, String>>,
+    kill_switch: Mutex<bool>,
+    jobs: Mutex<Vec<(String, JobResult)>>,
+}
+
+impl MemoryState {
+    pub fn set_kill_switch(&self, engaged: bool) {
+        *lock(&self.kill_switch) = engaged;
+    }
+
+    pub fn freeze(&self, target: &str, reason: &str) {
+        lock(&self.freezes).insert(target.to_owned(), reason.to_owned());
+    }
+
+    pub fn jobs(&self) -> Vec<(String, JobResult)> {
+        lock(&self.jobs).clone()
+    }
+}
+
+impl ClaimOnce for MemoryState {
+    async fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Claim, PortError> {
+        let mut claims = lock(&self.claims);
+        match claims.get(key) {
+            Some((held_by, expires)) if held_by != owner && *expires >= now => Ok(Claim::Held),
+            _ => {
+                claims.insert(key.to_owned(), (owner.to_owned(), until));
+                Ok(Claim::Won)
+            }
+        }
+    }
+}
+
+impl ReadKillSwitch for MemoryState {
+    async fn engaged(&self) -> Result<bool, PortError> {
+        Ok(*lock(&self.kill_switch))
+    }
+}
+
+impl ReadDeploymentFreeze for MemoryState {
+    async fn freeze(&self, target: &str, _now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.freezes).get(target).cloned())
+    }
+}
+
+impl ReportJobResult for MemoryState {
+    async fn report(&self, job_id: &str, result: &JobResult) -> Result<(), PortError> {
+        lock(&self.jobs).push((job_id.to_owned(), result.clone()));
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! Validated AWS names. Anything taken from an event and later passed to an AWS API, a
+//! document parameter or an email goes through one of these types first, so a hostile string
+//! in a name is refused at the edge with a typed error.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("{kind} is empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} is {len} characters long, the limit is {max}")]
+    TooLong {
+        kind: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{kind} {shown:?} contains a character that is not allowed at position {position}")]
+    BadCharacter {
+        kind: &'static str,
+        shown: String,
+        position: usize,
+    },
+    #[error("{kind} {shown:?} does not have the expected form ({expected})")]
+    BadForm {
+        kind: &'static str,
+        shown: String,
+        expected: &'static str,
+    },
+}
+
+/// At most this many characters of a rejected value are echoed back in an error.
+const SHOWN: usize = 64;
+
+fn shown(s: &str) -> String {
+    s.chars().take(SHOWN).collect()
+}
+
+fn check_chars(
+    kind: &'static str,
+    s: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), NameError> {
+    if s.is_empty() {
+        return Err(NameError::Empty { kind });
+    }
+    let len = s.chars().count();
+    if len > max {
+        return Err(NameError::TooLong { kind, len, max });
+    }
+    if let Some((position, _)) = s.chars().enumerate().find(|(_, c)| !allowed(*c)) {
+        return Err(NameError::BadCharacter {
+            kind,
+            shown: shown(s),
+            position,
+        });
+    }
+    Ok(())
+}
+
+/// An EC2 instance id: `i-` followed by 8 or 17 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct InstanceId(String);
+
+impl InstanceId {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        const KIND: &str = "instance id";
+        check_chars(KIND, s, 19, |c| c.is_ascii_alphanumeric() || c == '-')?;
+        let hex = s.strip_prefix("i-").ok_or_else(|| NameError::BadForm {
+            kind: KIND,
+            shown: shown(s),
+            expected: "i- followed by 8 or 17 hex digits",
+        })?;
+        let ok = (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        if !ok {
+            return Err(NameError::BadForm {
+                kind: KIND,
+                shown: shown(s),
+                expected: "i- followed by 8 or 17 hex digits",
+            });
+        }
+        Ok(InstanceId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An Auto Scaling group name. AWS allows almost any character; Vigil acts only on groups whose
+/// names are made of letters, digits, space and `._-:/@+=`, at most 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        check_chars("Auto Scaling group name", s, 255, |c| {
+            c.is_ascii_alphanumeric() || " ._-:/@+=".contains(c)
+        })?;
+        if s.starts_with(' ') || s.ends_with(' ') {
+            return Err(NameError::BadForm {
+                kind: "Auto Scaling group name",
+                shown: shown(s),
+                expected: "no leading or trailing space",
+            });
+        }
+        Ok(GroupName(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! name_impls {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                <$t>::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+name_impls!(InstanceId, GroupName);
+
+/// A free-text value from an event (an alarm name, a reason) made safe to log and to show in an
+/// email: control characters replaced, length capped.
+pub fn display_text(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_instance(input: &str, ok: bool) {
+        assert_eq!(InstanceId::parse(input).is_ok(), ok, "{input:?}");
+    }
+
+    #[test]
+    fn instance_ids() {
+        check_instance("i-0abc12345def67890", true);
+        check_instance("i-1234abcd", true);
+        check_instance("i-1234abc", false);
+        check_instance("i-1234ABCD", false);
+        check_instance("i-1234abcd; rm -rf /", false);
+        check_instance("", false);
+        check_instance("sg-1234abcd", false);
+    }
+
+    #[test]
+    fn group_names() {
+        assert!(GroupName::parse("web-prod-asg").is_ok());
+        assert!(GroupName::parse("eks:nodes/blue=1").is_ok());
+        for bad in [
+            "",
+            " x",
+            "a$(reboot)",
+            "a`b`",
+            "a\nb",
+            "a;b",
+            &"x".repeat(256),
+        ] {
+            assert!(GroupName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn deserialisation_validates() {
+        let r: Result<InstanceId, _> = serde_json::from_str("\"i-12|rm\"");
+        assert!(r.is_err());
+        let r: GroupName = serde_json::from_str("\"web\"").unwrap();
+        assert_eq!(r.as_str(), "web");
+    }
+
+    #[test]
+    fn display_text_strips_controls_and_caps() {
+        assert_eq!(display_text("a\nb\u{1b}[31m", 100), "a b [31m");
+        assert_eq!(display_text("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,136 @@
+//! Ports: one narrow trait per capability Vigil needs from the outside world.
+//!
+//! Handlers are generic over these traits; `crate::aws` implements them on the AWS SDKs and
+//! the tests and the simulator implement them on their own worlds. Every method returns a
+//! `Send` future so handlers can run on the Lambda runtime's multi-threaded executor.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::Alert;
+use crate::domain::{GroupCapacity, Membership};
+use crate::names::{GroupName, InstanceId};
+
+/// An error from a port, with enough to decide whether to retry.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed ({kind:?})")]
+pub struct PortError {
+    pub operation: &'static str,
+    pub kind: PortErrorKind,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortErrorKind {
+    /// Throttling, 5xx, timeouts, connection failures: worth retrying.
+    Transient,
+    /// The resource does not exist.
+    NotFound,
+    /// The request was refused (validation, permissions, conflicting state): do not retry.
+    Rejected,
+}
+
+impl PortError {
+    pub fn new(
+        operation: &'static str,
+        kind: PortErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        PortError {
+            operation,
+            kind,
+            source: source.into(),
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        self.kind == PortErrorKind::Transient
+    }
+}
+
+/// Which Auto Scaling group an instance belongs to, and its health there.
+pub trait DescribeInstance {
+    fn membership(
+        &self,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<Option<Membership>, PortError>> + Send;
+}
+
+/// A group's size and how many instances are in service.
+pub trait DescribeGroup {
+    fn capacity(
+        &self,
+        group: &GroupName,
+    ) -> impl Future<Output = Result<GroupCapacity, PortError>> + Send;
+}
+
+/// Mark an instance Unhealthy, so that its group replaces it.
+pub trait SetInstanceHealth {
+    fn set_unhealthy(
+        &self,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Tell people.
+pub trait PublishAlert {
+    /// Publishes and returns the message id.
+    fn publish(&self, alert: &Alert) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// Whether a claim was won.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller holds the key until the given time.
+    Won,
+    /// Someone holds the key already (a duplicate event, an active cooldown).
+    Held,
+}
+
+/// Atomic, expiring claims on a key: de-duplication and cooldowns. A claim is won when the key
+/// is free, expired, or already held by the same `owner` (so a retried step re-wins its own
+/// claim instead of taking itself for a duplicate).
+pub trait ClaimOnce {
+    fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, PortError>> + Send;
+}
+
+/// The operators' global kill switch.
+pub trait ReadKillSwitch {
+    /// Whether the switch is engaged. Implementations fail closed: an unreadable switch is
+    /// reported as an error, which callers treat as engaged.
+    fn engaged(&self) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// The result of a CodePipeline job, as the gate reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobResult {
+    Success { summary: String },
+    Failure { message: String },
+}
+
+/// Answer a CodePipeline job.
+pub trait ReportJobResult {
+    fn report(
+        &self,
+        job_id: &str,
+        result: &JobResult,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Whether deployments of a pipeline are frozen (set during a security incident).
+pub trait ReadDeploymentFreeze {
+    /// The freeze's reason, when one is in force.
+    fn freeze(
+        &self,
+        pipeline: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod replay;
 
 #[derive(Parser)]
-#[command(name = "vigil", version, about = "Vigil: self-driving operations and security for AWS (local tools)")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Vigil: self-driving operations and security for AWS (local tools)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -135,7 +139,8 @@ fn policy_check(file: Option<&Path>) -> Result<()> {
         Some(f) => {
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            let p = Policy::from_yaml(&text).with_context(|| format!("checking {}", f.display()))?;
+            let p =
+                Policy::from_yaml(&text).with_context(|| format!("checking {}", f.display()))?;
             (f.display().to_string(), p)
         }
         None => ("bundled policy".to_owned(), Policy::bundled()?),
@@ -178,6 +183,10 @@ fn audit_verify(file: &Path) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     audit::verify(&records).with_context(|| format!("{} is not intact", file.display()))?;
-    println!("{}: {} record(s), chain intact", file.display(), records.len());
+    println!(
+        "{}: {} record(s), chain intact",
+        file.display(),
+        records.len()
+    );
     Ok(())
 }

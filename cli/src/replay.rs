@@ -46,7 +46,12 @@ impl World {
                 InstanceId::parse(&format!("i-{:08x}", 0xa000_0000_u32 + n as u32 * 2))?,
                 InstanceId::parse(&format!("i-{:08x}", 0xa000_0001_u32 + n as u32 * 2))?,
             ];
-            self.fleet.add_group(&group, 1, 6, &[instance, peers[0].clone(), peers[1].clone()]);
+            self.fleet.add_group(
+                &group,
+                1,
+                6,
+                &[instance, peers[0].clone(), peers[1].clone()],
+            );
         }
         Ok(())
     }
@@ -71,10 +76,16 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
         alerts: &world.outbox,
     };
     if !as_json {
-        println!("Replaying {} event(s) in {mode} mode on an in-memory world.\n", files.len());
+        println!(
+            "Replaying {} event(s) in {mode} mode on an in-memory world.\n",
+            files.len()
+        );
     }
     for (n, file) in files.iter().enumerate() {
-        let name = file.file_name().map_or_else(|| file.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let envelope = match events::parse_envelope(&bytes) {
             Ok(e) => e,
@@ -102,17 +113,24 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
         let mut scored = score::handle(observed, &AlarmBaseline);
         scored.execution_id = Some(format!("replay-{n}"));
         let owner = scored.execution_id.clone().unwrap_or_default();
-        let decisions = decide::handle(scored, &owner, &settings, &decide_ports, chrono::Utc::now()).await?;
+        let decisions =
+            decide::handle(scored, &owner, &settings, &decide_ports, chrono::Utc::now()).await?;
         for d in &decisions.decisions {
             let outcome = remediate::handle(d, &verify, &remediate_ports).await?;
             if as_json {
-                println!("{}", json!({"event": name, "decision": d, "outcome": outcome}));
+                println!(
+                    "{}",
+                    json!({"event": name, "decision": d, "outcome": outcome})
+                );
                 continue;
             }
             println!("{name}");
             println!(
                 "  incident: {} on {} (severity {}, confidence {:.2})",
-                d.incident.failure_mode, d.incident.resource, d.incident.severity, d.incident.confidence
+                d.incident.failure_mode,
+                d.incident.resource,
+                d.incident.severity,
+                d.incident.confidence
             );
             println!("  decision: tier {}, mode {}", d.tier, d.mode);
             if let Some(a) = &d.action {
@@ -131,7 +149,10 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
         }
     }
     if !as_json {
-        println!("{} alert(s) would have been published.", world.outbox.sent().len());
+        println!(
+            "{} alert(s) would have been published.",
+            world.outbox.sent().len()
+        );
     }
     Ok(())
 }

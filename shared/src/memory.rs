@@ -61,7 +61,9 @@ impl MemoryFleet {
 
     /// The instance's health as Auto Scaling reports it.
     pub fn health(&self, instance: &InstanceId) -> Option<String> {
-        lock(&self.instances).get(instance).map(|i| i.health.clone())
+        lock(&self.instances)
+            .get(instance)
+            .map(|i| i.health.clone())
     }
 }
 
@@ -78,7 +80,11 @@ impl DescribeInstance for MemoryFleet {
 impl DescribeGroup for MemoryFleet {
     async fn capacity(&self, group: &GroupName) -> Result<GroupCapacity, PortError> {
         let g = lock(&self.groups).get(group).cloned().ok_or_else(|| {
-            PortError::new("DescribeGroup", PortErrorKind::NotFound, format!("no group {group}"))
+            PortError::new(
+                "DescribeGroup",
+                PortErrorKind::NotFound,
+                format!("no group {group}"),
+            )
         })?;
         let in_service = lock(&self.instances)
             .values()

@@ -1,1 +1,214 @@
+//! The harness of the cross-crate tests: an AWS emulator (moto server) to run the real adapters
+//! against, and helpers to read the emulator's state back.
+//!
+//! `make test` starts moto on a free 127.0.0.1 port and sets `VIGIL_MOTO_ENDPOINT`. Without
+//! it these tests fail loudly; they never skip.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+
+/// The variable `make test` sets to the emulator's URL.
+pub const ENDPOINT_VAR: &str = "VIGIL_MOTO_ENDPOINT";
+
+/// The emulator's URL. Panics, with the way to fix it, when it is not set.
+pub fn endpoint() -> String {
+    match std::env::var(ENDPOINT_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            panic!(
+                "{ENDPOINT_VAR} is not set{}: these tests run the AWS adapters against moto server. \
+                 Run them with `make test`, which starts moto and sets it, or start \
+                 `moto_server -H 127.0.0.1 -p PORT` yourself and export {ENDPOINT_VAR}=http://127.0.0.1:PORT",
+                if ci { " in CI" } else { "" }
+            )
+        }
+    }
+}
+
+/// An SDK configuration pointed at the emulator: fixed test credentials and region, one attempt
+/// per call (moto answers unimplemented calls with 500, which must not be retried in tests).
+pub fn sdk_config() -> SdkConfig {
+    let creds =
+        aws_credential_types::Credentials::new("testing", "testing", None, None, "vigil-tests");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .http_client(vigil_shared::aws::http_client())
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .build()
+}
+
+/// A name no other test (nor an earlier run against the same emulator) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Everything the emulator holds, from its state API.
+pub fn moto_state() -> serde_json::Value {
+    let url = format!("{}/moto-api/data.json", endpoint());
+    ureq::get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("reading {url}: {e}"))
+        .body_mut()
+        .read_json()
+        .unwrap_or_else(|e| panic!("parsing {url}: {e}"))
+}
+
+/// A message SNS accepted for a topic, as moto recorded it.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub id: String,
+    pub subject: String,
+    pub body: String,
+    pub attributes: serde_json::Value,
+}
+
+/// The messages published to `topic_arn`, read from moto's state.
+pub fn sns_sent(topic_arn: &str) -> Vec<SentMessage> {
+    let state = moto_state();
+    let topics = state["sns"]["Topic"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    topics
+        .iter()
+        .filter(|t| t["arn"] == topic_arn)
+        .flat_map(|t| {
+            t["sent_notifications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|n| SentMessage {
+            id: n[0].as_str().unwrap_or_default().to_owned(),
+            body: n[1].as_str().unwrap_or_default().to_owned(),
+            subject: n[2].as_str().unwrap_or_default().to_owned(),
+            attributes: n[3].clone(),
+        })
+        .collect()
+}
+
+/// An Auto Scaling group with `size` running instances, created in the emulator.
+pub async fn create_group(config: &SdkConfig, size: i32) -> (String, Vec<String>) {
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    let lc = unique("vigil-lc");
+    let group = unique("vigil-asg");
+    asg.create_launch_configuration()
+        .launch_configuration_name(&lc)
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .expect("CreateLaunchConfiguration");
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .launch_configuration_name(&lc)
+        .min_size(1)
+        .max_size(size + 2)
+        .desired_capacity(size)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    let ids = out.auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
+    (group, ids)
+}
+
+/// The instance's health as Auto Scaling reports it (read with the SDK, not Vigil's adapter).
+pub async fn instance_health(config: &SdkConfig, instance: &str) -> String {
+    let out = aws_sdk_autoscaling::Client::new(config)
+        .describe_auto_scaling_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .expect("DescribeAutoScalingInstances");
+    out.auto_scaling_instances()[0]
+        .health_status()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A state table like the stack's: partition key `pk`.
+pub async fn create_table(config: &SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique("vigil-state");
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
+    name
+}
+
+/// An SNS topic.
+pub async fn create_topic(config: &SdkConfig) -> String {
+    aws_sdk_sns::Client::new(config)
+        .create_topic()
+        .name(unique("vigil-alerts"))
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn()
+        .expect("topic arn")
+        .to_owned()
+}
+
+/// Sets an SSM String parameter.
+pub async fn put_parameter(config: &SdkConfig, name: &str, value: &str) {
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("PutParameter");
+}
+
+/// Reads a bundled sample event as JSON, to be edited for a test.
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let path = format!("{}/../fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}

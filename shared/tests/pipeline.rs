@@ -1,0 +1,215 @@
+//! The four stages chained on in-memory ports: the same handlers the Lambda functions run.
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use vigil_shared::domain::{Action, Decision, Mode, Outcome, OutcomeStatus, Tier};
+use vigil_shared::handlers::{decide, ingest, remediate, score};
+use vigil_shared::memory::{MemoryFleet, MemoryOutbox, MemoryState};
+use vigil_shared::models::AlarmBaseline;
+use vigil_shared::names::{GroupName, InstanceId};
+use vigil_shared::policy::Policy;
+
+const CPU_INSTANCE: &str = "i-12345678901234567";
+
+struct World {
+    fleet: MemoryFleet,
+    outbox: MemoryOutbox,
+    state: MemoryState,
+    mode: Mode,
+}
+
+impl World {
+    /// The CPU alarm's instance in a group of `size` healthy instances.
+    fn new(mode: Mode, size: usize) -> Self {
+        let fleet = MemoryFleet::default();
+        let mut ids = vec![InstanceId::parse(CPU_INSTANCE).unwrap()];
+        for i in 1..size {
+            ids.push(InstanceId::parse(&format!("i-{:08x}", 0xb000_0000_u32 + i as u32)).unwrap());
+        }
+        fleet.add_group(&GroupName::parse("web-prod").unwrap(), 1, 6, &ids);
+        World {
+            fleet,
+            outbox: MemoryOutbox::default(),
+            state: MemoryState::default(),
+            mode,
+        }
+    }
+
+    fn health(&self) -> String {
+        self.fleet
+            .health(&InstanceId::parse(CPU_INSTANCE).unwrap())
+            .unwrap()
+    }
+}
+
+/// Runs one fixture through ingest -> score -> decide -> remediate as delivery `owner`.
+fn check(world: &World, fixture: &str, owner: &str) -> Vec<(Decision, Outcome)> {
+    check_bytes(world, &common::fixture_bytes(fixture), owner, 0)
+}
+
+/// Runs raw event bytes through the stages, `minute` minutes after noon.
+fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(Decision, Outcome)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let event = vigil_shared::events::parse_envelope(bytes).unwrap();
+        let observed = ingest::handle(&event, &world.fleet).await.unwrap();
+        let scored = score::handle(observed, &AlarmBaseline);
+        let config = decide::DecideConfig::new(Policy::bundled().unwrap(), world.mode);
+        let ports = decide::DecidePorts {
+            claims: &world.state,
+            kill_switch: &world.state,
+            groups: &world.fleet,
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, minute, 0).unwrap();
+        let decisions = decide::handle(scored, owner, &config, &ports, now)
+            .await
+            .unwrap();
+        let rports = remediate::RemediatePorts {
+            kill_switch: &world.state,
+            instances: &world.fleet,
+            health: &world.fleet,
+            alerts: &world.outbox,
+        };
+        let verify = remediate::RemediateConfig {
+            verify_attempts: 2,
+            verify_interval: std::time::Duration::ZERO,
+        };
+        let mut out = Vec::new();
+        for d in decisions.decisions {
+            let o = remediate::handle(&d, &verify, &rports).await.unwrap();
+            out.push((d, o));
+        }
+        out
+    })
+}
+
+#[test]
+fn cpu_alarm_replaces_the_instance_and_tells_people() {
+    let world = World::new(Mode::Enforce, 3);
+    let results = check(&world, "alarm-cpu-high.json", "delivery-1");
+    assert_eq!(results.len(), 1);
+    let (d, o) = &results[0];
+    assert_eq!(d.tier, Tier::AutoHeal);
+    assert!(
+        matches!(&d.action, Some(Action::ReplaceInstance { group, .. }) if group.as_str() == "web-prod")
+    );
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.code == "rule:replace-on-cpu-runaway")
+    );
+    assert_eq!(o.status, OutcomeStatus::Verified);
+    assert_eq!(world.health(), "UNHEALTHY");
+    let sent = world.outbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].subject.contains("CPU runaway") && sent[0].subject.contains(CPU_INSTANCE));
+    assert!(sent[0].subject.chars().count() < 100);
+    assert!(sent[0].body.contains("ServerCpuTooHigh"));
+    assert_eq!(
+        sent[0].attributes.get("tier").map(String::as_str),
+        Some("auto-heal")
+    );
+}
+
+#[test]
+fn dry_run_reports_but_changes_nothing() {
+    let world = World::new(Mode::DryRun, 3);
+    let results = check(&world, "alarm-cpu-high.json", "delivery-1");
+    assert_eq!(results[0].1.status, OutcomeStatus::NotActed);
+    assert_eq!(world.health(), "HEALTHY");
+    assert_eq!(world.outbox.sent().len(), 1);
+    assert!(world.outbox.sent()[0].subject.contains("DRY-RUN"));
+}
+
+#[test]
+fn a_redelivered_event_acts_once() {
+    let world = World::new(Mode::Enforce, 3);
+    let first = check(&world, "alarm-cpu-high.json", "delivery-1");
+    let again = check(&world, "alarm-cpu-high.json", "delivery-2");
+    assert_eq!(first[0].1.status, OutcomeStatus::Verified);
+    assert_eq!(again[0].0.tier, Tier::Observe);
+    assert!(again[0].0.reasons.iter().any(|r| r.code == "dedup"));
+    assert_eq!(again[0].1.status, OutcomeStatus::NotActed);
+    // Observe records only: one message in all.
+    assert_eq!(world.outbox.sent().len(), 1);
+}
+
+#[test]
+fn a_retry_of_the_same_delivery_is_not_a_duplicate() {
+    let world = World::new(Mode::Enforce, 3);
+    check(&world, "alarm-cpu-high.json", "delivery-1");
+    let retry = check(&world, "alarm-cpu-high.json", "delivery-1");
+    assert_eq!(retry[0].0.tier, Tier::AutoHeal);
+    // The instance is already on its way out: the retry verifies instead of acting again.
+    assert_eq!(retry[0].1.status, OutcomeStatus::Verified);
+}
+
+#[test]
+fn kill_switch_stops_every_action() {
+    let world = World::new(Mode::Enforce, 3);
+    world.state.set_kill_switch(true);
+    let results = check(&world, "alarm-cpu-high.json", "delivery-1");
+    assert_eq!(results[0].0.tier, Tier::Escalate);
+    assert!(
+        results[0]
+            .0
+            .reasons
+            .iter()
+            .any(|r| r.code == "limit:kill-switch")
+    );
+    assert_eq!(world.health(), "HEALTHY");
+}
+
+#[test]
+fn blast_radius_protects_small_groups() {
+    let world = World::new(Mode::Enforce, 1);
+    let results = check(&world, "alarm-cpu-high.json", "delivery-1");
+    assert_eq!(results[0].0.tier, Tier::Escalate);
+    assert!(
+        results[0]
+            .0
+            .reasons
+            .iter()
+            .any(|r| r.code == "limit:blast-radius")
+    );
+    assert_eq!(world.health(), "HEALTHY");
+}
+
+#[test]
+fn cooldown_holds_a_second_action_on_the_same_instance() {
+    let world = World::new(Mode::Enforce, 3);
+    check(&world, "alarm-cpu-high.json", "delivery-1");
+    // A different event about the same instance, inside the cooldown.
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&common::fixture_bytes("alarm-cpu-high.json")).unwrap();
+    event["id"] = serde_json::json!("another-event-id");
+    let second = check_bytes(&world, event.to_string().as_bytes(), "delivery-2", 5);
+    let (d, o) = &second[0];
+    assert_eq!(d.tier, Tier::Escalate);
+    assert!(d.reasons.iter().any(|r| r.code == "limit:cooldown"));
+    assert_eq!(o.status, OutcomeStatus::NotActed);
+}
+
+#[test]
+fn malformed_and_unknown_events_take_no_action() {
+    let world = World::new(Mode::Enforce, 3);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let bad = common::fixture("alarm-malformed-no-state.json");
+        assert!(ingest::handle(&bad, &world.fleet).await.is_err());
+        let hostile = common::fixture("alarm-hostile-instance-id.json");
+        assert!(ingest::handle(&hostile, &world.fleet).await.is_err());
+        let unknown = common::fixture("unknown-detail-type.json");
+        let out = ingest::handle(&unknown, &world.fleet).await.unwrap();
+        assert!(out.observations.is_empty());
+        assert!(out.ignored.is_some());
+    });
+    assert_eq!(world.health(), "HEALTHY");
+    assert!(world.outbox.sent().is_empty());
+}

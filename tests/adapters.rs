@@ -1,0 +1,370 @@
+//! Each AWS adapter against moto, asserting the emulator's state; for the calls moto does not
+//! implement (CodePipeline's job results), the request the adapter sends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
+use chrono::{Duration, TimeZone, Utc};
+use vigil_shared::alert::Alert;
+use vigil_shared::aws::{
+    autoscaling::AutoScaling, codepipeline::CodePipeline, dynamodb::StateTable, sns::Sns,
+    ssm::KillSwitchParameter,
+};
+use vigil_shared::handlers::gate;
+use vigil_shared::names::{GroupName, InstanceId};
+use vigil_shared::ports::{
+    Claim, ClaimOnce, DescribeGroup, DescribeInstance, JobResult, PortErrorKind, PublishAlert,
+    ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult, SetInstanceHealth,
+};
+use vigil_tests as h;
+
+#[tokio::test]
+async fn autoscaling_membership_capacity_and_health() {
+    let config = h::sdk_config();
+    let (group, ids) = h::create_group(&config, 3).await;
+    let asg = AutoScaling::new(&config);
+    let first = InstanceId::parse(&ids[0]).unwrap();
+
+    let m = asg.membership(&first).await.unwrap().unwrap();
+    assert_eq!(m.group.as_str(), group);
+    assert_eq!(
+        (m.health.as_str(), m.lifecycle.as_str()),
+        ("HEALTHY", "InService")
+    );
+
+    let cap = asg
+        .capacity(&GroupName::parse(&group).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (cap.min_size, cap.max_size, cap.desired, cap.in_service),
+        (1, 5, 3, 3)
+    );
+
+    asg.set_unhealthy(&first).await.unwrap();
+    assert_eq!(h::instance_health(&config, &ids[0]).await, "Unhealthy");
+    let cap = asg
+        .capacity(&GroupName::parse(&group).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(cap.in_service, 2);
+
+    // An instance no group knows, and a group that does not exist.
+    let stranger = InstanceId::parse("i-0123456789abcdef0").unwrap();
+    assert!(asg.membership(&stranger).await.unwrap().is_none());
+    let err = asg
+        .capacity(&GroupName::parse("no-such-group").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, PortErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn sns_publishes_subject_body_and_attributes() {
+    let config = h::sdk_config();
+    let topic = h::create_topic(&config).await;
+    let sns = Sns::new(&config, &topic);
+    let alert = Alert {
+        subject: "[Vigil HIGH] CPU runaway on i-0123: HEALED".into(),
+        body: "what happened\nevidence".into(),
+        attributes: [
+            ("severity".to_owned(), "HIGH".to_owned()),
+            ("tier".to_owned(), "auto-heal".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let id = sns.publish(&alert).await.unwrap();
+    let sent = h::sns_sent(&topic);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].id, id);
+    assert_eq!(sent[0].subject, alert.subject);
+    assert_eq!(sent[0].body, alert.body);
+    assert_eq!(sent[0].attributes["severity"]["Value"], "HIGH");
+    assert_eq!(sent[0].attributes["tier"]["Value"], "auto-heal");
+
+    let missing = Sns::new(&config, "arn:aws:sns:us-east-1:123456789012:no-such-topic");
+    assert!(missing.publish(&alert).await.is_err());
+}
+
+#[tokio::test]
+async fn dynamodb_claims_are_atomic_owned_and_expire() {
+    let config = h::sdk_config();
+    let table = StateTable::new(&config, h::create_table(&config).await);
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+    let until = t0 + Duration::minutes(30);
+
+    assert_eq!(
+        table.claim("event#1", "a", t0, until).await.unwrap(),
+        Claim::Won
+    );
+    assert_eq!(
+        table.claim("event#1", "b", t0, until).await.unwrap(),
+        Claim::Held
+    );
+    // The owner's retry re-wins its own claim.
+    assert_eq!(
+        table.claim("event#1", "a", t0, until).await.unwrap(),
+        Claim::Won
+    );
+    // After expiry anyone wins.
+    let later = until + Duration::seconds(1);
+    assert_eq!(
+        table
+            .claim("event#1", "b", later, later + Duration::minutes(1))
+            .await
+            .unwrap(),
+        Claim::Won
+    );
+    assert_eq!(
+        table.claim("event#1", "a", later, later).await.unwrap(),
+        Claim::Held
+    );
+
+    let missing = StateTable::new(&config, "no-such-table");
+    assert!(missing.claim("k", "a", t0, until).await.is_err());
+}
+
+#[tokio::test]
+async fn dynamodb_deployment_freeze() {
+    let config = h::sdk_config();
+    let name = h::create_table(&config).await;
+    let table = StateTable::new(&config, &name);
+    let now = Utc::now();
+    assert_eq!(table.freeze("web/prod", now).await.unwrap(), None);
+
+    freeze(
+        &config,
+        &name,
+        "web/prod",
+        "GuardDuty finding on i-1234abcd",
+        now + Duration::hours(1),
+    )
+    .await;
+    freeze(
+        &config,
+        &name,
+        "web/staging",
+        "old incident",
+        now - Duration::hours(1),
+    )
+    .await;
+    assert_eq!(
+        table.freeze("web/prod", now).await.unwrap().as_deref(),
+        Some("GuardDuty finding on i-1234abcd")
+    );
+    assert_eq!(table.freeze("web/staging", now).await.unwrap(), None);
+}
+
+async fn freeze(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    target: &str,
+    reason: &str,
+    until: chrono::DateTime<Utc>,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(config)
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(StateTable::freeze_key(target)))
+        .item("reason", AttributeValue::S(reason.to_owned()))
+        .item(
+            "expires_at",
+            AttributeValue::N(until.timestamp().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn ssm_kill_switch_reads_and_fails_closed() {
+    let config = h::sdk_config();
+    let name = format!("/{}/kill-switch", h::unique("vigil"));
+    let switch = KillSwitchParameter::new(&config, &name);
+    // Never set: not engaged.
+    assert!(!switch.engaged().await.unwrap());
+    h::put_parameter(&config, &name, "on").await;
+    assert!(switch.engaged().await.unwrap());
+    h::put_parameter(&config, &name, "off").await;
+    assert!(!switch.engaged().await.unwrap());
+    // An unreadable value is an error, which the handlers treat as engaged.
+    h::put_parameter(&config, &name, "maybe").await;
+    assert!(switch.engaged().await.is_err());
+}
+
+// --- CodePipeline job results: moto 5.2 implements CreatePipeline/GetPipeline but not
+// PutJobSuccessResult / PutJobFailureResult, so these tests assert the request the adapter sends
+// (operation, job id, failure type and message) instead of the emulator's state.
+
+fn capturing_config() -> (
+    aws_config::SdkConfig,
+    aws_smithy_http_client::test_util::CaptureRequestReceiver,
+) {
+    let (client, rx) = aws_smithy_http_client::test_util::capture_request(None);
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    "testing",
+                    "testing",
+                    None,
+                    None,
+                    "vigil-tests",
+                ),
+            ),
+        )
+        .http_client(client)
+        .build();
+    (config, rx)
+}
+
+fn request_json(
+    req: &aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+) -> (String, serde_json::Value) {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .unwrap_or_default()
+        .to_owned();
+    let body = serde_json::from_slice(req.body().bytes().unwrap()).unwrap();
+    (target, body)
+}
+
+#[tokio::test]
+async fn codepipeline_failure_result_request_shape() {
+    let (config, rx) = capturing_config();
+    let message = format!("Vigil gate blocked the deployment:\n- {}", "x".repeat(6000));
+    CodePipeline::new(&config)
+        .report("job-123", &JobResult::Failure { message })
+        .await
+        .unwrap();
+    let (target, body) = request_json(&rx.expect_request());
+    assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
+    assert_eq!(body["jobId"], "job-123");
+    assert_eq!(body["failureDetails"]["type"], "JobFailed");
+    let sent = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(sent.starts_with("Vigil gate blocked the deployment:\n- x"));
+    assert_eq!(sent.chars().count(), 5000, "CodePipeline's limit");
+}
+
+#[tokio::test]
+async fn codepipeline_success_result_request_shape() {
+    let (config, rx) = capturing_config();
+    CodePipeline::new(&config)
+        .report(
+            "job-456",
+            &JobResult::Success {
+                summary: "clean".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let (target, body) = request_json(&rx.expect_request());
+    assert_eq!(target, "CodePipeline_20150709.PutJobSuccessResult");
+    assert_eq!(body["jobId"], "job-456");
+    assert_eq!(body["executionDetails"]["summary"], "clean");
+}
+
+fn job_event(user_parameters: &str) -> CodePipelineJobEvent {
+    serde_json::from_value(serde_json::json!({
+        "CodePipeline.job": {
+            "id": "11111111-abcd-1111-abcd-111111abcdef",
+            "accountId": "111111111111",
+            "data": {
+                "actionConfiguration": {
+                    "configuration": {
+                        "FunctionName": "vigil-gate",
+                        "UserParameters": user_parameters
+                    }
+                },
+                "inputArtifacts": [],
+                "outputArtifacts": [],
+                "artifactCredentials": {
+                    "secretAccessKey": "secret",
+                    "sessionToken": "token",
+                    "accessKeyId": "AKIAIOSFODNN7EXAMPLE"
+                }
+            }
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn gate_fails_the_job_while_a_freeze_is_in_force() {
+    let config = h::sdk_config();
+    let name = h::create_table(&config).await;
+    let state = StateTable::new(&config, &name);
+    let now = Utc::now();
+    freeze(
+        &config,
+        &name,
+        "web/prod",
+        "security incident on i-1234abcd",
+        now + Duration::hours(1),
+    )
+    .await;
+
+    let (pconfig, rx) = capturing_config();
+    let result = gate::handle(
+        &job_event(r#"{"target":"web/prod"}"#),
+        &state,
+        &CodePipeline::new(&pconfig),
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&result, JobResult::Failure { message } if message.contains("security incident on i-1234abcd"))
+    );
+    let (target, body) = request_json(&rx.expect_request());
+    assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
+    assert_eq!(body["jobId"], "11111111-abcd-1111-abcd-111111abcdef");
+
+    let (pconfig, rx) = capturing_config();
+    let result = gate::handle(
+        &job_event(r#"{"target":"web/staging"}"#),
+        &state,
+        &CodePipeline::new(&pconfig),
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(result, JobResult::Success { .. }));
+    assert_eq!(
+        request_json(&rx.expect_request()).0,
+        "CodePipeline_20150709.PutJobSuccessResult"
+    );
+}
+
+#[tokio::test]
+async fn gate_always_answers_even_on_bad_parameters_or_a_broken_dependency() {
+    let config = h::sdk_config();
+    let broken = StateTable::new(&config, "no-such-table");
+    for params in [
+        r#"{"target":"web/prod"}"#,
+        "not json",
+        r#"{"target":"a;b/c"}"#,
+    ] {
+        let (pconfig, rx) = capturing_config();
+        let result = gate::handle(
+            &job_event(params),
+            &broken,
+            &CodePipeline::new(&pconfig),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(result, JobResult::Failure { .. }),
+            "{params}: {result:?}"
+        );
+        assert_eq!(
+            request_json(&rx.expect_request()).0,
+            "CodePipeline_20150709.PutJobFailureResult"
+        );
+    }
+}

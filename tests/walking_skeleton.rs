@@ -1,0 +1,236 @@
+//! The walking skeleton against moto: a CloudWatch alarm on an instance of an Auto Scaling
+//! group flows ingest -> score -> decide -> remediate through the real AWS adapters; the
+//! instance ends Unhealthy in Auto Scaling and the alert is in SNS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::Utc;
+use vigil_shared::aws::{
+    autoscaling::AutoScaling, dynamodb::StateTable, sns::Sns, ssm::KillSwitchParameter,
+};
+use vigil_shared::domain::{Mode, OutcomeStatus, Tier};
+use vigil_shared::events;
+use vigil_shared::handlers::{decide, ingest, remediate, score};
+use vigil_shared::models::AlarmBaseline;
+use vigil_shared::policy::Policy;
+use vigil_tests as h;
+
+/// The stack's resources, created in the emulator.
+struct Stack {
+    config: aws_config::SdkConfig,
+    table: String,
+    topic: String,
+    kill_switch: String,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let config = h::sdk_config();
+        let table = h::create_table(&config).await;
+        let topic = h::create_topic(&config).await;
+        let kill_switch = format!("/{}/kill-switch", h::unique("vigil"));
+        h::put_parameter(&config, &kill_switch, "off").await;
+        Stack {
+            config,
+            table,
+            topic,
+            kill_switch,
+        }
+    }
+
+    /// Delivers one event through the four stages with the real adapters, as `owner`.
+    async fn deliver(
+        &self,
+        event: &serde_json::Value,
+        owner: &str,
+        mode: Mode,
+    ) -> Vec<(
+        vigil_shared::domain::Decision,
+        vigil_shared::domain::Outcome,
+    )> {
+        let asg = AutoScaling::new(&self.config);
+        let state = StateTable::new(&self.config, &self.table);
+        let kill = KillSwitchParameter::new(&self.config, &self.kill_switch);
+        let sns = Sns::new(&self.config, &self.topic);
+
+        let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
+        let observed = ingest::handle(&envelope, &asg).await.unwrap();
+        let scored = score::handle(observed, &AlarmBaseline);
+        let config = decide::DecideConfig::new(Policy::bundled().unwrap(), mode);
+        let ports = decide::DecidePorts {
+            claims: &state,
+            kill_switch: &kill,
+            groups: &asg,
+        };
+        let decisions = decide::handle(scored, owner, &config, &ports, Utc::now())
+            .await
+            .unwrap();
+        let rports = remediate::RemediatePorts {
+            kill_switch: &kill,
+            instances: &asg,
+            health: &asg,
+            alerts: &sns,
+        };
+        let verify = remediate::RemediateConfig {
+            verify_attempts: 3,
+            verify_interval: std::time::Duration::from_millis(200),
+        };
+        let mut out = Vec::new();
+        for d in decisions.decisions {
+            let o = remediate::handle(&d, &verify, &rports).await.unwrap();
+            out.push((d, o));
+        }
+        out
+    }
+}
+
+/// The CPU alarm fixture, re-pointed at `instance`, with a fresh event id.
+fn cpu_alarm(instance: &str) -> serde_json::Value {
+    let mut e = h::fixture_json("alarm-cpu-high.json");
+    e["id"] = serde_json::json!(h::unique("event"));
+    e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+        serde_json::json!(instance);
+    e
+}
+
+#[tokio::test]
+async fn cpu_alarm_marks_the_instance_unhealthy_and_publishes_the_alert() {
+    let stack = Stack::new().await;
+    let (group, instances) = h::create_group(&stack.config, 3).await;
+    let target = &instances[0];
+    assert_eq!(h::instance_health(&stack.config, target).await, "Healthy");
+
+    let event = cpu_alarm(target);
+    let results = stack.deliver(&event, "execution-1", Mode::Enforce).await;
+
+    assert_eq!(results.len(), 1);
+    let (decision, outcome) = &results[0];
+    assert_eq!(decision.tier, Tier::AutoHeal);
+    assert_eq!(
+        decision.incident.resource.group.as_ref().unwrap().as_str(),
+        group
+    );
+    assert_eq!(
+        outcome.status,
+        OutcomeStatus::Verified,
+        "{}",
+        outcome.detail
+    );
+
+    // Auto Scaling's own view of the instance, read back from the emulator.
+    assert_eq!(h::instance_health(&stack.config, target).await, "Unhealthy");
+    for other in &instances[1..] {
+        assert_eq!(h::instance_health(&stack.config, other).await, "Healthy");
+    }
+
+    // The message SNS accepted, read back from the emulator's state.
+    let sent = h::sns_sent(&stack.topic);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let msg = &sent[0];
+    assert_eq!(Some(msg.id.as_str()), outcome.notification_id.as_deref());
+    assert!(
+        msg.subject.contains("CPU runaway") && msg.subject.contains(target.as_str()),
+        "{}",
+        msg.subject
+    );
+    assert!(msg.subject.chars().count() < 100);
+    assert!(msg.body.contains("ServerCpuTooHigh"), "{}", msg.body);
+    assert!(
+        msg.body.contains("rule:replace-on-cpu-runaway"),
+        "{}",
+        msg.body
+    );
+    assert!(msg.body.contains("Verified"), "{}", msg.body);
+    assert_eq!(msg.attributes["tier"]["Value"], "auto-heal");
+    assert_eq!(msg.attributes["resource"]["Value"], target.as_str());
+}
+
+#[tokio::test]
+async fn a_redelivered_event_acts_once() {
+    let stack = Stack::new().await;
+    let (_, instances) = h::create_group(&stack.config, 3).await;
+    let event = cpu_alarm(&instances[0]);
+
+    let first = stack.deliver(&event, "execution-1", Mode::Enforce).await;
+    let second = stack.deliver(&event, "execution-2", Mode::Enforce).await;
+
+    assert_eq!(first[0].1.status, OutcomeStatus::Verified);
+    assert_eq!(second[0].0.tier, Tier::Observe);
+    assert!(second[0].0.reasons.iter().any(|r| r.code == "dedup"));
+    assert_eq!(second[0].1.status, OutcomeStatus::NotActed);
+    assert_eq!(h::sns_sent(&stack.topic).len(), 1);
+    // Only the alarm's instance was touched.
+    assert_eq!(
+        h::instance_health(&stack.config, &instances[1]).await,
+        "Healthy"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_and_kill_switch_change_nothing() {
+    let stack = Stack::new().await;
+    let (_, instances) = h::create_group(&stack.config, 3).await;
+
+    let dry = stack
+        .deliver(&cpu_alarm(&instances[0]), "execution-1", Mode::DryRun)
+        .await;
+    assert_eq!(dry[0].1.status, OutcomeStatus::NotActed);
+    assert_eq!(
+        h::instance_health(&stack.config, &instances[0]).await,
+        "Healthy"
+    );
+
+    h::put_parameter(&stack.config, &stack.kill_switch, "on").await;
+    let killed = stack
+        .deliver(&cpu_alarm(&instances[1]), "execution-2", Mode::Enforce)
+        .await;
+    assert_eq!(killed[0].0.tier, Tier::Escalate);
+    assert!(
+        killed[0]
+            .0
+            .reasons
+            .iter()
+            .any(|r| r.code == "limit:kill-switch")
+    );
+    assert_eq!(
+        h::instance_health(&stack.config, &instances[1]).await,
+        "Healthy"
+    );
+
+    // Both were still reported to people.
+    let sent = h::sns_sent(&stack.topic);
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].subject.contains("DRY-RUN"));
+    assert!(sent[1].subject.contains("ATTENTION"));
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_events_take_no_action() {
+    let stack = Stack::new().await;
+    let (_, instances) = h::create_group(&stack.config, 3).await;
+    let asg = AutoScaling::new(&stack.config);
+
+    let mut malformed = cpu_alarm(&instances[0]);
+    malformed["detail"].as_object_mut().unwrap().remove("state");
+    let env = events::parse_envelope(malformed.to_string().as_bytes()).unwrap();
+    let err = ingest::handle(&env, &asg).await.unwrap_err();
+    assert!(matches!(
+        err,
+        ingest::IngestError::Event(events::EventError::Detail { .. })
+    ));
+
+    let mut hostile = cpu_alarm(&instances[0]);
+    hostile["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+        serde_json::json!(format!("{}$(reboot)", instances[0]));
+    let env = events::parse_envelope(hostile.to_string().as_bytes()).unwrap();
+    assert!(ingest::handle(&env, &asg).await.is_err());
+
+    let unknown = h::fixture_json("unknown-detail-type.json");
+    let env = events::parse_envelope(unknown.to_string().as_bytes()).unwrap();
+    let out = ingest::handle(&env, &asg).await.unwrap();
+    assert!(out.observations.is_empty() && out.ignored.is_some());
+
+    for i in &instances {
+        assert_eq!(h::instance_health(&stack.config, i).await, "Healthy");
+    }
+    assert!(h::sns_sent(&stack.topic).is_empty());
+}

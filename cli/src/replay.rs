@@ -140,10 +140,10 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
                 println!("    - [{}] {}", r.code, r.message);
             }
             println!("  outcome:  {:?}: {}", outcome.status, outcome.detail);
-            if let Some(Action::ReplaceInstance { instance, .. }) = &d.action {
-                if let Some(h) = world.fleet.health(instance) {
-                    println!("  world:    {instance} is {h}");
-                }
+            if let Some(Action::ReplaceInstance { instance, .. }) = &d.action
+                && let Some(h) = world.fleet.health(instance)
+            {
+                println!("  world:    {instance} is {h}");
             }
             println!();
         }

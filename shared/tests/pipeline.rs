@@ -1,5 +1,7 @@
 //! The four stages chained on in-memory ports: the same handlers the Lambda functions run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use chrono::{TimeZone, Utc};

@@ -4,6 +4,9 @@
 //! `make test` starts moto on a free 127.0.0.1 port and sets `VIGIL_MOTO_ENDPOINT`. Without
 //! it these tests fail loudly; they never skip.
 
+// A test harness: failing loudly, with the reason, is its job.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};

@@ -1,5 +1,6 @@
 //! Helpers shared by the shared crate's integration tests.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use vigil_shared::events::{self, Envelope};
 

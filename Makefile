@@ -1,0 +1,17 @@
+# Vigil's developer commands. `make test` is the one CI runs.
+.PHONY: demo test deny build-lambdas fmt
+
+# Replay the bundled sample events through ingest -> score -> decide -> remediate (dry-run).
+demo:
+	cargo run --quiet -p vigil-cli -- replay
+
+# Lints and the whole test suite against a fresh moto server.
+test:
+	./scripts/test.sh
+
+# Licences, bans, sources and RustSec advisories, offline.
+deny:
+	./scripts/deny.sh
+
+fmt:
+	cargo fmt --all

@@ -335,3 +335,65 @@ impl Decision {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str, expect_err: Option<&str>) {
+        match (Policy::from_yaml(yaml), expect_err) {
+            (Ok(_), None) => {}
+            (Err(e), Some(want)) => {
+                let got = crate::error_chain(&e);
+                assert!(got.contains(want), "{got:?} does not mention {want:?}");
+            }
+            (got, want) => panic!("{yaml}\nexpected {want:?}, got {got:?}"),
+        }
+    }
+
+    const LIMITS: &str = "limits: {cooldown_minutes: 30, max_group_share: 0.5, min_in_service: 1}";
+
+    #[test]
+    fn bundled_policy_is_valid_and_safe_by_default() {
+        let p = Policy::bundled().unwrap();
+        assert_eq!(p.mode, Mode::DryRun);
+        assert!(!p.kill_switch);
+        assert!(p.limits.cooldown_minutes > 0);
+    }
+
+    #[test]
+    fn invalid_policies_are_refused_with_a_reason() {
+        check(&format!("version: 1\n{LIMITS}\nrules: []"), None);
+        check(
+            &format!("version: 2\n{LIMITS}\nrules: []"),
+            Some("version 2"),
+        );
+        check(
+            "version: 1\nlimits: {cooldown_minutes: 30, max_group_share: 1.5, min_in_service: 1}\nrules: []",
+            Some("max_group_share"),
+        );
+        check(
+            &format!("version: 1\n{LIMITS}\nrules: []\nsurprise: true"),
+            Some("surprise"),
+        );
+        check(
+            &format!(
+                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [cpu_runaway], action: replace_instance, tier: escalate}}]"
+            ),
+            Some("needs tier auto-heal or approval"),
+        );
+        check(
+            &format!(
+                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [], action: none, tier: escalate}}]"
+            ),
+            Some("names no failure mode"),
+        );
+        check(
+            &format!(
+                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [cpu_fire], action: none, tier: escalate}}]"
+            ),
+            Some("not valid YAML for Vigil's policy format"),
+        );
+        check(&"x".repeat(MAX_POLICY_BYTES + 1), Some("above the"));
+    }
+}

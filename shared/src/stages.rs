@@ -9,7 +9,7 @@ use crate::domain::{Decision, Observation, Scored};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     /// The EventBridge event this came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub event_id: Option<String>,
     pub observations: Vec<Observation>,
     /// Why the event produced nothing, when it was ignored.
@@ -20,7 +20,7 @@ pub struct Observed {
 /// `score`'s output and `decide`'s input.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoredBatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub event_id: Option<String>,
     pub scored: Vec<Scored>,
     /// Who is deciding (the state machine's execution id): a retry of the same execution

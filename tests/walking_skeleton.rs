@@ -155,7 +155,7 @@ async fn a_redelivered_event_acts_once() {
 
     assert_eq!(first[0].1.status, OutcomeStatus::Verified);
     assert_eq!(second[0].0.tier, Tier::Observe);
-    assert!(second[0].0.reasons.iter().any(|r| r.code == "dedup"));
+    assert!(second[0].0.cites("dedup"));
     assert_eq!(second[0].1.status, OutcomeStatus::NotActed);
     assert_eq!(h::sns_sent(&stack.topic).len(), 1);
     // Only the alarm's instance was touched.
@@ -184,13 +184,7 @@ async fn dry_run_and_kill_switch_change_nothing() {
         .deliver(&cpu_alarm(&instances[1]), "execution-2", Mode::Enforce)
         .await;
     assert_eq!(killed[0].0.tier, Tier::Escalate);
-    assert!(
-        killed[0]
-            .0
-            .reasons
-            .iter()
-            .any(|r| r.code == "limit:kill-switch")
-    );
+    assert!(killed[0].0.cites("limit:kill-switch"));
     assert_eq!(
         h::instance_health(&stack.config, &instances[1]).await,
         "Healthy"

@@ -357,6 +357,11 @@ impl Decision {
     pub fn acts(&self) -> bool {
         self.action.is_some() && self.mode == Mode::Enforce && self.tier == Tier::AutoHeal
     }
+
+    /// Whether one of the decision's reasons has the given code.
+    pub fn cites(&self, code: &str) -> bool {
+        self.reasons.iter().any(|r| r.code == code)
+    }
 }
 
 /// How an action ended.

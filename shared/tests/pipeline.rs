@@ -99,11 +99,7 @@ fn cpu_alarm_replaces_the_instance_and_tells_people() {
     assert!(
         matches!(&d.action, Some(Action::ReplaceInstance { group, .. }) if group.as_str() == "web-prod")
     );
-    assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.code == "rule:replace-on-cpu-runaway")
-    );
+    assert!(d.cites("rule:replace-on-cpu-runaway"));
     assert_eq!(o.status, OutcomeStatus::Verified);
     assert_eq!(world.health(), "UNHEALTHY");
     let sent = world.outbox.sent();
@@ -134,7 +130,7 @@ fn a_redelivered_event_acts_once() {
     let again = check(&world, "alarm-cpu-high.json", "delivery-2");
     assert_eq!(first[0].1.status, OutcomeStatus::Verified);
     assert_eq!(again[0].0.tier, Tier::Observe);
-    assert!(again[0].0.reasons.iter().any(|r| r.code == "dedup"));
+    assert!(again[0].0.cites("dedup"));
     assert_eq!(again[0].1.status, OutcomeStatus::NotActed);
     // Observe records only: one message in all.
     assert_eq!(world.outbox.sent().len(), 1);
@@ -156,13 +152,7 @@ fn kill_switch_stops_every_action() {
     world.state.set_kill_switch(true);
     let results = check(&world, "alarm-cpu-high.json", "delivery-1");
     assert_eq!(results[0].0.tier, Tier::Escalate);
-    assert!(
-        results[0]
-            .0
-            .reasons
-            .iter()
-            .any(|r| r.code == "limit:kill-switch")
-    );
+    assert!(results[0].0.cites("limit:kill-switch"));
     assert_eq!(world.health(), "HEALTHY");
 }
 
@@ -171,13 +161,7 @@ fn blast_radius_protects_small_groups() {
     let world = World::new(Mode::Enforce, 1);
     let results = check(&world, "alarm-cpu-high.json", "delivery-1");
     assert_eq!(results[0].0.tier, Tier::Escalate);
-    assert!(
-        results[0]
-            .0
-            .reasons
-            .iter()
-            .any(|r| r.code == "limit:blast-radius")
-    );
+    assert!(results[0].0.cites("limit:blast-radius"));
     assert_eq!(world.health(), "HEALTHY");
 }
 
@@ -192,7 +176,7 @@ fn cooldown_holds_a_second_action_on_the_same_instance() {
     let second = check_bytes(&world, event.to_string().as_bytes(), "delivery-2", 5);
     let (d, o) = &second[0];
     assert_eq!(d.tier, Tier::Escalate);
-    assert!(d.reasons.iter().any(|r| r.code == "limit:cooldown"));
+    assert!(d.cites("limit:cooldown"));
     assert_eq!(o.status, OutcomeStatus::NotActed);
 }
 

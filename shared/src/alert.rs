@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::domain::{Decision, Outcome, OutcomeStatus, SignalKind, Tier};
+use crate::domain::{Decision, Outcome, OutcomeStatus, Tier};
 use crate::names::display_text;
 
 /// SNS's limit on an email subject.
@@ -51,29 +51,13 @@ pub fn render(decision: &Decision, outcome: &Outcome) -> Alert {
     let _ = writeln!(body, "\nEvidence");
     for e in &inc.evidence {
         let s = &e.observation.signal;
-        match &s.kind {
-            SignalKind::AlarmStateChange {
-                alarm,
-                state,
-                metric,
-                reason,
-                ..
-            } => {
-                let _ = writeln!(
-                    body,
-                    "  - {} alarm {:?} is {:?}{} (event {})\n    {}",
-                    s.observed_at.to_rfc3339(),
-                    alarm,
-                    state,
-                    metric
-                        .as_deref()
-                        .map(|m| format!(" on {m}"))
-                        .unwrap_or_default(),
-                    s.event_id,
-                    reason
-                );
-            }
-        }
+        let _ = writeln!(
+            body,
+            "  - {} {} (event {})",
+            s.observed_at.to_rfc3339(),
+            s.describe(),
+            s.event_id
+        );
         let _ = writeln!(
             body,
             "    scored by {}: anomaly {:.2}, {} ({:.2})",

@@ -31,6 +31,13 @@ pub enum Source {
 pub enum ResourceKind {
     Instance,
     AutoScalingGroup,
+    /// An IAM user, role or other principal (CloudTrail, sign-in, GuardDuty IAM findings).
+    Principal,
+    /// An IAM access key.
+    AccessKey,
+    Pipeline,
+    /// The account as a whole (scheduled ticks, account-wide health events).
+    Account,
     Other,
 }
 
@@ -52,15 +59,25 @@ pub struct Resource {
 }
 
 impl Resource {
-    pub fn instance(id: &InstanceId) -> Self {
+    /// A resource known only by its kind and id.
+    pub fn new(kind: ResourceKind, id: impl Into<String>) -> Self {
         Resource {
-            kind: ResourceKind::Instance,
-            id: id.to_string(),
+            kind,
+            id: id.into(),
             arn: None,
             group: None,
             application: None,
             environment: None,
         }
+    }
+
+    pub fn instance(id: &InstanceId) -> Self {
+        Resource::new(ResourceKind::Instance, id.to_string())
+    }
+
+    pub fn with_arn(mut self, arn: Option<String>) -> Self {
+        self.arn = arn;
+        self
     }
 
     /// The instance id, when this resource is an instance.
@@ -105,6 +122,111 @@ pub enum SignalKind {
         metric: Option<String>,
         reason: String,
     },
+    /// A GuardDuty finding.
+    Finding {
+        finding_id: String,
+        /// `ThreatPurpose:ResourceTypeAffected/ThreatFamilyName.DetectionMechanism!Artifact`.
+        finding_type: String,
+        /// 1.0 to 10.0.
+        severity: f64,
+        title: String,
+        archived: bool,
+        count: u64,
+    },
+    /// A CloudTrail record: an API call (or service event) by a principal.
+    ApiCall(ApiCall),
+    /// A console sign-in attempt.
+    ConsoleSignIn {
+        principal: Principal,
+        success: bool,
+        /// Whether MFA was used, when the record says.
+        mfa_used: Option<bool>,
+        source_ip: String,
+        user_agent: String,
+    },
+    /// An EC2 instance changed state (`pending`, `running`, `stopping`, `stopped`, ...).
+    InstanceStateChange { state: String },
+    /// An Auto Scaling activity or lifecycle action on an instance.
+    ScalingActivity {
+        activity: ScalingActivityKind,
+        #[serde(default)]
+        status: String,
+        #[serde(default)]
+        cause: String,
+    },
+    /// An AWS Health event affecting the account or a resource.
+    HealthEvent {
+        service: String,
+        type_code: String,
+        category: String,
+        #[serde(default)]
+        status: String,
+    },
+    /// A CodePipeline execution, stage or action changed state: deployments.
+    Deployment {
+        pipeline: String,
+        execution_id: String,
+        #[serde(default)]
+        stage: Option<String>,
+        #[serde(default)]
+        action: Option<String>,
+        state: String,
+    },
+    /// A window of a metric's recent datapoints, pulled on the schedule.
+    MetricWindow {
+        /// `Namespace/MetricName`.
+        metric: String,
+        /// Seconds between datapoints.
+        period: u32,
+        /// Oldest first; `None` where CloudWatch had no datapoint.
+        points: Vec<Option<f64>>,
+    },
+}
+
+/// Who made a CloudTrail call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Principal {
+    /// `IAMUser`, `AssumedRole`, `Root`, `AWSService`, `FederatedUser`, `Unknown`, ...
+    pub kind: String,
+    /// The principal's ARN, or its id when it has none.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Whether the session was MFA-authenticated, when the record says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_authenticated: Option<bool>,
+}
+
+/// One CloudTrail API call, reduced to what detection needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCall {
+    pub event_source: String,
+    pub event_name: String,
+    pub principal: Principal,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Request parameters detection looks at (user names, policy ARNs, CIDRs, attribute
+    /// changes), flattened to `path=value` strings and capped.
+    #[serde(default)]
+    pub request: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScalingActivityKind {
+    LaunchSucceeded,
+    LaunchFailed,
+    TerminateSucceeded,
+    TerminateFailed,
+    LaunchLifecycleAction,
+    TerminateLifecycleAction,
 }
 
 /// One observation about one resource at one time, from one source.
@@ -119,6 +241,99 @@ pub struct Signal {
     /// Numeric values carried by the event (datapoints, threshold, ...), by name.
     #[serde(default)]
     pub values: BTreeMap<String, f64>,
+}
+
+impl Signal {
+    /// One line saying what was observed, for alerts and logs.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            SignalKind::AlarmStateChange {
+                alarm,
+                state,
+                metric,
+                reason,
+                ..
+            } => format!(
+                "alarm {alarm:?} is {state:?}{}: {reason}",
+                metric
+                    .as_deref()
+                    .map(|m| format!(" on {m}"))
+                    .unwrap_or_default()
+            ),
+            SignalKind::Finding {
+                finding_type,
+                severity,
+                title,
+                ..
+            } => format!("GuardDuty {finding_type} (severity {severity:.1}): {title}"),
+            SignalKind::ApiCall(c) => format!(
+                "{} called {}:{} from {}{}",
+                c.principal.id,
+                c.event_source,
+                c.event_name,
+                c.source_ip,
+                c.error_code
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ),
+            SignalKind::ConsoleSignIn {
+                principal,
+                success,
+                mfa_used,
+                source_ip,
+                ..
+            } => format!(
+                "console sign-in by {} from {source_ip}: {}{}",
+                principal.id,
+                if *success { "success" } else { "failure" },
+                match mfa_used {
+                    Some(false) => ", without MFA",
+                    Some(true) => ", with MFA",
+                    None => "",
+                }
+            ),
+            SignalKind::InstanceStateChange { state } => format!("instance is {state}"),
+            SignalKind::ScalingActivity {
+                activity,
+                status,
+                cause,
+                ..
+            } => format!("Auto Scaling {activity:?} ({status}): {cause}"),
+            SignalKind::HealthEvent {
+                service,
+                type_code,
+                status,
+                ..
+            } => format!("AWS Health {service} {type_code} {status}"),
+            SignalKind::Deployment {
+                pipeline,
+                stage,
+                action,
+                state,
+                ..
+            } => format!(
+                "pipeline {pipeline}{}{} is {state}",
+                stage
+                    .as_deref()
+                    .map(|s| format!(" stage {s}"))
+                    .unwrap_or_default(),
+                action
+                    .as_deref()
+                    .map(|a| format!(" action {a}"))
+                    .unwrap_or_default()
+            ),
+            SignalKind::MetricWindow { metric, points, .. } => format!(
+                "{metric}: {} datapoints, latest {}",
+                points.len(),
+                points
+                    .iter()
+                    .rev()
+                    .find_map(|p| *p)
+                    .map_or_else(|| "missing".to_owned(), |v| format!("{v:.2}"))
+            ),
+        }
+    }
 }
 
 /// Named numeric features computed from signals, in a fixed order given by `schema`.

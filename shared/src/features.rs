@@ -17,6 +17,9 @@ pub const ALARM_V1_NAMES: [&str; 5] = [
     "datapoints",
 ];
 
+/// No features (a signal kind no feature set covers yet).
+pub const NONE: &str = "none";
+
 /// Computes the features of one signal.
 pub fn extract(signal: &Signal) -> FeatureVector {
     match &signal.kind {
@@ -43,5 +46,10 @@ pub fn extract(signal: &Signal) -> FeatureVector {
                 values,
             }
         }
+        _ => FeatureVector {
+            schema: NONE.to_owned(),
+            names: Vec::new(),
+            values: Vec::new(),
+        },
     }
 }

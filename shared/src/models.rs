@@ -41,13 +41,15 @@ impl Scorer for AlarmBaseline {
         let not_scorable = Score {
             model: Self::NAME.to_owned(),
             anomaly: 0.0,
-            failure_mode: FailureMode::Unknown,
+            failure_mode: FailureMode::Normal,
             confidence: 0.0,
         };
         if f.schema != ALARM_V1 {
             return not_scorable;
         }
-        let SignalKind::AlarmStateChange { metric, .. } = &observation.signal.kind;
+        let SignalKind::AlarmStateChange { metric, .. } = &observation.signal.kind else {
+            return not_scorable;
+        };
         let in_alarm = f.get("in_alarm").unwrap_or(0.0) > 0.5;
         if !in_alarm {
             return Score {

@@ -158,7 +158,7 @@ impl Policy {
         if incident.failure_mode == FailureMode::Normal {
             reasons.push(Reason::new(
                 "policy:normal",
-                "nothing is wrong: record only",
+                "no anomaly found: record only",
             ));
             return Proposal {
                 tier: Tier::Observe,

@@ -32,6 +32,14 @@ pub async fn handle(
     }
     let mut signals = match events::normalise(event)? {
         Normalised::Signals(signals) => signals,
+        Normalised::Tick { at } => {
+            tracing::info!(%at, "scheduled tick");
+            return Ok(Observed {
+                event_id: event.id.clone(),
+                observations: Vec::new(),
+                ignored: Some("scheduled tick: no metric source is configured".into()),
+            });
+        }
         Normalised::Ignored(why) => {
             // One log line per ignored event; `vigil_ignored_events` is the counter the
             // dashboard charts (a metric filter on this field).

@@ -368,3 +368,40 @@ async fn gate_always_answers_even_on_bad_parameters_or_a_broken_dependency() {
         );
     }
 }
+
+#[tokio::test]
+async fn dynamodb_principal_history_round_trips() {
+    use vigil_shared::features::identity::PrincipalProfile;
+    use vigil_shared::ports::PrincipalHistory;
+    let config = h::sdk_config();
+    let name = h::create_table(&config).await;
+    let table = StateTable::new(&config, &name);
+    let principal = "arn:aws:iam::123456789012:user/alice";
+    assert!(table.load(principal).await.unwrap().is_none());
+
+    let mut profile = PrincipalProfile::default();
+    let record = h::fixture_json("sources/cloudtrail-stop-logging.json");
+    let signal = vigil_shared::events::normalise_cloudtrail_record(&record["detail"]).unwrap();
+    profile.observe(&signal);
+    table.save(principal, &profile, Utc::now()).await.unwrap();
+    assert_eq!(table.load(principal).await.unwrap(), Some(profile));
+
+    // The item expires with the history's age limit.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = aws_sdk_dynamodb::Client::new(&config)
+        .get_item()
+        .table_name(&name)
+        .key(
+            "pk",
+            AttributeValue::S(StateTable::principal_key(principal)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let expires: i64 = item.item().unwrap()["expires_at"]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(expires > (Utc::now() + Duration::days(29)).timestamp());
+}

@@ -53,7 +53,11 @@ impl Stack {
         let sns = Sns::new(&self.config, &self.topic);
 
         let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
-        let observed = ingest::handle(&envelope, &asg).await.unwrap();
+        let ingest_ports = ingest::IngestPorts {
+            instances: &asg,
+            history: &state,
+        };
+        let observed = ingest::handle(&envelope, &ingest_ports).await.unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
         let config = decide::DecideConfig::new(Policy::bundled().unwrap(), mode);
         let ports = decide::DecidePorts {
@@ -202,11 +206,16 @@ async fn malformed_and_unknown_events_take_no_action() {
     let stack = Stack::new().await;
     let (_, instances) = h::create_group(&stack.config, 3).await;
     let asg = AutoScaling::new(&stack.config);
+    let state = StateTable::new(&stack.config, &stack.table);
+    let ports = ingest::IngestPorts {
+        instances: &asg,
+        history: &state,
+    };
 
     let mut malformed = cpu_alarm(&instances[0]);
     malformed["detail"].as_object_mut().unwrap().remove("state");
     let env = events::parse_envelope(malformed.to_string().as_bytes()).unwrap();
-    let err = ingest::handle(&env, &asg).await.unwrap_err();
+    let err = ingest::handle(&env, &ports).await.unwrap_err();
     assert!(matches!(
         err,
         ingest::IngestError::Event(events::EventError::Detail { .. })
@@ -216,11 +225,11 @@ async fn malformed_and_unknown_events_take_no_action() {
     hostile["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
         serde_json::json!(format!("{}$(reboot)", instances[0]));
     let env = events::parse_envelope(hostile.to_string().as_bytes()).unwrap();
-    assert!(ingest::handle(&env, &asg).await.is_err());
+    assert!(ingest::handle(&env, &ports).await.is_err());
 
     let unknown = h::fixture_json("unknown-detail-type.json");
     let env = events::parse_envelope(unknown.to_string().as_bytes()).unwrap();
-    let out = ingest::handle(&env, &asg).await.unwrap();
+    let out = ingest::handle(&env, &ports).await.unwrap();
     assert!(out.observations.is_empty() && out.ignored.is_some());
 
     for i in &instances {

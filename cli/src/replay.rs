@@ -64,6 +64,10 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
         verify_attempts: 1,
         verify_interval: std::time::Duration::ZERO,
     };
+    let ingest_ports = ingest::IngestPorts {
+        instances: &world.fleet,
+        history: &world.state,
+    };
     let decide_ports = decide::DecidePorts {
         claims: &world.state,
         kill_switch: &world.state,
@@ -95,7 +99,7 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
             }
         };
         world.place(&envelope, n)?;
-        let observed = match ingest::handle(&envelope, &world.fleet).await {
+        let observed = match ingest::handle(&envelope, &ingest_ports).await {
             Ok(o) => o,
             Err(e) => {
                 print_refusal(&name, &vigil_shared::error_chain(&e), as_json);

@@ -9,10 +9,12 @@ use chrono::{DateTime, Utc};
 
 use crate::alert::Alert;
 use crate::domain::{GroupCapacity, Membership};
+use crate::features::identity::PrincipalProfile;
 use crate::names::{GroupName, InstanceId};
 use crate::ports::{
     Claim, ClaimOnce, DescribeGroup, DescribeInstance, JobResult, PortError, PortErrorKind,
-    PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult, SetInstanceHealth,
+    PrincipalHistory, PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult,
+    SetInstanceHealth,
 };
 
 /// A mutex that shrugs off poisoning: a panicking test thread must not hide the world.
@@ -142,6 +144,7 @@ pub struct MemoryState {
     freezes: Mutex<HashMap<String, String>>,
     kill_switch: Mutex<bool>,
     jobs: Mutex<Vec<(String, JobResult)>>,
+    principals: Mutex<HashMap<String, PrincipalProfile>>,
 }
 
 impl MemoryState {
@@ -192,6 +195,22 @@ impl ReadDeploymentFreeze for MemoryState {
 impl ReportJobResult for MemoryState {
     async fn report(&self, job_id: &str, result: &JobResult) -> Result<(), PortError> {
         lock(&self.jobs).push((job_id.to_owned(), result.clone()));
+        Ok(())
+    }
+}
+
+impl PrincipalHistory for MemoryState {
+    async fn load(&self, principal: &str) -> Result<Option<PrincipalProfile>, PortError> {
+        Ok(lock(&self.principals).get(principal).cloned())
+    }
+
+    async fn save(
+        &self,
+        principal: &str,
+        profile: &PrincipalProfile,
+        _now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.principals).insert(principal.to_owned(), profile.clone());
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::alert::Alert;
 use crate::domain::{GroupCapacity, Membership};
+use crate::features::identity::PrincipalProfile;
 use crate::names::{GroupName, InstanceId};
 
 /// An error from a port, with enough to decide whether to retry.
@@ -133,4 +134,20 @@ pub trait ReadDeploymentFreeze {
         pipeline: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}
+
+/// Each principal's bounded activity history (CloudTrail novelty features). Concurrent updates
+/// of one principal may lose an observation: the history is a baseline, not a ledger.
+pub trait PrincipalHistory {
+    fn load(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = Result<Option<PrincipalProfile>, PortError>> + Send;
+
+    fn save(
+        &self,
+        principal: &str,
+        profile: &PrincipalProfile,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }

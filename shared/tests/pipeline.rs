@@ -38,6 +38,13 @@ impl World {
         }
     }
 
+    fn ingest_ports(&self) -> ingest::IngestPorts<'_, MemoryFleet, MemoryState> {
+        ingest::IngestPorts {
+            instances: &self.fleet,
+            history: &self.state,
+        }
+    }
+
     fn health(&self) -> String {
         self.fleet
             .health(&InstanceId::parse(CPU_INSTANCE).unwrap())
@@ -58,7 +65,7 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
         .unwrap();
     rt.block_on(async {
         let event = vigil_shared::events::parse_envelope(bytes).unwrap();
-        let observed = ingest::handle(&event, &world.fleet).await.unwrap();
+        let observed = ingest::handle(&event, &world.ingest_ports()).await.unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
         let config = decide::DecideConfig::new(Policy::bundled().unwrap(), world.mode);
         let ports = decide::DecidePorts {
@@ -188,11 +195,17 @@ fn malformed_and_unknown_events_take_no_action() {
         .unwrap();
     rt.block_on(async {
         let bad = common::fixture("alarm-malformed-no-state.json");
-        assert!(ingest::handle(&bad, &world.fleet).await.is_err());
+        assert!(ingest::handle(&bad, &world.ingest_ports()).await.is_err());
         let hostile = common::fixture("alarm-hostile-instance-id.json");
-        assert!(ingest::handle(&hostile, &world.fleet).await.is_err());
+        assert!(
+            ingest::handle(&hostile, &world.ingest_ports())
+                .await
+                .is_err()
+        );
         let unknown = common::fixture("unknown-detail-type.json");
-        let out = ingest::handle(&unknown, &world.fleet).await.unwrap();
+        let out = ingest::handle(&unknown, &world.ingest_ports())
+            .await
+            .unwrap();
         assert!(out.observations.is_empty());
         assert!(out.ignored.is_some());
     });

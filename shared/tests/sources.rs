@@ -333,3 +333,40 @@ fn every_stratus_detonation_record_parses() {
         assert!(names.contains(tell), "{tell} missing");
     }
 }
+
+/// How many Stratus techniques the sensitive-call table recognises (at least one record of the
+/// technique is classed under some tactic). A measurement of coverage, not a tuning target: the
+/// table lists calls from AWS's and MITRE's documentation.
+#[test]
+fn sensitive_call_coverage_of_stratus_techniques() {
+    use vigil_shared::features::identity::sensitive;
+    let dir = format!("{}/../data/stratus", env!("CARGO_MANIFEST_DIR"));
+    let (mut techniques, mut recognised) = (0, 0);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        techniques += 1;
+        let list: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let hit = list.iter().any(|r| {
+            let s = events::normalise_cloudtrail_record(r).unwrap();
+            match &s.kind {
+                SignalKind::ApiCall(c) => sensitive(c).is_some(),
+                SignalKind::ConsoleSignIn { mfa_used, .. } => *mfa_used == Some(false),
+                _ => false,
+            }
+        });
+        if hit {
+            recognised += 1;
+        } else {
+            eprintln!("not recognised: {}", path.display());
+        }
+    }
+    eprintln!("sensitive-call coverage: {recognised}/{techniques} Stratus techniques");
+    assert!(
+        recognised * 10 >= techniques * 8,
+        "{recognised}/{techniques}"
+    );
+}

@@ -8,7 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::port_error;
-use crate::ports::{Claim, ClaimOnce, PortError, ReadDeploymentFreeze};
+use crate::features::identity::{MAX_AGE_DAYS, PrincipalProfile};
+use crate::ports::{
+    Claim, ClaimOnce, PortError, PortErrorKind, PrincipalHistory, ReadDeploymentFreeze,
+};
 
 #[derive(Debug, Clone)]
 pub struct StateTable {
@@ -22,6 +25,11 @@ impl StateTable {
             client: Client::new(config),
             table: table.into(),
         }
+    }
+
+    /// The key of a principal's history item.
+    pub fn principal_key(principal: &str) -> String {
+        format!("principal#{principal}")
     }
 
     /// The key of a pipeline's deployment freeze item.
@@ -102,5 +110,65 @@ impl ReadDeploymentFreeze for StateTable {
             .cloned()
             .unwrap_or_else(|| "deployments are frozen".to_owned());
         Ok(Some(reason))
+    }
+}
+
+/// A profile is capped well under DynamoDB's 400 KB item limit.
+const MAX_PROFILE_BYTES: usize = 64 * 1024;
+
+impl PrincipalHistory for StateTable {
+    async fn load(&self, principal: &str) -> Result<Option<PrincipalProfile>, PortError> {
+        const OP: &str = "dynamodb:GetItem";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(Self::principal_key(principal)))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let Some(text) = out
+            .item()
+            .and_then(|i| i.get("profile"))
+            .and_then(|v| v.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        // A profile that no longer parses (an older format) is started afresh, not fatal.
+        Ok(serde_json::from_str(text).ok())
+    }
+
+    async fn save(
+        &self,
+        principal: &str,
+        profile: &PrincipalProfile,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb:PutItem";
+        let text = serde_json::to_string(profile)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(PortError::new(
+                OP,
+                PortErrorKind::Rejected,
+                format!(
+                    "profile of {principal} is {} bytes, above {MAX_PROFILE_BYTES}",
+                    text.len()
+                ),
+            ));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(Self::principal_key(principal)))
+            .item("profile", AttributeValue::S(text))
+            .item(
+                "expires_at",
+                epoch(now + chrono::Duration::days(MAX_AGE_DAYS)),
+            )
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
     }
 }

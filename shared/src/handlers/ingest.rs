@@ -3,10 +3,10 @@
 //! Parse, normalise (pure), enrich each instance with its Auto Scaling group (port), compute
 //! features (pure). An unknown event is logged and counted, and yields nothing.
 
-use crate::domain::{Observation, ResourceKind};
+use crate::domain::{Observation, ResourceKind, SignalKind};
 use crate::events::{self, Envelope, EventError, Normalised};
-use crate::features;
-use crate::ports::{DescribeInstance, PortError};
+use crate::features::{self, Context};
+use crate::ports::{DescribeInstance, PortError, PrincipalHistory};
 use crate::stages::Observed;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,11 +17,21 @@ pub enum IngestError {
     Port(#[from] PortError),
 }
 
+/// The ports `ingest` uses.
+pub struct IngestPorts<'a, I, H> {
+    pub instances: &'a I,
+    pub history: &'a H,
+}
+
 /// Handles one EventBridge event.
-pub async fn handle(
+pub async fn handle<I, H>(
     event: &Envelope,
-    instances: &impl DescribeInstance,
-) -> Result<Observed, IngestError> {
+    ports: &IngestPorts<'_, I, H>,
+) -> Result<Observed, IngestError>
+where
+    I: DescribeInstance,
+    H: PrincipalHistory,
+{
     let size = serde_json::to_vec(&event.detail).map_or(usize::MAX, |v| v.len());
     if size > events::MAX_EVENT_BYTES {
         return Err(EventError::TooLarge {
@@ -58,17 +68,34 @@ pub async fn handle(
         let Ok(Some(instance)) = signal.resource.instance_id() else {
             continue;
         };
-        if let Some(m) = instances.membership(&instance).await? {
+        if let Some(m) = ports.instances.membership(&instance).await? {
             signal.resource.group = Some(m.group);
         }
     }
-    let observations = signals
-        .into_iter()
-        .map(|signal| Observation {
-            features: features::extract(&signal),
-            signal,
-        })
-        .collect();
+    let mut observations = Vec::with_capacity(signals.len());
+    for signal in signals {
+        let features = match signal.kind {
+            SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. } => {
+                // Features against the history before this call, then the call joins it.
+                let key = &signal.resource.id;
+                let mut profile = ports.history.load(key).await?.unwrap_or_default();
+                let features = features::extract(
+                    &signal,
+                    Context {
+                        principal: Some(&profile),
+                    },
+                );
+                profile.observe(&signal);
+                ports
+                    .history
+                    .save(key, &profile, signal.observed_at)
+                    .await?;
+                features
+            }
+            _ => features::extract(&signal, Context::default()),
+        };
+        observations.push(Observation { signal, features });
+    }
     Ok(Observed {
         event_id: event.id.clone(),
         observations,

@@ -1,0 +1,159 @@
+//! The feature engine: signals in, fixed-order numeric feature vectors out. Pure, no IO.
+//!
+//! Each feature set has a schema name with a version; a model records the schema it was built
+//! for and refuses vectors of any other.
+
+pub mod identity;
+pub mod window;
+
+use crate::domain::{AlarmState, FeatureVector, ScalingActivityKind, Signal, SignalKind};
+use identity::PrincipalProfile;
+
+/// Features of one metric's recent window ([`window::NAMES`]).
+pub const WINDOW_V1: &str = "window.v1";
+/// Features of a CloudTrail call or sign-in against the principal's history ([`identity::NAMES`]).
+pub const IDENTITY_V1: &str = "identity.v1";
+/// Features of a GuardDuty finding ([`identity::finding_names`]).
+pub const FINDING_V1: &str = "finding.v1";
+/// Features of a lifecycle event: deployments, scaling activities, state changes, health.
+pub const EVENT_V1: &str = "event.v1";
+
+/// The names of [`EVENT_V1`], in order.
+pub const EVENT_V1_NAMES: [&str; 8] = [
+    "deploy_started",
+    "deploy_failed",
+    "deploy_succeeded",
+    "launch_failed",
+    "terminate_failed",
+    "instance_stopping",
+    "health_issue",
+    "health_scheduled_change",
+];
+
+/// What feature extraction may look at beyond the signal itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The principal's history before this signal (CloudTrail signals).
+    pub principal: Option<&'a PrincipalProfile>,
+}
+
+fn vector(schema: &str, names: &[&str], values: Vec<f64>) -> FeatureVector {
+    FeatureVector {
+        schema: schema.to_owned(),
+        names: names.iter().map(|s| (*s).to_owned()).collect(),
+        values,
+    }
+}
+
+/// How a metric is read: exhaustible percentages, and a day's worth of datapoints.
+pub fn window_spec(metric: &str, period_secs: u32) -> window::WindowSpec {
+    let name = metric.rsplit('/').next().unwrap_or(metric);
+    window::WindowSpec {
+        period_secs,
+        percent: matches!(
+            name,
+            "mem_used_percent" | "disk_used_percent" | "MemoryUtilization" | "DiskSpaceUtilization"
+        ),
+        season_points: (86_400 / period_secs.max(1)) as usize,
+    }
+}
+
+/// Features of a single CloudWatch alarm state change.
+pub const ALARM_V1: &str = "alarm.v1";
+
+/// The names of [`ALARM_V1`], in order.
+pub const ALARM_V1_NAMES: [&str; 5] = [
+    "in_alarm",
+    "from_ok",
+    "breach_ratio",
+    "latest",
+    "datapoints",
+];
+
+/// No features (a signal kind no feature set covers yet).
+pub const NONE: &str = "none";
+
+/// Computes the features of one signal.
+pub fn extract(signal: &Signal, context: Context<'_>) -> FeatureVector {
+    let flag = |b: bool| f64::from(u8::from(b));
+    match &signal.kind {
+        SignalKind::AlarmStateChange {
+            state, previous, ..
+        } => {
+            let v = |k: &str| signal.values.get(k).copied();
+            // How far past its threshold the worst recent datapoint went (1.0 = at the
+            // threshold). 0 when the event carries no threshold or datapoints.
+            let breach_ratio = match (v("max"), v("threshold")) {
+                (Some(max), Some(t)) if t.abs() > f64::EPSILON => (max / t).abs(),
+                _ => 0.0,
+            };
+            let values = vec![
+                f64::from(u8::from(*state == AlarmState::Alarm)),
+                f64::from(u8::from(*previous == Some(AlarmState::Ok))),
+                breach_ratio,
+                v("latest").unwrap_or(0.0),
+                v("datapoints").unwrap_or(0.0),
+            ];
+            FeatureVector {
+                schema: ALARM_V1.to_owned(),
+                names: ALARM_V1_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+                values,
+            }
+        }
+        SignalKind::MetricWindow {
+            metric,
+            period,
+            points,
+        } => {
+            let f = window::window(points, window_spec(metric, *period));
+            vector(WINDOW_V1, &window::NAMES, f.to_vec())
+        }
+        SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. } => {
+            let empty = PrincipalProfile::default();
+            let history = context.principal.unwrap_or(&empty);
+            match identity::identity(signal, history) {
+                Some(f) => vector(IDENTITY_V1, &identity::NAMES, f.to_vec()),
+                None => vector(NONE, &[], Vec::new()),
+            }
+        }
+        SignalKind::Finding {
+            finding_type,
+            severity,
+            archived,
+            count,
+            ..
+        } => FeatureVector {
+            schema: FINDING_V1.to_owned(),
+            names: identity::finding_names(),
+            values: identity::finding(finding_type, *severity, *archived, *count),
+        },
+        SignalKind::Deployment { state, .. } => {
+            let s = state.as_str();
+            let mut v = vec![0.0; EVENT_V1_NAMES.len()];
+            v[0] = flag(s == "STARTED");
+            v[1] = flag(s == "FAILED" || s == "STOPPED");
+            v[2] = flag(s == "SUCCEEDED");
+            vector(EVENT_V1, &EVENT_V1_NAMES, v)
+        }
+        SignalKind::ScalingActivity { activity, .. } => {
+            let mut v = vec![0.0; EVENT_V1_NAMES.len()];
+            v[3] = flag(*activity == ScalingActivityKind::LaunchFailed);
+            v[4] = flag(*activity == ScalingActivityKind::TerminateFailed);
+            vector(EVENT_V1, &EVENT_V1_NAMES, v)
+        }
+        SignalKind::InstanceStateChange { state } => {
+            let mut v = vec![0.0; EVENT_V1_NAMES.len()];
+            v[5] = flag(matches!(
+                state.as_str(),
+                "stopping" | "stopped" | "shutting-down" | "terminated"
+            ));
+            vector(EVENT_V1, &EVENT_V1_NAMES, v)
+        }
+        SignalKind::HealthEvent { category, .. } => {
+            let mut v = vec![0.0; EVENT_V1_NAMES.len()];
+            v[6] = flag(category == "issue");
+            v[7] = flag(category == "scheduledChange");
+            vector(EVENT_V1, &EVENT_V1_NAMES, v)
+        }
+    }
+}

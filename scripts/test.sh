@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# The test command (`make test`): formatting and lints, then the whole suite against a fresh
-# moto server on a free 127.0.0.1 port, which is stopped afterwards, also on failure.
+# The test command (`make test`): formatting and lints, then the whole suite against fresh AWS
+# emulators (moto server, and ministack for CloudWatch) on free 127.0.0.1 ports, which are
+# stopped afterwards, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Two emulators, each in a venv of its own: moto for most services, ministack for CloudWatch.
 venv=${VIGIL_VENV:-.venv}
+cw_venv=${VIGIL_CLOUDWATCH_VENV:-.venv-cloudwatch}
 if ! "$venv/bin/python" -c 'import moto, flask' 2>/dev/null; then
-  echo "==> creating $venv with the AWS emulator (requirements-dev.txt)"
+  echo "==> creating $venv with moto (requirements-dev.txt)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
+fi
+if ! "$cw_venv/bin/python" -c 'import ministack, cbor2' 2>/dev/null; then
+  echo "==> creating $cw_venv with ministack (requirements-cloudwatch.txt)"
+  python3 -m venv "$cw_venv"
+  "$cw_venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-cloudwatch.txt
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
@@ -20,24 +28,40 @@ cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p target
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
-"$venv/bin/python" - "$port" <<'PY'
-import sys, time, urllib.request
-url = f"http://127.0.0.1:{sys.argv[1]}/moto-api/data.json"
+free_port() {
+  "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_for() { # URL LOG
+  "$venv/bin/python" - "$1" "$2" <<'PY'
+import sys, time, urllib.request, urllib.error
 for _ in range(150):
     try:
-        urllib.request.urlopen(url, timeout=1)
+        urllib.request.urlopen(sys.argv[1], timeout=1)
+        sys.exit(0)
+    except urllib.error.HTTPError:
         sys.exit(0)
     except Exception:
         time.sleep(0.2)
-sys.exit(f"moto server did not start on port {sys.argv[1]} (see target/moto.log)")
+sys.exit(f"{sys.argv[1]} did not answer (see {sys.argv[2]})")
 PY
+}
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+mkdir -p target
+
+port=$(free_port)
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$port/moto-api/data.json" target/moto.log
 echo "==> moto server on 127.0.0.1:$port"
 
+cw_port=$(free_port)
+BIND_HOST=127.0.0.1 GATEWAY_PORT=$cw_port "$cw_venv/bin/ministack" >target/ministack.log 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$cw_port/" target/ministack.log
+echo "==> ministack (CloudWatch) on 127.0.0.1:$cw_port"
+
 export VIGIL_MOTO_ENDPOINT="http://127.0.0.1:$port"
+export VIGIL_CLOUDWATCH_ENDPOINT="http://127.0.0.1:$cw_port"
 echo "==> cargo nextest run --workspace"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -405,3 +405,192 @@ async fn dynamodb_principal_history_round_trips() {
         .unwrap();
     assert!(expires > (Utc::now() + Duration::days(29)).timestamp());
 }
+
+// --- CloudWatch, against ministack (moto answers the CBOR protocol with 404).
+
+async fn put_series(
+    config: &aws_config::SdkConfig,
+    instance: &str,
+    namespace: &str,
+    metric: &str,
+    extra: &[(&str, &str)],
+    values: &[(chrono::DateTime<Utc>, f64)],
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let client = aws_sdk_cloudwatch::Client::new(config);
+    let mut dims = vec![
+        Dimension::builder()
+            .name("InstanceId")
+            .value(instance)
+            .build(),
+    ];
+    dims.extend(
+        extra
+            .iter()
+            .map(|(k, v)| Dimension::builder().name(*k).value(*v).build()),
+    );
+    let data: Vec<MetricDatum> = values
+        .iter()
+        .map(|(t, v)| {
+            MetricDatum::builder()
+                .metric_name(metric)
+                .set_dimensions(Some(dims.clone()))
+                .timestamp(aws_smithy_types::DateTime::from_secs(t.timestamp()))
+                .value(*v)
+                .build()
+        })
+        .collect();
+    client
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("PutMetricData");
+}
+
+#[tokio::test]
+async fn cloudwatch_pull_batches_past_the_query_limit_and_reads_values_back() {
+    use vigil_shared::aws::cloudwatch::CloudWatch;
+    use vigil_shared::metrics::{self, MAX_QUERIES_PER_CALL, WatchedInstance};
+    use vigil_shared::ports::FetchMetrics;
+    let config = h::cloudwatch_config();
+    let end = Utc::now() - Duration::seconds(Utc::now().timestamp() % 60);
+    let start = end - Duration::minutes(10);
+    // Enough instances that the pull needs two GetMetricData calls.
+    let n = MAX_QUERIES_PER_CALL / metrics::PER_INSTANCE.len() + 1;
+    let instances: Vec<WatchedInstance> = (0..n)
+        .map(|i| WatchedInstance {
+            instance: InstanceId::parse(&format!(
+                "i-{:017x}",
+                0xabc_0000_0000_u64 + i as u64 + (std::process::id() as u64) * 10_000
+            ))
+            .unwrap(),
+            group: GroupName::parse("web").unwrap(),
+            application: None,
+            environment: None,
+        })
+        .collect();
+    let first = instances[0].instance.as_str().to_owned();
+    let last = instances[n - 1].instance.as_str().to_owned();
+    let at = |m: i64| end - Duration::minutes(m);
+    put_series(
+        &config,
+        &first,
+        "AWS/EC2",
+        "CPUUtilization",
+        &[],
+        &[(at(3), 41.0), (at(2), 42.0), (at(1), 97.5)],
+    )
+    .await;
+    put_series(
+        &config,
+        &last,
+        "CWAgent",
+        "mem_used_percent",
+        &[],
+        &[(at(2), 71.0), (at(1), 72.0)],
+    )
+    .await;
+
+    let queries = metrics::plan(&instances, &[]);
+    assert!(queries.len() > MAX_QUERIES_PER_CALL);
+    let results = CloudWatch::new(&config)
+        .fetch(&queries, start, end, 60)
+        .await
+        .unwrap();
+
+    let cpu = queries
+        .iter()
+        .find(|q| q.instance.as_str() == first && q.metric == "CPUUtilization")
+        .unwrap();
+    let values: Vec<f64> = results[&cpu.id].iter().map(|(_, v)| *v).collect();
+    assert_eq!(values, vec![41.0, 42.0, 97.5]);
+    // The last instance's queries were in the second batch.
+    let mem = queries
+        .iter()
+        .find(|q| q.instance.as_str() == last && q.metric == "mem_used_percent")
+        .unwrap();
+    assert!(queries.iter().position(|q| q.id == mem.id).unwrap() >= MAX_QUERIES_PER_CALL);
+    let values: Vec<f64> = results[&mem.id].iter().map(|(_, v)| *v).collect();
+    assert_eq!(values, vec![71.0, 72.0]);
+    // Metrics nobody published come back empty, not as errors.
+    let net = queries
+        .iter()
+        .find(|q| q.instance.as_str() == first && q.metric == "NetworkIn")
+        .unwrap();
+    assert!(results.get(&net.id).is_none_or(|s| s.is_empty()));
+
+    let signals = metrics::signals("tick", end, 60, 10, &instances, &queries, &results);
+    assert_eq!(signals.len(), 2);
+}
+
+#[tokio::test]
+async fn cloudwatch_finds_the_agents_disk_metrics() {
+    use vigil_shared::aws::cloudwatch::CloudWatch;
+    use vigil_shared::metrics::WatchedInstance;
+    use vigil_shared::ports::ListDiskMetrics;
+    let config = h::cloudwatch_config();
+    let id = format!(
+        "i-{:017x}",
+        0xd15c_0000_0000_u64 + std::process::id() as u64
+    );
+    put_series(
+        &config,
+        &id,
+        "CWAgent",
+        "disk_used_percent",
+        &[("path", "/"), ("device", "nvme0n1p1"), ("fstype", "xfs")],
+        &[(Utc::now() - Duration::minutes(1), 88.0)],
+    )
+    .await;
+    let watched = vec![WatchedInstance {
+        instance: InstanceId::parse(&id).unwrap(),
+        group: GroupName::parse("web").unwrap(),
+        application: None,
+        environment: None,
+    }];
+    let disks = CloudWatch::new(&config).disks(&watched).await.unwrap();
+    assert_eq!(disks.len(), 1, "{disks:?}");
+    assert!(
+        disks[0]
+            .dimensions
+            .contains(&("path".to_owned(), "/".to_owned()))
+    );
+}
+
+#[tokio::test]
+async fn autoscaling_lists_the_instances_of_watched_groups() {
+    use vigil_shared::ports::ListWatchedInstances;
+    let config = h::sdk_config();
+    let (watched_group, watched_ids) = h::create_group(&config, 2).await;
+    let (other_group, _) = h::create_group(&config, 1).await;
+    let tag = |k: &str, v: &str| {
+        aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(&watched_group)
+            .resource_type("auto-scaling-group")
+            .key(k)
+            .value(v)
+            .propagate_at_launch(true)
+            .build()
+    };
+    let key = h::unique("vigil-watch");
+    aws_sdk_autoscaling::Client::new(&config)
+        .create_or_update_tags()
+        .tags(tag(&key, "true"))
+        .tags(tag("application", "shop"))
+        .tags(tag("environment", "prod"))
+        .send()
+        .await
+        .unwrap();
+    let found = AutoScaling::new(&config).watched(&key).await.unwrap();
+    let mut ids: Vec<&str> = found.iter().map(|w| w.instance.as_str()).collect();
+    ids.sort();
+    let mut want: Vec<&str> = watched_ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(found.iter().all(|w| w.group.as_str() == watched_group
+        && w.application.as_deref() == Some("shop")
+        && w.environment.as_deref() == Some("prod")));
+    assert!(found.iter().all(|w| w.group.as_str() != other_group));
+}

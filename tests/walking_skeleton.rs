@@ -5,7 +5,8 @@
 
 use chrono::Utc;
 use vigil_shared::aws::{
-    autoscaling::AutoScaling, dynamodb::StateTable, sns::Sns, ssm::KillSwitchParameter,
+    autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable, sns::Sns,
+    ssm::KillSwitchParameter,
 };
 use vigil_shared::domain::{Mode, OutcomeStatus, Tier};
 use vigil_shared::events;
@@ -53,11 +54,17 @@ impl Stack {
         let sns = Sns::new(&self.config, &self.topic);
 
         let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
+        let cw = CloudWatch::new(&self.config);
         let ingest_ports = ingest::IngestPorts {
             instances: &asg,
             history: &state,
+            watched: &asg,
+            disks: &cw,
+            metrics: &cw,
         };
-        let observed = ingest::handle(&envelope, &ingest_ports).await.unwrap();
+        let observed = ingest::handle(&envelope, &ingest::IngestConfig::default(), &ingest_ports)
+            .await
+            .unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
         let config = decide::DecideConfig::new(Policy::bundled().unwrap(), mode);
         let ports = decide::DecidePorts {
@@ -207,15 +214,20 @@ async fn malformed_and_unknown_events_take_no_action() {
     let (_, instances) = h::create_group(&stack.config, 3).await;
     let asg = AutoScaling::new(&stack.config);
     let state = StateTable::new(&stack.config, &stack.table);
+    let cw = CloudWatch::new(&stack.config);
     let ports = ingest::IngestPorts {
         instances: &asg,
         history: &state,
+        watched: &asg,
+        disks: &cw,
+        metrics: &cw,
     };
+    let settings = ingest::IngestConfig::default();
 
     let mut malformed = cpu_alarm(&instances[0]);
     malformed["detail"].as_object_mut().unwrap().remove("state");
     let env = events::parse_envelope(malformed.to_string().as_bytes()).unwrap();
-    let err = ingest::handle(&env, &ports).await.unwrap_err();
+    let err = ingest::handle(&env, &settings, &ports).await.unwrap_err();
     assert!(matches!(
         err,
         ingest::IngestError::Event(events::EventError::Detail { .. })
@@ -225,11 +237,11 @@ async fn malformed_and_unknown_events_take_no_action() {
     hostile["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
         serde_json::json!(format!("{}$(reboot)", instances[0]));
     let env = events::parse_envelope(hostile.to_string().as_bytes()).unwrap();
-    assert!(ingest::handle(&env, &ports).await.is_err());
+    assert!(ingest::handle(&env, &settings, &ports).await.is_err());
 
     let unknown = h::fixture_json("unknown-detail-type.json");
     let env = events::parse_envelope(unknown.to_string().as_bytes()).unwrap();
-    let out = ingest::handle(&env, &ports).await.unwrap();
+    let out = ingest::handle(&env, &settings, &ports).await.unwrap();
     assert!(out.observations.is_empty() && out.ignored.is_some());
 
     for i in &instances {

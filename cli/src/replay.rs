@@ -7,7 +7,7 @@ use serde_json::json;
 use vigil_shared::domain::{Action, Mode};
 use vigil_shared::events;
 use vigil_shared::handlers::{decide, ingest, remediate, score};
-use vigil_shared::memory::{MemoryFleet, MemoryOutbox, MemoryState};
+use vigil_shared::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
 use vigil_shared::models::AlarmBaseline;
 use vigil_shared::names::{GroupName, InstanceId};
 use vigil_shared::policy::Policy;
@@ -64,10 +64,15 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
         verify_attempts: 1,
         verify_interval: std::time::Duration::ZERO,
     };
+    let metrics = MemoryMetrics::default();
     let ingest_ports = ingest::IngestPorts {
         instances: &world.fleet,
         history: &world.state,
+        watched: &world.fleet,
+        disks: &metrics,
+        metrics: &metrics,
     };
+    let ingest_config = ingest::IngestConfig::default();
     let decide_ports = decide::DecidePorts {
         claims: &world.state,
         kill_switch: &world.state,
@@ -99,7 +104,7 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
             }
         };
         world.place(&envelope, n)?;
-        let observed = match ingest::handle(&envelope, &ingest_ports).await {
+        let observed = match ingest::handle(&envelope, &ingest_config, &ingest_ports).await {
             Ok(o) => o,
             Err(e) => {
                 print_refusal(&name, &vigil_shared::error_chain(&e), as_json);

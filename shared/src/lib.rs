@@ -11,6 +11,7 @@ pub mod features;
 pub mod handlers;
 pub mod incidents;
 pub mod memory;
+pub mod metrics;
 pub mod models;
 pub mod names;
 pub mod policy;

@@ -10,11 +10,12 @@ use chrono::{DateTime, Utc};
 use crate::alert::Alert;
 use crate::domain::{GroupCapacity, Membership};
 use crate::features::identity::PrincipalProfile;
+use crate::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
 use crate::names::{GroupName, InstanceId};
 use crate::ports::{
-    Claim, ClaimOnce, DescribeGroup, DescribeInstance, JobResult, PortError, PortErrorKind,
-    PrincipalHistory, PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult,
-    SetInstanceHealth,
+    Claim, ClaimOnce, DescribeGroup, DescribeInstance, FetchMetrics, JobResult, ListDiskMetrics,
+    ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory, PublishAlert,
+    ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult, SetInstanceHealth,
 };
 
 /// A mutex that shrugs off poisoning: a panicking test thread must not hide the world.
@@ -212,5 +213,63 @@ impl PrincipalHistory for MemoryState {
     ) -> Result<(), PortError> {
         lock(&self.principals).insert(principal.to_owned(), profile.clone());
         Ok(())
+    }
+}
+
+impl ListWatchedInstances for MemoryFleet {
+    /// Every group of the in-memory fleet is watched.
+    async fn watched(&self, _tag_key: &str) -> Result<Vec<WatchedInstance>, PortError> {
+        Ok(lock(&self.instances)
+            .iter()
+            .map(|(id, i)| WatchedInstance {
+                instance: id.clone(),
+                group: i.group.clone(),
+                application: None,
+                environment: None,
+            })
+            .collect())
+    }
+}
+
+/// Metric datapoints by instance and `Namespace/MetricName`.
+#[derive(Debug, Default)]
+pub struct MemoryMetrics {
+    series: Mutex<BTreeMap<(InstanceId, String), Series>>,
+}
+
+impl MemoryMetrics {
+    pub fn put(&self, instance: &InstanceId, metric: &str, points: Series) {
+        lock(&self.series).insert((instance.clone(), metric.to_owned()), points);
+    }
+}
+
+impl FetchMetrics for MemoryMetrics {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        _period: u32,
+    ) -> Result<BTreeMap<String, Series>, PortError> {
+        let series = lock(&self.series);
+        Ok(queries
+            .iter()
+            .filter_map(|q| {
+                let key = (q.instance.clone(), format!("{}/{}", q.namespace, q.metric));
+                let points = series.get(&key)?;
+                let inside = points
+                    .iter()
+                    .filter(|(t, _)| *t >= start && *t < end)
+                    .copied()
+                    .collect();
+                Some((q.id.clone(), inside))
+            })
+            .collect())
+    }
+}
+
+impl ListDiskMetrics for MemoryMetrics {
+    async fn disks(&self, _instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
+        Ok(Vec::new())
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::alert::Alert;
 use crate::domain::{GroupCapacity, Membership};
 use crate::features::identity::PrincipalProfile;
+use crate::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
 use crate::names::{GroupName, InstanceId};
 
 /// An error from a port, with enough to decide whether to retry.
@@ -150,4 +151,33 @@ pub trait PrincipalHistory {
         profile: &PrincipalProfile,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The instances Vigil watches: those of the Auto Scaling groups carrying the watch tag.
+pub trait ListWatchedInstances {
+    fn watched(
+        &self,
+        tag_key: &str,
+    ) -> impl Future<Output = Result<Vec<WatchedInstance>, PortError>> + Send;
+}
+
+/// The CloudWatch agent's disk metrics of some instances (they carry extra dimensions that
+/// must be discovered before they can be queried).
+pub trait ListDiskMetrics {
+    fn disks(
+        &self,
+        instances: &[WatchedInstance],
+    ) -> impl Future<Output = Result<Vec<DiskMetric>, PortError>> + Send;
+}
+
+/// Datapoints for many metric queries over one time range, batched to the API's limits and
+/// following pagination. Answers are keyed by query id.
+pub trait FetchMetrics {
+    fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        period: u32,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Series>, PortError>> + Send;
 }

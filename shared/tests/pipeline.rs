@@ -5,9 +5,9 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use vigil_shared::domain::{Action, Decision, Mode, Outcome, OutcomeStatus, Tier};
+use vigil_shared::domain::{Action, Decision, Mode, Outcome, OutcomeStatus, SignalKind, Tier};
 use vigil_shared::handlers::{decide, ingest, remediate, score};
-use vigil_shared::memory::{MemoryFleet, MemoryOutbox, MemoryState};
+use vigil_shared::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
 use vigil_shared::models::AlarmBaseline;
 use vigil_shared::names::{GroupName, InstanceId};
 use vigil_shared::policy::Policy;
@@ -18,6 +18,7 @@ struct World {
     fleet: MemoryFleet,
     outbox: MemoryOutbox,
     state: MemoryState,
+    metrics: MemoryMetrics,
     mode: Mode,
 }
 
@@ -34,14 +35,21 @@ impl World {
             fleet,
             outbox: MemoryOutbox::default(),
             state: MemoryState::default(),
+            metrics: MemoryMetrics::default(),
             mode,
         }
     }
 
-    fn ingest_ports(&self) -> ingest::IngestPorts<'_, MemoryFleet, MemoryState> {
+    fn ingest_ports(
+        &self,
+    ) -> ingest::IngestPorts<'_, MemoryFleet, MemoryState, MemoryFleet, MemoryMetrics, MemoryMetrics>
+    {
         ingest::IngestPorts {
             instances: &self.fleet,
             history: &self.state,
+            watched: &self.fleet,
+            disks: &self.metrics,
+            metrics: &self.metrics,
         }
     }
 
@@ -65,7 +73,13 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
         .unwrap();
     rt.block_on(async {
         let event = vigil_shared::events::parse_envelope(bytes).unwrap();
-        let observed = ingest::handle(&event, &world.ingest_ports()).await.unwrap();
+        let observed = ingest::handle(
+            &event,
+            &ingest::IngestConfig::default(),
+            &world.ingest_ports(),
+        )
+        .await
+        .unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
         let config = decide::DecideConfig::new(Policy::bundled().unwrap(), world.mode);
         let ports = decide::DecidePorts {
@@ -195,20 +209,81 @@ fn malformed_and_unknown_events_take_no_action() {
         .unwrap();
     rt.block_on(async {
         let bad = common::fixture("alarm-malformed-no-state.json");
-        assert!(ingest::handle(&bad, &world.ingest_ports()).await.is_err());
+        assert!(
+            ingest::handle(
+                &bad,
+                &ingest::IngestConfig::default(),
+                &world.ingest_ports()
+            )
+            .await
+            .is_err()
+        );
         let hostile = common::fixture("alarm-hostile-instance-id.json");
         assert!(
-            ingest::handle(&hostile, &world.ingest_ports())
-                .await
-                .is_err()
+            ingest::handle(
+                &hostile,
+                &ingest::IngestConfig::default(),
+                &world.ingest_ports()
+            )
+            .await
+            .is_err()
         );
         let unknown = common::fixture("unknown-detail-type.json");
-        let out = ingest::handle(&unknown, &world.ingest_ports())
-            .await
-            .unwrap();
+        let out = ingest::handle(
+            &unknown,
+            &ingest::IngestConfig::default(),
+            &world.ingest_ports(),
+        )
+        .await
+        .unwrap();
         assert!(out.observations.is_empty());
         assert!(out.ignored.is_some());
     });
     assert_eq!(world.health(), "HEALTHY");
     assert!(world.outbox.sent().is_empty());
+}
+
+#[test]
+fn the_scheduled_tick_pulls_the_watched_metrics_into_window_features() {
+    let world = World::new(Mode::Enforce, 2);
+    let instance = InstanceId::parse(CPU_INSTANCE).unwrap();
+    let event = common::fixture("sources/aws_lambda_events/example-eventbridge-schedule.json");
+    let end = event.time.unwrap();
+    let end = end - chrono::Duration::seconds(end.timestamp() % 60);
+    // A flat CPU at ~30% that jumps to 97% in the last minute.
+    let series = (1..=60)
+        .map(|m| {
+            (
+                end - chrono::Duration::minutes(m),
+                if m == 1 { 97.0 } else { 30.0 + (m % 3) as f64 },
+            )
+        })
+        .collect();
+    world
+        .metrics
+        .put(&instance, "AWS/EC2/CPUUtilization", series);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let observed = rt
+        .block_on(ingest::handle(
+            &event,
+            &ingest::IngestConfig::default(),
+            &world.ingest_ports(),
+        ))
+        .unwrap();
+    assert_eq!(observed.observations.len(), 1, "only the metric with data");
+    let o = &observed.observations[0];
+    assert_eq!(o.signal.resource.id, CPU_INSTANCE);
+    assert_eq!(
+        o.signal.resource.group.as_ref().unwrap().as_str(),
+        "web-prod"
+    );
+    assert_eq!(o.features.schema, "window.v1");
+    assert_eq!(o.features.get("level"), Some(97.0));
+    assert!(o.features.get("robust_z").unwrap() > 10.0);
+    assert_eq!(o.features.get("missing_ratio"), Some(0.0));
+    // Only the last few points travel on; the features already summarise the window.
+    assert!(matches!(&o.signal.kind, SignalKind::MetricWindow { points, .. } if points.len() == 5));
 }

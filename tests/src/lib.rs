@@ -215,3 +215,19 @@ pub fn fixture_json(name: &str) -> serde_json::Value {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
+
+/// The variable `make test` sets to the CloudWatch emulator's URL (see [`cloudwatch_config`]).
+pub const CLOUDWATCH_ENDPOINT_VAR: &str = "VIGIL_CLOUDWATCH_ENDPOINT";
+
+/// An SDK configuration for CloudWatch. moto does not speak the Smithy RPC v2 CBOR protocol
+/// that current CloudWatch clients use, so CloudWatch runs against ministack, which does.
+pub fn cloudwatch_config() -> SdkConfig {
+    let url = match std::env::var(CLOUDWATCH_ENDPOINT_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{CLOUDWATCH_ENDPOINT_VAR} is not set: the CloudWatch adapter runs against ministack \
+             (it speaks CloudWatch's CBOR protocol). Run the tests with `make test`."
+        ),
+    };
+    sdk_config().into_builder().endpoint_url(url).build()
+}

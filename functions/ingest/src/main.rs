@@ -1,11 +1,13 @@
 //! The `ingest` Lambda function: wiring only (the handler is vigil_shared::handlers).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{self, autoscaling::AutoScaling, dynamodb::StateTable};
+use vigil_shared::aws::{
+    self, autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable,
+};
 use vigil_shared::config::{self, from_process};
 use vigil_shared::events::Envelope;
 use vigil_shared::handlers;
-use vigil_shared::handlers::ingest::IngestPorts;
+use vigil_shared::handlers::ingest::{IngestConfig, IngestPorts};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,13 +15,21 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::load_config().await;
     let autoscaling = AutoScaling::new(&sdk);
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
+    let cloudwatch = CloudWatch::new(&sdk);
     let ports = IngestPorts {
         instances: &autoscaling,
         history: &state,
+        watched: &autoscaling,
+        disks: &cloudwatch,
+        metrics: &cloudwatch,
     };
-    let ports = &ports;
+    let mut settings = IngestConfig::default();
+    if let Some(tag) = from_process(config::WATCH_TAG) {
+        settings.watch_tag = tag;
+    }
+    let (ports, settings) = (&ports, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
-        handlers::ingest::handle(&event.payload, ports)
+        handlers::ingest::handle(&event.payload, settings, ports)
             .await
             .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
     }))

@@ -4,8 +4,12 @@ use aws_sdk_autoscaling::Client;
 
 use super::port_error;
 use crate::domain::{GroupCapacity, Membership};
+use crate::metrics::WatchedInstance;
 use crate::names::{GroupName, InstanceId};
-use crate::ports::{DescribeGroup, DescribeInstance, PortError, PortErrorKind, SetInstanceHealth};
+use crate::ports::{
+    DescribeGroup, DescribeInstance, ListWatchedInstances, PortError, PortErrorKind,
+    SetInstanceHealth,
+};
 
 #[derive(Debug, Clone)]
 pub struct AutoScaling {
@@ -103,5 +107,59 @@ impl SetInstanceHealth for AutoScaling {
             .await
             .map_err(|e| port_error("autoscaling:SetInstanceHealth", e))?;
         Ok(())
+    }
+}
+
+/// Tag keys read as the application and the environment of a group.
+const APPLICATION_TAGS: [&str; 2] = ["application", "app"];
+const ENVIRONMENT_TAGS: [&str; 3] = ["environment", "env", "stage"];
+
+impl ListWatchedInstances for AutoScaling {
+    async fn watched(&self, tag_key: &str) -> Result<Vec<WatchedInstance>, PortError> {
+        const OP: &str = "autoscaling:DescribeAutoScalingGroups";
+        let filter = aws_sdk_autoscaling::types::Filter::builder()
+            .name(format!("tag:{tag_key}"))
+            .values("true")
+            .build();
+        let mut pages = self
+            .client
+            .describe_auto_scaling_groups()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error(OP, e))?;
+            for g in page.auto_scaling_groups() {
+                // Groups whose names Vigil would refuse to act on are not watched either.
+                let Some(group) = g
+                    .auto_scaling_group_name()
+                    .and_then(|n| GroupName::parse(n).ok())
+                else {
+                    continue;
+                };
+                let tag = |keys: &[&str]| {
+                    g.tags().iter().find_map(|t| {
+                        let key = t.key()?.to_ascii_lowercase();
+                        keys.contains(&key.as_str())
+                            .then(|| crate::names::display_text(t.value().unwrap_or_default(), 128))
+                    })
+                };
+                let (application, environment) = (tag(&APPLICATION_TAGS), tag(&ENVIRONMENT_TAGS));
+                for i in g.instances() {
+                    let Some(instance) = i.instance_id().and_then(|id| InstanceId::parse(id).ok())
+                    else {
+                        continue;
+                    };
+                    out.push(WatchedInstance {
+                        instance,
+                        group: group.clone(),
+                        application: application.clone(),
+                        environment: environment.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -15,6 +15,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::ports::{PortError, PortErrorKind};
 
 pub mod autoscaling;
+pub mod cloudwatch;
 pub mod codepipeline;
 pub mod dynamodb;
 pub mod sns;

@@ -6,7 +6,11 @@
 use crate::domain::{Observation, ResourceKind, SignalKind};
 use crate::events::{self, Envelope, EventError, Normalised};
 use crate::features::{self, Context};
-use crate::ports::{DescribeInstance, PortError, PrincipalHistory};
+use crate::metrics;
+use crate::ports::{
+    DescribeInstance, FetchMetrics, ListDiskMetrics, ListWatchedInstances, PortError,
+    PrincipalHistory,
+};
 use crate::stages::Observed;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,20 +21,55 @@ pub enum IngestError {
     Port(#[from] PortError),
 }
 
+/// Settings of the scheduled metric pull.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Auto Scaling groups tagged `<watch_tag>=true` are watched.
+    pub watch_tag: String,
+    /// Seconds per datapoint.
+    pub period: u32,
+    /// Datapoints per window.
+    pub points: usize,
+    /// Most observations one tick hands on (the state machine's payload is bounded); the
+    /// most anomalous-looking are not chosen here, the first are, and the rest are counted.
+    pub max_observations: usize,
+    /// Datapoints of each window kept in the observation after its features are computed.
+    pub keep_points: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            watch_tag: "vigil:watch".to_owned(),
+            period: 60,
+            points: 60,
+            max_observations: 200,
+            keep_points: 5,
+        }
+    }
+}
+
 /// The ports `ingest` uses.
-pub struct IngestPorts<'a, I, H> {
+pub struct IngestPorts<'a, I, H, W, D, M> {
     pub instances: &'a I,
     pub history: &'a H,
+    pub watched: &'a W,
+    pub disks: &'a D,
+    pub metrics: &'a M,
 }
 
 /// Handles one EventBridge event.
-pub async fn handle<I, H>(
+pub async fn handle<I, H, W, D, M>(
     event: &Envelope,
-    ports: &IngestPorts<'_, I, H>,
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M>,
 ) -> Result<Observed, IngestError>
 where
     I: DescribeInstance,
     H: PrincipalHistory,
+    W: ListWatchedInstances,
+    D: ListDiskMetrics,
+    M: FetchMetrics,
 {
     let size = serde_json::to_vec(&event.detail).map_or(usize::MAX, |v| v.len());
     if size > events::MAX_EVENT_BYTES {
@@ -43,12 +82,14 @@ where
     let mut signals = match events::normalise(event)? {
         Normalised::Signals(signals) => signals,
         Normalised::Tick { at } => {
-            tracing::info!(%at, "scheduled tick");
-            return Ok(Observed {
-                event_id: event.id.clone(),
-                observations: Vec::new(),
-                ignored: Some("scheduled tick: no metric source is configured".into()),
-            });
+            let tick = event.id.clone().unwrap_or_else(|| at.to_rfc3339());
+            return pull(&tick, at, config, ports)
+                .await
+                .map(|observations| Observed {
+                    event_id: event.id.clone(),
+                    observations,
+                    ignored: None,
+                });
         }
         Normalised::Ignored(why) => {
             // One log line per ignored event; `vigil_ignored_events` is the counter the
@@ -101,4 +142,64 @@ where
         observations,
         ignored: None,
     })
+}
+
+/// The scheduled pull: the watched instances' recent metrics, as metric-window observations.
+async fn pull<I, H, W, D, M>(
+    tick: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M>,
+) -> Result<Vec<Observation>, IngestError>
+where
+    W: ListWatchedInstances,
+    D: ListDiskMetrics,
+    M: FetchMetrics,
+{
+    let instances = ports.watched.watched(&config.watch_tag).await?;
+    // Disk metrics are optional: without them the pull goes on with the rest.
+    let disks = match ports.disks.disks(&instances).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %crate::error_chain(&e), "disk metrics not discovered");
+            Vec::new()
+        }
+    };
+    let queries = metrics::plan(&instances, &disks);
+    let period = i64::from(config.period.max(1));
+    // Whole periods only: the current, incomplete one would look like a drop.
+    let end_secs = at.timestamp() - at.timestamp().rem_euclid(period);
+    let end = chrono::DateTime::from_timestamp(end_secs, 0).unwrap_or(at);
+    let start = end - chrono::Duration::seconds(period * config.points as i64);
+    let results = ports
+        .metrics
+        .fetch(&queries, start, end, config.period)
+        .await?;
+    let signals = metrics::signals(
+        tick,
+        end,
+        config.period,
+        config.points,
+        &instances,
+        &queries,
+        &results,
+    );
+    let total = signals.len();
+    let mut observations = Vec::with_capacity(total.min(config.max_observations));
+    for mut signal in signals.into_iter().take(config.max_observations) {
+        let features = features::extract(&signal, Context::default());
+        if let SignalKind::MetricWindow { points, .. } = &mut signal.kind {
+            let excess = points.len().saturating_sub(config.keep_points);
+            points.drain(..excess);
+        }
+        observations.push(Observation { signal, features });
+    }
+    tracing::info!(
+        instances = instances.len(),
+        queries = queries.len(),
+        windows = total,
+        vigil_dropped_windows = total.saturating_sub(config.max_observations),
+        "metric pull"
+    );
+    Ok(observations)
 }

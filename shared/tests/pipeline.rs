@@ -287,3 +287,44 @@ fn the_scheduled_tick_pulls_the_watched_metrics_into_window_features() {
     // Only the last few points travel on; the features already summarise the window.
     assert!(matches!(&o.signal.kind, SignalKind::MetricWindow { points, .. } if points.len() == 5));
 }
+
+#[test]
+fn cpu_rising_without_traffic_is_related_across_metrics() {
+    let world = World::new(Mode::Enforce, 2);
+    let instance = InstanceId::parse(CPU_INSTANCE).unwrap();
+    let event = common::fixture("sources/aws_lambda_events/example-eventbridge-schedule.json");
+    let end = event.time.unwrap();
+    let end = end - chrono::Duration::seconds(end.timestamp() % 60);
+    let flat = |level: f64, last: f64| -> Vec<_> {
+        (1..=60)
+            .map(|m| {
+                (
+                    end - chrono::Duration::minutes(m),
+                    if m == 1 { last } else { level + (m % 3) as f64 },
+                )
+            })
+            .collect()
+    };
+    world
+        .metrics
+        .put(&instance, "AWS/EC2/CPUUtilization", flat(30.0, 97.0));
+    world
+        .metrics
+        .put(&instance, "AWS/EC2/NetworkIn", flat(5e6, 5e6));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let observed = rt
+        .block_on(ingest::handle(
+            &event,
+            &ingest::IngestConfig::default(),
+            &world.ingest_ports(),
+        ))
+        .unwrap();
+    let cpu = observed
+        .observations
+        .iter()
+        .find(|o| matches!(&o.signal.kind, SignalKind::MetricWindow { metric, .. } if metric.ends_with("CPUUtilization")))
+        .unwrap();
+    assert!(cpu.features.get("cpu_minus_load_z").unwrap() > 10.0);
+}

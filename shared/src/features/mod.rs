@@ -45,6 +45,44 @@ fn vector(schema: &str, names: &[&str], values: Vec<f64>) -> FeatureVector {
     }
 }
 
+/// Cross-metric relation: on each instance's CPU window, sets `cpu_minus_load_z` to CPU's
+/// robust z minus NetworkIn's (the per-instance load proxy). High when CPU climbs while
+/// traffic stays flat: a runaway process rather than load.
+pub fn relate_cpu_to_load(observations: &mut [crate::domain::Observation]) {
+    use std::collections::HashMap;
+    let metric_of = |o: &crate::domain::Observation| match &o.signal.kind {
+        SignalKind::MetricWindow { metric, .. } => Some(metric.clone()),
+        _ => None,
+    };
+    let mut load_z: HashMap<String, f64> = HashMap::new();
+    for o in observations.iter() {
+        if metric_of(o).as_deref() == Some("AWS/EC2/NetworkIn")
+            && let Some(z) = o.features.get("robust_z")
+        {
+            load_z.insert(o.signal.resource.id.clone(), z);
+        }
+    }
+    for o in observations.iter_mut() {
+        if metric_of(o).as_deref() != Some("AWS/EC2/CPUUtilization") {
+            continue;
+        }
+        let (Some(cpu), Some(load)) = (
+            o.features.get("robust_z"),
+            load_z.get(&o.signal.resource.id),
+        ) else {
+            continue;
+        };
+        if let Some(i) = o
+            .features
+            .names
+            .iter()
+            .position(|n| n == "cpu_minus_load_z")
+        {
+            o.features.values[i] = window::cpu_without_load(cpu, *load);
+        }
+    }
+}
+
 /// How a metric is read: exhaustible percentages, and a day's worth of datapoints.
 pub fn window_spec(metric: &str, period_secs: u32) -> window::WindowSpec {
     let name = metric.rsplit('/').next().unwrap_or(metric);

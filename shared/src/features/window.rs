@@ -3,7 +3,7 @@
 //! where the window is long enough. Pure; every output is finite for any input.
 
 /// The names of [`super::WINDOW_V1`], in the order [`window`] returns them.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "level",
     "robust_z",
     "ewma_dev",
@@ -16,6 +16,8 @@ pub const NAMES: [&str; 12] = [
     "seasonal_residual_z",
     "points",
     "is_percent",
+    // Set across metrics by `features::relate_cpu_to_load`; 0 within one window.
+    "cpu_minus_load_z",
 ];
 
 /// Hours reported when nothing is being exhausted (a week: beyond any alerting horizon).
@@ -80,10 +82,10 @@ fn robust(values: &[f64], scratch: &mut Vec<f64>) -> (f64, f64) {
 }
 
 /// Computes [`NAMES`] for one window (oldest first; `None` = missing datapoint).
-pub fn window(points: &[Option<f64>], spec: WindowSpec) -> [f64; 12] {
+pub fn window(points: &[Option<f64>], spec: WindowSpec) -> [f64; 13] {
     let points = &points[points.len().saturating_sub(MAX_POINTS)..];
     let n = points.len();
-    let mut out = [0.0; 12];
+    let mut out = [0.0; 13];
     out[4] = NO_EXHAUSTION_HOURS;
     out[10] = n as f64;
     out[11] = f64::from(u8::from(spec.percent));

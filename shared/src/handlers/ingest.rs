@@ -185,14 +185,20 @@ where
         &results,
     );
     let total = signals.len();
-    let mut observations = Vec::with_capacity(total.min(config.max_observations));
-    for mut signal in signals.into_iter().take(config.max_observations) {
-        let features = features::extract(&signal, Context::default());
-        if let SignalKind::MetricWindow { points, .. } = &mut signal.kind {
+    let mut observations: Vec<Observation> = signals
+        .into_iter()
+        .take(config.max_observations)
+        .map(|signal| Observation {
+            features: features::extract(&signal, Context::default()),
+            signal,
+        })
+        .collect();
+    features::relate_cpu_to_load(&mut observations);
+    for o in &mut observations {
+        if let SignalKind::MetricWindow { points, .. } = &mut o.signal.kind {
             let excess = points.len().saturating_sub(config.keep_points);
             points.drain(..excess);
         }
-        observations.push(Observation { signal, features });
     }
     tracing::info!(
         instances = instances.len(),

@@ -583,7 +583,18 @@ async fn autoscaling_lists_the_instances_of_watched_groups() {
         .send()
         .await
         .unwrap();
-    let found = AutoScaling::new(&config).watched(&key).await.unwrap();
+    let asg = AutoScaling::new(&config);
+    let found = asg.watched(&key).await.unwrap();
+    // An instance's membership carries its group's application and environment too.
+    let m = asg
+        .membership(&InstanceId::parse(&watched_ids[0]).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (m.application.as_deref(), m.environment.as_deref()),
+        (Some("shop"), Some("prod"))
+    );
     let mut ids: Vec<&str> = found.iter().map(|w| w.instance.as_str()).collect();
     ids.sort();
     let mut want: Vec<&str> = watched_ids.iter().map(String::as_str).collect();

@@ -622,4 +622,9 @@ pub struct Membership {
     pub health: String,
     /// `InService`, `Terminating`, ...
     pub lifecycle: String,
+    /// The application and environment the group's tags name, if they do.
+    #[serde(default)]
+    pub application: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
 }

@@ -76,6 +76,8 @@ impl DescribeInstance for MemoryFleet {
             group: i.group.clone(),
             health: i.health.clone(),
             lifecycle: i.lifecycle.clone(),
+            application: None,
+            environment: None,
         }))
     }
 }

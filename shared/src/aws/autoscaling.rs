@@ -47,7 +47,29 @@ impl DescribeInstance for AutoScaling {
         };
         let group = GroupName::parse(details.auto_scaling_group_name().unwrap_or_default())
             .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        // The group's tags name the application and environment.
+        let tags = self
+            .client
+            .describe_tags()
+            .filters(
+                aws_sdk_autoscaling::types::Filter::builder()
+                    .name("auto-scaling-group")
+                    .values(group.as_str())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| port_error("autoscaling:DescribeTags", e))?;
+        let tag = |keys: &[&str]| {
+            tags.tags().iter().find_map(|t| {
+                let key = t.key()?.to_ascii_lowercase();
+                keys.contains(&key.as_str())
+                    .then(|| crate::names::display_text(t.value().unwrap_or_default(), 128))
+            })
+        };
         Ok(Some(Membership {
+            application: tag(&APPLICATION_TAGS),
+            environment: tag(&ENVIRONMENT_TAGS),
             group,
             health: details.health_status().unwrap_or_default().to_uppercase(),
             lifecycle: details.lifecycle_state().unwrap_or_default().to_owned(),

@@ -111,6 +111,8 @@ where
         };
         if let Some(m) = ports.instances.membership(&instance).await? {
             signal.resource.group = Some(m.group);
+            signal.resource.application = m.application;
+            signal.resource.environment = m.environment;
         }
     }
     let mut observations = Vec::with_capacity(signals.len());

@@ -5,8 +5,11 @@
 
 use chrono::Utc;
 use vigil_shared::aws::{
-    autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable, sns::Sns,
-    ssm::KillSwitchParameter,
+    autoscaling::AutoScaling,
+    cloudwatch::CloudWatch,
+    dynamodb::StateTable,
+    sns::Sns,
+    ssm::{KillSwitchParameter, PolicyParameter},
 };
 use vigil_shared::domain::{Mode, OutcomeStatus, Tier};
 use vigil_shared::events;
@@ -21,6 +24,8 @@ struct Stack {
     table: String,
     topic: String,
     kill_switch: String,
+    /// The policy override parameter (unset unless a test sets it).
+    policy: String,
 }
 
 impl Stack {
@@ -30,11 +35,13 @@ impl Stack {
         let topic = h::create_topic(&config).await;
         let kill_switch = format!("/{}/kill-switch", h::unique("vigil"));
         h::put_parameter(&config, &kill_switch, "off").await;
+        let policy = format!("/{}/policy", h::unique("vigil"));
         Stack {
             config,
             table,
             topic,
             kill_switch,
+            policy,
         }
     }
 
@@ -66,11 +73,16 @@ impl Stack {
             .await
             .unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
-        let config = decide::DecideConfig::new(Policy::bundled().unwrap(), mode);
+        let config = decide::PolicyStore::new(Policy::bundled().unwrap(), mode, decide::POLICY_TTL);
+        let policy = PolicyParameter::new(&self.config, &self.policy);
         let ports = decide::DecidePorts {
             claims: &state,
             kill_switch: &kill,
             groups: &asg,
+            history: &state,
+            quotas: &state,
+            policy: &policy,
+            alerts: &sns,
         };
         let decisions = decide::handle(scored, owner, &config, &ports, Utc::now())
             .await
@@ -80,6 +92,7 @@ impl Stack {
             instances: &asg,
             health: &asg,
             alerts: &sns,
+            history: &state,
         };
         let verify = remediate::RemediateConfig {
             verify_attempts: 3,

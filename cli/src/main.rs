@@ -58,6 +58,17 @@ enum Command {
 enum PolicyCommand {
     /// Validate a policy file (default: the bundled policy) and summarise it.
     Check { file: Option<PathBuf> },
+    /// Print the policy format's JSON Schema (published as infra/policy/schema.json).
+    Schema,
+    /// The decision an event would get, with every reason, in dry-run on an in-memory world.
+    Explain {
+        /// The EventBridge event (JSON).
+        #[arg(long)]
+        event: PathBuf,
+        /// A policy file (default: the bundled policy).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +108,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Policy {
             command: PolicyCommand::Check { file },
         } => policy_check(file.as_deref()),
+        Command::Policy {
+            command: PolicyCommand::Schema,
+        } => {
+            print!("{}", vigil_shared::policy::Policy::json_schema());
+            Ok(())
+        }
+        Command::Policy {
+            command: PolicyCommand::Explain { event, policy },
+        } => {
+            let policy = match policy {
+                Some(f) => {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    Some(
+                        vigil_shared::policy::Policy::from_yaml(&text, &f.display().to_string())
+                            .with_context(|| format!("checking {}", f.display()))?,
+                    )
+                }
+                None => None,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(replay::explain(&event, policy))
+        }
         Command::Audit {
             command: AuditCommand::Verify { file },
         } => audit_verify(&file),
@@ -139,29 +176,43 @@ fn policy_check(file: Option<&Path>) -> Result<()> {
         Some(f) => {
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            let p =
-                Policy::from_yaml(&text).with_context(|| format!("checking {}", f.display()))?;
+            let p = Policy::from_yaml(&text, &f.display().to_string())
+                .with_context(|| format!("checking {}", f.display()))?;
             (f.display().to_string(), p)
         }
         None => ("bundled policy".to_owned(), Policy::bundled()?),
     };
+    let l = &policy.limits;
     println!(
-        "{name}: valid. mode {}, kill switch {}, {} rule(s), cooldown {} min, blast radius <= {:.0}% of a group and >= {} InService",
+        "{name} ({}): valid. mode {}, kill switch {}, {} rule(s)",
+        policy.id,
         policy.mode,
         if policy.kill_switch { "ENGAGED" } else { "off" },
         policy.rules.len(),
-        policy.limits.cooldown_minutes,
-        policy.limits.max_group_share * 100.0,
-        policy.limits.min_in_service
+    );
+    println!(
+        "  limits: cooldown {} min; {} actions of a kind per hour; blast radius <= {:.0}% of a group and >= {} InService; protect tag {}; {} maintenance window(s); loop breaker {} actions in {} min",
+        l.cooldown_minutes,
+        l.max_actions_per_hour,
+        l.max_group_share * 100.0,
+        l.min_in_service,
+        l.protect_tag,
+        l.maintenance_windows.len(),
+        l.loop_breaker.max_attempts,
+        l.loop_breaker.window_minutes,
+    );
+    println!(
+        "  tiers: auto-heal at confidence >= {:.2}, approval >= {:.2}, else escalate",
+        policy.tiers.auto_heal_min_confidence, policy.tiers.approval_min_confidence
     );
     for r in &policy.rules {
         let modes: Vec<String> = r.failure_modes.iter().map(|m| m.to_string()).collect();
         println!(
-            "  - {}: {} at confidence >= {:.2} -> {:?}, tier {}{}",
+            "  - {}: {} at confidence >= {:.2} -> ladder {:?}, tier {}{}",
             r.name,
             modes.join(", "),
             r.min_confidence,
-            r.action,
+            r.ladder,
             r.tier,
             if r.dry_run { " (dry-run)" } else { "" }
         );

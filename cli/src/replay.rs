@@ -57,9 +57,27 @@ impl World {
     }
 }
 
+/// `vigil policy explain`: one event, dry-run, with the given policy (default: bundled).
+pub async fn explain(event: &std::path::Path, policy: Option<Policy>) -> Result<()> {
+    run_with(&[event.to_path_buf()], Mode::DryRun, false, policy).await
+}
+
 pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
+    run_with(files, mode, as_json, None).await
+}
+
+async fn run_with(
+    files: &[PathBuf],
+    mode: Mode,
+    as_json: bool,
+    policy: Option<Policy>,
+) -> Result<()> {
     let world = World::new();
-    let settings = decide::DecideConfig::new(Policy::bundled()?, mode);
+    let policy = match policy {
+        Some(p) => p,
+        None => Policy::bundled()?,
+    };
+    let settings = decide::PolicyStore::new(policy, mode, decide::POLICY_TTL);
     let verify = remediate::RemediateConfig {
         verify_attempts: 1,
         verify_interval: std::time::Duration::ZERO,
@@ -77,12 +95,17 @@ pub async fn run(files: &[PathBuf], mode: Mode, as_json: bool) -> Result<()> {
         claims: &world.state,
         kill_switch: &world.state,
         groups: &world.fleet,
+        history: &world.state,
+        quotas: &world.state,
+        policy: &world.state,
+        alerts: &world.outbox,
     };
     let remediate_ports = remediate::RemediatePorts {
         kill_switch: &world.state,
         instances: &world.fleet,
         health: &world.fleet,
         alerts: &world.outbox,
+        history: &world.state,
     };
     if !as_json {
         println!(

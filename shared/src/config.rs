@@ -16,6 +16,7 @@ pub const TOPIC_ARN: &str = "VIGIL_TOPIC_ARN";
 pub const KILL_SWITCH_PARAMETER: &str = "VIGIL_KILL_SWITCH_PARAMETER";
 pub const MODE: &str = "VIGIL_MODE";
 pub const WATCH_TAG: &str = "VIGIL_WATCH_TAG";
+pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
 
 /// Reads a required variable.
 pub fn required(

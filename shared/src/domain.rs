@@ -56,6 +56,9 @@ pub struct Resource {
     pub application: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// Tags of the resource (for an instance: its Auto Scaling group's), capped at [`MAX_TAGS`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Resource {
@@ -68,6 +71,7 @@ impl Resource {
             group: None,
             application: None,
             environment: None,
+            tags: BTreeMap::new(),
         }
     }
 
@@ -362,7 +366,19 @@ pub struct Observation {
 }
 
 /// What is going wrong, as named by a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureMode {
     Normal,
@@ -412,7 +428,19 @@ pub struct Scored {
     pub score: Score,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -450,7 +478,7 @@ pub struct Incident {
 }
 
 /// How far Vigil may go on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tier {
     /// Act now, then tell people.
@@ -489,6 +517,9 @@ pub enum Action {
     },
 }
 
+/// The resource tags Vigil keeps (a group's tags on its instances), at most this many.
+pub const MAX_TAGS: usize = 50;
+
 impl Action {
     /// A short stable name of the action kind, for rate limits, cooldown keys and metrics.
     pub fn kind(&self) -> &'static str {
@@ -517,7 +548,9 @@ impl fmt::Display for Action {
 }
 
 /// Whether actions are carried out or only recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Shadow mode: record and report what would have been done. The default.
@@ -580,7 +613,7 @@ impl Decision {
 }
 
 /// How an action ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     /// Carried out and its effect verified.
@@ -627,4 +660,18 @@ pub struct Membership {
     pub application: Option<String>,
     #[serde(default)]
     pub environment: Option<String>,
+    /// The group's tags, capped at [`MAX_TAGS`].
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One earlier action on a resource and how it ended: the loop breaker's and the remediation
+/// ladder's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// [`Action::kind`] of the action.
+    pub action: String,
+    pub status: OutcomeStatus,
+    pub decision_id: String,
 }

@@ -425,14 +425,9 @@ fn alarm_resource(
     if let Some(group) = dims.and_then(|d| d.get("AutoScalingGroupName")) {
         let group =
             GroupName::parse(group).map_err(|e| invalid("AutoScalingGroupName dimension", e))?;
-        return Ok(Resource {
-            kind: ResourceKind::AutoScalingGroup,
-            id: group.to_string(),
-            arn: None,
-            group: Some(group),
-            application: None,
-            environment: None,
-        });
+        let mut resource = Resource::new(ResourceKind::AutoScalingGroup, group.to_string());
+        resource.group = Some(group);
+        return Ok(resource);
     }
     let Some(arn) = alarm_arn else {
         return Err(EventError::Unusable {
@@ -441,14 +436,7 @@ fn alarm_resource(
             what: "the alarm names no resource and the event lists no ARN".into(),
         });
     };
-    Ok(Resource {
-        kind: ResourceKind::Other,
-        id: arn.clone(),
-        arn: Some(arn),
-        group: None,
-        application: None,
-        environment: None,
-    })
+    Ok(Resource::new(ResourceKind::Other, arn.clone()).with_arn(Some(arn)))
 }
 
 // --- GuardDuty Finding -------------------------------------------------------------------------

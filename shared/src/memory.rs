@@ -8,14 +8,15 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::alert::Alert;
-use crate::domain::{GroupCapacity, Membership};
+use crate::domain::{Attempt, GroupCapacity, Membership};
 use crate::features::identity::PrincipalProfile;
 use crate::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
 use crate::names::{GroupName, InstanceId};
 use crate::ports::{
-    Claim, ClaimOnce, DescribeGroup, DescribeInstance, FetchMetrics, JobResult, ListDiskMetrics,
-    ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory, PublishAlert,
-    ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult, SetInstanceHealth,
+    ActionHistory, Claim, ClaimOnce, DescribeGroup, DescribeInstance, FetchMetrics, JobResult,
+    ListDiskMetrics, ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory,
+    PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReadPolicy, ReportJobResult,
+    SetInstanceHealth, TakeQuota,
 };
 
 /// A mutex that shrugs off poisoning: a panicking test thread must not hide the world.
@@ -35,6 +36,7 @@ struct Instance {
     group: GroupName,
     health: String,
     lifecycle: String,
+    tags: BTreeMap<String, String>,
 }
 
 /// Auto Scaling groups and their instances.
@@ -57,8 +59,16 @@ impl MemoryFleet {
                     group: name.clone(),
                     health: "HEALTHY".into(),
                     lifecycle: "InService".into(),
+                    tags: BTreeMap::new(),
                 },
             );
+        }
+    }
+
+    /// Tags an instance's group (in memory, on the instance itself).
+    pub fn tag(&self, instance: &InstanceId, key: &str, value: &str) {
+        if let Some(i) = lock(&self.instances).get_mut(instance) {
+            i.tags.insert(key.to_owned(), value.to_owned());
         }
     }
 
@@ -78,6 +88,7 @@ impl DescribeInstance for MemoryFleet {
             lifecycle: i.lifecycle.clone(),
             application: None,
             environment: None,
+            tags: i.tags.clone(),
         }))
     }
 }
@@ -148,6 +159,9 @@ pub struct MemoryState {
     kill_switch: Mutex<bool>,
     jobs: Mutex<Vec<(String, JobResult)>>,
     principals: Mutex<HashMap<String, PrincipalProfile>>,
+    attempts: Mutex<HashMap<String, Vec<Attempt>>>,
+    quotas: Mutex<HashMap<String, u32>>,
+    policy: Mutex<Option<(String, String)>>,
 }
 
 impl MemoryState {
@@ -157,6 +171,11 @@ impl MemoryState {
 
     pub fn freeze(&self, target: &str, reason: &str) {
         lock(&self.freezes).insert(target.to_owned(), reason.to_owned());
+    }
+
+    /// Sets the policy override (text, version).
+    pub fn set_policy(&self, text: &str, version: &str) {
+        *lock(&self.policy) = Some((text.to_owned(), version.to_owned()));
     }
 
     pub fn jobs(&self) -> Vec<(String, JobResult)> {
@@ -273,5 +292,54 @@ impl FetchMetrics for MemoryMetrics {
 impl ListDiskMetrics for MemoryMetrics {
     async fn disks(&self, _instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
         Ok(Vec::new())
+    }
+}
+
+impl ActionHistory for MemoryState {
+    async fn recent(
+        &self,
+        resource: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Attempt>, PortError> {
+        Ok(lock(&self.attempts)
+            .get(resource)
+            .map(|a| a.iter().filter(|a| a.at >= since).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn record(
+        &self,
+        resource: &str,
+        attempt: &Attempt,
+        _keep_until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.attempts)
+            .entry(resource.to_owned())
+            .or_default()
+            .push(attempt.clone());
+        Ok(())
+    }
+}
+
+impl TakeQuota for MemoryState {
+    async fn take(
+        &self,
+        key: &str,
+        limit: u32,
+        _until: DateTime<Utc>,
+    ) -> Result<Option<u32>, PortError> {
+        let mut quotas = lock(&self.quotas);
+        let n = quotas.entry(key.to_owned()).or_default();
+        if *n >= limit {
+            return Ok(None);
+        }
+        *n += 1;
+        Ok(Some(*n))
+    }
+}
+
+impl ReadPolicy for MemoryState {
+    async fn read(&self) -> Result<Option<(String, String)>, PortError> {
+        Ok(lock(&self.policy).clone())
     }
 }

@@ -1,14 +1,21 @@
 //! Explicit policy: which incidents Vigil may act on, how, and within which limits. Pure.
 //!
 //! A decision is made in two steps so that the handler can gather facts through ports in
-//! between: [`Policy::propose`] matches the incident against the rules, then [`Policy::decide`]
-//! applies the safety limits (kill switch, blast radius) to the proposal. The cooldown, which
-//! needs an atomic write, is applied by the handler with [`Decision::hold`].
+//! between: [`Policy::propose`] matches the incident against the rules and picks the rung of
+//! the remediation ladder, then [`Policy::decide`] applies the safety limits (kill switch,
+//! protected resources, maintenance windows, loop breaker, blast radius) to the proposal.
+//! The limits that need an atomic write (cooldown, hourly rate, de-duplication) are applied by
+//! the handler through ports, with [`Decision::hold`]. Every limit consulted leaves a reason.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::domain::{Action, Decision, FailureMode, GroupCapacity, Incident, Mode, Reason, Tier};
+use crate::domain::{
+    Action, Attempt, Decision, FailureMode, GroupCapacity, Incident, Mode, OutcomeStatus, Reason,
+    Severity, Tier,
+};
 
 /// The policy bundled into the binary (`infra/policy/default.yaml`).
 pub const DEFAULT_POLICY_YAML: &str = include_str!(concat!(
@@ -29,46 +36,159 @@ pub enum PolicyError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Vigil's policy. Its JSON Schema is `infra/policy/schema.json` (`vigil policy schema`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Format version; only 1 exists.
     pub version: u32,
+    /// `dry-run` records and reports what would be done; `enforce` does it.
     #[serde(default)]
     pub mode: Mode,
+    /// Stops every action while true.
     #[serde(default)]
     pub kill_switch: bool,
     pub limits: Limits,
+    #[serde(default)]
+    pub tiers: TierThresholds,
     pub rules: Vec<Rule>,
+    /// Where this policy came from and a hash of its text (set on load, not written).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Safety limits. Each is on unless set otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
+    /// The same action on the same resource at most once per this many minutes.
     pub cooldown_minutes: u32,
+    /// At most this many actions of one kind per clock hour, account-wide.
+    #[serde(default = "default_rate")]
+    pub max_actions_per_hour: u32,
+    /// Never act on more than this share of a group's InService instances at once.
     pub max_group_share: f64,
+    /// Never take a group below this many InService instances.
     pub min_in_service: u32,
+    /// Resources whose tags carry this key with the value `true` are never acted on.
+    #[serde(default = "default_protect_tag")]
+    pub protect_tag: String,
+    /// Windows (UTC) in which automated actions are held: planned work is expected to alarm.
+    #[serde(default)]
+    pub maintenance_windows: Vec<MaintenanceWindow>,
+    #[serde(default)]
+    pub loop_breaker: LoopBreaker,
 }
 
-/// The kind of action a rule asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+fn default_rate() -> u32 {
+    10
+}
+
+fn default_protect_tag() -> String {
+    "vigil:protect".to_owned()
+}
+
+/// A weekly window, in UTC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindow {
+    /// Days the window opens on: mon, tue, wed, thu, fri, sat, sun.
+    pub days: Vec<Weekday>,
+    /// `HH:MM`, UTC.
+    pub start: String,
+    /// `HH:MM`, UTC; before `start` means the window runs past midnight.
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// Stops and escalates after repeated actions on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoopBreaker {
+    /// Actions on one resource within the window before Vigil stops acting on it.
+    pub max_attempts: u32,
+    pub window_minutes: u32,
+}
+
+impl Default for LoopBreaker {
+    fn default() -> Self {
+        LoopBreaker {
+            max_attempts: 3,
+            window_minutes: 120,
+        }
+    }
+}
+
+/// How confidence maps onto tiers for rules that may auto-heal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierThresholds {
+    /// Below this confidence an auto-heal rule asks for approval instead.
+    pub auto_heal_min_confidence: f64,
+    /// Below this confidence nothing is proposed: people are told.
+    pub approval_min_confidence: f64,
+}
+
+impl Default for TierThresholds {
+    fn default() -> Self {
+        TierThresholds {
+            auto_heal_min_confidence: 0.8,
+            approval_min_confidence: 0.5,
+        }
+    }
+}
+
+/// The kind of action a ladder rung asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
-    None,
     ReplaceInstance,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl ActionKind {
+    /// Whether the action's effect can be undone (replacement restores capacity by itself).
+    pub fn reversible(self) -> bool {
+        match self {
+            ActionKind::ReplaceInstance => true,
+        }
+    }
+}
+
+/// A rule: which incidents it covers, the remediation ladder, and the highest tier allowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub name: String,
     pub failure_modes: Vec<FailureMode>,
     #[serde(default)]
     pub min_confidence: f64,
-    pub action: ActionKind,
+    #[serde(default = "lowest_severity")]
+    pub min_severity: Severity,
+    /// Actions tried in order, each only when the one before did not verify; past the last
+    /// rung, people are told. Empty: people are told straight away.
+    #[serde(default)]
+    pub ladder: Vec<ActionKind>,
+    /// The highest tier the rule allows.
     pub tier: Tier,
     /// Shadow this rule even when the policy enforces.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+fn lowest_severity() -> Severity {
+    Severity::Info
 }
 
 /// What the rules propose for an incident, before the safety limits.
@@ -87,25 +207,85 @@ pub struct Facts {
     pub kill_switch: bool,
     /// The capacity of the group the action touches, when it touches one.
     pub group: Option<GroupCapacity>,
+    /// Earlier actions on the incident's resource, newest last.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Weekday {
+    fn of(t: DateTime<Utc>) -> Weekday {
+        match t.weekday() {
+            chrono::Weekday::Mon => Weekday::Mon,
+            chrono::Weekday::Tue => Weekday::Tue,
+            chrono::Weekday::Wed => Weekday::Wed,
+            chrono::Weekday::Thu => Weekday::Thu,
+            chrono::Weekday::Fri => Weekday::Fri,
+            chrono::Weekday::Sat => Weekday::Sat,
+            chrono::Weekday::Sun => Weekday::Sun,
+        }
+    }
+
+    fn before(self) -> Weekday {
+        match self {
+            Weekday::Mon => Weekday::Sun,
+            Weekday::Tue => Weekday::Mon,
+            Weekday::Wed => Weekday::Tue,
+            Weekday::Thu => Weekday::Wed,
+            Weekday::Fri => Weekday::Thu,
+            Weekday::Sat => Weekday::Fri,
+            Weekday::Sun => Weekday::Sat,
+        }
+    }
+}
+
+fn minutes(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && hhmm.len() == 5).then_some(h * 60 + m)
+}
+
+impl MaintenanceWindow {
+    /// Whether `t` falls in the window.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        let (Some(start), Some(end)) = (minutes(&self.start), minutes(&self.end)) else {
+            return false;
+        };
+        let now = t.hour() * 60 + t.minute();
+        let today = Weekday::of(t);
+        if start <= end {
+            self.days.contains(&today) && now >= start && now < end
+        } else {
+            // Past midnight: opened today and still before midnight, or opened yesterday.
+            (self.days.contains(&today) && now >= start)
+                || (self.days.contains(&today.before()) && now < end)
+        }
+    }
 }
 
 impl Policy {
     /// The bundled default policy.
     pub fn bundled() -> Result<Self, PolicyError> {
-        Self::from_yaml(DEFAULT_POLICY_YAML)
+        Self::from_yaml(DEFAULT_POLICY_YAML, "bundled")
     }
 
-    /// Parses and validates a policy document.
-    pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
+    /// Parses and validates a policy document; `source` names where it came from.
+    pub fn from_yaml(text: &str, source: &str) -> Result<Self, PolicyError> {
         if text.len() > MAX_POLICY_BYTES {
             return Err(PolicyError::TooLarge {
                 size: text.len(),
                 max: MAX_POLICY_BYTES,
             });
         }
-        let policy: Policy = serde_norway::from_str(text).map_err(PolicyError::Parse)?;
+        let mut policy: Policy = serde_norway::from_str(text).map_err(PolicyError::Parse)?;
         policy.validate()?;
+        let hash = hex::encode(Sha256::digest(text.as_bytes()));
+        policy.id = format!("{source}@{}", &hash[..12]);
         Ok(policy)
+    }
+
+    /// The policy format's JSON Schema.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(Policy);
+        serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
     }
 
     fn validate(&self) -> Result<(), PolicyError> {
@@ -120,6 +300,29 @@ impl Policy {
         if !(share > 0.0 && share <= 1.0) {
             return bad(format!("limits.max_group_share {share} must be in (0, 1]"));
         }
+        if self.limits.max_actions_per_hour == 0 {
+            return bad("limits.max_actions_per_hour must be at least 1 (use the kill switch to stop actions)".into());
+        }
+        if self.limits.loop_breaker.max_attempts == 0 {
+            return bad("limits.loop_breaker.max_attempts must be at least 1".into());
+        }
+        for w in &self.limits.maintenance_windows {
+            if minutes(&w.start).is_none() || minutes(&w.end).is_none() || w.days.is_empty() {
+                return bad(format!(
+                    "maintenance window {:?}-{:?} needs days and HH:MM times",
+                    w.start, w.end
+                ));
+            }
+        }
+        let t = &self.tiers;
+        if !(0.0..=1.0).contains(&t.approval_min_confidence)
+            || !(0.0..=1.0).contains(&t.auto_heal_min_confidence)
+            || t.approval_min_confidence > t.auto_heal_min_confidence
+        {
+            return bad(
+                "tiers: need 0 <= approval_min_confidence <= auto_heal_min_confidence <= 1".into(),
+            );
+        }
         for rule in &self.rules {
             if rule.name.trim().is_empty() {
                 return bad("a rule has an empty name".into());
@@ -133,12 +336,10 @@ impl Policy {
             if rule.failure_modes.is_empty() {
                 return bad(format!("rule {} names no failure mode", rule.name));
             }
-            if rule.action != ActionKind::None
-                && rule.tier != Tier::AutoHeal
-                && rule.tier != Tier::Approval
+            if !rule.ladder.is_empty() && rule.tier != Tier::AutoHeal && rule.tier != Tier::Approval
             {
                 return bad(format!(
-                    "rule {}: an action needs tier auto-heal or approval, not {}",
+                    "rule {}: a ladder of actions needs tier auto-heal or approval, not {}",
                     rule.name, rule.tier
                 ));
             }
@@ -146,15 +347,37 @@ impl Policy {
         Ok(())
     }
 
-    /// Matches the incident against the rules (first match wins).
-    pub fn propose(&self, incident: &Incident) -> Proposal {
-        let mut reasons = vec![Reason::new(
-            "score",
-            format!(
-                "{} scored {} with confidence {:.2} (severity {})",
-                incident.resource, incident.failure_mode, incident.confidence, incident.severity
+    /// The cooldown, as a duration.
+    pub fn cooldown(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.limits.cooldown_minutes))
+    }
+
+    /// The loop breaker's window, as a duration.
+    pub fn loop_window(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.limits.loop_breaker.window_minutes))
+    }
+
+    /// Matches the incident against the rules (first match wins) and picks the ladder's rung
+    /// from the earlier attempts on the resource.
+    pub fn propose(
+        &self,
+        incident: &Incident,
+        attempts: &[Attempt],
+        now: DateTime<Utc>,
+    ) -> Proposal {
+        let mut reasons = vec![
+            Reason::new(
+                "score",
+                format!(
+                    "{} scored {} with confidence {:.2} (severity {})",
+                    incident.resource,
+                    incident.failure_mode,
+                    incident.confidence,
+                    incident.severity
+                ),
             ),
-        )];
+            Reason::new("policy", format!("policy {}", self.id)),
+        ];
         if incident.failure_mode == FailureMode::Normal {
             reasons.push(Reason::new(
                 "policy:normal",
@@ -170,13 +393,14 @@ impl Policy {
         let rule = self.rules.iter().find(|r| {
             r.failure_modes.contains(&incident.failure_mode)
                 && incident.confidence >= r.min_confidence
+                && incident.severity >= r.min_severity
         });
         let Some(rule) = rule else {
             reasons.push(Reason::new(
                 "policy:no-rule",
                 format!(
-                    "no rule acts on {} at confidence {:.2}: people are told, nothing is changed",
-                    incident.failure_mode, incident.confidence
+                    "no rule acts on {} at confidence {:.2}, severity {}: people are told, nothing is changed",
+                    incident.failure_mode, incident.confidence, incident.severity
                 ),
             ));
             return Proposal {
@@ -192,47 +416,101 @@ impl Policy {
             self.mode
         };
         let code = format!("rule:{}", rule.name);
-        let action = match rule.action {
-            ActionKind::None => None,
+        let escalate = |mut reasons: Vec<Reason>, why: String| {
+            reasons.push(Reason::new(code.clone(), why));
+            Proposal {
+                tier: Tier::Escalate,
+                action: None,
+                mode,
+                reasons,
+            }
+        };
+        if rule.ladder.is_empty() {
+            reasons.push(Reason::new(
+                code.clone(),
+                format!("{} matched: tier {}", incident.failure_mode, rule.tier),
+            ));
+            return Proposal {
+                tier: rule.tier,
+                action: None,
+                mode,
+                reasons,
+            };
+        }
+        // The rung: one past each rung that was tried in the window and did not verify.
+        let since = now - self.loop_window();
+        let failed = attempts
+            .iter()
+            .filter(|a| {
+                a.at >= since
+                    && a.status != OutcomeStatus::Verified
+                    && a.status != OutcomeStatus::NotActed
+            })
+            .count();
+        let Some(kind) = rule.ladder.get(failed).copied() else {
+            return escalate(
+                reasons,
+                format!(
+                    "every rung of the ladder ({}) was tried and none verified: escalating",
+                    rule.ladder.len()
+                ),
+            );
+        };
+        let action = match kind {
             ActionKind::ReplaceInstance => {
                 let instance = incident.resource.instance_id().ok().flatten();
                 match (instance, incident.resource.group.clone()) {
-                    (Some(instance), Some(group)) => {
-                        Some(Action::ReplaceInstance { group, instance })
-                    }
+                    (Some(instance), Some(group)) => Action::ReplaceInstance { group, instance },
                     _ => {
-                        reasons.push(Reason::new(
-                            code.clone(),
+                        return escalate(
+                            reasons,
                             format!(
                                 "rule matched, but {} is not an instance in an Auto Scaling group: escalating",
                                 incident.resource
                             ),
-                        ));
-                        return Proposal {
-                            tier: Tier::Escalate,
-                            action: None,
-                            mode,
-                            reasons,
-                        };
+                        );
                     }
                 }
             }
         };
+        // The tier follows from the rule's ceiling, the confidence and reversibility.
+        let t = &self.tiers;
+        let tier = if incident.confidence < t.approval_min_confidence {
+            return escalate(
+                reasons,
+                format!(
+                    "confidence {:.2} is below {:.2}: too unsure to propose {action}",
+                    incident.confidence, t.approval_min_confidence
+                ),
+            );
+        } else if rule.tier == Tier::AutoHeal
+            && (incident.confidence < t.auto_heal_min_confidence || !kind.reversible())
+        {
+            reasons.push(Reason::new(
+                "tier",
+                format!(
+                    "confidence {:.2} < {:.2} or the action cannot be undone: a person approves",
+                    incident.confidence, t.auto_heal_min_confidence
+                ),
+            ));
+            Tier::Approval
+        } else {
+            rule.tier
+        };
         reasons.push(Reason::new(
             code,
             format!(
-                "{} with confidence {:.2} >= {:.2}: {}",
+                "{} with confidence {:.2} >= {:.2}: rung {} of {}: {action}",
                 incident.failure_mode,
                 incident.confidence,
                 rule.min_confidence,
-                action
-                    .as_ref()
-                    .map_or_else(|| format!("tier {}", rule.tier), |a| a.to_string())
+                failed + 1,
+                rule.ladder.len()
             ),
         ));
         Proposal {
-            tier: rule.tier,
-            action,
+            tier,
+            action: Some(action),
             mode,
             reasons,
         }
@@ -268,34 +546,99 @@ impl Policy {
         if decision.action.is_none() {
             return decision;
         }
+        let limits = &self.limits;
+
         if self.kill_switch || facts.kill_switch {
             return decision.hold(Reason::new(
                 "limit:kill-switch",
-                "the kill switch is engaged: no action is taken, people are told",
+                "engaged: no action is taken, people are told",
             ));
         }
-        if let (Some(Action::ReplaceInstance { group, .. }), Some(cap)) =
-            (&decision.action, &facts.group)
-        {
+        decision
+            .reasons
+            .push(Reason::new("limit:kill-switch", "off"));
+
+        let protected = decision
+            .incident
+            .resource
+            .tags
+            .get(&limits.protect_tag)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if protected {
+            let why = format!(
+                "{} is tagged {}=true: never acted on",
+                decision.incident.resource, limits.protect_tag
+            );
+            return decision.hold(Reason::new("limit:protected", why));
+        }
+        decision.reasons.push(Reason::new(
+            "limit:protected",
+            format!("not tagged {}=true", limits.protect_tag),
+        ));
+
+        if let Some(w) = limits.maintenance_windows.iter().find(|w| w.contains(now)) {
+            let mut d = decision.hold(Reason::new(
+                "limit:maintenance",
+                format!(
+                    "maintenance window {}-{} UTC is open: recorded only",
+                    w.start, w.end
+                ),
+            ));
+            d.tier = Tier::Observe;
+            return d;
+        }
+        decision.reasons.push(Reason::new(
+            "limit:maintenance",
+            format!(
+                "no window open ({} configured)",
+                limits.maintenance_windows.len()
+            ),
+        ));
+
+        let since = now - self.loop_window();
+        let recent = facts.attempts.iter().filter(|a| a.at >= since).count();
+        let max = limits.loop_breaker.max_attempts as usize;
+        if recent >= max {
+            let why = format!(
+                "{recent} actions on {} in the last {} minutes (limit {max}): stopping, a person must look",
+                decision.incident.resource, limits.loop_breaker.window_minutes
+            );
+            return decision.hold(Reason::new("limit:loop-breaker", why));
+        }
+        decision.reasons.push(Reason::new(
+            "limit:loop-breaker",
+            format!(
+                "{recent}/{max} actions in the last {} minutes",
+                limits.loop_breaker.window_minutes
+            ),
+        ));
+
+        if let Some(Action::ReplaceInstance { group, .. }) = &decision.action {
+            let Some(cap) = &facts.group else {
+                return decision.hold(Reason::new(
+                    "limit:blast-radius",
+                    "the group's capacity is unknown, so the blast radius cannot be checked",
+                ));
+            };
             let after = cap.in_service.saturating_sub(1);
             let share = if cap.in_service == 0 {
                 1.0
             } else {
                 1.0 / f64::from(cap.in_service)
             };
-            if after < self.limits.min_in_service {
+            if after < limits.min_in_service {
                 let msg = format!(
                     "group {group} has {} InService instance(s); replacing one would leave {after}, below the minimum of {}",
-                    cap.in_service, self.limits.min_in_service
+                    cap.in_service, limits.min_in_service
                 );
                 return decision.hold(Reason::new("limit:blast-radius", msg));
             }
-            if share > self.limits.max_group_share {
+            if share > limits.max_group_share {
                 let msg = format!(
                     "replacing 1 of {} InService instances in group {group} is {:.0}% of it, above the {:.0}% limit",
                     cap.in_service,
                     share * 100.0,
-                    self.limits.max_group_share * 100.0
+                    limits.max_group_share * 100.0
                 );
                 return decision.hold(Reason::new("limit:blast-radius", msg));
             }
@@ -303,13 +646,8 @@ impl Policy {
                 "limit:blast-radius",
                 format!(
                     "group {group}: {} InService, {after} left during replacement (minimum {})",
-                    cap.in_service, self.limits.min_in_service
+                    cap.in_service, limits.min_in_service
                 ),
-            ));
-        } else if matches!(decision.action, Some(Action::ReplaceInstance { .. })) {
-            return decision.hold(Reason::new(
-                "limit:blast-radius",
-                "the group's capacity is unknown, so the blast radius cannot be checked",
             ));
         }
         if decision.mode == Mode::DryRun {
@@ -319,11 +657,6 @@ impl Policy {
             ));
         }
         decision
-    }
-
-    /// The cooldown, as a duration.
-    pub fn cooldown(&self) -> chrono::Duration {
-        chrono::Duration::minutes(i64::from(self.limits.cooldown_minutes))
     }
 }
 
@@ -339,9 +672,12 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Resource, ResourceKind};
+    use crate::names::{GroupName, InstanceId};
+    use chrono::TimeZone;
 
-    fn check(yaml: &str, expect_err: Option<&str>) {
-        match (Policy::from_yaml(yaml), expect_err) {
+    fn check_yaml(yaml: &str, expect_err: Option<&str>) {
+        match (Policy::from_yaml(yaml, "test"), expect_err) {
             (Ok(_), None) => {}
             (Err(e), Some(want)) => {
                 let got = crate::error_chain(&e);
@@ -358,42 +694,403 @@ mod tests {
         let p = Policy::bundled().unwrap();
         assert_eq!(p.mode, Mode::DryRun);
         assert!(!p.kill_switch);
-        assert!(p.limits.cooldown_minutes > 0);
+        assert!(p.limits.cooldown_minutes > 0 && p.limits.max_actions_per_hour > 0);
+        assert!(p.id.starts_with("bundled@"));
     }
 
     #[test]
     fn invalid_policies_are_refused_with_a_reason() {
-        check(&format!("version: 1\n{LIMITS}\nrules: []"), None);
-        check(
+        check_yaml(&format!("version: 1\n{LIMITS}\nrules: []"), None);
+        check_yaml(
             &format!("version: 2\n{LIMITS}\nrules: []"),
             Some("version 2"),
         );
-        check(
+        check_yaml(
             "version: 1\nlimits: {cooldown_minutes: 30, max_group_share: 1.5, min_in_service: 1}\nrules: []",
             Some("max_group_share"),
         );
-        check(
+        check_yaml(
+            "version: 1\nlimits: {cooldown_minutes: 30, max_group_share: 0.5, min_in_service: 1, max_actions_per_hour: 0}\nrules: []",
+            Some("max_actions_per_hour"),
+        );
+        check_yaml(
+            "version: 1\nlimits: {cooldown_minutes: 30, max_group_share: 0.5, min_in_service: 1, maintenance_windows: [{days: [sat], start: '25:00', end: '02:00'}]}\nrules: []",
+            Some("maintenance window"),
+        );
+        check_yaml(
             &format!("version: 1\n{LIMITS}\nrules: []\nsurprise: true"),
             Some("surprise"),
         );
-        check(
+        check_yaml(
             &format!(
-                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [cpu_runaway], action: replace_instance, tier: escalate}}]"
+                "version: 1\n{LIMITS}\ntiers: {{auto_heal_min_confidence: 0.4, approval_min_confidence: 0.6}}\nrules: []"
+            ),
+            Some("tiers"),
+        );
+        check_yaml(
+            &format!(
+                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [cpu_runaway], ladder: [replace_instance], tier: escalate}}]"
             ),
             Some("needs tier auto-heal or approval"),
         );
-        check(
+        check_yaml(
             &format!(
-                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [], action: none, tier: escalate}}]"
+                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [], tier: escalate}}]"
             ),
             Some("names no failure mode"),
         );
-        check(
+        check_yaml(
             &format!(
-                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [cpu_fire], action: none, tier: escalate}}]"
+                "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [cpu_fire], tier: escalate}}]"
             ),
             Some("not valid YAML for Vigil's policy format"),
         );
-        check(&"x".repeat(MAX_POLICY_BYTES + 1), Some("above the"));
+        check_yaml(&"x".repeat(MAX_POLICY_BYTES + 1), Some("above the"));
+    }
+
+    #[test]
+    fn the_published_schema_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/policy/schema.json");
+        let published = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            published,
+            Policy::json_schema(),
+            "infra/policy/schema.json is stale: run `cargo run -p vigil-cli -- policy schema > infra/policy/schema.json`"
+        );
+    }
+
+    // --- Decisions, table-driven: one row per tier and per limit. ---------------------------
+
+    fn t0() -> DateTime<Utc> {
+        // A Wednesday.
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn incident(mode: FailureMode, confidence: f64, severity: Severity) -> Incident {
+        let instance = InstanceId::parse("i-0123456789abcdef0").unwrap();
+        let mut resource = Resource::new(ResourceKind::Instance, instance.to_string());
+        resource.group = Some(GroupName::parse("web").unwrap());
+        Incident {
+            id: "i-0123456789abcdef0:event".into(),
+            resource,
+            failure_mode: mode,
+            severity,
+            confidence,
+            opened_at: t0(),
+            evidence: Vec::new(),
+        }
+    }
+
+    fn attempt(minutes_ago: i64, status: OutcomeStatus) -> Attempt {
+        Attempt {
+            at: t0() - chrono::Duration::minutes(minutes_ago),
+            action: "replace_instance".into(),
+            status,
+            decision_id: "d".into(),
+        }
+    }
+
+    struct Row {
+        name: &'static str,
+        policy: fn(&mut Policy),
+        incident: Incident,
+        facts: Facts,
+        tier: Tier,
+        acts: bool,
+        cites: &'static str,
+    }
+
+    fn healthy_group() -> Option<GroupCapacity> {
+        Some(GroupCapacity {
+            min_size: 1,
+            max_size: 6,
+            desired: 3,
+            in_service: 3,
+        })
+    }
+
+    fn enforce(p: &mut Policy) {
+        p.mode = Mode::Enforce;
+    }
+
+    fn check(row: Row) {
+        let mut policy = Policy::bundled().unwrap();
+        (row.policy)(&mut policy);
+        let proposal = policy.propose(&row.incident, &row.facts.attempts, t0());
+        let d = policy.decide(row.incident, proposal, &row.facts, t0());
+        assert_eq!(d.tier, row.tier, "{}: {:#?}", row.name, d.reasons);
+        assert_eq!(d.acts(), row.acts, "{}", row.name);
+        assert!(
+            d.cites(row.cites),
+            "{}: no reason {:?} in {:#?}",
+            row.name,
+            row.cites,
+            d.reasons
+        );
+        assert!(
+            d.cites("policy"),
+            "{}: every decision names its policy",
+            row.name
+        );
+    }
+
+    fn facts(group: Option<GroupCapacity>, attempts: Vec<Attempt>) -> Facts {
+        Facts {
+            kill_switch: false,
+            group,
+            attempts,
+        }
+    }
+
+    #[test]
+    fn tiers() {
+        let rows = [
+            Row {
+                name: "auto-heal",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::AutoHeal,
+                acts: true,
+                cites: "limit:blast-radius",
+            },
+            Row {
+                name: "approval when unsure",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.72, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Approval,
+                acts: false,
+                cites: "tier",
+            },
+            Row {
+                name: "escalate when no rule acts",
+                policy: enforce,
+                incident: incident(FailureMode::MemoryLeak, 0.9, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "rule:escalate-resource-exhaustion",
+            },
+            Row {
+                name: "escalate when nothing matches",
+                policy: enforce,
+                incident: incident(FailureMode::Unknown, 0.9, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "policy:no-rule",
+            },
+            Row {
+                name: "observe when normal",
+                policy: enforce,
+                incident: incident(FailureMode::Normal, 0.9, Severity::Info),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Observe,
+                acts: false,
+                cites: "policy:normal",
+            },
+            Row {
+                name: "dry-run records",
+                policy: |_| {},
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::AutoHeal,
+                acts: false,
+                cites: "mode:dry-run",
+            },
+        ];
+        for row in rows {
+            check(row);
+        }
+    }
+
+    #[test]
+    fn limits() {
+        let rows = [
+            Row {
+                name: "kill switch (runtime)",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: Facts {
+                    kill_switch: true,
+                    ..facts(healthy_group(), vec![])
+                },
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "limit:kill-switch",
+            },
+            Row {
+                name: "kill switch (policy)",
+                policy: |p| {
+                    enforce(p);
+                    p.kill_switch = true;
+                },
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "limit:kill-switch",
+            },
+            Row {
+                name: "protected tag",
+                policy: enforce,
+                incident: {
+                    let mut i = incident(FailureMode::CpuRunaway, 0.95, Severity::High);
+                    i.resource
+                        .tags
+                        .insert("vigil:protect".into(), "true".into());
+                    i
+                },
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "limit:protected",
+            },
+            Row {
+                name: "maintenance window",
+                policy: |p| {
+                    enforce(p);
+                    p.limits.maintenance_windows = vec![MaintenanceWindow {
+                        days: vec![Weekday::Wed],
+                        start: "11:00".into(),
+                        end: "13:00".into(),
+                    }];
+                },
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Observe,
+                acts: false,
+                cites: "limit:maintenance",
+            },
+            Row {
+                name: "maintenance window past midnight, from yesterday",
+                policy: |p| {
+                    enforce(p);
+                    p.limits.maintenance_windows = vec![MaintenanceWindow {
+                        days: vec![Weekday::Tue],
+                        start: "22:00".into(),
+                        end: "13:00".into(),
+                    }];
+                },
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Observe,
+                acts: false,
+                cites: "limit:maintenance",
+            },
+            Row {
+                name: "loop breaker",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(
+                    healthy_group(),
+                    vec![
+                        attempt(100, OutcomeStatus::Verified),
+                        attempt(50, OutcomeStatus::Verified),
+                        attempt(10, OutcomeStatus::Verified),
+                    ],
+                ),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "limit:loop-breaker",
+            },
+            Row {
+                name: "loop breaker forgets old attempts",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(
+                    healthy_group(),
+                    vec![
+                        attempt(500, OutcomeStatus::Verified),
+                        attempt(400, OutcomeStatus::Verified),
+                        attempt(300, OutcomeStatus::Verified),
+                    ],
+                ),
+                tier: Tier::AutoHeal,
+                acts: true,
+                cites: "limit:loop-breaker",
+            },
+            Row {
+                name: "ladder exhausted",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![attempt(10, OutcomeStatus::Failed)]),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "rule:replace-on-cpu-runaway",
+            },
+            Row {
+                name: "blast radius: minimum in service",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(
+                    Some(GroupCapacity {
+                        min_size: 1,
+                        max_size: 2,
+                        desired: 1,
+                        in_service: 1,
+                    }),
+                    vec![],
+                ),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "limit:blast-radius",
+            },
+            Row {
+                name: "blast radius: share of the group",
+                policy: |p| {
+                    enforce(p);
+                    p.limits.max_group_share = 0.25;
+                },
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "limit:blast-radius",
+            },
+            Row {
+                name: "blast radius: capacity unknown",
+                policy: enforce,
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(None, vec![]),
+                tier: Tier::Escalate,
+                acts: false,
+                cites: "limit:blast-radius",
+            },
+            Row {
+                name: "rule shadowed by dry_run",
+                policy: |p| {
+                    enforce(p);
+                    for r in &mut p.rules {
+                        r.dry_run = true;
+                    }
+                },
+                incident: incident(FailureMode::CpuRunaway, 0.95, Severity::High),
+                facts: facts(healthy_group(), vec![]),
+                tier: Tier::AutoHeal,
+                acts: false,
+                cites: "mode:dry-run",
+            },
+        ];
+        for row in rows {
+            check(row);
+        }
+    }
+
+    #[test]
+    fn maintenance_windows() {
+        let w = MaintenanceWindow {
+            days: vec![Weekday::Sat],
+            start: "23:00".into(),
+            end: "02:00".into(),
+        };
+        let at = |d, h, m| Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+        // 2026-11-28 is a Saturday.
+        assert!(w.contains(at(28, 23, 30)));
+        assert!(w.contains(at(29, 1, 59)));
+        assert!(!w.contains(at(29, 2, 0)));
+        assert!(!w.contains(at(28, 22, 59)));
+        assert!(!w.contains(at(27, 23, 30)));
     }
 }

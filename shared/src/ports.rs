@@ -181,3 +181,39 @@ pub trait FetchMetrics {
         period: u32,
     ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Series>, PortError>> + Send;
 }
+
+/// Earlier actions on each resource: the loop breaker's and the ladder's memory.
+pub trait ActionHistory {
+    /// The attempts on `resource` since `since`, oldest first.
+    fn recent(
+        &self,
+        resource: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<crate::domain::Attempt>, PortError>> + Send;
+
+    /// Appends an attempt; the record may be dropped after `keep_until`.
+    fn record(
+        &self,
+        resource: &str,
+        attempt: &crate::domain::Attempt,
+        keep_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Atomic counters with a ceiling: the hourly rate limit per action kind.
+pub trait TakeQuota {
+    /// Takes one unit of `key`'s quota of `limit` (the counter expires at `until`). Returns the
+    /// count after taking, or `None` when the quota is used up (nothing is taken then).
+    fn take(
+        &self,
+        key: &str,
+        limit: u32,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<u32>, PortError>> + Send;
+}
+
+/// The operators' policy override (SSM Parameter Store).
+pub trait ReadPolicy {
+    /// The override's text and version, or `None` when none is set.
+    fn read(&self) -> impl Future<Output = Result<Option<(String, String)>, PortError>> + Send;
+}

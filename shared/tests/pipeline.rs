@@ -81,11 +81,16 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
         .await
         .unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
-        let config = decide::DecideConfig::new(Policy::bundled().unwrap(), world.mode);
+        let config =
+            decide::PolicyStore::new(Policy::bundled().unwrap(), world.mode, decide::POLICY_TTL);
         let ports = decide::DecidePorts {
             claims: &world.state,
             kill_switch: &world.state,
             groups: &world.fleet,
+            history: &world.state,
+            quotas: &world.state,
+            policy: &world.state,
+            alerts: &world.outbox,
         };
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, minute, 0).unwrap();
         let decisions = decide::handle(scored, owner, &config, &ports, now)
@@ -96,6 +101,7 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
             instances: &world.fleet,
             health: &world.fleet,
             alerts: &world.outbox,
+            history: &world.state,
         };
         let verify = remediate::RemediateConfig {
             verify_attempts: 2,

@@ -2,31 +2,46 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use vigil_shared::aws::{
-    self, autoscaling::AutoScaling, dynamodb::StateTable, ssm::KillSwitchParameter,
+    self,
+    autoscaling::AutoScaling,
+    dynamodb::StateTable,
+    sns::Sns,
+    ssm::{KillSwitchParameter, PolicyParameter},
 };
 use vigil_shared::config::{self, from_process};
-use vigil_shared::handlers;
-use vigil_shared::handlers::decide::{DecideConfig, DecidePorts};
+use vigil_shared::handlers::{
+    self,
+    decide::{DecidePorts, POLICY_TTL, PolicyStore},
+};
 use vigil_shared::policy::Policy;
 use vigil_shared::stages::ScoredBatch;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let settings = DecideConfig::new(Policy::bundled()?, config::mode(&from_process)?);
+    let store = PolicyStore::new(Policy::bundled()?, config::mode(&from_process)?, POLICY_TTL);
     let sdk = aws::load_config().await;
-    let claims = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
+    let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let kill_switch = KillSwitchParameter::new(
         &sdk,
         config::required(&from_process, config::KILL_SWITCH_PARAMETER)?,
     );
+    let policy = PolicyParameter::new(
+        &sdk,
+        config::required(&from_process, config::POLICY_PARAMETER)?,
+    );
+    let alerts = Sns::new(&sdk, config::required(&from_process, config::TOPIC_ARN)?);
     let groups = AutoScaling::new(&sdk);
     let ports = DecidePorts {
-        claims: &claims,
+        claims: &state,
         kill_switch: &kill_switch,
         groups: &groups,
+        history: &state,
+        quotas: &state,
+        policy: &policy,
+        alerts: &alerts,
     };
-    let (settings, ports) = (&settings, &ports);
+    let (store, ports) = (&store, &ports);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ScoredBatch>| async move {
             let owner = event
@@ -34,7 +49,7 @@ async fn main() -> Result<(), Error> {
                 .execution_id
                 .clone()
                 .unwrap_or_else(|| event.context.request_id.clone());
-            handlers::decide::handle(event.payload, &owner, settings, ports, chrono::Utc::now())
+            handlers::decide::handle(event.payload, &owner, store, ports, chrono::Utc::now())
                 .await
                 .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
         },

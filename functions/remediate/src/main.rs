@@ -1,7 +1,9 @@
 //! The `remediate` Lambda function: wiring only (the handler is vigil_shared::handlers).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{self, autoscaling::AutoScaling, sns::Sns, ssm::KillSwitchParameter};
+use vigil_shared::aws::{
+    self, autoscaling::AutoScaling, dynamodb::StateTable, sns::Sns, ssm::KillSwitchParameter,
+};
 use vigil_shared::config::{self, from_process};
 use vigil_shared::domain::Decision;
 use vigil_shared::handlers;
@@ -17,11 +19,13 @@ async fn main() -> Result<(), Error> {
     );
     let autoscaling = AutoScaling::new(&sdk);
     let alerts = Sns::new(&sdk, config::required(&from_process, config::TOPIC_ARN)?);
+    let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let ports = RemediatePorts {
         kill_switch: &kill_switch,
         instances: &autoscaling,
         health: &autoscaling,
         alerts: &alerts,
+        history: &state,
     };
     let settings = RemediateConfig::default();
     let (settings, ports) = (&settings, &ports);

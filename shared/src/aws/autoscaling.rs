@@ -67,7 +67,19 @@ impl DescribeInstance for AutoScaling {
                     .then(|| crate::names::display_text(t.value().unwrap_or_default(), 128))
             })
         };
+        let all = tags
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    crate::names::display_text(t.key()?, 128),
+                    crate::names::display_text(t.value().unwrap_or_default(), 256),
+                ))
+            })
+            .take(crate::domain::MAX_TAGS)
+            .collect();
         Ok(Some(Membership {
+            tags: all,
             application: tag(&APPLICATION_TAGS),
             environment: tag(&ENVIRONMENT_TAGS),
             group,

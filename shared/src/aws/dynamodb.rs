@@ -8,9 +8,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::port_error;
+use crate::domain::Attempt;
 use crate::features::identity::{MAX_AGE_DAYS, PrincipalProfile};
 use crate::ports::{
-    Claim, ClaimOnce, PortError, PortErrorKind, PrincipalHistory, ReadDeploymentFreeze,
+    ActionHistory, Claim, ClaimOnce, PortError, PortErrorKind, PrincipalHistory,
+    ReadDeploymentFreeze, TakeQuota,
 };
 
 #[derive(Debug, Clone)]
@@ -170,5 +172,124 @@ impl PrincipalHistory for StateTable {
             .await
             .map_err(|e| port_error(OP, e))?;
         Ok(())
+    }
+}
+
+/// Attempts kept per resource; older ones are trimmed after each append.
+const MAX_ATTEMPTS: usize = 32;
+
+impl ActionHistory for StateTable {
+    async fn recent(
+        &self,
+        resource: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Attempt>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("attempts#{resource}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:GetItem", e))?;
+        let list = out
+            .item()
+            .and_then(|i| i.get("attempts"))
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.as_slice())
+            .unwrap_or_default();
+        Ok(list
+            .iter()
+            .filter_map(|v| v.as_s().ok())
+            .filter_map(|s| serde_json::from_str::<Attempt>(s).ok())
+            .filter(|a| a.at >= since)
+            .collect())
+    }
+
+    async fn record(
+        &self,
+        resource: &str,
+        attempt: &Attempt,
+        keep_until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        let text = serde_json::to_string(attempt)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        let key = AttributeValue::S(format!("attempts#{resource}"));
+        // An atomic append, so concurrent deliveries never lose each other's attempts.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key.clone())
+            .update_expression("SET attempts = list_append(if_not_exists(attempts, :empty), :new), expires_at = :until")
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":new", AttributeValue::L(vec![AttributeValue::S(text)]))
+            .expression_attribute_values(":until", epoch(keep_until))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let len = out
+            .attributes()
+            .and_then(|a| a.get("attempts"))
+            .and_then(|v| v.as_l().ok())
+            .map_or(0, Vec::len);
+        if len > MAX_ATTEMPTS {
+            let drop: Vec<String> = (0..len - MAX_ATTEMPTS)
+                .map(|i| format!("attempts[{i}]"))
+                .collect();
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", key)
+                .update_expression(format!("REMOVE {}", drop.join(", ")))
+                .send()
+                .await
+                .map_err(|e| port_error(OP, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl TakeQuota for StateTable {
+    async fn take(
+        &self,
+        key: &str,
+        limit: u32,
+        until: DateTime<Utc>,
+    ) -> Result<Option<u32>, PortError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("ADD #n :one SET expires_at = :until")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "count")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":until", epoch(until))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(
+                out.attributes()
+                    .and_then(|a| a.get("count"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(limit),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(port_error(OP, e)),
+        }
     }
 }

@@ -3,7 +3,7 @@
 use aws_sdk_ssm::Client;
 
 use super::port_error;
-use crate::ports::{PortError, PortErrorKind, ReadKillSwitch};
+use crate::ports::{PortError, PortErrorKind, ReadKillSwitch, ReadPolicy};
 
 #[derive(Debug, Clone)]
 pub struct KillSwitchParameter {
@@ -52,5 +52,46 @@ impl ReadKillSwitch for KillSwitchParameter {
                 format!("kill switch {} has an unrecognised value", self.name),
             )
         })
+    }
+}
+
+/// The operators' policy override: a String parameter holding policy YAML.
+#[derive(Debug, Clone)]
+pub struct PolicyParameter {
+    client: Client,
+    name: String,
+}
+
+impl PolicyParameter {
+    pub fn new(config: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        PolicyParameter {
+            client: Client::new(config),
+            name: name.into(),
+        }
+    }
+}
+
+impl ReadPolicy for PolicyParameter {
+    async fn read(&self) -> Result<Option<(String, String)>, PortError> {
+        let res = self.client.get_parameter().name(&self.name).send().await;
+        let out = match res {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(port_error("ssm:GetParameter", e)),
+        };
+        let Some(p) = out.parameter() else {
+            return Ok(None);
+        };
+        let text = p.value().unwrap_or_default();
+        // An empty or placeholder parameter means "no override".
+        if text.trim().is_empty() || text.trim() == "none" {
+            return Ok(None);
+        }
+        Ok(Some((text.to_owned(), p.version().to_string())))
     }
 }

@@ -1,39 +1,153 @@
 //! `decide`: scored observations in, decisions with their reasons out.
 //!
-//! Correlate into incidents and match the policy (pure), gather the facts the safety limits
-//! need (kill switch, group capacity) through ports, apply the limits (pure), then take the
-//! atomic claims: the cooldown of each action, and last of all the event itself, so that a
-//! re-delivered event never acts twice.
+//! Load the policy (the operators' override from SSM, cached, else the bundled one), correlate
+//! into incidents and match the policy (pure), gather the facts the safety limits need (kill
+//! switch, group capacity, earlier attempts) through ports, apply the limits (pure), then take
+//! the atomic claims: the event itself (a re-delivered event never acts twice), then each
+//! action's cooldown and its hourly quota.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::Alert;
 use crate::domain::{Action, Mode, Reason, Tier};
 use crate::incidents;
 use crate::policy::{Facts, Policy};
-use crate::ports::{Claim, ClaimOnce, DescribeGroup, PortError, ReadKillSwitch};
+use crate::ports::{
+    ActionHistory, Claim, ClaimOnce, DescribeGroup, PortError, PublishAlert, ReadKillSwitch,
+    ReadPolicy, TakeQuota,
+};
 use crate::stages::{Decisions, ScoredBatch};
-use chrono::{DateTime, Utc};
 
 /// How long an event id is remembered for de-duplication (EventBridge retries for up to 24 h).
 pub const DEDUP_WINDOW_HOURS: i64 = 48;
 
-/// Settings of the decide stage.
-#[derive(Debug, Clone)]
-pub struct DecideConfig {
-    pub policy: Policy,
+/// How long a fetched policy override is used before it is read again.
+pub const POLICY_TTL: Duration = Duration::from_secs(60);
+
+/// The policy in force: the operators' override when it is valid, else the last good one,
+/// else the bundled one. Never falls open: an invalid override changes nothing but is reported.
+pub struct PolicyStore {
+    deploy_mode: Mode,
+    ttl: Duration,
+    state: Mutex<StoreState>,
 }
 
-impl DecideConfig {
-    /// The bundled policy, with the deployment's mode (`VIGIL_MODE`) taking precedence.
-    pub fn new(mut policy: Policy, mode: Mode) -> Self {
-        policy.mode = mode;
-        DecideConfig { policy }
+struct StoreState {
+    current: Policy,
+    fetched: Option<Instant>,
+    /// The override version last refused, so it is reported once, not on every call.
+    refused: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PolicyStore {
+    /// `deploy_mode` is the stack's Mode, the master switch: in dry-run nothing is enforced;
+    /// in enforce, a policy override can still shadow everything with `mode: dry-run`.
+    pub fn new(bundled: Policy, deploy_mode: Mode, ttl: Duration) -> Self {
+        PolicyStore {
+            deploy_mode,
+            ttl,
+            state: Mutex::new(StoreState {
+                current: bundled,
+                fetched: None,
+                refused: None,
+            }),
+        }
+    }
+
+    /// The policy to decide with, and a reason when an override was refused.
+    pub async fn current(
+        &self,
+        source: &impl ReadPolicy,
+        alerts: &impl PublishAlert,
+    ) -> (Policy, Option<Reason>) {
+        let fresh = lock(&self.state)
+            .fetched
+            .is_some_and(|t| t.elapsed() < self.ttl);
+        let mut notice = None;
+        if !fresh {
+            match source.read().await {
+                Ok(Some((text, version))) => {
+                    let name = format!("ssm:v{version}");
+                    match Policy::from_yaml(&text, &name) {
+                        Ok(p) => {
+                            let mut s = lock(&self.state);
+                            s.current = p;
+                            s.refused = None;
+                        }
+                        Err(e) => {
+                            let why = crate::error_chain(&e);
+                            let first_time = {
+                                let mut s = lock(&self.state);
+                                let first = s.refused.as_deref() != Some(version.as_str());
+                                s.refused = Some(version.clone());
+                                first
+                            };
+                            let kept = lock(&self.state).current.id.clone();
+                            tracing::error!(version, error = %why, kept, "policy override refused");
+                            if first_time {
+                                let alert = Alert {
+                                    subject: format!("[Vigil] policy override v{version} refused"),
+                                    body: format!(
+                                        "The policy override (version {version}) is invalid and was not applied:\n  {why}\n\nThe policy in force is still {kept}. Fix the parameter, or run `vigil policy check FILE` before setting it."
+                                    ),
+                                    attributes: [("severity".to_owned(), "HIGH".to_owned())]
+                                        .into_iter()
+                                        .collect(),
+                                };
+                                if let Err(e) = alerts.publish(&alert).await {
+                                    tracing::error!(error = %crate::error_chain(&e), "could not report the refused policy");
+                                }
+                            }
+                            notice = Some(Reason::new(
+                                "policy:override-refused",
+                                format!(
+                                    "override v{version} is invalid ({why}); {kept} stays in force"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "policy override unreadable: keeping the policy in force");
+                }
+            }
+            lock(&self.state).fetched = Some(Instant::now());
+        } else if let Some(v) = lock(&self.state).refused.clone() {
+            let kept = lock(&self.state).current.id.clone();
+            notice = Some(Reason::new(
+                "policy:override-refused",
+                format!("override v{v} is invalid; {kept} stays in force"),
+            ));
+        }
+        let mut policy = lock(&self.state).current.clone();
+        // The stack's Mode is the master switch; an operator's override may only be stricter.
+        let overridden_to_dry_run = policy.id.starts_with("ssm:") && policy.mode == Mode::DryRun;
+        policy.mode = if self.deploy_mode == Mode::DryRun || overridden_to_dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Enforce
+        };
+        (policy, notice)
     }
 }
 
 /// The ports `decide` uses.
-pub struct DecidePorts<'a, C, K, G> {
+pub struct DecidePorts<'a, C, K, G, H, Q, P, A> {
     pub claims: &'a C,
     pub kill_switch: &'a K,
     pub groups: &'a G,
+    pub history: &'a H,
+    pub quotas: &'a Q,
+    pub policy: &'a P,
+    pub alerts: &'a A,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,23 +159,37 @@ pub enum DecideError {
 /// Decides on one scored batch. `owner` identifies this delivery (the state machine's
 /// execution id, else the Lambda request id): stable across retries of one delivery, distinct
 /// between deliveries.
-pub async fn handle<C, K, G>(
+pub async fn handle<C, K, G, H, Q, P, A>(
     input: ScoredBatch,
     owner: &str,
-    config: &DecideConfig,
-    ports: &DecidePorts<'_, C, K, G>,
+    store: &PolicyStore,
+    ports: &DecidePorts<'_, C, K, G, H, Q, P, A>,
     now: DateTime<Utc>,
 ) -> Result<Decisions, DecideError>
 where
     C: ClaimOnce,
     K: ReadKillSwitch,
     G: DescribeGroup,
+    H: ActionHistory,
+    Q: TakeQuota,
+    P: ReadPolicy,
+    A: PublishAlert,
 {
-    let policy = &config.policy;
+    let (policy, notice) = store.current(ports.policy, ports.alerts).await;
     let mut decisions = Vec::new();
     for incident in incidents::open(input.scored) {
-        let proposal = policy.propose(&incident);
-        let mut facts = Facts::default();
+        let attempts = ports
+            .history
+            .recent(&incident.resource.id, now - policy.loop_window())
+            .await?;
+        let mut proposal = policy.propose(&incident, &attempts, now);
+        if let Some(n) = &notice {
+            proposal.reasons.push(n.clone());
+        }
+        let mut facts = Facts {
+            attempts,
+            ..Facts::default()
+        };
         if let Some(action) = &proposal.action {
             facts.kill_switch = match ports.kill_switch.engaged().await {
                 Ok(engaged) => engaged,
@@ -101,18 +229,50 @@ where
         let Some(action) = decision.action.as_ref().filter(|_| decision.acts()) else {
             continue;
         };
-        let key = format!("cooldown#{}#{}", action.kind(), action.target());
-        let until = now + policy.cooldown();
-        if ports.claims.claim(&key, owner, now, until).await? == Claim::Held {
+        let (kind, target) = (action.kind(), action.target());
+        let key = format!("cooldown#{kind}#{target}");
+        if ports
+            .claims
+            .claim(&key, owner, now, now + policy.cooldown())
+            .await?
+            == Claim::Held
+        {
             let reason = Reason::new(
                 "limit:cooldown",
                 format!(
-                    "{} was already acted on in the last {} minutes: not repeating it",
-                    action.target(),
+                    "{target} was already acted on in the last {} minutes: not repeating it",
                     policy.limits.cooldown_minutes
                 ),
             );
             *decision = decision.clone().hold(reason);
+            continue;
+        }
+        decision.reasons.push(Reason::new(
+            "limit:cooldown",
+            format!(
+                "free: {target} not acted on in the last {} minutes",
+                policy.limits.cooldown_minutes
+            ),
+        ));
+        let hour = now.timestamp() / 3600;
+        let limit = policy.limits.max_actions_per_hour;
+        let until = now + chrono::Duration::hours(2);
+        match ports
+            .quotas
+            .take(&format!("rate#{kind}#{hour}"), limit, until)
+            .await?
+        {
+            Some(n) => decision.reasons.push(Reason::new(
+                "limit:rate",
+                format!("{n}/{limit} {kind} actions this hour"),
+            )),
+            None => {
+                let reason = Reason::new(
+                    "limit:rate",
+                    format!("{limit} {kind} actions already taken this hour: holding this one"),
+                );
+                *decision = decision.clone().hold(reason);
+            }
         }
     }
     Ok(Decisions { decisions })

@@ -113,6 +113,7 @@ where
             signal.resource.group = Some(m.group);
             signal.resource.application = m.application;
             signal.resource.environment = m.environment;
+            signal.resource.tags = m.tags;
         }
     }
     let mut observations = Vec::with_capacity(signals.len());

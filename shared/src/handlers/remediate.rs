@@ -8,9 +8,11 @@
 use std::time::Duration;
 
 use crate::alert;
-use crate::domain::{Action, Decision, Outcome, OutcomeStatus, Tier};
+use crate::domain::{Action, Attempt, Decision, Outcome, OutcomeStatus, Tier};
 use crate::names::InstanceId;
-use crate::ports::{DescribeInstance, PortError, PublishAlert, ReadKillSwitch, SetInstanceHealth};
+use crate::ports::{
+    ActionHistory, DescribeInstance, PortError, PublishAlert, ReadKillSwitch, SetInstanceHealth,
+};
 use chrono::Utc;
 
 /// How an action is verified.
@@ -32,12 +34,17 @@ impl Default for RemediateConfig {
 }
 
 /// The ports `remediate` uses.
-pub struct RemediatePorts<'a, K, I, H, A> {
+pub struct RemediatePorts<'a, K, I, H, A, R> {
     pub kill_switch: &'a K,
     pub instances: &'a I,
     pub health: &'a H,
     pub alerts: &'a A,
+    /// Where each attempt is recorded for the loop breaker and the ladder.
+    pub history: &'a R,
 }
+
+/// How long attempts are kept: beyond any loop-breaker window a policy would set.
+const KEEP_ATTEMPTS_DAYS: i64 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemediateError {
@@ -50,18 +57,38 @@ pub enum RemediateError {
 }
 
 /// Carries out one decision.
-pub async fn handle<K, I, H, A>(
+pub async fn handle<K, I, H, A, R>(
     decision: &Decision,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A>,
+    ports: &RemediatePorts<'_, K, I, H, A, R>,
 ) -> Result<Outcome, RemediateError>
 where
     K: ReadKillSwitch,
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
+    R: ActionHistory,
 {
     let (status, detail) = act(decision, config, ports).await;
+    if let Some(action) = decision
+        .action
+        .as_ref()
+        .filter(|_| status != OutcomeStatus::NotActed)
+    {
+        let now = Utc::now();
+        let attempt = Attempt {
+            at: now,
+            action: action.kind().to_owned(),
+            status,
+            decision_id: decision.id.clone(),
+        };
+        let resource = &decision.incident.resource.id;
+        let keep = now + chrono::Duration::days(KEEP_ATTEMPTS_DAYS);
+        if let Err(e) = ports.history.record(resource, &attempt, keep).await {
+            // The action happened; losing its record weakens the loop breaker, so say so loudly.
+            tracing::error!(error = %crate::error_chain(&e), resource, "attempt not recorded");
+        }
+    }
     let mut outcome = Outcome {
         decision_id: decision.id.clone(),
         status,
@@ -92,10 +119,10 @@ where
     Ok(outcome)
 }
 
-async fn act<K, I, H, A>(
+async fn act<K, I, H, A, R>(
     decision: &Decision,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A>,
+    ports: &RemediatePorts<'_, K, I, H, A, R>,
 ) -> (OutcomeStatus, String)
 where
     K: ReadKillSwitch,
@@ -141,11 +168,11 @@ fn being_replaced(health: &str, lifecycle: &str) -> bool {
     health == "UNHEALTHY" || lifecycle.starts_with("Terminating") || lifecycle == "Terminated"
 }
 
-async fn replace_instance<K, I, H, A>(
+async fn replace_instance<K, I, H, A, R>(
     group: &str,
     instance: &InstanceId,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A>,
+    ports: &RemediatePorts<'_, K, I, H, A, R>,
 ) -> (OutcomeStatus, String)
 where
     I: DescribeInstance,

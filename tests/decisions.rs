@@ -1,0 +1,323 @@
+//! The decision engine's durable state against moto: concurrent deliveries, the policy
+//! override in SSM, hourly quotas and the attempt history.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use vigil_shared::aws::{
+    autoscaling::AutoScaling,
+    dynamodb::StateTable,
+    sns::Sns,
+    ssm::{KillSwitchParameter, PolicyParameter},
+};
+use vigil_shared::domain::{Attempt, Decision, Mode, OutcomeStatus, Tier};
+use vigil_shared::handlers::{decide, remediate, score};
+use vigil_shared::models::AlarmBaseline;
+use vigil_shared::policy::Policy;
+use vigil_shared::ports::{ActionHistory, TakeQuota};
+use vigil_shared::stages::Observed;
+use vigil_tests as h;
+
+struct World {
+    config: aws_config::SdkConfig,
+    table: String,
+    topic: String,
+    kill_switch: String,
+    policy: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let config = h::sdk_config();
+        let table = h::create_table(&config).await;
+        let topic = h::create_topic(&config).await;
+        let kill_switch = format!("/{}/kill-switch", h::unique("vigil"));
+        let policy = format!("/{}/policy", h::unique("vigil"));
+        World {
+            config,
+            table,
+            topic,
+            kill_switch,
+            policy,
+        }
+    }
+
+    /// Ingests (in memory: the alarm names its group) and scores a CPU alarm on `instance`.
+    fn scored(
+        &self,
+        instance: &str,
+        group: &str,
+        event_id: &str,
+    ) -> vigil_shared::stages::ScoredBatch {
+        let mut e = h::fixture_json("alarm-cpu-high.json");
+        e["id"] = serde_json::json!(event_id);
+        e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+            serde_json::json!(instance);
+        let env = vigil_shared::events::parse_envelope(e.to_string().as_bytes()).unwrap();
+        let vigil_shared::events::Normalised::Signals(mut signals) =
+            vigil_shared::events::normalise(&env).unwrap()
+        else {
+            panic!()
+        };
+        signals[0].resource.group = Some(vigil_shared::names::GroupName::parse(group).unwrap());
+        let observations = signals
+            .into_iter()
+            .map(|signal| vigil_shared::domain::Observation {
+                features: vigil_shared::features::extract(&signal, Default::default()),
+                signal,
+            })
+            .collect();
+        score::handle(
+            Observed {
+                event_id: Some(event_id.to_owned()),
+                observations,
+                ignored: None,
+            },
+            &AlarmBaseline,
+        )
+    }
+
+    async fn decide(
+        &self,
+        store: &decide::PolicyStore,
+        batch: vigil_shared::stages::ScoredBatch,
+        owner: &str,
+    ) -> Vec<Decision> {
+        let state = StateTable::new(&self.config, &self.table);
+        let kill = KillSwitchParameter::new(&self.config, &self.kill_switch);
+        let policy = PolicyParameter::new(&self.config, &self.policy);
+        let sns = Sns::new(&self.config, &self.topic);
+        let asg = AutoScaling::new(&self.config);
+        let ports = decide::DecidePorts {
+            claims: &state,
+            kill_switch: &kill,
+            groups: &asg,
+            history: &state,
+            quotas: &state,
+            policy: &policy,
+            alerts: &sns,
+        };
+        decide::handle(batch, owner, store, &ports, Utc::now())
+            .await
+            .unwrap()
+            .decisions
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_of_one_event_act_once() {
+    let world = Arc::new(World::new().await);
+    let (group, instances) = h::create_group(&world.config, 3).await;
+    let event_id = h::unique("event");
+    let store = Arc::new(decide::PolicyStore::new(
+        Policy::bundled().unwrap(),
+        Mode::Enforce,
+        decide::POLICY_TTL,
+    ));
+    let mut tasks = Vec::new();
+    for delivery in 0..12 {
+        let (world, store, group, instance, event_id) = (
+            world.clone(),
+            store.clone(),
+            group.clone(),
+            instances[0].clone(),
+            event_id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let batch = world.scored(&instance, &group, &event_id);
+            world
+                .decide(&store, batch, &format!("execution-{delivery}"))
+                .await
+        }));
+    }
+    let mut acting = Vec::new();
+    let mut incidents = std::collections::BTreeSet::new();
+    for t in tasks {
+        for d in t.await.unwrap() {
+            incidents.insert(d.incident.id.clone());
+            if d.acts() {
+                acting.push(d);
+            }
+        }
+    }
+    assert_eq!(acting.len(), 1, "exactly one delivery may act");
+    assert_eq!(incidents.len(), 1, "one incident: {incidents:?}");
+
+    // Carry the one decision out: one instance replaced, one message.
+    let state = StateTable::new(&world.config, &world.table);
+    let asg = AutoScaling::new(&world.config);
+    let sns = Sns::new(&world.config, &world.topic);
+    let kill = KillSwitchParameter::new(&world.config, &world.kill_switch);
+    let ports = remediate::RemediatePorts {
+        kill_switch: &kill,
+        instances: &asg,
+        health: &asg,
+        alerts: &sns,
+        history: &state,
+    };
+    let verify = remediate::RemediateConfig {
+        verify_attempts: 2,
+        verify_interval: std::time::Duration::from_millis(100),
+    };
+    let outcome = remediate::handle(&acting[0], &verify, &ports)
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, OutcomeStatus::Verified);
+    assert_eq!(
+        h::instance_health(&world.config, &instances[0]).await,
+        "Unhealthy"
+    );
+    assert_eq!(h::sns_sent(&world.topic).len(), 1);
+    // The attempt was recorded for the loop breaker.
+    let recent = state
+        .recent(&instances[0], Utc::now() - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].status, OutcomeStatus::Verified);
+}
+
+#[tokio::test]
+async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
+    let world = World::new().await;
+    let (group, instances) = h::create_group(&world.config, 3).await;
+    // No cache between reads, so each decision reads the parameter again.
+    let store = decide::PolicyStore::new(
+        Policy::bundled().unwrap(),
+        Mode::Enforce,
+        std::time::Duration::ZERO,
+    );
+
+    let first = world
+        .decide(
+            &store,
+            world.scored(&instances[0], &group, &h::unique("e")),
+            "x1",
+        )
+        .await;
+    assert_eq!(first[0].tier, Tier::AutoHeal);
+    assert!(
+        first[0]
+            .reasons
+            .iter()
+            .any(|r| r.message.contains("bundled@"))
+    );
+
+    // An operator raises the bar for CPU runaway: the next decision follows.
+    let stricter = vigil_shared::policy::DEFAULT_POLICY_YAML
+        .replace("min_confidence: 0.7", "min_confidence: 0.99");
+    h::put_parameter(&world.config, &world.policy, &stricter).await;
+    let second = world
+        .decide(
+            &store,
+            world.scored(&instances[1], &group, &h::unique("e")),
+            "x2",
+        )
+        .await;
+    assert_eq!(second[0].tier, Tier::Escalate, "{:#?}", second[0].reasons);
+    assert!(second[0].cites("policy:no-rule"));
+    assert!(
+        second[0]
+            .reasons
+            .iter()
+            .any(|r| r.message.contains("ssm:v1@"))
+    );
+
+    // An invalid policy: refused, reported once, and the last good one stays in force.
+    h::put_parameter(
+        &world.config,
+        &world.policy,
+        "version: 1\nlimits: {max_group_share: 7}\n",
+    )
+    .await;
+    let third = world
+        .decide(
+            &store,
+            world.scored(&instances[2], &group, &h::unique("e")),
+            "x3",
+        )
+        .await;
+    assert!(third[0].cites("policy:override-refused"));
+    assert_eq!(third[0].tier, Tier::Escalate, "still the stricter policy");
+    assert!(
+        third[0]
+            .reasons
+            .iter()
+            .any(|r| r.message.contains("ssm:v1@"))
+    );
+    let fourth = world
+        .decide(
+            &store,
+            world.scored(&instances[2], &group, &h::unique("e")),
+            "x4",
+        )
+        .await;
+    assert!(fourth[0].cites("policy:override-refused"));
+    let reports: Vec<_> = h::sns_sent(&world.topic)
+        .into_iter()
+        .filter(|m| m.subject.contains("policy override"))
+        .collect();
+    assert_eq!(reports.len(), 1, "reported once per refused version");
+    assert!(reports[0].body.contains("ssm:v1@"), "{}", reports[0].body);
+}
+
+#[tokio::test]
+async fn quotas_stop_at_their_limit() {
+    let config = h::sdk_config();
+    let table = StateTable::new(&config, h::create_table(&config).await);
+    let until = Utc::now() + Duration::hours(2);
+    for n in 1..=3 {
+        assert_eq!(
+            table
+                .take("rate#replace_instance#1", 3, until)
+                .await
+                .unwrap(),
+            Some(n)
+        );
+    }
+    assert_eq!(
+        table
+            .take("rate#replace_instance#1", 3, until)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        table
+            .take("rate#replace_instance#2", 3, until)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn attempt_history_appends_trims_and_filters_by_time() {
+    let config = h::sdk_config();
+    let table = StateTable::new(&config, h::create_table(&config).await);
+    let now = Utc::now();
+    for i in 0..40 {
+        let a = Attempt {
+            at: now - Duration::minutes(40 - i),
+            action: "replace_instance".into(),
+            status: OutcomeStatus::Failed,
+            decision_id: format!("d{i}"),
+        };
+        table
+            .record("i-0123456789abcdef0", &a, now + Duration::days(7))
+            .await
+            .unwrap();
+    }
+    let all = table
+        .recent("i-0123456789abcdef0", now - Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 32, "trimmed to the newest 32");
+    assert_eq!(all.last().unwrap().decision_id, "d39");
+    let last_ten_minutes = table
+        .recent("i-0123456789abcdef0", now - Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(last_ten_minutes.len(), 10);
+}

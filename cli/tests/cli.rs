@@ -116,3 +116,28 @@ fn audit_verify_finds_tampering() {
         run.stderr
     );
 }
+
+#[test]
+fn policy_explain_shows_every_limit_consulted() {
+    let event = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/events/alarm-cpu-high.json"
+    );
+    let run = check(&["policy", "explain", "--event", event]);
+    assert!(run.ok, "{}", run.stderr);
+    for code in [
+        "[policy]",
+        "[limit:kill-switch]",
+        "[limit:protected]",
+        "[limit:maintenance]",
+        "[limit:loop-breaker]",
+        "[limit:blast-radius]",
+        "[mode:dry-run]",
+    ] {
+        assert!(
+            run.stdout.contains(code),
+            "{code} missing from\n{}",
+            run.stdout
+        );
+    }
+}

@@ -75,7 +75,8 @@ where
         .as_ref()
         .filter(|_| status != OutcomeStatus::NotActed)
     {
-        let now = Utc::now();
+        // Stamped with the decision's time, the clock the policy's windows are read against.
+        let now = decision.decided_at;
         let attempt = Attempt {
             at: now,
             action: action.kind().to_owned(),

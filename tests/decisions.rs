@@ -143,6 +143,21 @@ async fn concurrent_deliveries_of_one_event_act_once() {
     }
     assert_eq!(acting.len(), 1, "exactly one delivery may act");
     assert_eq!(incidents.len(), 1, "one incident: {incidents:?}");
+    // One incident recorded in the table, read back from the emulator.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let scan = aws_sdk_dynamodb::Client::new(&world.config)
+        .scan()
+        .table_name(&world.table)
+        .filter_expression("begins_with(pk, :p)")
+        .expression_attribute_values(":p", AttributeValue::S("incident#".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan.items().len(), 1, "{:?}", scan.items());
+    let summary: serde_json::Value =
+        serde_json::from_str(scan.items()[0]["incident"].as_s().unwrap()).unwrap();
+    assert_eq!(summary["failure_mode"], "cpu_runaway");
+    assert_eq!(summary["tier"], "auto-heal");
 
     // Carry the one decision out: one instance replaced, one message.
     let state = StateTable::new(&world.config, &world.table);

@@ -15,8 +15,8 @@ use crate::names::{GroupName, InstanceId};
 use crate::ports::{
     ActionHistory, Claim, ClaimOnce, DescribeGroup, DescribeInstance, FetchMetrics, JobResult,
     ListDiskMetrics, ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory,
-    PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReadPolicy, ReportJobResult,
-    SetInstanceHealth, TakeQuota,
+    PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReadPolicy, RecordIncident,
+    ReportJobResult, SetInstanceHealth, TakeQuota,
 };
 
 /// A mutex that shrugs off poisoning: a panicking test thread must not hide the world.
@@ -162,6 +162,7 @@ pub struct MemoryState {
     attempts: Mutex<HashMap<String, Vec<Attempt>>>,
     quotas: Mutex<HashMap<String, u32>>,
     policy: Mutex<Option<(String, String)>>,
+    incidents: Mutex<BTreeMap<String, crate::domain::Tier>>,
 }
 
 impl MemoryState {
@@ -176,6 +177,11 @@ impl MemoryState {
     /// Sets the policy override (text, version).
     pub fn set_policy(&self, text: &str, version: &str) {
         *lock(&self.policy) = Some((text.to_owned(), version.to_owned()));
+    }
+
+    /// The recorded incidents' ids.
+    pub fn incidents(&self) -> Vec<String> {
+        lock(&self.incidents).keys().cloned().collect()
     }
 
     pub fn jobs(&self) -> Vec<(String, JobResult)> {
@@ -341,5 +347,21 @@ impl TakeQuota for MemoryState {
 impl ReadPolicy for MemoryState {
     async fn read(&self) -> Result<Option<(String, String)>, PortError> {
         Ok(lock(&self.policy).clone())
+    }
+}
+
+impl RecordIncident for MemoryState {
+    async fn record_incident(
+        &self,
+        incident: &crate::domain::Incident,
+        tier: crate::domain::Tier,
+        _keep_until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let mut all = lock(&self.incidents);
+        if all.contains_key(&incident.id) {
+            return Ok(false);
+        }
+        all.insert(incident.id.clone(), tier);
+        Ok(true)
     }
 }

@@ -261,6 +261,18 @@ impl MaintenanceWindow {
     }
 }
 
+/// The `n` features furthest from zero, as `name=value` (the evidence a person checks first).
+pub fn top_features(f: &crate::domain::FeatureVector, n: usize) -> String {
+    let mut pairs: Vec<(&String, f64)> = f.names.iter().zip(f.values.iter().copied()).collect();
+    pairs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let shown: Vec<String> = pairs
+        .iter()
+        .take(n)
+        .map(|(k, v)| format!("{k}={v:.3}"))
+        .collect();
+    format!("{} features; top: {}", f.schema, shown.join(", "))
+}
+
 impl Policy {
     /// The bundled default policy.
     pub fn bundled() -> Result<Self, PolicyError> {
@@ -378,6 +390,12 @@ impl Policy {
             ),
             Reason::new("policy", format!("policy {}", self.id)),
         ];
+        if let Some(lead) = incident.evidence.first() {
+            reasons.push(Reason::new(
+                "features",
+                top_features(&lead.observation.features, 4),
+            ));
+        }
         if incident.failure_mode == FailureMode::Normal {
             reasons.push(Reason::new(
                 "policy:normal",

@@ -217,3 +217,14 @@ pub trait ReadPolicy {
     /// The override's text and version, or `None` when none is set.
     fn read(&self) -> impl Future<Output = Result<Option<(String, String)>, PortError>> + Send;
 }
+
+/// The record of open incidents (what people see in the table and the dashboard).
+pub trait RecordIncident {
+    /// Records the incident once; returns whether this call created it.
+    fn record_incident(
+        &self,
+        incident: &crate::domain::Incident,
+        tier: crate::domain::Tier,
+        keep_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}

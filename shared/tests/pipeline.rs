@@ -159,8 +159,9 @@ fn a_redelivered_event_acts_once() {
     assert_eq!(again[0].0.tier, Tier::Observe);
     assert!(again[0].0.cites("dedup"));
     assert_eq!(again[0].1.status, OutcomeStatus::NotActed);
-    // Observe records only: one message in all.
+    // Observe records only: one message and one incident in all.
     assert_eq!(world.outbox.sent().len(), 1);
+    assert_eq!(world.state.incidents().len(), 1);
 }
 
 #[test]

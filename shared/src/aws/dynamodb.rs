@@ -12,7 +12,7 @@ use crate::domain::Attempt;
 use crate::features::identity::{MAX_AGE_DAYS, PrincipalProfile};
 use crate::ports::{
     ActionHistory, Claim, ClaimOnce, PortError, PortErrorKind, PrincipalHistory,
-    ReadDeploymentFreeze, TakeQuota,
+    ReadDeploymentFreeze, RecordIncident, TakeQuota,
 };
 
 #[derive(Debug, Clone)]
@@ -290,6 +290,45 @@ impl TakeQuota for StateTable {
                 Ok(None)
             }
             Err(e) => Err(port_error(OP, e)),
+        }
+    }
+}
+
+impl RecordIncident for StateTable {
+    async fn record_incident(
+        &self,
+        incident: &crate::domain::Incident,
+        tier: crate::domain::Tier,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let summary = serde_json::json!({
+            "resource": incident.resource,
+            "failure_mode": incident.failure_mode,
+            "severity": incident.severity,
+            "confidence": incident.confidence,
+            "opened_at": incident.opened_at,
+            "tier": tier,
+            "evidence": incident.evidence.len(),
+        });
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("incident#{}", incident.id)))
+            .item("incident", AttributeValue::S(summary.to_string()))
+            .item("expires_at", epoch(keep_until))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(port_error("dynamodb:PutItem", e)),
         }
     }
 }

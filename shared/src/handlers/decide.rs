@@ -17,12 +17,15 @@ use crate::incidents;
 use crate::policy::{Facts, Policy};
 use crate::ports::{
     ActionHistory, Claim, ClaimOnce, DescribeGroup, PortError, PublishAlert, ReadKillSwitch,
-    ReadPolicy, TakeQuota,
+    ReadPolicy, RecordIncident, TakeQuota,
 };
 use crate::stages::{Decisions, ScoredBatch};
 
 /// How long an event id is remembered for de-duplication (EventBridge retries for up to 24 h).
 pub const DEDUP_WINDOW_HOURS: i64 = 48;
+
+/// How long an incident record is kept.
+pub const INCIDENT_DAYS: i64 = 30;
 
 /// How long a fetched policy override is used before it is read again.
 pub const POLICY_TTL: Duration = Duration::from_secs(60);
@@ -144,6 +147,7 @@ pub struct DecidePorts<'a, C, K, G, H, Q, P, A> {
     pub claims: &'a C,
     pub kill_switch: &'a K,
     pub groups: &'a G,
+    /// Earlier attempts (read), and the incident record (written): one table in AWS.
     pub history: &'a H,
     pub quotas: &'a Q,
     pub policy: &'a P,
@@ -170,7 +174,7 @@ where
     C: ClaimOnce,
     K: ReadKillSwitch,
     G: DescribeGroup,
-    H: ActionHistory,
+    H: ActionHistory + RecordIncident,
     Q: TakeQuota,
     P: ReadPolicy,
     A: PublishAlert,
@@ -222,6 +226,17 @@ where
                 ));
             }
             return Ok(Decisions { decisions });
+        }
+    }
+
+    let keep = now + chrono::Duration::days(INCIDENT_DAYS);
+    for d in decisions.iter().filter(|d| d.tier != Tier::Observe) {
+        if !ports
+            .history
+            .record_incident(&d.incident, d.tier, keep)
+            .await?
+        {
+            tracing::info!(incident = %d.incident.id, "incident already recorded");
         }
     }
 

@@ -1,5 +1,5 @@
 # Vigil's developer commands. `make test` is the one CI runs.
-.PHONY: demo test deny build-lambdas fmt
+.PHONY: demo test deny lint-template fmt
 
 # Replay the bundled sample events through ingest -> score -> decide -> remediate (dry-run).
 demo:
@@ -12,6 +12,10 @@ test:
 # Licences, bans, sources and RustSec advisories, offline.
 deny:
 	./scripts/deny.sh
+
+# sam validate --lint, cfn-lint and checkov on template.yaml.
+lint-template:
+	./scripts/lint-template.sh
 
 fmt:
 	cargo fmt --all

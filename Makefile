@@ -1,5 +1,5 @@
 # Vigil's developer commands. `make test` is the one CI runs.
-.PHONY: demo test deny lint-template fmt
+.PHONY: demo test deny lint-template build-lambdas fmt
 
 # Replay the bundled sample events through ingest -> score -> decide -> remediate (dry-run).
 demo:
@@ -16,6 +16,10 @@ deny:
 # sam validate --lint, cfn-lint and checkov on template.yaml.
 lint-template:
 	./scripts/lint-template.sh
+
+# The deployable artifacts (cargo lambda build --release --arm64), with their sizes.
+build-lambdas:
+	./scripts/build-lambdas.sh
 
 fmt:
 	cargo fmt --all

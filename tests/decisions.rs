@@ -19,30 +19,12 @@ use vigil_shared::ports::{ActionHistory, TakeQuota};
 use vigil_shared::stages::Observed;
 use vigil_tests as h;
 
-struct World {
-    config: aws_config::SdkConfig,
-    table: String,
-    topic: String,
-    kill_switch: String,
-    policy: String,
-}
+type World = h::Stack;
 
-impl World {
-    async fn new() -> Self {
-        let config = h::sdk_config();
-        let table = h::create_table(&config).await;
-        let topic = h::create_topic(&config).await;
-        let kill_switch = format!("/{}/kill-switch", h::unique("vigil"));
-        let policy = format!("/{}/policy", h::unique("vigil"));
-        World {
-            config,
-            table,
-            topic,
-            kill_switch,
-            policy,
-        }
-    }
+/// The decide stage on the real adapters.
+struct Decider<'a>(&'a World);
 
+impl Decider<'_> {
     /// Ingests (in memory: the alarm names its group) and scores a CPU alarm on `instance`.
     fn scored(
         &self,
@@ -84,11 +66,11 @@ impl World {
         batch: vigil_shared::stages::ScoredBatch,
         owner: &str,
     ) -> Vec<Decision> {
-        let state = StateTable::new(&self.config, &self.table);
-        let kill = KillSwitchParameter::new(&self.config, &self.kill_switch);
-        let policy = PolicyParameter::new(&self.config, &self.policy);
-        let sns = Sns::new(&self.config, &self.topic);
-        let asg = AutoScaling::new(&self.config);
+        let state = StateTable::new(&self.0.config, &self.0.table);
+        let kill = KillSwitchParameter::new(&self.0.config, &self.0.kill_switch);
+        let policy = PolicyParameter::new(&self.0.config, &self.0.policy);
+        let sns = Sns::new(&self.0.config, &self.0.topic);
+        let asg = AutoScaling::new(&self.0.config);
         let ports = decide::DecidePorts {
             claims: &state,
             kill_switch: &kill,
@@ -125,8 +107,8 @@ async fn concurrent_deliveries_of_one_event_act_once() {
             event_id.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let batch = world.scored(&instance, &group, &event_id);
-            world
+            let batch = Decider(&world).scored(&instance, &group, &event_id);
+            Decider(&world)
                 .decide(&store, batch, &format!("execution-{delivery}"))
                 .await
         }));
@@ -204,10 +186,10 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
         std::time::Duration::ZERO,
     );
 
-    let first = world
+    let first = Decider(&world)
         .decide(
             &store,
-            world.scored(&instances[0], &group, &h::unique("e")),
+            Decider(&world).scored(&instances[0], &group, &h::unique("e")),
             "x1",
         )
         .await;
@@ -223,10 +205,10 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
     let stricter = vigil_shared::policy::DEFAULT_POLICY_YAML
         .replace("min_confidence: 0.7", "min_confidence: 0.99");
     h::put_parameter(&world.config, &world.policy, &stricter).await;
-    let second = world
+    let second = Decider(&world)
         .decide(
             &store,
-            world.scored(&instances[1], &group, &h::unique("e")),
+            Decider(&world).scored(&instances[1], &group, &h::unique("e")),
             "x2",
         )
         .await;
@@ -246,10 +228,10 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
         "version: 1\nlimits: {max_group_share: 7}\n",
     )
     .await;
-    let third = world
+    let third = Decider(&world)
         .decide(
             &store,
-            world.scored(&instances[2], &group, &h::unique("e")),
+            Decider(&world).scored(&instances[2], &group, &h::unique("e")),
             "x3",
         )
         .await;
@@ -261,10 +243,10 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
             .iter()
             .any(|r| r.message.contains("ssm:v1@"))
     );
-    let fourth = world
+    let fourth = Decider(&world)
         .decide(
             &store,
-            world.scored(&instances[2], &group, &h::unique("e")),
+            Decider(&world).scored(&instances[2], &group, &h::unique("e")),
             "x4",
         )
         .await;

@@ -18,34 +18,12 @@ use vigil_shared::models::AlarmBaseline;
 use vigil_shared::policy::Policy;
 use vigil_tests as h;
 
-/// The stack's resources, created in the emulator.
-struct Stack {
-    config: aws_config::SdkConfig,
-    table: String,
-    topic: String,
-    kill_switch: String,
-    /// The policy override parameter (unset unless a test sets it).
-    policy: String,
-}
+use h::Stack;
 
-impl Stack {
-    async fn new() -> Self {
-        let config = h::sdk_config();
-        let table = h::create_table(&config).await;
-        let topic = h::create_topic(&config).await;
-        let kill_switch = format!("/{}/kill-switch", h::unique("vigil"));
-        h::put_parameter(&config, &kill_switch, "off").await;
-        let policy = format!("/{}/policy", h::unique("vigil"));
-        Stack {
-            config,
-            table,
-            topic,
-            kill_switch,
-            policy,
-        }
-    }
+/// Delivers one event through the four stages with the real adapters, as `owner`.
+struct Pipeline<'a>(&'a Stack);
 
-    /// Delivers one event through the four stages with the real adapters, as `owner`.
+impl Pipeline<'_> {
     async fn deliver(
         &self,
         event: &serde_json::Value,
@@ -55,13 +33,13 @@ impl Stack {
         vigil_shared::domain::Decision,
         vigil_shared::domain::Outcome,
     )> {
-        let asg = AutoScaling::new(&self.config);
-        let state = StateTable::new(&self.config, &self.table);
-        let kill = KillSwitchParameter::new(&self.config, &self.kill_switch);
-        let sns = Sns::new(&self.config, &self.topic);
+        let asg = AutoScaling::new(&self.0.config);
+        let state = StateTable::new(&self.0.config, &self.0.table);
+        let kill = KillSwitchParameter::new(&self.0.config, &self.0.kill_switch);
+        let sns = Sns::new(&self.0.config, &self.0.topic);
 
         let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
-        let cw = CloudWatch::new(&self.config);
+        let cw = CloudWatch::new(&self.0.config);
         let ingest_ports = ingest::IngestPorts {
             instances: &asg,
             history: &state,
@@ -74,7 +52,7 @@ impl Stack {
             .unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
         let config = decide::PolicyStore::new(Policy::bundled().unwrap(), mode, decide::POLICY_TTL);
-        let policy = PolicyParameter::new(&self.config, &self.policy);
+        let policy = PolicyParameter::new(&self.0.config, &self.0.policy);
         let ports = decide::DecidePorts {
             claims: &state,
             kill_switch: &kill,
@@ -124,7 +102,9 @@ async fn cpu_alarm_marks_the_instance_unhealthy_and_publishes_the_alert() {
     assert_eq!(h::instance_health(&stack.config, target).await, "Healthy");
 
     let event = cpu_alarm(target);
-    let results = stack.deliver(&event, "execution-1", Mode::Enforce).await;
+    let results = Pipeline(&stack)
+        .deliver(&event, "execution-1", Mode::Enforce)
+        .await;
 
     assert_eq!(results.len(), 1);
     let (decision, outcome) = &results[0];
@@ -174,8 +154,12 @@ async fn a_redelivered_event_acts_once() {
     let (_, instances) = h::create_group(&stack.config, 3).await;
     let event = cpu_alarm(&instances[0]);
 
-    let first = stack.deliver(&event, "execution-1", Mode::Enforce).await;
-    let second = stack.deliver(&event, "execution-2", Mode::Enforce).await;
+    let first = Pipeline(&stack)
+        .deliver(&event, "execution-1", Mode::Enforce)
+        .await;
+    let second = Pipeline(&stack)
+        .deliver(&event, "execution-2", Mode::Enforce)
+        .await;
 
     assert_eq!(first[0].1.status, OutcomeStatus::Verified);
     assert_eq!(second[0].0.tier, Tier::Observe);
@@ -194,7 +178,7 @@ async fn dry_run_and_kill_switch_change_nothing() {
     let stack = Stack::new().await;
     let (_, instances) = h::create_group(&stack.config, 3).await;
 
-    let dry = stack
+    let dry = Pipeline(&stack)
         .deliver(&cpu_alarm(&instances[0]), "execution-1", Mode::DryRun)
         .await;
     assert_eq!(dry[0].1.status, OutcomeStatus::NotActed);
@@ -204,7 +188,7 @@ async fn dry_run_and_kill_switch_change_nothing() {
     );
 
     h::put_parameter(&stack.config, &stack.kill_switch, "on").await;
-    let killed = stack
+    let killed = Pipeline(&stack)
         .deliver(&cpu_alarm(&instances[1]), "execution-2", Mode::Enforce)
         .await;
     assert_eq!(killed[0].0.tier, Tier::Escalate);

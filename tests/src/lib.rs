@@ -231,3 +231,31 @@ pub fn cloudwatch_config() -> SdkConfig {
     };
     sdk_config().into_builder().endpoint_url(url).build()
 }
+
+/// The stack's stateful resources, created in the emulator: the state table, the alert topic,
+/// and the kill-switch (set to off) and policy-override (unset) parameter names.
+pub struct Stack {
+    pub config: SdkConfig,
+    pub table: String,
+    pub topic: String,
+    pub kill_switch: String,
+    pub policy: String,
+}
+
+impl Stack {
+    pub async fn new() -> Self {
+        let config = sdk_config();
+        let table = create_table(&config).await;
+        let topic = create_topic(&config).await;
+        let kill_switch = format!("/{}/kill-switch", unique("vigil"));
+        put_parameter(&config, &kill_switch, "off").await;
+        let policy = format!("/{}/policy", unique("vigil"));
+        Stack {
+            config,
+            table,
+            topic,
+            kill_switch,
+            policy,
+        }
+    }
+}

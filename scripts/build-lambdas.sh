@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the deployable artifacts the way `sam build` does (cargo-lambda, release, arm64) and
+# reports their sizes. Installs cargo-lambda (with zig, from PyPI) and the target if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${VIGIL_LAMBDA_VENV:-.venv-lambda}
+if ! "$venv/bin/cargo-lambda" --version >/dev/null 2>&1; then
+  echo "==> creating $venv with cargo-lambda"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-lambda.txt
+fi
+rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$' \
+  || rustup target add aarch64-unknown-linux-gnu
+export PATH="$PWD/$venv/bin:$PATH"
+cargo lambda build --release --arm64 --output-format zip \
+  -p vigil-ingest -p vigil-score -p vigil-decide -p vigil-remediate -p vigil-gate
+echo "==> artifacts"
+for f in target/lambda/*/bootstrap.zip; do
+  unzipped=$(python3 -c "import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))" "$f")
+  printf '%-20s zip %8d bytes, unpacked %9d bytes\n' "$(basename "$(dirname "$f")")" "$(stat -c %s "$f")" "$unzipped"
+done

@@ -53,6 +53,21 @@ impl World {
         }
     }
 
+    /// Runs `ingest` alone on one event.
+    fn ingest(
+        &self,
+        event: &vigil_shared::events::Envelope,
+    ) -> Result<vigil_shared::stages::Observed, ingest::IngestError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(ingest::handle(
+            event,
+            &ingest::IngestConfig::default(),
+            &self.ingest_ports(),
+        ))
+    }
+
     fn health(&self) -> String {
         self.fleet
             .health(&InstanceId::parse(CPU_INSTANCE).unwrap())
@@ -211,75 +226,55 @@ fn cooldown_holds_a_second_action_on_the_same_instance() {
 #[test]
 fn malformed_and_unknown_events_take_no_action() {
     let world = World::new(Mode::Enforce, 3);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let bad = common::fixture("alarm-malformed-no-state.json");
-        assert!(
-            ingest::handle(
-                &bad,
-                &ingest::IngestConfig::default(),
-                &world.ingest_ports()
-            )
-            .await
+    assert!(
+        world
+            .ingest(&common::fixture("alarm-malformed-no-state.json"))
             .is_err()
-        );
-        let hostile = common::fixture("alarm-hostile-instance-id.json");
-        assert!(
-            ingest::handle(
-                &hostile,
-                &ingest::IngestConfig::default(),
-                &world.ingest_ports()
-            )
-            .await
+    );
+    assert!(
+        world
+            .ingest(&common::fixture("alarm-hostile-instance-id.json"))
             .is_err()
-        );
-        let unknown = common::fixture("unknown-detail-type.json");
-        let out = ingest::handle(
-            &unknown,
-            &ingest::IngestConfig::default(),
-            &world.ingest_ports(),
-        )
-        .await
+    );
+    let out = world
+        .ingest(&common::fixture("unknown-detail-type.json"))
         .unwrap();
-        assert!(out.observations.is_empty());
-        assert!(out.ignored.is_some());
-    });
+    assert!(out.observations.is_empty());
+    assert!(out.ignored.is_some());
     assert_eq!(world.health(), "HEALTHY");
     assert!(world.outbox.sent().is_empty());
+}
+
+/// Sixty one-minute datapoints ending at `end`: `level` with a little wobble, then `last`.
+fn flat_then(end: chrono::DateTime<Utc>, level: f64, last: f64) -> vigil_shared::metrics::Series {
+    (1..=60)
+        .map(|m| {
+            let v = if m == 1 { last } else { level + (m % 3) as f64 };
+            (end - chrono::Duration::minutes(m), v)
+        })
+        .collect()
+}
+
+/// The schedule fixture and the end of its metric window (its minute).
+fn tick() -> (vigil_shared::events::Envelope, chrono::DateTime<Utc>) {
+    let event = common::fixture("sources/aws_lambda_events/example-eventbridge-schedule.json");
+    let end = event.time.unwrap();
+    let end = end - chrono::Duration::seconds(end.timestamp() % 60);
+    (event, end)
 }
 
 #[test]
 fn the_scheduled_tick_pulls_the_watched_metrics_into_window_features() {
     let world = World::new(Mode::Enforce, 2);
     let instance = InstanceId::parse(CPU_INSTANCE).unwrap();
-    let event = common::fixture("sources/aws_lambda_events/example-eventbridge-schedule.json");
-    let end = event.time.unwrap();
-    let end = end - chrono::Duration::seconds(end.timestamp() % 60);
+    let (event, end) = tick();
     // A flat CPU at ~30% that jumps to 97% in the last minute.
-    let series = (1..=60)
-        .map(|m| {
-            (
-                end - chrono::Duration::minutes(m),
-                if m == 1 { 97.0 } else { 30.0 + (m % 3) as f64 },
-            )
-        })
-        .collect();
-    world
-        .metrics
-        .put(&instance, "AWS/EC2/CPUUtilization", series);
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let observed = rt
-        .block_on(ingest::handle(
-            &event,
-            &ingest::IngestConfig::default(),
-            &world.ingest_ports(),
-        ))
-        .unwrap();
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/CPUUtilization",
+        flat_then(end, 30.0, 97.0),
+    );
+    let observed = world.ingest(&event).unwrap();
     assert_eq!(observed.observations.len(), 1, "only the metric with data");
     let o = &observed.observations[0];
     assert_eq!(o.signal.resource.id, CPU_INSTANCE);
@@ -299,35 +294,16 @@ fn the_scheduled_tick_pulls_the_watched_metrics_into_window_features() {
 fn cpu_rising_without_traffic_is_related_across_metrics() {
     let world = World::new(Mode::Enforce, 2);
     let instance = InstanceId::parse(CPU_INSTANCE).unwrap();
-    let event = common::fixture("sources/aws_lambda_events/example-eventbridge-schedule.json");
-    let end = event.time.unwrap();
-    let end = end - chrono::Duration::seconds(end.timestamp() % 60);
-    let flat = |level: f64, last: f64| -> Vec<_> {
-        (1..=60)
-            .map(|m| {
-                (
-                    end - chrono::Duration::minutes(m),
-                    if m == 1 { last } else { level + (m % 3) as f64 },
-                )
-            })
-            .collect()
-    };
+    let (event, end) = tick();
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/CPUUtilization",
+        flat_then(end, 30.0, 97.0),
+    );
     world
         .metrics
-        .put(&instance, "AWS/EC2/CPUUtilization", flat(30.0, 97.0));
-    world
-        .metrics
-        .put(&instance, "AWS/EC2/NetworkIn", flat(5e6, 5e6));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let observed = rt
-        .block_on(ingest::handle(
-            &event,
-            &ingest::IngestConfig::default(),
-            &world.ingest_ports(),
-        ))
-        .unwrap();
+        .put(&instance, "AWS/EC2/NetworkIn", flat_then(end, 5e6, 5e6));
+    let observed = world.ingest(&event).unwrap();
     let cpu = observed
         .observations
         .iter()

@@ -29,25 +29,33 @@ pub fn parse_switch(value: &str) -> Option<bool> {
     }
 }
 
+const GET: &str = "ssm:GetParameter";
+
+/// A String parameter's value and version; `None` when it does not exist.
+async fn get(client: &Client, name: &str) -> Result<Option<(String, i64)>, PortError> {
+    match client.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out
+            .parameter()
+            .map(|p| (p.value().unwrap_or_default().to_owned(), p.version()))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(port_error(GET, e)),
+    }
+}
+
 impl ReadKillSwitch for KillSwitchParameter {
     async fn engaged(&self) -> Result<bool, PortError> {
-        const OP: &str = "ssm:GetParameter";
-        let res = self.client.get_parameter().name(&self.name).send().await;
-        let out = match res {
-            Ok(out) => out,
-            // No parameter: the switch was never engaged.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_not_found()) =>
-            {
-                return Ok(false);
-            }
-            Err(e) => return Err(port_error(OP, e)),
+        // No parameter: the switch was never engaged.
+        let Some((value, _)) = get(&self.client, &self.name).await? else {
+            return Ok(false);
         };
-        let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-        parse_switch(value).ok_or_else(|| {
+        parse_switch(&value).ok_or_else(|| {
             PortError::new(
-                OP,
+                GET,
                 PortErrorKind::Rejected,
                 format!("kill switch {} has an unrecognised value", self.name),
             )
@@ -73,25 +81,13 @@ impl PolicyParameter {
 
 impl ReadPolicy for PolicyParameter {
     async fn read(&self) -> Result<Option<(String, String)>, PortError> {
-        let res = self.client.get_parameter().name(&self.name).send().await;
-        let out = match res {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_not_found()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(port_error("ssm:GetParameter", e)),
-        };
-        let Some(p) = out.parameter() else {
+        let Some((text, version)) = get(&self.client, &self.name).await? else {
             return Ok(None);
         };
-        let text = p.value().unwrap_or_default();
         // An empty or placeholder parameter means "no override".
         if text.trim().is_empty() || text.trim() == "none" {
             return Ok(None);
         }
-        Ok(Some((text.to_owned(), p.version().to_string())))
+        Ok(Some((text, version.to_string())))
     }
 }

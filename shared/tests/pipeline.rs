@@ -80,7 +80,14 @@ fn check(world: &World, fixture: &str, owner: &str) -> Vec<(Decision, Outcome)> 
     check_bytes(world, &common::fixture_bytes(fixture), owner, 0)
 }
 
-/// Runs raw event bytes through the stages, `minute` minutes after noon.
+/// What the state machine does between two stages: the payload goes out as JSON and comes
+/// back in as the next stage's input type.
+fn over_the_wire<T: serde::Serialize, U: serde::de::DeserializeOwned>(value: &T) -> U {
+    serde_json::from_value(serde_json::to_value(value).unwrap()).unwrap()
+}
+
+/// Runs raw event bytes through the stages, `minute` minutes after noon, passing each payload
+/// between stages as JSON, shaped as `infra/statemachine.asl.json` shapes it.
 fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(Decision, Outcome)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -95,7 +102,13 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
         )
         .await
         .unwrap();
-        let scored = score::handle(observed, &AlarmBaseline);
+        let scored = score::handle(over_the_wire(&observed), &AlarmBaseline);
+        // The Decide state's Parameters: event_id, scored and the execution id.
+        let scored: vigil_shared::stages::ScoredBatch = over_the_wire(&serde_json::json!({
+            "event_id": scored.event_id,
+            "scored": scored.scored,
+            "execution_id": owner,
+        }));
         let config =
             decide::PolicyStore::new(Policy::bundled().unwrap(), world.mode, decide::POLICY_TTL);
         let ports = decide::DecidePorts {
@@ -108,9 +121,11 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
             alerts: &world.outbox,
         };
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, minute, 0).unwrap();
-        let decisions = decide::handle(scored, owner, &config, &ports, now)
-            .await
-            .unwrap();
+        let decisions: vigil_shared::stages::Decisions = over_the_wire(
+            &decide::handle(scored, owner, &config, &ports, now)
+                .await
+                .unwrap(),
+        );
         let rports = remediate::RemediatePorts {
             kill_switch: &world.state,
             instances: &world.fleet,
@@ -123,9 +138,12 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
             verify_interval: std::time::Duration::ZERO,
         };
         let mut out = Vec::new();
+        // The Map state hands remediate one decision at a time.
         for d in decisions.decisions {
-            let o = remediate::handle(&d, &verify, &rports).await.unwrap();
-            out.push((d, o));
+            let o = remediate::handle(&over_the_wire(&d), &verify, &rports)
+                .await
+                .unwrap();
+            out.push((d, over_the_wire(&o)));
         }
         out
     })

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the deployable artifacts the way `sam build` does (cargo-lambda, release, arm64) and
-# reports their sizes. Installs cargo-lambda (with zig, from PyPI) and the target if missing.
+# reports their sizes. Installs cargo-lambda (with zig, in a venv) and the target if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VIGIL_LAMBDA_VENV:-.venv-lambda}

@@ -5,12 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use vigil_shared::aws::{
-    autoscaling::AutoScaling,
-    dynamodb::StateTable,
-    sns::Sns,
-    ssm::{KillSwitchParameter, PolicyParameter},
-};
+use vigil_shared::aws::dynamodb::StateTable;
 use vigil_shared::domain::{Attempt, Decision, Mode, OutcomeStatus, Tier};
 use vigil_shared::handlers::{decide, remediate, score};
 use vigil_shared::models::AlarmBaseline;
@@ -66,21 +61,8 @@ impl Decider<'_> {
         batch: vigil_shared::stages::ScoredBatch,
         owner: &str,
     ) -> Vec<Decision> {
-        let state = StateTable::new(&self.0.config, &self.0.table);
-        let kill = KillSwitchParameter::new(&self.0.config, &self.0.kill_switch);
-        let policy = PolicyParameter::new(&self.0.config, &self.0.policy);
-        let sns = Sns::new(&self.0.config, &self.0.topic);
-        let asg = AutoScaling::new(&self.0.config);
-        let ports = decide::DecidePorts {
-            claims: &state,
-            kill_switch: &kill,
-            groups: &asg,
-            history: &state,
-            quotas: &state,
-            policy: &policy,
-            alerts: &sns,
-        };
-        decide::handle(batch, owner, store, &ports, Utc::now())
+        let aws = h::Adapters::new(self.0);
+        decide::handle(batch, owner, store, &aws.decide_ports(), Utc::now())
             .await
             .unwrap()
             .decisions
@@ -142,17 +124,9 @@ async fn concurrent_deliveries_of_one_event_act_once() {
     assert_eq!(summary["tier"], "auto-heal");
 
     // Carry the one decision out: one instance replaced, one message.
-    let state = StateTable::new(&world.config, &world.table);
-    let asg = AutoScaling::new(&world.config);
-    let sns = Sns::new(&world.config, &world.topic);
-    let kill = KillSwitchParameter::new(&world.config, &world.kill_switch);
-    let ports = remediate::RemediatePorts {
-        kill_switch: &kill,
-        instances: &asg,
-        health: &asg,
-        alerts: &sns,
-        history: &state,
-    };
+    let aws = h::Adapters::new(&world);
+    let ports = aws.remediate_ports();
+
     let verify = remediate::RemediateConfig {
         verify_attempts: 2,
         verify_interval: std::time::Duration::from_millis(100),
@@ -167,7 +141,8 @@ async fn concurrent_deliveries_of_one_event_act_once() {
     );
     assert_eq!(h::sns_sent(&world.topic).len(), 1);
     // The attempt was recorded for the loop breaker.
-    let recent = state
+    let recent = aws
+        .state
         .recent(&instances[0], Utc::now() - Duration::hours(1))
         .await
         .unwrap();

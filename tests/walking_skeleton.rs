@@ -4,13 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
-use vigil_shared::aws::{
-    autoscaling::AutoScaling,
-    cloudwatch::CloudWatch,
-    dynamodb::StateTable,
-    sns::Sns,
-    ssm::{KillSwitchParameter, PolicyParameter},
-};
 use vigil_shared::domain::{Mode, OutcomeStatus, Tier};
 use vigil_shared::events;
 use vigil_shared::handlers::{decide, ingest, remediate, score};
@@ -33,45 +26,21 @@ impl Pipeline<'_> {
         vigil_shared::domain::Decision,
         vigil_shared::domain::Outcome,
     )> {
-        let asg = AutoScaling::new(&self.0.config);
-        let state = StateTable::new(&self.0.config, &self.0.table);
-        let kill = KillSwitchParameter::new(&self.0.config, &self.0.kill_switch);
-        let sns = Sns::new(&self.0.config, &self.0.topic);
-
+        let aws = h::Adapters::new(self.0);
         let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
-        let cw = CloudWatch::new(&self.0.config);
-        let ingest_ports = ingest::IngestPorts {
-            instances: &asg,
-            history: &state,
-            watched: &asg,
-            disks: &cw,
-            metrics: &cw,
-        };
-        let observed = ingest::handle(&envelope, &ingest::IngestConfig::default(), &ingest_ports)
-            .await
-            .unwrap();
+        let observed = ingest::handle(
+            &envelope,
+            &ingest::IngestConfig::default(),
+            &aws.ingest_ports(),
+        )
+        .await
+        .unwrap();
         let scored = score::handle(observed, &AlarmBaseline);
         let config = decide::PolicyStore::new(Policy::bundled().unwrap(), mode, decide::POLICY_TTL);
-        let policy = PolicyParameter::new(&self.0.config, &self.0.policy);
-        let ports = decide::DecidePorts {
-            claims: &state,
-            kill_switch: &kill,
-            groups: &asg,
-            history: &state,
-            quotas: &state,
-            policy: &policy,
-            alerts: &sns,
-        };
-        let decisions = decide::handle(scored, owner, &config, &ports, Utc::now())
+        let decisions = decide::handle(scored, owner, &config, &aws.decide_ports(), Utc::now())
             .await
             .unwrap();
-        let rports = remediate::RemediatePorts {
-            kill_switch: &kill,
-            instances: &asg,
-            health: &asg,
-            alerts: &sns,
-            history: &state,
-        };
+        let rports = aws.remediate_ports();
         let verify = remediate::RemediateConfig {
             verify_attempts: 3,
             verify_interval: std::time::Duration::from_millis(200),
@@ -209,16 +178,8 @@ async fn dry_run_and_kill_switch_change_nothing() {
 async fn malformed_and_unknown_events_take_no_action() {
     let stack = Stack::new().await;
     let (_, instances) = h::create_group(&stack.config, 3).await;
-    let asg = AutoScaling::new(&stack.config);
-    let state = StateTable::new(&stack.config, &stack.table);
-    let cw = CloudWatch::new(&stack.config);
-    let ports = ingest::IngestPorts {
-        instances: &asg,
-        history: &state,
-        watched: &asg,
-        disks: &cw,
-        metrics: &cw,
-    };
+    let aws = h::Adapters::new(&stack);
+    let ports = aws.ingest_ports();
     let settings = ingest::IngestConfig::default();
 
     let mut malformed = cpu_alarm(&instances[0]);

@@ -259,3 +259,85 @@ impl Stack {
         }
     }
 }
+
+use vigil_shared::aws::{
+    autoscaling::AutoScaling,
+    cloudwatch::CloudWatch,
+    dynamodb::StateTable,
+    sns::Sns,
+    ssm::{KillSwitchParameter, PolicyParameter},
+};
+use vigil_shared::handlers::{decide::DecidePorts, ingest::IngestPorts, remediate::RemediatePorts};
+
+/// The stack's AWS adapters, built once from a [`Stack`], wired the way the functions wire them.
+pub struct Adapters {
+    pub asg: AutoScaling,
+    pub state: StateTable,
+    pub kill_switch: KillSwitchParameter,
+    pub policy: PolicyParameter,
+    pub sns: Sns,
+    /// On the stack's (moto) endpoint: the alarm path never calls it; the CloudWatch adapter
+    /// itself is tested against ministack with [`cloudwatch_config`].
+    pub cloudwatch: CloudWatch,
+}
+
+impl Adapters {
+    pub fn new(stack: &Stack) -> Self {
+        let c = &stack.config;
+        Adapters {
+            asg: AutoScaling::new(c),
+            state: StateTable::new(c, &stack.table),
+            kill_switch: KillSwitchParameter::new(c, &stack.kill_switch),
+            policy: PolicyParameter::new(c, &stack.policy),
+            sns: Sns::new(c, &stack.topic),
+            cloudwatch: CloudWatch::new(c),
+        }
+    }
+
+    pub fn ingest_ports(
+        &self,
+    ) -> IngestPorts<'_, AutoScaling, StateTable, AutoScaling, CloudWatch, CloudWatch> {
+        IngestPorts {
+            instances: &self.asg,
+            history: &self.state,
+            watched: &self.asg,
+            disks: &self.cloudwatch,
+            metrics: &self.cloudwatch,
+        }
+    }
+
+    pub fn decide_ports(
+        &self,
+    ) -> DecidePorts<
+        '_,
+        StateTable,
+        KillSwitchParameter,
+        AutoScaling,
+        StateTable,
+        StateTable,
+        PolicyParameter,
+        Sns,
+    > {
+        DecidePorts {
+            claims: &self.state,
+            kill_switch: &self.kill_switch,
+            groups: &self.asg,
+            history: &self.state,
+            quotas: &self.state,
+            policy: &self.policy,
+            alerts: &self.sns,
+        }
+    }
+
+    pub fn remediate_ports(
+        &self,
+    ) -> RemediatePorts<'_, KillSwitchParameter, AutoScaling, AutoScaling, Sns, StateTable> {
+        RemediatePorts {
+            kill_switch: &self.kill_switch,
+            instances: &self.asg,
+            health: &self.asg,
+            alerts: &self.sns,
+            history: &self.state,
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod eval;
 mod replay;
 
 #[derive(Parser)]
@@ -47,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Measure the models on public benchmarks.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -68,6 +74,24 @@ enum PolicyCommand {
         /// A policy file (default: the bundled policy).
         #[arg(long)]
         policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Run the streaming anomaly detector over NAB-format data (category folders of
+    /// `timestamp,value` CSVs and `labels/combined_windows.json`), write NAB results files
+    /// (`<out>/<category>/vigil_<file>.csv`) and score them with NAB's rules.
+    Nab {
+        /// The NAB data folder (any subset of its categories).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where the results files and `vigil_scores.json` go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Detector settings (JSON, any subset of the fields; default: the bundled ones).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -133,6 +157,22 @@ fn run(cli: Cli) -> Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(replay::explain(&event, policy))
+        }
+        Command::Eval {
+            command: EvalCommand::Nab { data, out, config },
+        } => {
+            let config = match config {
+                Some(f) => {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("parsing {}", f.display()))?
+                }
+                None => vigil_shared::models::anomaly::DetectorConfig::default(),
+            };
+            let report = eval::nab(&data, &out, config)?;
+            eval::print_nab(&report);
+            Ok(())
         }
         Command::Audit {
             command: AuditCommand::Verify { file },

@@ -6,6 +6,7 @@ pub mod alert;
 pub mod audit;
 pub mod config;
 pub mod domain;
+pub mod eval;
 pub mod events;
 pub mod features;
 pub mod handlers;

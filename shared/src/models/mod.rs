@@ -4,6 +4,8 @@
 //! over [`crate::features::ALARM_V1`]: it names the failure mode from the alarm's metric and
 //! grows its confidence with how far the metric went past the threshold.
 
+pub mod anomaly;
+
 use crate::domain::{FailureMode, Observation, Score, SignalKind};
 use crate::features::ALARM_V1;
 

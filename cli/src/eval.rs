@@ -1,0 +1,245 @@
+//! `vigil eval`: the models against public benchmarks.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDateTime;
+use vigil_shared::eval::nab::{self, File, PROFILES};
+use vigil_shared::models::anomaly::{DetectorConfig, score_series};
+
+/// The detector's name in NAB's results layout.
+pub const DETECTOR: &str = "vigil";
+
+const DATA_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+const LABEL_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+
+/// A NAB data file read from disk.
+struct Series {
+    name: String,
+    timestamps: Vec<NaiveDateTime>,
+    values: Vec<f64>,
+}
+
+fn read_series(path: &Path, name: String) -> Result<Series> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    match lines.next().map(str::trim) {
+        Some("timestamp,value") => {}
+        other => bail!(
+            "{}: expected the header `timestamp,value`, found {other:?}",
+            path.display()
+        ),
+    }
+    let mut timestamps = Vec::new();
+    let mut values = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let (t, v) = line
+            .split_once(',')
+            .with_context(|| format!("{} line {}: expected two columns", path.display(), i + 2))?;
+        timestamps.push(
+            NaiveDateTime::parse_from_str(t.trim(), DATA_FORMAT)
+                .with_context(|| format!("{} line {}: timestamp {t:?}", path.display(), i + 2))?,
+        );
+        values.push(
+            v.trim()
+                .parse::<f64>()
+                .with_context(|| format!("{} line {}: value {v:?}", path.display(), i + 2))?,
+        );
+    }
+    Ok(Series {
+        name,
+        timestamps,
+        values,
+    })
+}
+
+/// Every `category/file.csv` under `data` (folders other than `labels`).
+fn data_files(data: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(data).with_context(|| format!("reading {}", data.display()))? {
+        let dir = dir?.path();
+        let Some(category) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if !dir.is_dir() || category == "labels" || category.starts_with('.') {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let f = f?.path();
+            if f.extension().is_some_and(|x| x == "csv")
+                && let Some(name) = f.file_name().and_then(|n| n.to_str())
+            {
+                out.push((format!("{category}/{name}"), f.clone()));
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        bail!(
+            "no category folders with CSV files under {}",
+            data.display()
+        );
+    }
+    Ok(out)
+}
+
+type Windows = BTreeMap<String, Vec<(String, String)>>;
+
+fn read_windows(data: &Path) -> Result<Windows> {
+    let path = data.join("labels/combined_windows.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The per-category and overall results of one run.
+#[derive(serde::Serialize)]
+pub struct NabReport {
+    pub detector: String,
+    pub config: DetectorConfig,
+    pub files: usize,
+    /// Per profile: the corpus-wide threshold and the normalised score overall.
+    pub profiles: Vec<ProfileReport>,
+}
+
+#[derive(serde::Serialize)]
+pub struct ProfileReport {
+    pub profile: &'static str,
+    pub threshold: f64,
+    pub overall: nab::Tally,
+    pub overall_score: f64,
+    /// Each category at the corpus-wide threshold.
+    pub categories: BTreeMap<String, CategoryReport>,
+}
+
+#[derive(serde::Serialize)]
+pub struct CategoryReport {
+    pub score: f64,
+    pub tally: nab::Tally,
+}
+
+/// Runs the detector over NAB-format data, writes NAB results files and the report.
+pub fn nab(data: &Path, out: &Path, config: DetectorConfig) -> Result<NabReport> {
+    let windows = read_windows(data)?;
+    let mut files = Vec::new();
+    for (name, path) in data_files(data)? {
+        let series = read_series(&path, name.clone())?;
+        let Some(label_windows) = windows.get(&name) else {
+            bail!("{name} has no entry in labels/combined_windows.json");
+        };
+        let mut parsed = Vec::with_capacity(label_windows.len());
+        for (start, end) in label_windows {
+            let parse = |s: &str| {
+                NaiveDateTime::parse_from_str(s, LABEL_FORMAT)
+                    .with_context(|| format!("{name}: window timestamp {s:?}"))
+            };
+            parsed.push((parse(start)?, parse(end)?));
+        }
+        let points: Vec<Option<f64>> = series.values.iter().copied().map(Some).collect();
+        let scores = score_series(&points, config);
+        files.push((
+            series.values,
+            File {
+                name: series.name,
+                timestamps: series.timestamps,
+                scores,
+                windows: parsed,
+            },
+        ));
+    }
+
+    // NAB's results layout: <out>/<category>/<detector>_<file>.csv.
+    for (values, f) in &files {
+        let (category, file) = f.name.split_once('/').unwrap_or(("", &f.name));
+        let dir = out.join(category);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut csv = String::from("timestamp,value,anomaly_score,label\n");
+        for (((t, v), s), l) in f
+            .timestamps
+            .iter()
+            .zip(values)
+            .zip(&f.scores)
+            .zip(f.labels())
+        {
+            let _ = writeln!(csv, "{},{v},{s},{l}", t.format(DATA_FORMAT));
+        }
+        let path = dir.join(format!("{DETECTOR}_{file}"));
+        std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
+
+    let files: Vec<File> = files.into_iter().map(|(_, f)| f).collect();
+    let mut profiles = Vec::new();
+    for profile in PROFILES {
+        let sweep = nab::sweep(&files, profile);
+        let mut categories: BTreeMap<String, Vec<File>> = BTreeMap::new();
+        for f in &files {
+            categories
+                .entry(f.category().to_owned())
+                .or_default()
+                .push(f.clone());
+        }
+        let categories = categories
+            .into_iter()
+            .map(|(c, fs)| {
+                let tally = nab::score_at(&fs, profile, sweep.threshold);
+                (
+                    c,
+                    CategoryReport {
+                        score: tally.normalised(),
+                        tally,
+                    },
+                )
+            })
+            .collect();
+        profiles.push(ProfileReport {
+            profile: profile.name,
+            threshold: sweep.threshold,
+            overall_score: sweep.tally.normalised(),
+            overall: sweep.tally,
+            categories,
+        });
+    }
+    let report = NabReport {
+        detector: DETECTOR.to_owned(),
+        config,
+        files: files.len(),
+        profiles,
+    };
+    let path = out.join(format!("{DETECTOR}_scores.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(report)
+}
+
+/// The report as a text table.
+pub fn print_nab(report: &NabReport) {
+    println!(
+        "NAB scores of `{}` over {} file(s); corpus-wide threshold per profile",
+        report.detector, report.files
+    );
+    for p in &report.profiles {
+        println!(
+            "{:<20} threshold {:.4}  overall {:6.1}  (TP {} FN {} FP {})",
+            p.profile,
+            p.threshold,
+            p.overall_score,
+            p.overall.true_positives,
+            p.overall.false_negatives,
+            p.overall.false_positives
+        );
+        for (c, r) in &p.categories {
+            println!(
+                "    {:<24} {:6.1}  (windows {}, TP {} FN {} FP {})",
+                c,
+                r.score,
+                r.tally.windows,
+                r.tally.true_positives,
+                r.tally.false_negatives,
+                r.tally.false_positives
+            );
+        }
+    }
+}

@@ -243,3 +243,64 @@ pub fn print_nab(report: &NabReport) {
         }
     }
 }
+
+/// Reads every detonation log under `data` and runs the threat evaluation.
+pub fn threats(data: &Path) -> Result<vigil_shared::eval::threats::ThreatReport> {
+    use vigil_shared::eval::threats::{self, Technique};
+    let mut techniques = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(data)
+        .with_context(|| format!("reading {}", data.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let records: Vec<serde_json::Value> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: expected a JSON array of CloudTrail records",
+                path.display()
+            )
+        })?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        techniques.push(Technique { name, records });
+    }
+    if techniques.is_empty() {
+        bail!("no detonation logs (*.json) in {}", data.display());
+    }
+    let model = vigil_shared::models::classifier::threat()?;
+    Ok(threats::evaluate(model, &techniques)?)
+}
+
+/// The threat report as text.
+pub fn print_threats(r: &vigil_shared::eval::threats::ThreatReport) {
+    println!(
+        "{}: alert threshold P(not benign) >= {:.4}",
+        r.model, r.threshold
+    );
+    for t in &r.techniques {
+        println!(
+            "  {:<4} {:<58} {:>3} records, {:>3} alerts, best {:.3} ({} -> {})",
+            if t.detected { "ok" } else { "MISS" },
+            t.technique,
+            t.records,
+            t.alerts,
+            t.best_score,
+            t.best_call,
+            t.best_class
+        );
+    }
+    println!(
+        "detected {}/{} techniques; benign baseline: {} events, {} alerts, false-positive rate {:.4}%",
+        r.detected,
+        r.techniques.len(),
+        r.benign_events,
+        r.benign_alerts,
+        r.false_positive_rate * 100.0
+    );
+}

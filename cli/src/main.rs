@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod eval;
 mod replay;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +48,16 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Regenerate every bundled model from its fixed seed: writes the artifacts
+    /// (`shared/models/*.postcard`) and their model cards (`docs/models/*.md`).
+    Train {
+        /// Where the artifacts go.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models"))]
+        models: PathBuf,
+        /// Where the model cards go.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/models"))]
+        cards: PathBuf,
     },
     /// Measure the models on public benchmarks.
     Eval {
@@ -92,6 +103,17 @@ enum EvalCommand {
         /// Detector settings (JSON, any subset of the fields; default: the bundled ones).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Mix each Stratus Red Team detonation log into a generated benign CloudTrail baseline,
+    /// score every event with the bundled threat classifier, and report per-technique
+    /// detection and the false-positive rate on the baseline alone.
+    Threats {
+        /// A folder of detonation logs (JSON arrays of CloudTrail records), one per technique.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/stratus"))]
+        data: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -158,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(replay::explain(&event, policy))
         }
+        Command::Train { models, cards } => train::run(&models, &cards),
         Command::Eval {
             command: EvalCommand::Nab { data, out, config },
         } => {
@@ -172,6 +195,17 @@ fn run(cli: Cli) -> Result<()> {
             };
             let report = eval::nab(&data, &out, config)?;
             eval::print_nab(&report);
+            Ok(())
+        }
+        Command::Eval {
+            command: EvalCommand::Threats { data, json },
+        } => {
+            let report = eval::threats(&data)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                eval::print_threats(&report);
+            }
             Ok(())
         }
         Command::Audit {

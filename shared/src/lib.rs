@@ -9,6 +9,7 @@ pub mod domain;
 pub mod eval;
 pub mod events;
 pub mod features;
+pub mod generator;
 pub mod handlers;
 pub mod incidents;
 pub mod memory;
@@ -18,6 +19,7 @@ pub mod names;
 pub mod policy;
 pub mod ports;
 pub mod stages;
+pub mod train;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -196,11 +196,14 @@ pub struct PrincipalProfile {
     pub denials: Vec<DateTime<Utc>>,
 }
 
-/// A value and when it was last seen.
+/// A value and when it was first and last seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub value: String,
     pub last: DateTime<Utc>,
+    /// `None` in profiles stored before first sightings were kept: treated as long ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<DateTime<Utc>>,
 }
 
 /// Entries kept per set; the least recently seen go first.
@@ -213,8 +216,19 @@ const MAX_FAILURES: usize = 64;
 /// Observations before novelty means anything: a new principal's first calls are all "new".
 pub const WARM_UP: u64 = 20;
 
-fn contains(set: &[Seen], value: &str) -> bool {
-    set.iter().any(|s| s.value == value)
+/// Minutes a newly seen value stays "new": an intruder's session from a new network is new
+/// for its whole length, not only for its first call.
+pub const NOVELTY_MINUTES: i64 = 60;
+
+/// Whether `value` is new to the set at `at`: never seen, or first seen within
+/// [`NOVELTY_MINUTES`].
+fn is_new(set: &[Seen], value: &str, at: DateTime<Utc>) -> bool {
+    match set.iter().find(|s| s.value == value) {
+        None => true,
+        Some(s) => s
+            .first
+            .is_some_and(|first| at - first < chrono::Duration::minutes(NOVELTY_MINUTES)),
+    }
 }
 
 fn remember(set: &mut Vec<Seen>, value: &str, at: DateTime<Utc>) {
@@ -237,6 +251,7 @@ fn remember(set: &mut Vec<Seen>, value: &str, at: DateTime<Utc>) {
     set.push(Seen {
         value: value.chars().take(256).collect(),
         last: at,
+        first: Some(at),
     });
 }
 
@@ -338,7 +353,8 @@ impl PrincipalProfile {
     }
 }
 
-/// The names of [`super::IDENTITY_V1`], in order.
+/// The names of [`super::IDENTITY_V2`], in order. `new_*`: never seen for this principal, or
+/// first seen less than [`NOVELTY_MINUTES`] ago.
 pub const NAMES: [&str; 22] = [
     "new_network",
     "new_user_agent",
@@ -375,7 +391,7 @@ pub fn identity(signal: &Signal, history: &PrincipalProfile) -> Option<[f64; 22]
     let at = signal.observed_at;
     // Novelty only counts once the principal has a history to be novel against.
     let warm = history.seen >= WARM_UP;
-    let novel = |set: &[Seen], v: &str| flag(warm && !v.is_empty() && !contains(set, v));
+    let novel = |set: &[Seen], v: &str| flag(warm && !v.is_empty() && is_new(set, v, at));
     let burst = at - chrono::Duration::minutes(BURST_MINUTES);
     let recent =
         |ts: &[DateTime<Utc>]| ts.iter().filter(|t| **t >= burst && **t <= at).count() as f64;

@@ -4,6 +4,7 @@
 //! for and refuses vectors of any other.
 
 pub mod identity;
+pub mod instance;
 pub mod window;
 
 use crate::domain::{AlarmState, FeatureVector, ScalingActivityKind, Signal, SignalKind};
@@ -12,9 +13,12 @@ use identity::PrincipalProfile;
 /// Features of one metric's recent window ([`window::NAMES`]).
 pub const WINDOW_V1: &str = "window.v1";
 /// Features of a CloudTrail call or sign-in against the principal's history ([`identity::NAMES`]).
-pub const IDENTITY_V1: &str = "identity.v1";
+pub const IDENTITY_V2: &str = "identity.v2";
 /// Features of a GuardDuty finding ([`identity::finding_names`]).
 pub const FINDING_V1: &str = "finding.v1";
+/// Features of one instance across its metrics ([`instance::NAMES`]): the failure-mode
+/// classifier's input.
+pub const INSTANCE_V1: &str = "instance.v1";
 /// Features of a lifecycle event: deployments, scaling activities, state changes, health.
 pub const EVENT_V1: &str = "event.v1";
 
@@ -150,7 +154,7 @@ pub fn extract(signal: &Signal, context: Context<'_>) -> FeatureVector {
             let empty = PrincipalProfile::default();
             let history = context.principal.unwrap_or(&empty);
             match identity::identity(signal, history) {
-                Some(f) => vector(IDENTITY_V1, &identity::NAMES, f.to_vec()),
+                Some(f) => vector(IDENTITY_V2, &identity::NAMES, f.to_vec()),
                 None => vector(NONE, &[], Vec::new()),
             }
         }

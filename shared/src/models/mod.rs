@@ -5,6 +5,8 @@
 //! grows its confidence with how far the metric went past the threshold.
 
 pub mod anomaly;
+pub mod classifier;
+pub mod forest;
 
 use crate::domain::{FailureMode, Observation, Score, SignalKind};
 use crate::features::ALARM_V1;

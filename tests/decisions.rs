@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use vigil_shared::aws::dynamodb::StateTable;
 use vigil_shared::domain::{Attempt, Decision, Mode, OutcomeStatus, Tier};
 use vigil_shared::handlers::{decide, remediate, score};
-use vigil_shared::models::AlarmBaseline;
+use vigil_shared::models::Models;
 use vigil_shared::policy::Policy;
 use vigil_shared::ports::{ActionHistory, TakeQuota};
 use vigil_shared::stages::Observed;
@@ -51,7 +51,7 @@ impl Decider<'_> {
                 observations,
                 ignored: None,
             },
-            &AlarmBaseline,
+            &models(),
         )
     }
 
@@ -292,4 +292,9 @@ async fn attempt_history_appends_trims_and_filters_by_time() {
         .await
         .unwrap();
     assert_eq!(last_ten_minutes.len(), 10);
+}
+
+/// The bundled models, as the score function loads them.
+fn models() -> Models {
+    Models::bundled().expect("the bundled models decode")
 }

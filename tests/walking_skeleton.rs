@@ -7,7 +7,7 @@ use chrono::Utc;
 use vigil_shared::domain::{Mode, OutcomeStatus, Tier};
 use vigil_shared::events;
 use vigil_shared::handlers::{decide, ingest, remediate, score};
-use vigil_shared::models::AlarmBaseline;
+use vigil_shared::models::Models;
 use vigil_shared::policy::Policy;
 use vigil_tests as h;
 
@@ -35,7 +35,7 @@ impl Pipeline<'_> {
         )
         .await
         .unwrap();
-        let scored = score::handle(observed, &AlarmBaseline);
+        let scored = score::handle(observed, &models());
         let config = decide::PolicyStore::new(Policy::bundled().unwrap(), mode, decide::POLICY_TTL);
         let decisions = decide::handle(scored, owner, &config, &aws.decide_ports(), Utc::now())
             .await
@@ -206,4 +206,9 @@ async fn malformed_and_unknown_events_take_no_action() {
         assert_eq!(h::instance_health(&stack.config, i).await, "Healthy");
     }
     assert!(h::sns_sent(&stack.topic).is_empty());
+}
+
+/// The bundled models, as the score function loads them.
+fn models() -> Models {
+    Models::bundled().expect("the bundled models decode")
 }

@@ -8,7 +8,7 @@ use vigil_shared::domain::{Action, Mode};
 use vigil_shared::events;
 use vigil_shared::handlers::{decide, ingest, remediate, score};
 use vigil_shared::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
-use vigil_shared::models::AlarmBaseline;
+use vigil_shared::models::Models;
 use vigil_shared::names::{GroupName, InstanceId};
 use vigil_shared::policy::Policy;
 
@@ -73,6 +73,7 @@ async fn run_with(
     policy: Option<Policy>,
 ) -> Result<()> {
     let world = World::new();
+    let models = Models::bundled()?;
     let policy = match policy {
         Some(p) => p,
         None => Policy::bundled()?,
@@ -142,7 +143,7 @@ async fn run_with(
             }
             continue;
         }
-        let mut scored = score::handle(observed, &AlarmBaseline);
+        let mut scored = score::handle(observed, &models);
         scored.execution_id = Some(format!("replay-{n}"));
         let owner = scored.execution_id.clone().unwrap_or_default();
         let decisions =

@@ -141,3 +141,114 @@ fn policy_explain_shows_every_limit_consulted() {
         );
     }
 }
+
+/// A small data set in NAB's layout: two categories, a spiky file with one labelled window and
+/// a quiet file with none.
+fn nab_fixture(root: &std::path::Path) {
+    use std::fmt::Write as _;
+    let start = chrono::NaiveDate::from_ymd_opt(2014, 2, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let at = |i: i64| (start + chrono::Duration::minutes(5 * i)).format("%Y-%m-%d %H:%M:%S");
+    for (category, file, spike) in [
+        ("realThings", "spiky.csv", Some(1500)),
+        ("quietThings", "flat.csv", None),
+    ] {
+        let dir = root.join(category);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut csv = String::from("timestamp,value\n");
+        for i in 0..2000_i64 {
+            let daily = (i as f64 / 288.0 * std::f64::consts::TAU).sin() * 5.0;
+            let noise = ((i * 7919) % 13) as f64 / 13.0;
+            let jump = if spike.is_some_and(|s| i >= s) {
+                40.0
+            } else {
+                0.0
+            };
+            writeln!(csv, "{},{}", at(i), 20.0 + daily + noise + jump).unwrap();
+        }
+        std::fs::write(dir.join(file), csv).unwrap();
+    }
+    std::fs::create_dir_all(root.join("labels")).unwrap();
+    let windows = serde_json::json!({
+        "realThings/spiky.csv": [[format!("{}.000000", at(1400)), format!("{}.000000", at(1600))]],
+        "quietThings/flat.csv": [],
+    });
+    std::fs::write(
+        root.join("labels/combined_windows.json"),
+        windows.to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn eval_nab_writes_nab_results_and_scores_them() {
+    let tmp = std::env::temp_dir().join(format!("vigil-nab-{}", std::process::id()));
+    let data = tmp.join("data");
+    let out = tmp.join("out");
+    nab_fixture(&data);
+    let run = check(&[
+        "eval",
+        "nab",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.ok, "{}", run.stderr);
+    // NAB's results layout and columns.
+    let results = std::fs::read_to_string(out.join("realThings/vigil_spiky.csv")).unwrap();
+    assert!(results.starts_with("timestamp,value,anomaly_score,label\n"));
+    assert_eq!(results.lines().count(), 2001);
+    assert!(out.join("quietThings/vigil_flat.csv").exists());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("vigil_scores.json")).unwrap())
+            .unwrap();
+    let standard = &report["profiles"][0];
+    assert_eq!(standard["profile"], "standard");
+    // The jump is caught inside its window.
+    assert_eq!(standard["overall"]["true_positives"], 1, "{report}");
+    assert!(
+        standard["overall_score"].as_f64().unwrap() > 50.0,
+        "{report}"
+    );
+    assert!(run.stdout.contains("realThings"), "{}", run.stdout);
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+#[test]
+fn eval_nab_refuses_data_without_labels() {
+    let tmp = std::env::temp_dir().join(format!("vigil-nab-bad-{}", std::process::id()));
+    std::fs::create_dir_all(tmp.join("cat")).unwrap();
+    std::fs::write(tmp.join("cat/x.csv"), "timestamp,value\n").unwrap();
+    let run = check(&[
+        "eval",
+        "nab",
+        "--data",
+        tmp.to_str().unwrap(),
+        "--out",
+        tmp.join("o").to_str().unwrap(),
+    ]);
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("combined_windows.json"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+#[test]
+fn eval_threats_detects_the_stratus_techniques_with_few_false_alarms() {
+    let run = check(&["eval", "threats", "--json"]);
+    assert!(run.ok, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let techniques = report["techniques"].as_array().unwrap();
+    assert_eq!(techniques.len(), 35);
+    let detected = report["detected"].as_u64().unwrap();
+    assert!(detected >= 33, "{detected}/35: {report}");
+    let fp = report["false_positive_rate"].as_f64().unwrap();
+    assert!(fp < 0.001, "false-positive rate {fp}");
+    assert!(report["benign_events"].as_u64().unwrap() > 10_000);
+}

@@ -185,6 +185,15 @@ pub enum SignalKind {
         /// Oldest first; `None` where CloudWatch had no datapoint.
         points: Vec<Option<f64>>,
     },
+    /// An instance's pulled metric windows read together (the failure-mode classifier's
+    /// input; the features are computed by the pull, which holds the windows).
+    InstanceMetrics {
+        /// `Namespace/MetricName` of each window read.
+        metrics: Vec<String>,
+        /// Seconds between datapoints, and datapoints per window.
+        period: u32,
+        points: usize,
+    },
 }
 
 /// Who made a CloudTrail call.
@@ -327,6 +336,15 @@ impl Signal {
                     .map(|a| format!(" action {a}"))
                     .unwrap_or_default()
             ),
+            SignalKind::InstanceMetrics {
+                metrics,
+                period,
+                points,
+            } => format!(
+                "{} metrics over the last {} minutes",
+                metrics.len(),
+                (u64::from(*period) * *points as u64) / 60
+            ),
             SignalKind::MetricWindow { metric, points, .. } => format!(
                 "{metric}: {} datapoints, latest {}",
                 points.len(),
@@ -417,8 +435,78 @@ pub struct Score {
     /// How anomalous the observation is, in [0, 1].
     pub anomaly: f64,
     pub failure_mode: FailureMode,
-    /// The model's confidence in `failure_mode`, in [0, 1].
+    /// The model's confidence in `failure_mode` (or `threat`), in [0, 1].
     pub confidence: f64,
+    /// For CloudTrail activity: the kind of threat named, when it is not benign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat: Option<ThreatClass>,
+    /// Every class's probability, when a classifier scored the observation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probabilities: Vec<ClassProbability>,
+    /// The features that drove the score, furthest from their healthy baseline first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<Driver>,
+    /// For memory leaks and filling disks: hours until the resource is full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_to_exhaustion: Option<f64>,
+}
+
+impl Score {
+    /// A score of nothing: the observation is not one any model reads.
+    pub fn unscored(model: &str) -> Score {
+        Score {
+            model: model.to_owned(),
+            anomaly: 0.0,
+            failure_mode: FailureMode::Normal,
+            confidence: 0.0,
+            threat: None,
+            probabilities: Vec::new(),
+            drivers: Vec::new(),
+            hours_to_exhaustion: None,
+        }
+    }
+}
+
+/// One class's probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassProbability {
+    pub class: String,
+    pub probability: f64,
+}
+
+/// A feature that drove a score: its value and what it is on healthy resources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    pub feature: String,
+    pub value: f64,
+    pub baseline: f64,
+}
+
+/// What a threat classifier names for CloudTrail activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreatClass {
+    Benign,
+    CredentialCompromise,
+    Reconnaissance,
+    Persistence,
+    PrivilegeEscalation,
+    DefenceEvasion,
+    Exfiltration,
+}
+
+impl fmt::Display for ThreatClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ThreatClass::Benign => "benign",
+            ThreatClass::CredentialCompromise => "credential compromise",
+            ThreatClass::Reconnaissance => "reconnaissance",
+            ThreatClass::Persistence => "persistence",
+            ThreatClass::PrivilegeEscalation => "privilege escalation",
+            ThreatClass::DefenceEvasion => "defence evasion",
+            ThreatClass::Exfiltration => "exfiltration",
+        })
+    }
 }
 
 /// An observation with its score: the output of `score`.

@@ -85,6 +85,37 @@ struct Spec<'a> {
     benign_fp_target: Option<f64>,
 }
 
+/// Per feature, the median and robust spread (scaled MAD, floored at a tenth of the standard
+/// deviation and at 1e-3) over the class-0 rows.
+fn healthy_baselines(x: &[Vec<f64>], y: &[u32]) -> (Vec<f64>, Vec<f64>) {
+    let width = x.first().map_or(0, Vec::len);
+    let median = |mut v: Vec<f64>| -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut baselines = Vec::with_capacity(width);
+    let mut spreads = Vec::with_capacity(width);
+    for i in 0..width {
+        let col: Vec<f64> = x
+            .iter()
+            .zip(y)
+            .filter(|(_, c)| **c == 0)
+            .map(|(r, _)| r[i])
+            .collect();
+        let n = col.len().max(1) as f64;
+        let mean = col.iter().sum::<f64>() / n;
+        let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let m = median(col.clone());
+        let mad = median(col.iter().map(|v| (v - m).abs()).collect()) * 1.4826;
+        baselines.push(m);
+        spreads.push(mad.max(sd * 0.1).max(1e-3));
+    }
+    (baselines, spreads)
+}
+
 /// The lowest threshold on P(not benign) at which at most `target` of the benign (class 0)
 /// rows would alert.
 fn benign_threshold(truth: &[u32], predicted: &[Prediction], target: f64) -> f64 {
@@ -108,6 +139,7 @@ fn fit(
 ) -> Result<Artifact, ForestError> {
     let (x, y) = train;
     let forest = Forest::fit(&x, &y, c.forest)?;
+    let (baselines, spreads) = healthy_baselines(&x, &y);
     let predicted = predict_all(&forest, &test.0)?;
     let held_out = evaluate(&spec.classes, &test.1, &predicted);
     let alert_threshold = match spec.benign_fp_target {
@@ -126,6 +158,8 @@ fn fit(
             train_samples: y.len() as u32,
             data_fingerprint: fingerprint(&x, &y),
             forest: c.forest,
+            baselines,
+            spreads,
             alert_threshold,
             held_out,
             command: TRAIN_COMMAND.to_owned(),

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use vigil_shared::domain::{Action, Mode, OutcomeStatus};
 use vigil_shared::handlers::{decide, remediate, score};
 use vigil_shared::memory::{MemoryFleet, MemoryOutbox, MemoryState};
-use vigil_shared::models::AlarmBaseline;
+use vigil_shared::models::Models;
 use vigil_shared::names::{GroupName, InstanceId};
 use vigil_shared::policy::Policy;
 use vigil_shared::stages::Observed;
@@ -73,7 +73,7 @@ fn batch(ev: &Ev, id: &str) -> vigil_shared::stages::ScoredBatch {
             observations,
             ignored: None,
         },
-        &AlarmBaseline,
+        &models(),
     )
 }
 
@@ -195,4 +195,9 @@ proptest! {
             prop_assert!(within <= limits.loop_breaker.max_attempts as usize);
         }
     }
+}
+
+/// The bundled models, as the score function loads them.
+fn models() -> Models {
+    Models::bundled().expect("the bundled models decode")
 }

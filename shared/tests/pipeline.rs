@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use vigil_shared::domain::{Action, Decision, Mode, Outcome, OutcomeStatus, SignalKind, Tier};
 use vigil_shared::handlers::{decide, ingest, remediate, score};
 use vigil_shared::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
-use vigil_shared::models::AlarmBaseline;
+use vigil_shared::models::Models;
 use vigil_shared::names::{GroupName, InstanceId};
 use vigil_shared::policy::Policy;
 
@@ -102,7 +102,7 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
         )
         .await
         .unwrap();
-        let scored = score::handle(over_the_wire(&observed), &AlarmBaseline);
+        let scored = score::handle(over_the_wire(&observed), &models());
         // The Decide state's Parameters: event_id, scored and the execution id.
         let scored: vigil_shared::stages::ScoredBatch = over_the_wire(&serde_json::json!({
             "event_id": scored.event_id,
@@ -263,9 +263,10 @@ fn malformed_and_unknown_events_take_no_action() {
     assert!(world.outbox.sent().is_empty());
 }
 
-/// Sixty one-minute datapoints ending at `end`: `level` with a little wobble, then `last`.
+/// Six hours of one-minute datapoints (the pull's window) ending at `end`: `level` with a
+/// little wobble, then `last`.
 fn flat_then(end: chrono::DateTime<Utc>, level: f64, last: f64) -> vigil_shared::metrics::Series {
-    (1..=60)
+    (1..=360)
         .map(|m| {
             let v = if m == 1 { last } else { level + (m % 3) as f64 };
             (end - chrono::Duration::minutes(m), v)
@@ -293,19 +294,32 @@ fn the_scheduled_tick_pulls_the_watched_metrics_into_window_features() {
         flat_then(end, 30.0, 97.0),
     );
     let observed = world.ingest(&event).unwrap();
-    assert_eq!(observed.observations.len(), 1, "only the metric with data");
+    assert_eq!(
+        observed.observations.len(),
+        2,
+        "only the metric with data, and its instance read as a whole"
+    );
     let o = &observed.observations[0];
     assert_eq!(o.signal.resource.id, CPU_INSTANCE);
     assert_eq!(
         o.signal.resource.group.as_ref().unwrap().as_str(),
         "web-prod"
     );
-    assert_eq!(o.features.schema, "window.v1");
+    assert_eq!(o.features.schema, "window.v2");
     assert_eq!(o.features.get("level"), Some(97.0));
     assert!(o.features.get("robust_z").unwrap() > 10.0);
     assert_eq!(o.features.get("missing_ratio"), Some(0.0));
+    // The streaming detector saw a flat series jump: its score is the window's last feature.
+    assert!(o.features.get("stream_anomaly").unwrap() > 0.5);
     // Only the last few points travel on; the features already summarise the window.
     assert!(matches!(&o.signal.kind, SignalKind::MetricWindow { points, .. } if points.len() == 5));
+    let whole = &observed.observations[1];
+    assert_eq!(whole.features.schema, "instance.v1");
+    assert_eq!(whole.signal.resource.id, CPU_INSTANCE);
+    assert!(whole.features.get("cpu_shift_z").unwrap() > 0.0);
+    assert!(
+        matches!(&whole.signal.kind, SignalKind::InstanceMetrics { metrics, .. } if metrics.len() == 1)
+    );
 }
 
 #[test]
@@ -328,4 +342,9 @@ fn cpu_rising_without_traffic_is_related_across_metrics() {
         .find(|o| matches!(&o.signal.kind, SignalKind::MetricWindow { metric, .. } if metric.ends_with("CPUUtilization")))
         .unwrap();
     assert!(cpu.features.get("cpu_minus_load_z").unwrap() > 10.0);
+}
+
+/// The bundled models, as the score function loads them.
+fn models() -> Models {
+    Models::bundled().expect("the bundled models decode")
 }

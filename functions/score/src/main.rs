@@ -2,16 +2,17 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use vigil_shared::handlers;
-use vigil_shared::models::AlarmBaseline;
+use vigil_shared::models::Models;
 use vigil_shared::stages::Observed;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let model = AlarmBaseline;
-    let model = &model;
+    // Decoded once per process; a model that does not decode stops the function at start.
+    let models = Models::bundled()?;
+    let models = &models;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Observed>| async move {
-        Ok::<_, Error>(handlers::score::handle(event.payload, model))
+        Ok::<_, Error>(handlers::score::handle(event.payload, models))
     }))
     .await
 }

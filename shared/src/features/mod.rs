@@ -10,8 +10,27 @@ pub mod window;
 use crate::domain::{AlarmState, FeatureVector, ScalingActivityKind, Signal, SignalKind};
 use identity::PrincipalProfile;
 
-/// Features of one metric's recent window ([`window::NAMES`]).
-pub const WINDOW_V1: &str = "window.v1";
+/// Features of one metric's recent window ([`WINDOW_V2_NAMES`]): the window statistics and
+/// the streaming detector's score of the latest point.
+pub const WINDOW_V2: &str = "window.v2";
+
+/// The names of [`WINDOW_V2`], in order: [`window::NAMES`], then `stream_anomaly`.
+pub const WINDOW_V2_NAMES: [&str; 14] = [
+    window::NAMES[0],
+    window::NAMES[1],
+    window::NAMES[2],
+    window::NAMES[3],
+    window::NAMES[4],
+    window::NAMES[5],
+    window::NAMES[6],
+    window::NAMES[7],
+    window::NAMES[8],
+    window::NAMES[9],
+    window::NAMES[10],
+    window::NAMES[11],
+    window::NAMES[12],
+    "stream_anomaly",
+];
 /// Features of a CloudTrail call or sign-in against the principal's history ([`identity::NAMES`]).
 pub const IDENTITY_V2: &str = "identity.v2";
 /// Features of a GuardDuty finding ([`identity::finding_names`]).
@@ -147,9 +166,14 @@ pub fn extract(signal: &Signal, context: Context<'_>) -> FeatureVector {
             period,
             points,
         } => {
-            let f = window::window(points, window_spec(metric, *period));
-            vector(WINDOW_V1, &window::NAMES, f.to_vec())
+            let mut f = window::window(points, window_spec(metric, *period)).to_vec();
+            let detector =
+                crate::models::anomaly::DetectorConfig::for_window(*period, points.len());
+            f.push(crate::models::anomaly::last_score(points, detector));
+            vector(WINDOW_V2, &WINDOW_V2_NAMES, f)
         }
+        // Built by the metric pull from the windows themselves ([`instance::instance`]).
+        SignalKind::InstanceMetrics { .. } => vector(NONE, &[], Vec::new()),
         SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. } => {
             let empty = PrincipalProfile::default();
             let history = context.principal.unwrap_or(&empty);

@@ -13,20 +13,9 @@ use rand::RngExt;
 use rand::seq::IndexedRandom;
 
 use super::Rng;
+pub use crate::domain::ThreatClass;
 use crate::domain::{ApiCall, Principal, Resource, ResourceKind, Signal, SignalKind, Source};
 use crate::features::identity::{self, PrincipalProfile, Tactic};
-
-/// What the threat classifier names, in label order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum ThreatClass {
-    Benign,
-    CredentialCompromise,
-    Reconnaissance,
-    Persistence,
-    PrivilegeEscalation,
-    DefenceEvasion,
-    Exfiltration,
-}
 
 /// The classes in label order.
 pub const CLASSES: [ThreatClass; 7] = [

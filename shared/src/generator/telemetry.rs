@@ -97,6 +97,7 @@ struct Healthy {
     mem: f64,
     mem_noise: f64,
     disk: f64,
+    disk_noise: f64,
     disk_growth_per_point: f64,
     agent: bool,
 }
@@ -151,6 +152,8 @@ fn healthy(rng: &mut Rng, c: TelemetryConfig) -> Healthy {
         mem: rng.random_range(15.0..75.0),
         mem_noise: log_uniform(rng, 0.05, 0.8),
         disk: rng.random_range(5.0..80.0),
+        // Temporary files and log rotation: small moves around the trend.
+        disk_noise: log_uniform(rng, 0.005, 0.5),
         // Logs growing slowly: well over a week to fill.
         disk_growth_per_point: rng.random_range(0.0..0.002) * minutes_per_point,
         agent: rng.random_bool(0.8),
@@ -264,7 +267,9 @@ pub fn sample(rng: &mut Rng, label: FailureMode, c: TelemetryConfig) -> Instance
             m += deploy_mem_jump;
         }
         mem.push(Some(m.clamp(0.0, 100.0)));
-        disk.push(Some(disk_level.clamp(0.0, 100.0)));
+        disk.push(Some(
+            (disk_level + normal(rng, h.disk_noise)).clamp(0.0, 100.0),
+        ));
     }
     match label {
         FailureMode::MemoryLeak => {

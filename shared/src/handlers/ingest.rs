@@ -28,8 +28,11 @@ pub struct IngestConfig {
     pub watch_tag: String,
     /// Seconds per datapoint.
     pub period: u32,
-    /// Datapoints per window.
+    /// Datapoints per window: enough history for the streaming detector to learn from.
     pub points: usize,
+    /// The most recent datapoints the instance features read (the failure-mode classifier
+    /// was trained on windows of this length).
+    pub instance_points: usize,
     /// Most observations one tick hands on (the state machine's payload is bounded); the
     /// most anomalous-looking are not chosen here, the first are, and the rest are counted.
     pub max_observations: usize,
@@ -42,7 +45,8 @@ impl Default for IngestConfig {
         IngestConfig {
             watch_tag: "vigil:watch".to_owned(),
             period: 60,
-            points: 60,
+            points: 360,
+            instance_points: 60,
             max_observations: 200,
             keep_points: 5,
         }
@@ -147,7 +151,74 @@ where
     })
 }
 
-/// The scheduled pull: the watched instances' recent metrics, as metric-window observations.
+/// One observation per instance with its metrics read together ([`features::INSTANCE_V1`]),
+/// from the last `instance_points` of each window.
+fn instance_observations(windows: &[Observation], config: &IngestConfig) -> Vec<Observation> {
+    use std::collections::BTreeMap;
+    let mut by_instance: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+    for o in windows {
+        if matches!(o.signal.kind, SignalKind::MetricWindow { .. }) {
+            by_instance
+                .entry(&o.signal.resource.id)
+                .or_default()
+                .push(o);
+        }
+    }
+    let recent = |s: &[Option<f64>]| -> Vec<Option<f64>> {
+        s[s.len().saturating_sub(config.instance_points)..].to_vec()
+    };
+    let mut out = Vec::with_capacity(by_instance.len());
+    for group in by_instance.values() {
+        let mut series: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
+        for o in group {
+            if let SignalKind::MetricWindow { metric, points, .. } = &o.signal.kind {
+                let name = metric.rsplit('/').next().unwrap_or(metric);
+                series.entry(name).or_insert_with(|| recent(points));
+            }
+        }
+        let Some(first) = group.first() else { continue };
+        let get = |k: &str| series.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        let values = features::instance::instance(&features::instance::InstanceMetrics {
+            period_secs: config.period,
+            cpu: get("CPUUtilization"),
+            net_in: get("NetworkIn"),
+            net_out: get("NetworkOut"),
+            status_failed: get("StatusCheckFailed"),
+            mem: get("mem_used_percent"),
+            disk: get("disk_used_percent"),
+            // Deployment times reach the pull once the gate records them (the deploy feedback).
+            minutes_since_deploy: None,
+        });
+        let mut signal = first.signal.clone();
+        signal.kind = SignalKind::InstanceMetrics {
+            metrics: group
+                .iter()
+                .filter_map(|o| match &o.signal.kind {
+                    SignalKind::MetricWindow { metric, .. } => Some(metric.clone()),
+                    _ => None,
+                })
+                .collect(),
+            period: config.period,
+            points: config.instance_points,
+        };
+        signal.values.clear();
+        out.push(Observation {
+            signal,
+            features: crate::domain::FeatureVector {
+                schema: features::INSTANCE_V1.to_owned(),
+                names: features::instance::NAMES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                values: values.to_vec(),
+            },
+        });
+    }
+    out
+}
+
+/// The scheduled pull: the watched instances' recent metrics, as metric-window observations
+/// and one instance observation per instance.
 async fn pull<I, H, W, D, M>(
     tick: &str,
     at: chrono::DateTime<chrono::Utc>,
@@ -197,6 +268,8 @@ where
         })
         .collect();
     features::relate_cpu_to_load(&mut observations);
+    let instances_read = instance_observations(&observations, config);
+    observations.extend(instances_read);
     for o in &mut observations {
         if let SignalKind::MetricWindow { points, .. } = &mut o.signal.kind {
             let excess = points.len().saturating_sub(config.keep_points);

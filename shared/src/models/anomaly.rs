@@ -43,6 +43,28 @@ pub struct DetectorConfig {
     pub refractory: usize,
 }
 
+impl DetectorConfig {
+    /// The configuration for a window of `points` datapoints `period_secs` apart: the
+    /// defaults (a day of history, daily seasons) for five-minute data and coarser; for finer
+    /// data an hour of history, two hours of learning and no seasons inside the window.
+    pub fn for_window(period_secs: u32, points: usize) -> DetectorConfig {
+        let base = DetectorConfig::default();
+        if period_secs >= 300 {
+            return base;
+        }
+        let per_hour = (3600 / period_secs.max(1)) as usize;
+        DetectorConfig {
+            history: per_hour.max(10),
+            learning: (2 * per_hour).min(points / 3).max(10),
+            short: 5,
+            likelihood_history: points.max(2),
+            season: 0,
+            refractory: per_hour / 2,
+            ..base
+        }
+    }
+}
+
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
@@ -58,6 +80,9 @@ impl Default for DetectorConfig {
         }
     }
 }
+
+/// The detector's name and version, as scores cite it.
+pub const NAME: &str = "streaming-detector/1";
 
 /// Past seasons the seasonal comparison looks at.
 const SEASONS: usize = 3;
@@ -348,6 +373,16 @@ fn median_of(xs: &mut [f64]) -> f64 {
 /// P(Z > z) for a standard normal Z.
 pub fn gaussian_tail(z: f64) -> f64 {
     0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// The score of a window's last point, the window streamed from its start.
+pub fn last_score(points: &[Option<f64>], config: DetectorConfig) -> f64 {
+    let mut d = StreamingDetector::new(config);
+    let mut last = 0.0;
+    for p in points {
+        last = p.map_or(0.0, |v| d.update(v));
+    }
+    last
 }
 
 /// Scores a whole series from its start, as a stream (`None` = missing point, scored 0).

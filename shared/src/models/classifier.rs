@@ -77,6 +77,10 @@ pub struct Card {
     /// SHA-256 of the training matrix and labels: a regenerated data set must match it.
     pub data_fingerprint: String,
     pub forest: ForestConfig,
+    /// Per feature: its median and robust spread over the healthy (class 0) training rows,
+    /// against which a score's drivers are explained.
+    pub baselines: Vec<f64>,
+    pub spreads: Vec<f64>,
     /// The probability at which the model's answer is acted on: for the threat classifier,
     /// P(not benign) at which an event counts as a detection, chosen on held-out data so that
     /// benign events alert at most at the target rate.
@@ -137,6 +141,31 @@ impl Artifact {
             probability,
             probabilities,
         })
+    }
+
+    /// The features furthest from their healthy baseline (in robust spreads), at most `n`,
+    /// with their values and baselines.
+    pub fn drivers(&self, row: &[f64], n: usize) -> Vec<crate::domain::Driver> {
+        let mut scored: Vec<(f64, usize)> = row
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let base = *self.card.baselines.get(i)?;
+                let spread = self.card.spreads.get(i).copied().unwrap_or(1.0).max(1e-9);
+                let d = ((v - base) / spread).abs();
+                (d.is_finite() && d > 0.0).then_some((d, i))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored
+            .into_iter()
+            .take(n)
+            .map(|(_, i)| crate::domain::Driver {
+                feature: self.card.features.get(i).cloned().unwrap_or_default(),
+                value: row[i],
+                baseline: self.card.baselines[i],
+            })
+            .collect()
     }
 
     /// Name and version, as scores cite it.

@@ -1,14 +1,18 @@
 //! Models that score observations. Pure: a model is loaded once and then only computes.
 //!
-//! Until the trained models land, scoring uses [`AlarmBaseline`], a transparent rule baseline
-//! over [`crate::features::ALARM_V1`]: it names the failure mode from the alarm's metric and
-//! grows its confidence with how far the metric went past the threshold.
+//! [`Models`] routes each observation by its feature schema:
+//! - `alarm.v1` (CloudWatch alarms): [`AlarmBaseline`], a transparent rule that names the
+//!   failure mode from the alarm's metric and grows its confidence with the breach;
+//! - `window.v2` (one metric's pulled window): the streaming detector's score ([`anomaly`]);
+//! - `instance.v1` (an instance's metrics together): the failure-mode classifier;
+//! - `identity.v2` (CloudTrail calls and sign-ins): the threat classifier;
+//! - `finding.v1` (GuardDuty): GuardDuty's own severity and threat purpose.
 
 pub mod anomaly;
 pub mod classifier;
 pub mod forest;
 
-use crate::domain::{FailureMode, Observation, Score, SignalKind};
+use crate::domain::{FailureMode, Observation, Score, SignalKind, ThreatClass};
 use crate::features::ALARM_V1;
 
 /// Scores one observation.
@@ -42,12 +46,7 @@ pub fn failure_mode_of_metric(metric: &str) -> FailureMode {
 impl Scorer for AlarmBaseline {
     fn score(&self, observation: &Observation) -> Score {
         let f = &observation.features;
-        let not_scorable = Score {
-            model: Self::NAME.to_owned(),
-            anomaly: 0.0,
-            failure_mode: FailureMode::Normal,
-            confidence: 0.0,
-        };
+        let not_scorable = Score::unscored(Self::NAME);
         if f.schema != ALARM_V1 {
             return not_scorable;
         }
@@ -81,10 +80,182 @@ impl Scorer for AlarmBaseline {
             _ => 0.6 + 0.35 * severity,
         };
         Score {
-            model: Self::NAME.to_owned(),
             anomaly,
             failure_mode: mode,
             confidence,
+            ..Score::unscored(Self::NAME)
+        }
+    }
+}
+
+/// Drivers reported per score.
+const DRIVERS: usize = 3;
+
+/// Every bundled model, decoded once; scores any observation by its schema.
+#[derive(Debug, Clone, Copy)]
+pub struct Models {
+    pub failure_mode: &'static classifier::FailureModeClassifier,
+    pub threat: &'static classifier::ThreatClassifier,
+}
+
+impl Models {
+    /// The bundled models (decoded on first use, then shared).
+    pub fn bundled() -> Result<Models, classifier::ModelError> {
+        Ok(Models {
+            failure_mode: classifier::failure_mode()?,
+            threat: classifier::threat()?,
+        })
+    }
+
+    fn instance(&self, o: &Observation) -> Score {
+        let m = self.failure_mode;
+        let f = &o.features;
+        let Ok(p) = m.predict(&f.schema, &f.values) else {
+            return Score::unscored(&m.id());
+        };
+        let mode = crate::generator::telemetry::CLASSES
+            .get(p.class)
+            .copied()
+            .unwrap_or(FailureMode::Unknown);
+        let normal = p.probabilities.first().copied().unwrap_or(0.0);
+        let hours_to_exhaustion = match mode {
+            FailureMode::MemoryLeak => f.get("mem_tte_hours"),
+            FailureMode::DiskFilling => f.get("disk_tte_hours"),
+            _ => None,
+        };
+        Score {
+            anomaly: 1.0 - normal,
+            failure_mode: mode,
+            confidence: p.probability,
+            probabilities: probabilities(&m.card.classes, &p.probabilities),
+            drivers: m.drivers(&f.values, DRIVERS),
+            hours_to_exhaustion,
+            ..Score::unscored(&m.id())
+        }
+    }
+
+    fn identity(&self, o: &Observation) -> Score {
+        let m = self.threat;
+        let f = &o.features;
+        let Ok(p) = m.predict(&f.schema, &f.values) else {
+            return Score::unscored(&m.id());
+        };
+        let benign = p.probabilities.first().copied().unwrap_or(1.0);
+        // The most likely threat, whatever the top class.
+        let (k, pk) = p
+            .probabilities
+            .iter()
+            .copied()
+            .enumerate()
+            .skip(1)
+            .fold((0, 0.0), |b, (i, v)| if v > b.1 { (i, v) } else { b });
+        let alert = 1.0 - benign >= m.card.alert_threshold;
+        Score {
+            anomaly: 1.0 - benign,
+            failure_mode: FailureMode::Normal,
+            confidence: if alert {
+                pk / (1.0 - benign).max(1e-9)
+            } else {
+                benign
+            },
+            threat: alert
+                .then(|| crate::generator::cloudtrail::CLASSES.get(k).copied())
+                .flatten(),
+            probabilities: probabilities(&m.card.classes, &p.probabilities),
+            drivers: m.drivers(&f.values, DRIVERS),
+            ..Score::unscored(&m.id())
+        }
+    }
+}
+
+fn probabilities(names: &[String], p: &[f64]) -> Vec<crate::domain::ClassProbability> {
+    names
+        .iter()
+        .zip(p)
+        .map(|(class, probability)| crate::domain::ClassProbability {
+            class: class.clone(),
+            probability: *probability,
+        })
+        .collect()
+}
+
+/// The streaming detector's reading of one metric window.
+fn window(o: &Observation) -> Score {
+    let anomaly = o.features.get("stream_anomaly").unwrap_or(0.0);
+    let metric = match &o.signal.kind {
+        SignalKind::MetricWindow { metric, .. } => metric.as_str(),
+        _ => "",
+    };
+    let alert = anomaly >= anomaly::DetectorConfig::default().alert_level;
+    let drivers = ["robust_z", "slope_per_hour", "level"]
+        .iter()
+        .filter_map(|n| {
+            o.features.get(n).map(|v| crate::domain::Driver {
+                feature: (*n).to_owned(),
+                value: v,
+                baseline: 0.0,
+            })
+        })
+        .collect();
+    Score {
+        anomaly,
+        failure_mode: if alert {
+            failure_mode_of_metric(metric)
+        } else {
+            FailureMode::Normal
+        },
+        confidence: if alert { anomaly } else { 1.0 - anomaly },
+        drivers,
+        ..Score::unscored(anomaly::NAME)
+    }
+}
+
+/// GuardDuty already judged the finding: its severity (1-10) is the anomaly, its threat
+/// purpose the threat.
+fn finding(o: &Observation) -> Score {
+    let SignalKind::Finding {
+        finding_type,
+        severity,
+        archived,
+        ..
+    } = &o.signal.kind
+    else {
+        return Score::unscored("guardduty");
+    };
+    let purpose = finding_type.split(':').next().unwrap_or("");
+    let threat = match purpose {
+        "Recon" | "Discovery" => Some(ThreatClass::Reconnaissance),
+        "Persistence" | "Backdoor" => Some(ThreatClass::Persistence),
+        "PrivilegeEscalation" => Some(ThreatClass::PrivilegeEscalation),
+        "Stealth" | "DefenseEvasion" => Some(ThreatClass::DefenceEvasion),
+        "Exfiltration" => Some(ThreatClass::Exfiltration),
+        "UnauthorizedAccess" | "CredentialAccess" | "InitialAccess" | "Execution" | "Impact"
+        | "CryptoCurrency" | "Trojan" => Some(ThreatClass::CredentialCompromise),
+        _ => None,
+    };
+    let anomaly = if *archived {
+        0.0
+    } else {
+        (severity / 10.0).clamp(0.0, 1.0)
+    };
+    Score {
+        anomaly,
+        failure_mode: FailureMode::Normal,
+        confidence: if *archived { 0.0 } else { 0.9 },
+        threat: if *archived { None } else { threat },
+        ..Score::unscored("guardduty")
+    }
+}
+
+impl Scorer for Models {
+    fn score(&self, o: &Observation) -> Score {
+        match o.features.schema.as_str() {
+            crate::features::ALARM_V1 => AlarmBaseline.score(o),
+            crate::features::WINDOW_V2 => window(o),
+            crate::features::INSTANCE_V1 => self.instance(o),
+            crate::features::IDENTITY_V2 => self.identity(o),
+            crate::features::FINDING_V1 => finding(o),
+            _ => Score::unscored("none"),
         }
     }
 }

@@ -24,7 +24,10 @@ fn observation(schema: &str, names: &[&str], values: Vec<f64>, kind: SignalKind)
             event_id: "bench".into(),
             source: Source::MetricPull,
             resource: Resource::new(ResourceKind::Instance, "i-0123456789abcdef0"),
-            observed_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap_or_default(),
+            observed_at: Utc
+                .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+                .single()
+                .unwrap_or_default(),
             kind,
             values: Default::default(),
         },
@@ -50,7 +53,9 @@ fn scoring(c: &mut Criterion) {
     let instance = observation(
         INSTANCE_V1,
         &features::instance::NAMES,
-        sample.features(telemetry::TelemetryConfig::default()).to_vec(),
+        sample
+            .features(telemetry::TelemetryConfig::default())
+            .to_vec(),
         SignalKind::InstanceMetrics {
             metrics: vec![],
             period: 60,
@@ -72,7 +77,10 @@ fn scoring(c: &mut Criterion) {
         event_id: "e".into(),
         source: Source::CloudTrail,
         resource: Resource::new(ResourceKind::Principal, principal.id.clone()),
-        observed_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap_or_default(),
+        observed_at: Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .unwrap_or_default(),
         kind: SignalKind::ApiCall(ApiCall {
             event_source: "cloudtrail.amazonaws.com".into(),
             event_name: "StopLogging".into(),

@@ -160,7 +160,7 @@ async fn run_with(
             println!("{name}");
             println!(
                 "  incident: {} on {} (severity {}, confidence {:.2})",
-                d.incident.failure_mode,
+                d.incident.what(),
                 d.incident.resource,
                 d.incident.severity,
                 d.incident.confidence

@@ -35,7 +35,7 @@ pub fn render(decision: &Decision, outcome: &Outcome) -> Alert {
     let subject_full = format!(
         "[Vigil {}] {} on {}: {}",
         inc.severity,
-        inc.failure_mode,
+        inc.what(),
         inc.resource.id,
         status_word(decision, outcome)
     );
@@ -46,7 +46,10 @@ pub fn render(decision: &Decision, outcome: &Outcome) -> Alert {
     let _ = writeln!(
         body,
         "  {} detected on {} (severity {}, confidence {:.2}).",
-        inc.failure_mode, inc.resource, inc.severity, inc.confidence
+        inc.what(),
+        inc.resource,
+        inc.severity,
+        inc.confidence
     );
     let _ = writeln!(body, "\nEvidence");
     for e in &inc.evidence {
@@ -61,8 +64,23 @@ pub fn render(decision: &Decision, outcome: &Outcome) -> Alert {
         let _ = writeln!(
             body,
             "    scored by {}: anomaly {:.2}, {} ({:.2})",
-            e.score.model, e.score.anomaly, e.score.failure_mode, e.score.confidence
+            e.score.model,
+            e.score.anomaly,
+            e.score.what(),
+            e.score.confidence
         );
+        if !e.score.drivers.is_empty() {
+            let drivers: Vec<String> = e
+                .score
+                .drivers
+                .iter()
+                .map(|d| format!("{} {:.2} (usually {:.2})", d.feature, d.value, d.baseline))
+                .collect();
+            let _ = writeln!(body, "    why: {}", drivers.join("; "));
+        }
+        if let Some(h) = e.score.hours_to_exhaustion {
+            let _ = writeln!(body, "    full in about {h:.1} hours at this rate");
+        }
     }
     let _ = writeln!(
         body,
@@ -87,6 +105,9 @@ pub fn render(decision: &Decision, outcome: &Outcome) -> Alert {
     let mut attributes = BTreeMap::new();
     attributes.insert("severity".to_owned(), inc.severity.to_string());
     attributes.insert("tier".to_owned(), decision.tier.to_string());
+    if let Some(t) = inc.threat {
+        attributes.insert("threat".to_owned(), t.to_string());
+    }
     attributes.insert("resource".to_owned(), display_text(&inc.resource.id, 256));
     if let Some(app) = &inc.resource.application {
         attributes.insert("application".to_owned(), display_text(app, 256));

@@ -558,11 +558,34 @@ pub struct Incident {
     pub id: String,
     pub resource: Resource,
     pub failure_mode: FailureMode,
+    /// The threat named, for CloudTrail activity and GuardDuty findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat: Option<ThreatClass>,
     pub severity: Severity,
     pub confidence: f64,
     pub opened_at: DateTime<Utc>,
     /// The evidence: the scored signals this incident was built from.
     pub evidence: Vec<Scored>,
+}
+
+impl Incident {
+    /// What the incident is about: the threat named, else the failure mode.
+    pub fn what(&self) -> String {
+        match self.threat {
+            Some(t) => t.to_string(),
+            None => self.failure_mode.to_string(),
+        }
+    }
+}
+
+impl Score {
+    /// What the score names: the threat, else the failure mode.
+    pub fn what(&self) -> String {
+        match self.threat {
+            Some(t) => t.to_string(),
+            None => self.failure_mode.to_string(),
+        }
+    }
 }
 
 /// How far Vigil may go on its own.

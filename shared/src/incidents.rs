@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{FailureMode, Incident, Scored, Severity};
+use crate::domain::{FailureMode, Incident, Score, Scored, Severity};
 
 /// Severity from how anomalous the worst observation was.
 pub fn severity(failure_mode: FailureMode, anomaly: f64) -> Severity {
@@ -15,8 +15,23 @@ pub fn severity(failure_mode: FailureMode, anomaly: f64) -> Severity {
     }
 }
 
+/// Whether a score names something wrong: a failure mode other than normal or unknown, or a
+/// threat.
+fn names_something(s: &Score) -> bool {
+    s.threat.is_some() || !matches!(s.failure_mode, FailureMode::Normal | FailureMode::Unknown)
+}
+
+/// The severity of a threat: how sure the model is that the activity is not benign.
+fn threat_severity(anomaly: f64) -> Severity {
+    match anomaly {
+        a if a >= 0.9 => Severity::High,
+        a if a >= 0.5 => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
 /// Groups scored observations by resource and opens one incident per resource, led by its most
-/// anomalous observation. The incident id is derived from the resource and the leading event,
+/// anomalous observation that names a failure or threat (else its most anomalous one). The incident id is derived from the resource and the leading event,
 /// so the same event always yields the same incident.
 pub fn open(scored: Vec<Scored>) -> Vec<Incident> {
     let mut by_resource: BTreeMap<String, Vec<Scored>> = BTreeMap::new();
@@ -29,14 +44,22 @@ pub fn open(scored: Vec<Scored>) -> Vec<Incident> {
     by_resource
         .into_values()
         .filter_map(|mut evidence| {
-            evidence.sort_by(|a, b| b.score.anomaly.total_cmp(&a.score.anomaly));
+            evidence.sort_by(|a, b| {
+                names_something(&b.score)
+                    .cmp(&names_something(&a.score))
+                    .then(b.score.anomaly.total_cmp(&a.score.anomaly))
+            });
             let lead = evidence.first()?;
             let signal = &lead.observation.signal;
             Some(Incident {
                 id: format!("{}:{}", signal.resource.id, signal.event_id),
                 resource: signal.resource.clone(),
                 failure_mode: lead.score.failure_mode,
-                severity: severity(lead.score.failure_mode, lead.score.anomaly),
+                threat: lead.score.threat,
+                severity: match lead.score.threat {
+                    Some(_) => threat_severity(lead.score.anomaly),
+                    None => severity(lead.score.failure_mode, lead.score.anomaly),
+                },
                 confidence: lead.score.confidence,
                 opened_at: signal.observed_at,
                 evidence,

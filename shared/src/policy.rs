@@ -383,7 +383,7 @@ impl Policy {
                 format!(
                     "{} scored {} with confidence {:.2} (severity {})",
                     incident.resource,
-                    incident.failure_mode,
+                    incident.what(),
                     incident.confidence,
                     incident.severity
                 ),
@@ -395,6 +395,23 @@ impl Policy {
                 "features",
                 top_features(&lead.observation.features, 4),
             ));
+        }
+        if let Some(threat) = incident.threat {
+            // Containment and deployment freezes are policy rules still to come; until then a
+            // threat is always told to people and nothing is changed.
+            reasons.push(Reason::new(
+                "policy:threat",
+                format!(
+                    "{threat} suspected at confidence {:.2}: people are told, nothing is changed",
+                    incident.confidence
+                ),
+            ));
+            return Proposal {
+                tier: Tier::Escalate,
+                action: None,
+                mode: self.mode,
+                reasons,
+            };
         }
         if incident.failure_mode == FailureMode::Normal {
             reasons.push(Reason::new(
@@ -794,11 +811,29 @@ mod tests {
             id: "i-0123456789abcdef0:event".into(),
             resource,
             failure_mode: mode,
+            threat: None,
             severity,
             confidence,
             opened_at: t0(),
             evidence: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_threat_is_escalated_and_nothing_is_changed() {
+        let policy = Policy::bundled().unwrap();
+        let mut i = incident(FailureMode::Normal, 0.95, Severity::High);
+        i.threat = Some(crate::domain::ThreatClass::DefenceEvasion);
+        let p = policy.propose(&i, &[], t0());
+        assert_eq!(p.tier, Tier::Escalate);
+        assert!(p.action.is_none());
+        assert!(
+            p.reasons
+                .iter()
+                .any(|r| r.code == "policy:threat" && r.message.contains("defence evasion")),
+            "{:?}",
+            p.reasons
+        );
     }
 
     fn attempt(minutes_ago: i64, status: OutcomeStatus) -> Attempt {

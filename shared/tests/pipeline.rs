@@ -5,7 +5,9 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use vigil_shared::domain::{Action, Decision, Mode, Outcome, OutcomeStatus, SignalKind, Tier};
+use vigil_shared::domain::{
+    Action, Decision, FailureMode, Mode, Outcome, OutcomeStatus, SignalKind, Tier,
+};
 use vigil_shared::handlers::{decide, ingest, remediate, score};
 use vigil_shared::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
 use vigil_shared::models::Models;
@@ -170,6 +172,39 @@ fn cpu_alarm_replaces_the_instance_and_tells_people() {
     assert_eq!(
         sent[0].attributes.get("tier").map(String::as_str),
         Some("auto-heal")
+    );
+}
+
+#[test]
+fn a_trail_stopped_is_told_to_people_as_defence_evasion_and_nothing_changes() {
+    let world = World::new(Mode::Enforce, 3);
+    let results = check(&world, "sources/cloudtrail-stop-logging.json", "delivery-1");
+    assert_eq!(results.len(), 1);
+    let (d, o) = &results[0];
+    assert_eq!(d.tier, Tier::Escalate);
+    assert!(d.action.is_none());
+    assert_eq!(
+        d.incident.threat,
+        Some(vigil_shared::domain::ThreatClass::DefenceEvasion)
+    );
+    assert!(d.cites("policy:threat"));
+    assert_ne!(o.status, OutcomeStatus::Verified);
+    assert_eq!(world.health(), "HEALTHY");
+    let sent = world.outbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].subject.contains("defence evasion"),
+        "{}",
+        sent[0].subject
+    );
+    assert!(
+        sent[0].body.contains("why: tactic_defence_evasion"),
+        "{}",
+        sent[0].body
+    );
+    assert_eq!(
+        sent[0].attributes.get("threat").map(String::as_str),
+        Some("defence evasion")
     );
 }
 
@@ -347,4 +382,66 @@ fn cpu_rising_without_traffic_is_related_across_metrics() {
 /// The bundled models, as the score function loads them.
 fn models() -> Models {
     Models::bundled().expect("the bundled models decode")
+}
+
+/// Six hours of one-minute datapoints ending at `end`, from `f(minutes before end)`.
+fn series_of(end: chrono::DateTime<Utc>, f: impl Fn(i64) -> f64) -> vigil_shared::metrics::Series {
+    (1..=360)
+        .map(|m| (end - chrono::Duration::minutes(m), f(m)))
+        .collect()
+}
+
+#[test]
+fn the_pull_names_a_cpu_runaway_and_the_instance_is_replaced() {
+    let world = World::new(Mode::Enforce, 3);
+    let instance = InstanceId::parse(CPU_INSTANCE).unwrap();
+    let (_, end) = tick();
+    let wobble = |m: i64| ((m * 7) % 5) as f64 / 5.0;
+    // CPU pinned for the last half hour while traffic stays as it was.
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/CPUUtilization",
+        series_of(end, |m| {
+            if m <= 30 {
+                96.0 + wobble(m)
+            } else {
+                25.0 + wobble(m)
+            }
+        }),
+    );
+    for metric in ["AWS/EC2/NetworkIn", "AWS/EC2/NetworkOut"] {
+        world.metrics.put(
+            &instance,
+            metric,
+            series_of(end, |m| 4e6 * (1.0 + 0.02 * wobble(m))),
+        );
+    }
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/StatusCheckFailed",
+        series_of(end, |_| 0.0),
+    );
+    let results = check(
+        &world,
+        "sources/aws_lambda_events/example-eventbridge-schedule.json",
+        "delivery-1",
+    );
+    let (d, o) = results
+        .iter()
+        .find(|(d, _)| d.incident.resource.id == CPU_INSTANCE)
+        .expect("a decision on the instance");
+    assert_eq!(d.incident.failure_mode, FailureMode::CpuRunaway, "{d:?}");
+    // The instance classifier named it, with its drivers.
+    let lead = &d.incident.evidence[0];
+    assert_eq!(lead.observation.features.schema, "instance.v1");
+    assert!(!lead.score.drivers.is_empty());
+    assert!(d.cites("rule:replace-on-cpu-runaway"), "{:?}", d.reasons);
+    if d.tier == Tier::AutoHeal {
+        assert_eq!(o.status, OutcomeStatus::Verified);
+        assert_eq!(world.health(), "UNHEALTHY");
+    } else {
+        // Below the auto-heal confidence a person approves: nothing changes yet.
+        assert_eq!(d.tier, Tier::Approval);
+        assert_eq!(world.health(), "HEALTHY");
+    }
 }

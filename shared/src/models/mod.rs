@@ -182,10 +182,6 @@ fn probabilities(names: &[String], p: &[f64]) -> Vec<crate::domain::ClassProbabi
 /// The streaming detector's reading of one metric window.
 fn window(o: &Observation) -> Score {
     let anomaly = o.features.get("stream_anomaly").unwrap_or(0.0);
-    let metric = match &o.signal.kind {
-        SignalKind::MetricWindow { metric, .. } => metric.as_str(),
-        _ => "",
-    };
     let alert = anomaly >= anomaly::DetectorConfig::default().alert_level;
     let drivers = ["robust_z", "slope_per_hour", "level"]
         .iter()
@@ -197,10 +193,12 @@ fn window(o: &Observation) -> Score {
             })
         })
         .collect();
+    // One metric being unusual says "look here", not what is wrong: the failure is named by
+    // the instance's classifier or an alarm. An unusual window alone is escalated.
     Score {
         anomaly,
         failure_mode: if alert {
-            failure_mode_of_metric(metric)
+            FailureMode::Unknown
         } else {
             FailureMode::Normal
         },

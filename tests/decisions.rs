@@ -130,6 +130,7 @@ async fn concurrent_deliveries_of_one_event_act_once() {
     let verify = remediate::RemediateConfig {
         verify_attempts: 2,
         verify_interval: std::time::Duration::from_millis(100),
+        ..Default::default()
     };
     let outcome = remediate::handle(&acting[0], &verify, &ports)
         .await

@@ -44,6 +44,7 @@ impl Pipeline<'_> {
         let verify = remediate::RemediateConfig {
             verify_attempts: 3,
             verify_interval: std::time::Duration::from_millis(200),
+            ..Default::default()
         };
         let mut out = Vec::new();
         for d in decisions.decisions {

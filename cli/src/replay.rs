@@ -82,6 +82,7 @@ async fn run_with(
     let verify = remediate::RemediateConfig {
         verify_attempts: 1,
         verify_interval: std::time::Duration::ZERO,
+        ..Default::default()
     };
     let metrics = MemoryMetrics::default();
     let ingest_ports = ingest::IngestPorts {
@@ -101,12 +102,16 @@ async fn run_with(
         policy: &world.state,
         alerts: &world.outbox,
     };
+    let ops = vigil_shared::memory::MemoryOps::default();
     let remediate_ports = remediate::RemediatePorts {
         kill_switch: &world.state,
         instances: &world.fleet,
         health: &world.fleet,
         alerts: &world.outbox,
         history: &world.state,
+        groups: &world.fleet,
+        commands: &ops,
+        pipelines: &ops,
     };
     if !as_json {
         println!(

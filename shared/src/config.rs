@@ -17,6 +17,15 @@ pub const KILL_SWITCH_PARAMETER: &str = "VIGIL_KILL_SWITCH_PARAMETER";
 pub const MODE: &str = "VIGIL_MODE";
 pub const WATCH_TAG: &str = "VIGIL_WATCH_TAG";
 pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
+/// The stack's SSM documents and the role Automation assumes.
+pub const RESTART_DOCUMENT: &str = "VIGIL_RESTART_DOCUMENT";
+pub const DEACTIVATE_KEY_DOCUMENT: &str = "VIGIL_DEACTIVATE_KEY_DOCUMENT";
+pub const AUTOMATION_ROLE_ARN: &str = "VIGIL_AUTOMATION_ROLE_ARN";
+
+/// Reads an optional variable (unset or blank: `None`).
+pub fn optional(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).filter(|v| !v.trim().is_empty())
+}
 
 /// Reads a required variable.
 pub fn required(

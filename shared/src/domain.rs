@@ -9,7 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::names::{GroupName, InstanceId, NameError};
+use crate::names::{AccessKeyId, GroupName, InstanceId, NameError, PipelineName, ServiceName};
 
 /// Where a signal came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -626,6 +626,29 @@ pub enum Action {
         group: GroupName,
         instance: InstanceId,
     },
+    /// Restart a service on the instance with the stack's Run Command document.
+    RestartService {
+        group: GroupName,
+        instance: InstanceId,
+        service: ServiceName,
+    },
+    /// Raise the group's desired capacity by `by`, within its maximum.
+    ScaleOut { group: GroupName, by: u32 },
+    /// Take the instance out of its group for forensics; the group launches a replacement.
+    DetachInstance {
+        group: GroupName,
+        instance: InstanceId,
+    },
+    /// Isolate the instance (AWS's `AWSSupport-ContainEC2Instance` runbook).
+    QuarantineInstance { instance: InstanceId },
+    /// Deactivate a leaked access key (the stack's runbook).
+    DeactivateAccessKey { access_key_id: AccessKeyId },
+    /// Disable the transition into a pipeline stage: no deployment enters it until people
+    /// enable it again.
+    FreezeDeployments {
+        pipeline: PipelineName,
+        stage: PipelineName,
+    },
 }
 
 /// The resource tags Vigil keeps (a group's tags on its instances), at most this many.
@@ -636,13 +659,35 @@ impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
             Action::ReplaceInstance { .. } => "replace_instance",
+            Action::RestartService { .. } => "restart_service",
+            Action::ScaleOut { .. } => "scale_out",
+            Action::DetachInstance { .. } => "detach_instance",
+            Action::QuarantineInstance { .. } => "quarantine_instance",
+            Action::DeactivateAccessKey { .. } => "deactivate_access_key",
+            Action::FreezeDeployments { .. } => "freeze_deployments",
         }
     }
 
     /// The resource the action touches, for cooldown keys.
     pub fn target(&self) -> String {
         match self {
-            Action::ReplaceInstance { instance, .. } => instance.to_string(),
+            Action::ReplaceInstance { instance, .. }
+            | Action::RestartService { instance, .. }
+            | Action::DetachInstance { instance, .. }
+            | Action::QuarantineInstance { instance } => instance.to_string(),
+            Action::ScaleOut { group, .. } => group.to_string(),
+            Action::DeactivateAccessKey { access_key_id } => access_key_id.to_string(),
+            Action::FreezeDeployments { pipeline, stage } => format!("{pipeline}/{stage}"),
+        }
+    }
+
+    /// The instance the action takes out of service, if any (for the blast radius).
+    pub fn removes_instance(&self) -> Option<&GroupName> {
+        match self {
+            Action::ReplaceInstance { group, .. } | Action::DetachInstance { group, .. } => {
+                Some(group)
+            }
+            _ => None,
         }
     }
 }
@@ -653,6 +698,29 @@ impl fmt::Display for Action {
             Action::ReplaceInstance { group, instance } => write!(
                 f,
                 "replace instance {instance} (mark it Unhealthy in Auto Scaling group {group})"
+            ),
+            Action::RestartService {
+                instance, service, ..
+            } => write!(
+                f,
+                "restart service {service} on {instance} (SSM Run Command)"
+            ),
+            Action::ScaleOut { group, by } => {
+                write!(f, "scale Auto Scaling group {group} out by {by}")
+            }
+            Action::DetachInstance { group, instance } => write!(
+                f,
+                "detach {instance} from Auto Scaling group {group} for forensics (the group replaces it)"
+            ),
+            Action::QuarantineInstance { instance } => {
+                write!(f, "quarantine {instance} (AWSSupport-ContainEC2Instance)")
+            }
+            Action::DeactivateAccessKey { access_key_id } => {
+                write!(f, "deactivate access key {access_key_id}")
+            }
+            Action::FreezeDeployments { pipeline, stage } => write!(
+                f,
+                "freeze deployments: disable the transition into stage {stage} of pipeline {pipeline}"
             ),
         }
     }
@@ -714,7 +782,9 @@ pub struct Decision {
 impl Decision {
     /// Whether remediation should call AWS to change anything.
     pub fn acts(&self) -> bool {
-        self.action.is_some() && self.mode == Mode::Enforce && self.tier == Tier::AutoHeal
+        self.action.is_some()
+            && self.mode == Mode::Enforce
+            && matches!(self.tier, Tier::AutoHeal | Tier::Block)
     }
 
     /// Whether one of the decision's reasons has the given code.

@@ -11,12 +11,13 @@ use crate::alert::Alert;
 use crate::domain::{Attempt, GroupCapacity, Membership};
 use crate::features::identity::PrincipalProfile;
 use crate::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
-use crate::names::{GroupName, InstanceId};
+use crate::names::{GroupName, InstanceId, PipelineName};
 use crate::ports::{
-    ActionHistory, Claim, ClaimOnce, DescribeGroup, DescribeInstance, FetchMetrics, JobResult,
-    ListDiskMetrics, ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory,
-    PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReadPolicy, RecordIncident,
-    ReportJobResult, SetInstanceHealth, TakeQuota,
+    ActionHistory, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
+    DescribeInstance, DetachFromGroup, DisableTransition, FetchMetrics, JobResult, ListDiskMetrics,
+    ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory, PublishAlert,
+    ReadDeploymentFreeze, ReadKillSwitch, ReadPolicy, RecordIncident, ReportJobResult, RunCommand,
+    SetDesiredCapacity, SetInstanceHealth, StartAutomation, TakeQuota, TransitionEnabled,
 };
 
 /// A mutex that shrugs off poisoning: a panicking test thread must not hide the world.
@@ -128,6 +129,170 @@ impl SetInstanceHealth for MemoryFleet {
                 format!("no instance {instance}"),
             )),
         }
+    }
+}
+
+impl SetDesiredCapacity for MemoryFleet {
+    async fn set_desired(&self, group: &GroupName, desired: u32) -> Result<(), PortError> {
+        let mut groups = lock(&self.groups);
+        let g = groups.get_mut(group).ok_or_else(|| {
+            PortError::new(
+                "SetDesiredCapacity",
+                PortErrorKind::NotFound,
+                format!("no group {group}"),
+            )
+        })?;
+        if desired < g.min || desired > g.max {
+            return Err(PortError::new(
+                "SetDesiredCapacity",
+                PortErrorKind::Rejected,
+                format!("{desired} is outside [{}, {}]", g.min, g.max),
+            ));
+        }
+        g.desired = desired;
+        Ok(())
+    }
+}
+
+impl DetachFromGroup for MemoryFleet {
+    async fn detach(&self, group: &GroupName, instance: &InstanceId) -> Result<(), PortError> {
+        let mut all = lock(&self.instances);
+        match all.get(instance) {
+            Some(i) if &i.group == group => {
+                all.remove(instance);
+                Ok(())
+            }
+            _ => Err(PortError::new(
+                "DetachInstances",
+                PortErrorKind::NotFound,
+                format!("{instance} is not in {group}"),
+            )),
+        }
+    }
+}
+
+/// Parameters as a document received them.
+pub type Parameters = Vec<(String, String)>;
+/// A command sent: (document, instance, parameters).
+pub type SentCommand = (String, InstanceId, Parameters);
+
+/// Run Command, Automation and pipeline transitions, as SSM and CodePipeline would record them.
+/// Commands and runbooks succeed unless told to end otherwise.
+#[derive(Debug, Default)]
+pub struct MemoryOps {
+    /// (document, instance, parameters) of every command sent.
+    commands: Mutex<Vec<SentCommand>>,
+    /// (document, parameters) of every runbook started.
+    automations: Mutex<Vec<(String, Parameters)>>,
+    /// The status every command and runbook ends in (default `Success`).
+    ending: Mutex<Option<String>>,
+    /// Disabled transitions: (pipeline, stage) -> reason.
+    frozen: Mutex<BTreeMap<(String, String), String>>,
+    /// Known (pipeline, stage) pairs; empty means every stage exists.
+    stages: Mutex<Vec<(String, String)>>,
+}
+
+fn pairs(parameters: &[(&str, &str)]) -> Parameters {
+    parameters
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+impl MemoryOps {
+    /// Declares a pipeline stage; once any is declared, others do not exist.
+    pub fn add_stage(&self, pipeline: &str, stage: &str) {
+        lock(&self.stages).push((pipeline.to_owned(), stage.to_owned()));
+    }
+
+    /// Makes every later command and runbook end in `status`.
+    pub fn end_with(&self, status: &str) {
+        *lock(&self.ending) = Some(status.to_owned());
+    }
+
+    pub fn commands(&self) -> Vec<SentCommand> {
+        lock(&self.commands).clone()
+    }
+
+    pub fn automations(&self) -> Vec<(String, Parameters)> {
+        lock(&self.automations).clone()
+    }
+
+    /// The reason the transition into `pipeline/stage` was disabled, if it is.
+    pub fn frozen(&self, pipeline: &str, stage: &str) -> Option<String> {
+        lock(&self.frozen)
+            .get(&(pipeline.to_owned(), stage.to_owned()))
+            .cloned()
+    }
+
+    fn status(&self) -> String {
+        lock(&self.ending)
+            .clone()
+            .unwrap_or_else(|| "Success".to_owned())
+    }
+}
+
+impl RunCommand for MemoryOps {
+    async fn run(
+        &self,
+        instance: &InstanceId,
+        document: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<String, PortError> {
+        let mut all = lock(&self.commands);
+        all.push((document.to_owned(), instance.clone(), pairs(parameters)));
+        Ok(format!("command-{}", all.len()))
+    }
+}
+
+impl CommandStatus for MemoryOps {
+    async fn command_status(&self, _: &str, _: &InstanceId) -> Result<String, PortError> {
+        Ok(self.status())
+    }
+}
+
+impl StartAutomation for MemoryOps {
+    async fn start_automation(
+        &self,
+        document: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<String, PortError> {
+        let mut all = lock(&self.automations);
+        all.push((document.to_owned(), pairs(parameters)));
+        Ok(format!("automation-{}", all.len()))
+    }
+}
+
+impl AutomationStatus for MemoryOps {
+    async fn automation_status(&self, _: &str) -> Result<String, PortError> {
+        Ok(self.status())
+    }
+}
+
+impl DisableTransition for MemoryOps {
+    async fn disable_transition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        lock(&self.frozen).insert((pipeline.to_string(), stage.to_string()), reason.to_owned());
+        Ok(())
+    }
+}
+
+impl TransitionEnabled for MemoryOps {
+    async fn transition_enabled(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<Option<bool>, PortError> {
+        let key = (pipeline.to_string(), stage.to_string());
+        let stages = lock(&self.stages);
+        if !stages.is_empty() && !stages.contains(&key) {
+            return Ok(None);
+        }
+        Ok(Some(!lock(&self.frozen).contains_key(&key)))
     }
 }
 

@@ -119,6 +119,99 @@ impl GroupName {
     }
 }
 
+/// A systemd service name on an instance, as the stack's restart document takes it: letters,
+/// digits and `_.@-`, at most 64 characters, not starting with `-` (the document's
+/// `allowedPattern` is the same, so a hostile name is refused twice before any shell sees it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ServiceName(String);
+
+/// The pattern the stack's SSM documents enforce on a service name.
+pub const SERVICE_NAME_PATTERN: &str = "^[A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,63}$";
+
+impl ServiceName {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        const KIND: &str = "service name";
+        check_chars(KIND, s, 64, |c| {
+            c.is_ascii_alphanumeric() || "_.@-".contains(c)
+        })?;
+        if s.starts_with('-') {
+            return Err(NameError::BadForm {
+                kind: KIND,
+                shown: shown(s),
+                expected: "not starting with -",
+            });
+        }
+        Ok(ServiceName(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An IAM user name: letters, digits and `+=,.@_-`, at most 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct UserName(String);
+
+impl UserName {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        check_chars("IAM user name", s, 64, |c| {
+            c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+        })?;
+        Ok(UserName(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An IAM access key id: `AKIA` or `ASIA` and 16 upper-case letters or digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct AccessKeyId(String);
+
+impl AccessKeyId {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        const KIND: &str = "access key id";
+        check_chars(KIND, s, 20, |c| {
+            c.is_ascii_uppercase() || c.is_ascii_digit()
+        })?;
+        if s.len() != 20 || !(s.starts_with("AKIA") || s.starts_with("ASIA")) {
+            return Err(NameError::BadForm {
+                kind: KIND,
+                shown: shown(s),
+                expected: "AKIA or ASIA followed by 16 letters or digits",
+            });
+        }
+        Ok(AccessKeyId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A CodePipeline pipeline or stage name: letters, digits and `.@-_`, at most 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct PipelineName(String);
+
+impl PipelineName {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        check_chars("pipeline or stage name", s, 100, |c| {
+            c.is_ascii_alphanumeric() || ".@-_".contains(c)
+        })?;
+        Ok(PipelineName(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 macro_rules! name_impls {
     ($($t:ty),*) => {$(
         impl fmt::Display for $t {
@@ -134,7 +227,14 @@ macro_rules! name_impls {
         }
     )*};
 }
-name_impls!(InstanceId, GroupName);
+name_impls!(
+    InstanceId,
+    GroupName,
+    ServiceName,
+    UserName,
+    AccessKeyId,
+    PipelineName
+);
 
 /// A free-text value from an event (an alarm name, a reason) made safe to log and to show in an
 /// email: control characters replaced, length capped.

@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{
     Action, Attempt, Decision, FailureMode, GroupCapacity, Incident, Mode, OutcomeStatus, Reason,
-    Severity, Tier,
+    Severity, ThreatClass, Tier,
 };
+use crate::names::{AccessKeyId, PipelineName, ServiceName};
 
 /// The policy bundled into the binary (`infra/policy/default.yaml`).
 pub const DEFAULT_POLICY_YAML: &str = include_str!(concat!(
@@ -155,13 +156,35 @@ impl Default for TierThresholds {
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     ReplaceInstance,
+    /// Needs the group tagged with the service to restart ([`SERVICE_TAG`]).
+    RestartService,
+    ScaleOut,
+    DetachInstance,
+    QuarantineInstance,
+    DeactivateAccessKey,
+    /// Needs the resource tagged with the pipeline and stage ([`PIPELINE_TAG`], [`STAGE_TAG`]).
+    FreezeDeployments,
 }
 
+/// The tag naming the service the restart rung restarts (on the group, copied to instances).
+pub const SERVICE_TAG: &str = "vigil:service";
+/// The tags naming the pipeline and stage that deploy a resource's application.
+pub const PIPELINE_TAG: &str = "vigil:pipeline";
+pub const STAGE_TAG: &str = "vigil:stage";
+
 impl ActionKind {
-    /// Whether the action's effect can be undone (replacement restores capacity by itself).
+    /// Whether the action's effect can be undone or heals by itself: a restarted service, a
+    /// replaced instance, an extra instance, a key or a transition enabled again. Detaching and
+    /// quarantining take an instance away for people to look at: a person approves them unless
+    /// a blocking rule says otherwise.
     pub fn reversible(self) -> bool {
         match self {
-            ActionKind::ReplaceInstance => true,
+            ActionKind::ReplaceInstance
+            | ActionKind::RestartService
+            | ActionKind::ScaleOut
+            | ActionKind::DeactivateAccessKey
+            | ActionKind::FreezeDeployments => true,
+            ActionKind::DetachInstance | ActionKind::QuarantineInstance => false,
         }
     }
 }
@@ -171,7 +194,12 @@ impl ActionKind {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub name: String,
+    /// The failure modes the rule covers.
+    #[serde(default)]
     pub failure_modes: Vec<FailureMode>,
+    /// The threats the rule covers (CloudTrail activity, GuardDuty findings).
+    #[serde(default)]
+    pub threats: Vec<ThreatClass>,
     #[serde(default)]
     pub min_confidence: f64,
     #[serde(default = "lowest_severity")]
@@ -345,13 +373,17 @@ impl Policy {
                     rule.name, rule.min_confidence
                 ));
             }
-            if rule.failure_modes.is_empty() {
-                return bad(format!("rule {} names no failure mode", rule.name));
+            if rule.failure_modes.is_empty() && rule.threats.is_empty() {
+                return bad(format!(
+                    "rule {} names no failure mode and no threat",
+                    rule.name
+                ));
             }
-            if !rule.ladder.is_empty() && rule.tier != Tier::AutoHeal && rule.tier != Tier::Approval
+            if !rule.ladder.is_empty()
+                && !matches!(rule.tier, Tier::AutoHeal | Tier::Approval | Tier::Block)
             {
                 return bad(format!(
-                    "rule {}: a ladder of actions needs tier auto-heal or approval, not {}",
+                    "rule {}: a ladder of actions needs tier auto-heal, approval or block, not {}",
                     rule.name, rule.tier
                 ));
             }
@@ -367,6 +399,66 @@ impl Policy {
     /// The loop breaker's window, as a duration.
     pub fn loop_window(&self) -> chrono::Duration {
         chrono::Duration::minutes(i64::from(self.limits.loop_breaker.window_minutes))
+    }
+
+    /// The action a ladder rung asks for, on this incident's resource; `Err` says what is
+    /// missing.
+    fn action_for(kind: ActionKind, incident: &Incident) -> Result<Action, String> {
+        let r = &incident.resource;
+        let instance = || {
+            r.instance_id()
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("{r} is not an instance"))
+        };
+        let group = || {
+            r.group
+                .clone()
+                .ok_or_else(|| format!("{r} is not in an Auto Scaling group"))
+        };
+        let tag = |key: &str| {
+            r.tags
+                .get(key)
+                .ok_or_else(|| format!("{r} has no {key} tag"))
+        };
+        Ok(match kind {
+            ActionKind::ReplaceInstance => Action::ReplaceInstance {
+                instance: instance()?,
+                group: group()?,
+            },
+            ActionKind::RestartService => Action::RestartService {
+                instance: instance()?,
+                group: group()?,
+                service: ServiceName::parse(tag(SERVICE_TAG)?)
+                    .map_err(|e| format!("its {SERVICE_TAG} tag is refused ({e})"))?,
+            },
+            ActionKind::ScaleOut => Action::ScaleOut {
+                group: group()?,
+                by: 1,
+            },
+            ActionKind::DetachInstance => Action::DetachInstance {
+                instance: instance()?,
+                group: group()?,
+            },
+            ActionKind::QuarantineInstance => Action::QuarantineInstance {
+                instance: instance()?,
+            },
+            ActionKind::DeactivateAccessKey => {
+                if r.kind != crate::domain::ResourceKind::AccessKey {
+                    return Err(format!("{r} is not an access key"));
+                }
+                Action::DeactivateAccessKey {
+                    access_key_id: AccessKeyId::parse(&r.id)
+                        .map_err(|e| format!("the key id is refused ({e})"))?,
+                }
+            }
+            ActionKind::FreezeDeployments => Action::FreezeDeployments {
+                pipeline: PipelineName::parse(tag(PIPELINE_TAG)?)
+                    .map_err(|e| format!("its {PIPELINE_TAG} tag is refused ({e})"))?,
+                stage: PipelineName::parse(tag(STAGE_TAG)?)
+                    .map_err(|e| format!("its {STAGE_TAG} tag is refused ({e})"))?,
+            },
+        })
     }
 
     /// Matches the incident against the rules (first match wins) and picks the ladder's rung
@@ -396,24 +488,7 @@ impl Policy {
                 top_features(&lead.observation.features, 4),
             ));
         }
-        if let Some(threat) = incident.threat {
-            // Containment and deployment freezes are policy rules still to come; until then a
-            // threat is always told to people and nothing is changed.
-            reasons.push(Reason::new(
-                "policy:threat",
-                format!(
-                    "{threat} suspected at confidence {:.2}: people are told, nothing is changed",
-                    incident.confidence
-                ),
-            ));
-            return Proposal {
-                tier: Tier::Escalate,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
-        }
-        if incident.failure_mode == FailureMode::Normal {
+        if incident.threat.is_none() && incident.failure_mode == FailureMode::Normal {
             reasons.push(Reason::new(
                 "policy:normal",
                 "no anomaly found: record only",
@@ -426,10 +501,27 @@ impl Policy {
             };
         }
         let rule = self.rules.iter().find(|r| {
-            r.failure_modes.contains(&incident.failure_mode)
-                && incident.confidence >= r.min_confidence
-                && incident.severity >= r.min_severity
+            let covers = match incident.threat {
+                Some(t) => r.threats.contains(&t),
+                None => r.failure_modes.contains(&incident.failure_mode),
+            };
+            covers && incident.confidence >= r.min_confidence && incident.severity >= r.min_severity
         });
+        if let (Some(threat), None) = (incident.threat, rule) {
+            reasons.push(Reason::new(
+                "policy:threat",
+                format!(
+                    "{threat} suspected at confidence {:.2}: no rule contains it, people are told, nothing is changed",
+                    incident.confidence
+                ),
+            ));
+            return Proposal {
+                tier: Tier::Escalate,
+                action: None,
+                mode: self.mode,
+                reasons,
+            };
+        }
         let Some(rule) = rule else {
             reasons.push(Reason::new(
                 "policy:no-rule",
@@ -482,31 +574,32 @@ impl Policy {
                     && a.status != OutcomeStatus::NotActed
             })
             .count();
-        let Some(kind) = rule.ladder.get(failed).copied() else {
+        // Rungs that cannot apply to this resource (no service tag, not an access key, ...)
+        // are skipped, with their reason; the ladder climbs the applicable ones.
+        let mut applicable = Vec::with_capacity(rule.ladder.len());
+        for kind in &rule.ladder {
+            match Self::action_for(*kind, incident) {
+                Ok(action) => applicable.push((*kind, action)),
+                Err(why) => reasons.push(Reason::new(
+                    code.clone(),
+                    format!("rung {kind:?} skipped: {why}"),
+                )),
+            }
+        }
+        if applicable.is_empty() {
+            return escalate(
+                reasons,
+                "no rung of the ladder applies to this resource: escalating".to_owned(),
+            );
+        }
+        let total = applicable.len();
+        let Some((kind, action)) = applicable.into_iter().nth(failed) else {
             return escalate(
                 reasons,
                 format!(
-                    "every rung of the ladder ({}) was tried and none verified: escalating",
-                    rule.ladder.len()
+                    "every applicable rung of the ladder ({total}) was tried and none verified: escalating"
                 ),
             );
-        };
-        let action = match kind {
-            ActionKind::ReplaceInstance => {
-                let instance = incident.resource.instance_id().ok().flatten();
-                match (instance, incident.resource.group.clone()) {
-                    (Some(instance), Some(group)) => Action::ReplaceInstance { group, instance },
-                    _ => {
-                        return escalate(
-                            reasons,
-                            format!(
-                                "rule matched, but {} is not an instance in an Auto Scaling group: escalating",
-                                incident.resource
-                            ),
-                        );
-                    }
-                }
-            }
         };
         // The tier follows from the rule's ceiling, the confidence and reversibility.
         let t = &self.tiers;
@@ -518,8 +611,9 @@ impl Policy {
                     incident.confidence, t.approval_min_confidence
                 ),
             );
-        } else if rule.tier == Tier::AutoHeal
-            && (incident.confidence < t.auto_heal_min_confidence || !kind.reversible())
+        } else if matches!(rule.tier, Tier::AutoHeal | Tier::Block)
+            && (incident.confidence < t.auto_heal_min_confidence
+                || (rule.tier == Tier::AutoHeal && !kind.reversible()))
         {
             reasons.push(Reason::new(
                 "tier",
@@ -536,11 +630,11 @@ impl Policy {
             code,
             format!(
                 "{} with confidence {:.2} >= {:.2}: rung {} of {}: {action}",
-                incident.failure_mode,
+                incident.what(),
                 incident.confidence,
                 rule.min_confidence,
                 failed + 1,
-                rule.ladder.len()
+                total
             ),
         ));
         Proposal {
@@ -648,7 +742,32 @@ impl Policy {
             ),
         ));
 
-        if let Some(Action::ReplaceInstance { group, .. }) = &decision.action {
+        if let Some(Action::ScaleOut { group, by }) = &decision.action {
+            let Some(cap) = &facts.group else {
+                return decision.hold(Reason::new(
+                    "limit:blast-radius",
+                    "the group's capacity is unknown, so the scale-out cannot be bounded",
+                ));
+            };
+            if cap.desired >= cap.max_size {
+                let msg = format!(
+                    "group {group} is at its maximum of {} instances: it cannot scale out",
+                    cap.max_size
+                );
+                return decision.hold(Reason::new("limit:blast-radius", msg));
+            }
+            decision.reasons.push(Reason::new(
+                "limit:blast-radius",
+                format!(
+                    "group {group}: desired {} -> at most {} (maximum {})",
+                    cap.desired,
+                    (cap.desired + by).min(cap.max_size),
+                    cap.max_size
+                ),
+            ));
+        }
+        if let Some(group) = decision.action.as_ref().and_then(Action::removes_instance) {
+            let group = group.clone();
             let Some(cap) = &facts.group else {
                 return decision.hold(Reason::new(
                     "limit:blast-radius",
@@ -766,7 +885,7 @@ mod tests {
             &format!(
                 "version: 1\n{LIMITS}\nrules: [{{name: r, failure_modes: [cpu_runaway], ladder: [replace_instance], tier: escalate}}]"
             ),
-            Some("needs tier auto-heal or approval"),
+            Some("needs tier auto-heal, approval or block"),
         );
         check_yaml(
             &format!(
@@ -819,21 +938,125 @@ mod tests {
         }
     }
 
+    fn threat(t: crate::domain::ThreatClass, resource: Resource) -> Incident {
+        Incident {
+            threat: Some(t),
+            resource,
+            ..incident(FailureMode::Normal, 0.95, Severity::High)
+        }
+    }
+
     #[test]
-    fn a_threat_is_escalated_and_nothing_is_changed() {
+    fn a_threat_with_nothing_to_contain_is_escalated() {
+        use crate::domain::ThreatClass;
         let policy = Policy::bundled().unwrap();
-        let mut i = incident(FailureMode::Normal, 0.95, Severity::High);
-        i.threat = Some(crate::domain::ThreatClass::DefenceEvasion);
-        let p = policy.propose(&i, &[], t0());
+        let principal = Resource::new(ResourceKind::Principal, "arn:aws:iam::1:user/alice");
+        let p = policy.propose(&threat(ThreatClass::DefenceEvasion, principal), &[], t0());
         assert_eq!(p.tier, Tier::Escalate);
         assert!(p.action.is_none());
-        assert!(
+        let cited = |code: &str, text: &str| {
             p.reasons
                 .iter()
-                .any(|r| r.code == "policy:threat" && r.message.contains("defence evasion")),
+                .any(|r| r.code == code && r.message.contains(text))
+        };
+        assert!(
+            cited("rule:freeze-on-intrusion", "no vigil:pipeline tag"),
             "{:?}",
             p.reasons
         );
+        assert!(
+            cited("rule:freeze-on-intrusion", "no rung"),
+            "{:?}",
+            p.reasons
+        );
+    }
+
+    #[test]
+    fn threats_are_contained_where_they_can_be() {
+        use crate::domain::ThreatClass;
+        let mut policy = Policy::bundled().unwrap();
+        policy.mode = Mode::Enforce;
+        // A leaked key is deactivated.
+        let key = Resource::new(ResourceKind::AccessKey, "AKIAIOSFODNN7EXAMPLE");
+        let p = policy.propose(&threat(ThreatClass::CredentialCompromise, key), &[], t0());
+        assert_eq!(p.tier, Tier::Block);
+        assert!(
+            matches!(&p.action, Some(Action::DeactivateAccessKey { access_key_id }) if access_key_id.as_str() == "AKIAIOSFODNN7EXAMPLE")
+        );
+        // A compromised instance is quarantined (the key rung does not apply to it).
+        let instance = incident(FailureMode::Normal, 0.95, Severity::High).resource;
+        let p = policy.propose(
+            &threat(ThreatClass::CredentialCompromise, instance),
+            &[],
+            t0(),
+        );
+        assert!(
+            matches!(p.action, Some(Action::QuarantineInstance { .. })),
+            "{:?}",
+            p.reasons
+        );
+        // An intrusion into a tagged application freezes its deployments.
+        let mut app = Resource::new(ResourceKind::Principal, "arn:aws:iam::1:role/ci");
+        app.tags.insert(PIPELINE_TAG.into(), "web-release".into());
+        app.tags.insert(STAGE_TAG.into(), "Production".into());
+        let p = policy.propose(&threat(ThreatClass::Persistence, app.clone()), &[], t0());
+        assert!(
+            matches!(&p.action, Some(Action::FreezeDeployments { pipeline, stage }) if pipeline.as_str() == "web-release" && stage.as_str() == "Production")
+        );
+        // A hostile tag value never becomes an action.
+        app.tags.insert(STAGE_TAG.into(), "Prod; rm -rf /".into());
+        let p = policy.propose(&threat(ThreatClass::Persistence, app), &[], t0());
+        assert!(p.action.is_none());
+        assert_eq!(p.tier, Tier::Escalate);
+        // Unsure: a person approves.
+        let mut unsure = threat(
+            ThreatClass::CredentialCompromise,
+            Resource::new(ResourceKind::AccessKey, "AKIAIOSFODNN7EXAMPLE"),
+        );
+        unsure.confidence = 0.85;
+        policy.tiers.auto_heal_min_confidence = 0.9;
+        let p = policy.propose(&unsure, &[], t0());
+        assert_eq!(p.tier, Tier::Approval);
+    }
+
+    #[test]
+    fn the_ladder_restarts_a_tagged_service_first_and_skips_it_otherwise() {
+        let policy = Policy::bundled().unwrap();
+        let mut i = incident(FailureMode::MemoryLeak, 0.9, Severity::High);
+        let p = policy.propose(&i, &[], t0());
+        assert!(
+            matches!(p.action, Some(Action::ReplaceInstance { .. })),
+            "{:?}",
+            p.reasons
+        );
+        assert!(
+            p.reasons
+                .iter()
+                .any(|r| r.message.contains("RestartService skipped"))
+        );
+        i.resource
+            .tags
+            .insert(SERVICE_TAG.into(), "api.service".into());
+        let p = policy.propose(&i, &[], t0());
+        assert!(
+            matches!(&p.action, Some(Action::RestartService { service, .. }) if service.as_str() == "api.service")
+        );
+        // The restart did not verify: the next rung replaces the instance.
+        let failed = Attempt {
+            at: t0() - chrono::Duration::minutes(5),
+            action: "restart_service".into(),
+            status: OutcomeStatus::Failed,
+            decision_id: "d".into(),
+        };
+        let p = policy.propose(&i, &[failed], t0());
+        assert!(matches!(p.action, Some(Action::ReplaceInstance { .. })));
+        // A service name that could be a shell command is refused: the rung is skipped.
+        i.resource
+            .tags
+            .insert(SERVICE_TAG.into(), "api;reboot".into());
+        let p = policy.propose(&i, &[], t0());
+        assert!(matches!(p.action, Some(Action::ReplaceInstance { .. })));
+        assert!(p.reasons.iter().any(|r| r.message.contains("refused")));
     }
 
     fn attempt(minutes_ago: i64, status: OutcomeStatus) -> Attempt {
@@ -921,7 +1144,7 @@ mod tests {
             Row {
                 name: "escalate when no rule acts",
                 policy: enforce,
-                incident: incident(FailureMode::MemoryLeak, 0.9, Severity::High),
+                incident: incident(FailureMode::DiskFilling, 0.9, Severity::High),
                 facts: facts(healthy_group(), vec![]),
                 tier: Tier::Escalate,
                 acts: false,

@@ -12,7 +12,7 @@ use crate::alert::Alert;
 use crate::domain::{GroupCapacity, Membership};
 use crate::features::identity::PrincipalProfile;
 use crate::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
-use crate::names::{GroupName, InstanceId};
+use crate::names::{GroupName, InstanceId, PipelineName};
 
 /// An error from a port, with enough to decide whether to retry.
 #[derive(Debug, thiserror::Error)]
@@ -227,4 +227,78 @@ pub trait RecordIncident {
         tier: crate::domain::Tier,
         keep_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// Sets an Auto Scaling group's desired capacity.
+pub trait SetDesiredCapacity {
+    fn set_desired(
+        &self,
+        group: &GroupName,
+        desired: u32,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Detaches an instance from its group without lowering the desired capacity, so the group
+/// launches a replacement and the instance stays for people to examine.
+pub trait DetachFromGroup {
+    fn detach(
+        &self,
+        group: &GroupName,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Runs a Run Command document on one instance; returns the command id.
+pub trait RunCommand {
+    fn run(
+        &self,
+        instance: &InstanceId,
+        document: &str,
+        parameters: &[(&str, &str)],
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// The status of a command on an instance: `Pending`, `InProgress`, `Success`, `Failed`, ...
+pub trait CommandStatus {
+    fn command_status(
+        &self,
+        command_id: &str,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// Starts an SSM Automation runbook; returns the execution id.
+pub trait StartAutomation {
+    fn start_automation(
+        &self,
+        document: &str,
+        parameters: &[(&str, &str)],
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// The status of an Automation execution: `Pending`, `InProgress`, `Success`, `Failed`, ...
+pub trait AutomationStatus {
+    fn automation_status(
+        &self,
+        execution_id: &str,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// Disables the transition into a pipeline stage.
+pub trait DisableTransition {
+    fn disable_transition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Whether the transition into a pipeline stage is enabled (`None`: no such stage).
+pub trait TransitionEnabled {
+    fn transition_enabled(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> impl Future<Output = Result<Option<bool>, PortError>> + Send;
 }

@@ -103,16 +103,21 @@ fn simulate(
         policy: &state,
         alerts: &outbox,
     };
+    let ops = vigil_shared::memory::MemoryOps::default();
     let rports = remediate::RemediatePorts {
         kill_switch: &state,
         instances: &fleet,
         health: &fleet,
         alerts: &outbox,
         history: &state,
+        groups: &fleet,
+        commands: &ops,
+        pipelines: &ops,
     };
     let verify = remediate::RemediateConfig {
         verify_attempts: 1,
         verify_interval: std::time::Duration::ZERO,
+        ..Default::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

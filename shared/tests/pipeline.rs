@@ -128,16 +128,21 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
                 .await
                 .unwrap(),
         );
+        let ops = vigil_shared::memory::MemoryOps::default();
         let rports = remediate::RemediatePorts {
             kill_switch: &world.state,
             instances: &world.fleet,
             health: &world.fleet,
             alerts: &world.outbox,
             history: &world.state,
+            groups: &world.fleet,
+            commands: &ops,
+            pipelines: &ops,
         };
         let verify = remediate::RemediateConfig {
             verify_attempts: 2,
             verify_interval: std::time::Duration::ZERO,
+            ..Default::default()
         };
         let mut out = Vec::new();
         // The Map state hands remediate one decision at a time.
@@ -187,7 +192,8 @@ fn a_trail_stopped_is_told_to_people_as_defence_evasion_and_nothing_changes() {
         d.incident.threat,
         Some(vigil_shared::domain::ThreatClass::DefenceEvasion)
     );
-    assert!(d.cites("policy:threat"));
+    // The freeze rung needs the principal's pipeline tags; without them people are told.
+    assert!(d.cites("rule:freeze-on-intrusion"), "{:?}", d.reasons);
     assert_ne!(o.status, OutcomeStatus::Verified);
     assert_eq!(world.health(), "HEALTHY");
     let sent = world.outbox.sent();

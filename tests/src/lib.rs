@@ -263,9 +263,10 @@ impl Stack {
 use vigil_shared::aws::{
     autoscaling::AutoScaling,
     cloudwatch::CloudWatch,
+    codepipeline::CodePipeline,
     dynamodb::StateTable,
     sns::Sns,
-    ssm::{KillSwitchParameter, PolicyParameter},
+    ssm::{Commands, KillSwitchParameter, PolicyParameter},
 };
 use vigil_shared::handlers::{decide::DecidePorts, ingest::IngestPorts, remediate::RemediatePorts};
 
@@ -279,6 +280,8 @@ pub struct Adapters {
     /// On the stack's (moto) endpoint: the alarm path never calls it; the CloudWatch adapter
     /// itself is tested against ministack with [`cloudwatch_config`].
     pub cloudwatch: CloudWatch,
+    pub commands: Commands,
+    pub pipelines: CodePipeline,
 }
 
 impl Adapters {
@@ -291,6 +294,8 @@ impl Adapters {
             policy: PolicyParameter::new(c, &stack.policy),
             sns: Sns::new(c, &stack.topic),
             cloudwatch: CloudWatch::new(c),
+            commands: Commands::new(c),
+            pipelines: CodePipeline::new(c),
         }
     }
 
@@ -331,13 +336,26 @@ impl Adapters {
 
     pub fn remediate_ports(
         &self,
-    ) -> RemediatePorts<'_, KillSwitchParameter, AutoScaling, AutoScaling, Sns, StateTable> {
+    ) -> RemediatePorts<
+        '_,
+        KillSwitchParameter,
+        AutoScaling,
+        AutoScaling,
+        Sns,
+        StateTable,
+        AutoScaling,
+        Commands,
+        CodePipeline,
+    > {
         RemediatePorts {
             kill_switch: &self.kill_switch,
             instances: &self.asg,
             health: &self.asg,
             alerts: &self.sns,
             history: &self.state,
+            groups: &self.asg,
+            commands: &self.commands,
+            pipelines: &self.pipelines,
         }
     }
 }

@@ -2,7 +2,12 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use vigil_shared::aws::{
-    self, autoscaling::AutoScaling, dynamodb::StateTable, sns::Sns, ssm::KillSwitchParameter,
+    self,
+    autoscaling::AutoScaling,
+    codepipeline::CodePipeline,
+    dynamodb::StateTable,
+    sns::Sns,
+    ssm::{Commands, KillSwitchParameter},
 };
 use vigil_shared::config::{self, from_process};
 use vigil_shared::domain::Decision;
@@ -20,14 +25,27 @@ async fn main() -> Result<(), Error> {
     let autoscaling = AutoScaling::new(&sdk);
     let alerts = Sns::new(&sdk, config::required(&from_process, config::TOPIC_ARN)?);
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
+    let commands = Commands::new(&sdk);
+    let pipelines = CodePipeline::new(&sdk);
     let ports = RemediatePorts {
         kill_switch: &kill_switch,
         instances: &autoscaling,
         health: &autoscaling,
         alerts: &alerts,
         history: &state,
+        groups: &autoscaling,
+        commands: &commands,
+        pipelines: &pipelines,
     };
-    let settings = RemediateConfig::default();
+    let defaults = RemediateConfig::default();
+    let settings = RemediateConfig {
+        restart_document: config::optional(&from_process, config::RESTART_DOCUMENT)
+            .unwrap_or(defaults.restart_document.clone()),
+        deactivate_key_document: config::optional(&from_process, config::DEACTIVATE_KEY_DOCUMENT)
+            .unwrap_or(defaults.deactivate_key_document.clone()),
+        automation_role: config::optional(&from_process, config::AUTOMATION_ROLE_ARN),
+        ..defaults
+    };
     let (settings, ports) = (&settings, &ports);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Decision>| async move {
         handlers::remediate::handle(&event.payload, settings, ports)

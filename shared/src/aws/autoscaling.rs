@@ -1,4 +1,5 @@
-//! Auto Scaling: group membership, group capacity, and marking an instance Unhealthy.
+//! Auto Scaling: group membership and capacity; marking an instance Unhealthy, raising the
+//! desired capacity, detaching an instance for forensics.
 
 use aws_sdk_autoscaling::Client;
 
@@ -7,8 +8,8 @@ use crate::domain::{GroupCapacity, Membership};
 use crate::metrics::WatchedInstance;
 use crate::names::{GroupName, InstanceId};
 use crate::ports::{
-    DescribeGroup, DescribeInstance, ListWatchedInstances, PortError, PortErrorKind,
-    SetInstanceHealth,
+    DescribeGroup, DescribeInstance, DetachFromGroup, ListWatchedInstances, PortError,
+    PortErrorKind, SetDesiredCapacity, SetInstanceHealth,
 };
 
 #[derive(Debug, Clone)]
@@ -140,6 +141,39 @@ impl SetInstanceHealth for AutoScaling {
             .send()
             .await
             .map_err(|e| port_error("autoscaling:SetInstanceHealth", e))?;
+        Ok(())
+    }
+}
+
+impl SetDesiredCapacity for AutoScaling {
+    async fn set_desired(&self, group: &GroupName, desired: u32) -> Result<(), PortError> {
+        const OP: &str = "autoscaling:SetDesiredCapacity";
+        let desired = i32::try_from(desired)
+            .map_err(|_| PortError::new(OP, PortErrorKind::Rejected, "capacity out of range"))?;
+        self.client
+            .set_desired_capacity()
+            .auto_scaling_group_name(group.as_str())
+            .desired_capacity(desired)
+            // Remediation is not ordinary scaling: the group's cooldown does not hold it back.
+            .honor_cooldown(false)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
+    }
+}
+
+impl DetachFromGroup for AutoScaling {
+    async fn detach(&self, group: &GroupName, instance: &InstanceId) -> Result<(), PortError> {
+        self.client
+            .detach_instances()
+            .auto_scaling_group_name(group.as_str())
+            .instance_ids(instance.as_str())
+            // Keep the capacity: the group launches a replacement while people examine this one.
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+            .map_err(|e| port_error("autoscaling:DetachInstances", e))?;
         Ok(())
     }
 }

@@ -1,10 +1,14 @@
-//! CodePipeline: answering a job (the gate's invoke action).
+//! CodePipeline: answering a job (the gate's invoke action); freezing deployments by disabling
+//! a stage's inbound transition, and reading it back.
 
 use aws_sdk_codepipeline::Client;
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
 
 use super::port_error;
-use crate::ports::{JobResult, PortError, PortErrorKind, ReportJobResult};
+use crate::names::PipelineName;
+use crate::ports::{
+    DisableTransition, JobResult, PortError, PortErrorKind, ReportJobResult, TransitionEnabled,
+};
 
 /// CodePipeline's limits on a failure message and an execution summary.
 pub const MAX_FAILURE_MESSAGE: usize = 5000;
@@ -61,5 +65,47 @@ impl ReportJobResult for CodePipeline {
             }
         }
         Ok(())
+    }
+}
+
+impl DisableTransition for CodePipeline {
+    async fn disable_transition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        self.client
+            .disable_stage_transition()
+            .pipeline_name(pipeline.as_str())
+            .stage_name(stage.as_str())
+            .transition_type(aws_sdk_codepipeline::types::StageTransitionType::Inbound)
+            // CodePipeline takes at most 300 characters here.
+            .reason(truncate(reason, 300))
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:DisableStageTransition", e))?;
+        Ok(())
+    }
+}
+
+impl TransitionEnabled for CodePipeline {
+    async fn transition_enabled(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<Option<bool>, PortError> {
+        let out = self
+            .client
+            .get_pipeline_state()
+            .name(pipeline.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:GetPipelineState", e))?;
+        Ok(out
+            .stage_states()
+            .iter()
+            .find(|s| s.stage_name() == Some(stage.as_str()))
+            .map(|s| s.inbound_transition_state().is_none_or(|t| t.enabled())))
     }
 }

@@ -1,9 +1,14 @@
-//! SSM Parameter Store: the operators' kill switch.
+//! SSM: the operators' kill switch and policy override (Parameter Store); Run Command and
+//! Automation for remediation.
 
 use aws_sdk_ssm::Client;
 
 use super::port_error;
-use crate::ports::{PortError, PortErrorKind, ReadKillSwitch, ReadPolicy};
+use crate::names::InstanceId;
+use crate::ports::{
+    AutomationStatus, CommandStatus, PortError, PortErrorKind, ReadKillSwitch, ReadPolicy,
+    RunCommand, StartAutomation,
+};
 
 #[derive(Debug, Clone)]
 pub struct KillSwitchParameter {
@@ -89,5 +94,109 @@ impl ReadPolicy for PolicyParameter {
             return Ok(None);
         }
         Ok(Some((text, version.to_string())))
+    }
+}
+
+/// Run Command and Automation.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    client: Client,
+}
+
+impl Commands {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Commands {
+            client: Client::new(config),
+        }
+    }
+}
+
+fn parameter_map(parameters: &[(&str, &str)]) -> std::collections::HashMap<String, Vec<String>> {
+    parameters
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()]))
+        .collect()
+}
+
+impl RunCommand for Commands {
+    async fn run(
+        &self,
+        instance: &InstanceId,
+        document: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<String, PortError> {
+        const OP: &str = "ssm:SendCommand";
+        let out = self
+            .client
+            .send_command()
+            .document_name(document)
+            .instance_ids(instance.as_str())
+            .set_parameters(Some(parameter_map(parameters)))
+            .comment("Vigil remediation")
+            .timeout_seconds(600)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        out.command()
+            .and_then(|c| c.command_id())
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::new(OP, PortErrorKind::Rejected, "no command id returned"))
+    }
+}
+
+impl CommandStatus for Commands {
+    async fn command_status(
+        &self,
+        command_id: &str,
+        instance: &InstanceId,
+    ) -> Result<String, PortError> {
+        let out = self
+            .client
+            .get_command_invocation()
+            .command_id(command_id)
+            .instance_id(instance.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("ssm:GetCommandInvocation", e))?;
+        Ok(out
+            .status()
+            .map_or_else(|| "Pending".to_owned(), |s| s.as_str().to_owned()))
+    }
+}
+
+impl StartAutomation for Commands {
+    async fn start_automation(
+        &self,
+        document: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<String, PortError> {
+        const OP: &str = "ssm:StartAutomationExecution";
+        let out = self
+            .client
+            .start_automation_execution()
+            .document_name(document)
+            .set_parameters(Some(parameter_map(parameters)))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        out.automation_execution_id()
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::new(OP, PortErrorKind::Rejected, "no execution id returned"))
+    }
+}
+
+impl AutomationStatus for Commands {
+    async fn automation_status(&self, execution_id: &str) -> Result<String, PortError> {
+        let out = self
+            .client
+            .get_automation_execution()
+            .automation_execution_id(execution_id)
+            .send()
+            .await
+            .map_err(|e| port_error("ssm:GetAutomationExecution", e))?;
+        Ok(out
+            .automation_execution()
+            .and_then(|a| a.automation_execution_status())
+            .map_or_else(|| "Pending".to_owned(), |s| s.as_str().to_owned()))
     }
 }

@@ -202,10 +202,13 @@ where
                     true
                 }
             };
-            match action {
-                Action::ReplaceInstance { group, .. } => {
-                    facts.group = Some(ports.groups.capacity(group).await?);
-                }
+            // Actions on a group need its capacity for the blast radius and the caps.
+            if let Action::ReplaceInstance { group, .. }
+            | Action::DetachInstance { group, .. }
+            | Action::RestartService { group, .. }
+            | Action::ScaleOut { group, .. } = action
+            {
+                facts.group = Some(ports.groups.capacity(group).await?);
             }
         }
         decisions.push(policy.decide(incident, proposal, &facts, now));

@@ -9,19 +9,29 @@ use std::time::Duration;
 
 use crate::alert;
 use crate::domain::{Action, Attempt, Decision, Outcome, OutcomeStatus, Tier};
-use crate::names::InstanceId;
+use crate::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
 use crate::ports::{
-    ActionHistory, DescribeInstance, PortError, PublishAlert, ReadKillSwitch, SetInstanceHealth,
+    ActionHistory, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
+    DetachFromGroup, DisableTransition, PortError, PublishAlert, ReadKillSwitch, RunCommand,
+    SetDesiredCapacity, SetInstanceHealth, StartAutomation, TransitionEnabled,
 };
 use chrono::Utc;
 
-/// How an action is verified.
+/// How actions are carried out and verified.
 #[derive(Debug, Clone)]
 pub struct RemediateConfig {
     /// How many times the effect is looked for after acting.
     pub verify_attempts: u32,
     /// The wait between looks.
     pub verify_interval: Duration,
+    /// The stack's Run Command document that restarts a service (parameter `ServiceName`).
+    pub restart_document: String,
+    /// The Automation runbook that isolates an instance (parameter `InstanceId`).
+    pub quarantine_document: String,
+    /// The stack's Automation runbook that deactivates an access key (`AccessKeyId`).
+    pub deactivate_key_document: String,
+    /// The role Automation assumes (`AutomationAssumeRole`), when the stack sets one.
+    pub automation_role: Option<String>,
 }
 
 impl Default for RemediateConfig {
@@ -29,18 +39,29 @@ impl Default for RemediateConfig {
         RemediateConfig {
             verify_attempts: 6,
             verify_interval: Duration::from_secs(5),
+            restart_document: "Vigil-RestartService".to_owned(),
+            quarantine_document: "AWSSupport-ContainEC2Instance".to_owned(),
+            deactivate_key_document: "Vigil-DeactivateAccessKey".to_owned(),
+            automation_role: None,
         }
     }
 }
 
-/// The ports `remediate` uses.
-pub struct RemediatePorts<'a, K, I, H, A, R> {
+/// The ports `remediate` uses. Each field is one adapter; the bounds on the handler name the
+/// narrow capabilities it needs from each.
+pub struct RemediatePorts<'a, K, I, H, A, R, G, C, P> {
     pub kill_switch: &'a K,
     pub instances: &'a I,
     pub health: &'a H,
     pub alerts: &'a A,
     /// Where each attempt is recorded for the loop breaker and the ladder.
     pub history: &'a R,
+    /// Group capacity: read, raise, detach from.
+    pub groups: &'a G,
+    /// Run Command and Automation.
+    pub commands: &'a C,
+    /// Pipeline stage transitions.
+    pub pipelines: &'a P,
 }
 
 /// How long attempts are kept: beyond any loop-breaker window a policy would set.
@@ -57,10 +78,10 @@ pub enum RemediateError {
 }
 
 /// Carries out one decision.
-pub async fn handle<K, I, H, A, R>(
+pub async fn handle<K, I, H, A, R, G, C, P>(
     decision: &Decision,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
 ) -> Result<Outcome, RemediateError>
 where
     K: ReadKillSwitch,
@@ -68,6 +89,9 @@ where
     H: SetInstanceHealth,
     A: PublishAlert,
     R: ActionHistory,
+    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
+    C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
+    P: DisableTransition + TransitionEnabled,
 {
     let (status, detail) = act(decision, config, ports).await;
     if let Some(action) = decision
@@ -120,15 +144,18 @@ where
     Ok(outcome)
 }
 
-async fn act<K, I, H, A, R>(
+async fn act<K, I, H, A, R, G, C, P>(
     decision: &Decision,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
 ) -> (OutcomeStatus, String)
 where
     K: ReadKillSwitch,
     I: DescribeInstance,
     H: SetInstanceHealth,
+    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
+    C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
+    P: DisableTransition + TransitionEnabled,
 {
     let Some(action) = &decision.action else {
         return (OutcomeStatus::NotActed, "no action was decided".into());
@@ -161,7 +188,336 @@ where
         Action::ReplaceInstance { group, instance } => {
             replace_instance(group.as_str(), instance, config, ports).await
         }
+        Action::RestartService {
+            group,
+            instance,
+            service,
+        } => restart_service(group, instance, service, config, ports).await,
+        Action::ScaleOut { group, by } => scale_out(group, *by, config, ports.groups).await,
+        Action::DetachInstance { group, instance } => {
+            detach_instance(group, instance, config, ports).await
+        }
+        Action::QuarantineInstance { instance } => {
+            let mut params = vec![("InstanceId", instance.as_str())];
+            if let Some(role) = &config.automation_role {
+                params.push(("AutomationAssumeRole", role.as_str()));
+            }
+            run_automation(&config.quarantine_document, &params, config, ports.commands).await
+        }
+        Action::DeactivateAccessKey { access_key_id } => {
+            deactivate_key(access_key_id, config, ports.commands).await
+        }
+        Action::FreezeDeployments { pipeline, stage } => {
+            freeze(pipeline, stage, &decision.id, config, ports.pipelines).await
+        }
     }
+}
+
+/// Waits the configured interval before every look but the first.
+async fn pause(config: &RemediateConfig, attempt: u32) {
+    if attempt > 0 {
+        tokio::time::sleep(config.verify_interval).await;
+    }
+}
+
+/// SSM's terminal failure states for commands and automations.
+fn failed_state(status: &str) -> bool {
+    matches!(
+        status,
+        "Failed"
+            | "Cancelled"
+            | "TimedOut"
+            | "Cancelling"
+            | "Undeliverable"
+            | "Terminated"
+            | "DeliveryTimedOut"
+            | "ExecutionTimedOut"
+            | "Rejected"
+            | "CompletedWithFailure"
+    )
+}
+
+async fn restart_service<K, I, H, A, R, G, C, P>(
+    group: &GroupName,
+    instance: &InstanceId,
+    service: &ServiceName,
+    config: &RemediateConfig,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
+) -> (OutcomeStatus, String)
+where
+    I: DescribeInstance,
+    C: RunCommand + CommandStatus,
+{
+    match ports.instances.membership(instance).await {
+        Ok(Some(m)) if m.group == *group => {}
+        Ok(_) => {
+            return (
+                OutcomeStatus::NotActed,
+                format!("{instance} is no longer in group {group}: not acting"),
+            );
+        }
+        Err(e) => {
+            return (
+                OutcomeStatus::Failed,
+                format!("could not look up {instance}: {e}"),
+            );
+        }
+    }
+    let command = match ports
+        .commands
+        .run(
+            instance,
+            &config.restart_document,
+            &[("ServiceName", service.as_str())],
+        )
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            return (
+                OutcomeStatus::Failed,
+                format!("sending the restart of {service} to {instance} failed: {e}"),
+            );
+        }
+    };
+    let mut last = String::from("unknown");
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        match ports.commands.command_status(&command, instance).await {
+            Ok(s) if s == "Success" => {
+                return (
+                    OutcomeStatus::Verified,
+                    format!("{service} restarted on {instance} (command {command}: Success)"),
+                );
+            }
+            Ok(s) if failed_state(&s) => {
+                return (
+                    OutcomeStatus::Failed,
+                    format!("restarting {service} on {instance} ended {s} (command {command})"),
+                );
+            }
+            Ok(s) => last = s,
+            Err(e) => last = e.to_string(),
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!(
+            "restart of {service} on {instance} sent (command {command}) but still {last} after {} checks",
+            config.verify_attempts
+        ),
+    )
+}
+
+async fn scale_out<G>(
+    group: &GroupName,
+    by: u32,
+    config: &RemediateConfig,
+    groups: &G,
+) -> (OutcomeStatus, String)
+where
+    G: DescribeGroup + SetDesiredCapacity,
+{
+    let cap = match groups.capacity(group).await {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                OutcomeStatus::Failed,
+                format!("could not read group {group}: {e}"),
+            );
+        }
+    };
+    let target = cap.desired.saturating_add(by).min(cap.max_size);
+    if target <= cap.desired {
+        return (
+            OutcomeStatus::NotActed,
+            format!(
+                "group {group} is at its maximum of {} instances: not scaling",
+                cap.max_size
+            ),
+        );
+    }
+    if let Err(e) = groups.set_desired(group, target).await {
+        return (
+            OutcomeStatus::Failed,
+            format!("raising group {group} to {target} failed: {e}"),
+        );
+    }
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        if let Ok(c) = groups.capacity(group).await
+            && c.desired >= target
+        {
+            return (
+                OutcomeStatus::Verified,
+                format!(
+                    "group {group} desired capacity {} -> {} (maximum {})",
+                    cap.desired, c.desired, c.max_size
+                ),
+            );
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!("group {group} was asked for {target} instances but does not report it"),
+    )
+}
+
+async fn detach_instance<K, I, H, A, R, G, C, P>(
+    group: &GroupName,
+    instance: &InstanceId,
+    config: &RemediateConfig,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
+) -> (OutcomeStatus, String)
+where
+    I: DescribeInstance,
+    G: DetachFromGroup,
+{
+    match ports.instances.membership(instance).await {
+        Ok(Some(m)) if m.group == *group => {}
+        Ok(_) => {
+            return (
+                OutcomeStatus::NotActed,
+                format!("{instance} is no longer in group {group}: not acting"),
+            );
+        }
+        Err(e) => {
+            return (
+                OutcomeStatus::Failed,
+                format!("could not look up {instance}: {e}"),
+            );
+        }
+    }
+    if let Err(e) = ports.groups.detach(group, instance).await {
+        return (
+            OutcomeStatus::Failed,
+            format!("detaching {instance} from {group} failed: {e}"),
+        );
+    }
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        if let Ok(None) = ports.instances.membership(instance).await {
+            return (
+                OutcomeStatus::Verified,
+                format!(
+                    "{instance} detached from group {group} and kept for forensics; the group launches a replacement"
+                ),
+            );
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!("{instance} was detached but group {group} still lists it"),
+    )
+}
+
+async fn run_automation<C>(
+    document: &str,
+    params: &[(&str, &str)],
+    config: &RemediateConfig,
+    commands: &C,
+) -> (OutcomeStatus, String)
+where
+    C: StartAutomation + AutomationStatus,
+{
+    let execution = match commands.start_automation(document, params).await {
+        Ok(id) => id,
+        Err(e) => {
+            return (
+                OutcomeStatus::Failed,
+                format!("starting runbook {document} failed: {e}"),
+            );
+        }
+    };
+    let mut last = String::from("unknown");
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        match commands.automation_status(&execution).await {
+            Ok(s) if s == "Success" => {
+                return (
+                    OutcomeStatus::Verified,
+                    format!("runbook {document} succeeded (execution {execution})"),
+                );
+            }
+            Ok(s) if failed_state(&s) => {
+                return (
+                    OutcomeStatus::Failed,
+                    format!("runbook {document} ended {s} (execution {execution})"),
+                );
+            }
+            Ok(s) => last = s,
+            Err(e) => last = e.to_string(),
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!(
+            "runbook {document} started (execution {execution}) but still {last} after {} checks",
+            config.verify_attempts
+        ),
+    )
+}
+
+async fn deactivate_key<C>(
+    key: &AccessKeyId,
+    config: &RemediateConfig,
+    commands: &C,
+) -> (OutcomeStatus, String)
+where
+    C: StartAutomation + AutomationStatus,
+{
+    let mut params = vec![("AccessKeyId", key.as_str())];
+    if let Some(role) = &config.automation_role {
+        params.push(("AutomationAssumeRole", role.as_str()));
+    }
+    run_automation(&config.deactivate_key_document, &params, config, commands).await
+}
+
+async fn freeze<P>(
+    pipeline: &PipelineName,
+    stage: &PipelineName,
+    decision: &str,
+    config: &RemediateConfig,
+    pipelines: &P,
+) -> (OutcomeStatus, String)
+where
+    P: DisableTransition + TransitionEnabled,
+{
+    // CodePipeline shows the reason in its console: at most 300 characters.
+    let reason: String = format!("Vigil: security incident, decision {decision}")
+        .chars()
+        .take(300)
+        .collect();
+    if let Err(e) = pipelines.disable_transition(pipeline, stage, &reason).await {
+        return (
+            OutcomeStatus::Failed,
+            format!("disabling the transition into {pipeline}/{stage} failed: {e}"),
+        );
+    }
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        match pipelines.transition_enabled(pipeline, stage).await {
+            Ok(Some(false)) => {
+                return (
+                    OutcomeStatus::Verified,
+                    format!(
+                        "deployments into {pipeline}/{stage} are frozen until people enable the transition"
+                    ),
+                );
+            }
+            Ok(None) => {
+                return (
+                    OutcomeStatus::Failed,
+                    format!("pipeline {pipeline} has no stage {stage}"),
+                );
+            }
+            Ok(Some(true)) | Err(_) => {}
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!("the transition into {pipeline}/{stage} still reads enabled"),
+    )
 }
 
 /// Whether Auto Scaling already treats the instance as on its way out.
@@ -169,11 +525,11 @@ fn being_replaced(health: &str, lifecycle: &str) -> bool {
     health == "UNHEALTHY" || lifecycle.starts_with("Terminating") || lifecycle == "Terminated"
 }
 
-async fn replace_instance<K, I, H, A, R>(
+async fn replace_instance<K, I, H, A, R, G, C, P>(
     group: &str,
     instance: &InstanceId,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
 ) -> (OutcomeStatus, String)
 where
     I: DescribeInstance,

@@ -197,51 +197,15 @@ async fn ssm_kill_switch_reads_and_fails_closed() {
 // PutJobSuccessResult / PutJobFailureResult, so these tests assert the request the adapter sends
 // (operation, job id, failure type and message) instead of the emulator's state.
 
-fn capturing_config() -> (
-    aws_config::SdkConfig,
-    aws_smithy_http_client::test_util::CaptureRequestReceiver,
-) {
-    let (client, rx) = aws_smithy_http_client::test_util::capture_request(None);
-    let config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(
-                    "testing",
-                    "testing",
-                    None,
-                    None,
-                    "vigil-tests",
-                ),
-            ),
-        )
-        .http_client(client)
-        .build();
-    (config, rx)
-}
-
-fn request_json(
-    req: &aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-) -> (String, serde_json::Value) {
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .unwrap_or_default()
-        .to_owned();
-    let body = serde_json::from_slice(req.body().bytes().unwrap()).unwrap();
-    (target, body)
-}
-
 #[tokio::test]
 async fn codepipeline_failure_result_request_shape() {
-    let (config, rx) = capturing_config();
+    let (config, rx) = h::capturing_config();
     let message = format!("Vigil gate blocked the deployment:\n- {}", "x".repeat(6000));
     CodePipeline::new(&config)
         .report("job-123", &JobResult::Failure { message })
         .await
         .unwrap();
-    let (target, body) = request_json(&rx.expect_request());
+    let (target, body) = h::request_json(&rx.expect_request());
     assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
     assert_eq!(body["jobId"], "job-123");
     assert_eq!(body["failureDetails"]["type"], "JobFailed");
@@ -252,7 +216,7 @@ async fn codepipeline_failure_result_request_shape() {
 
 #[tokio::test]
 async fn codepipeline_success_result_request_shape() {
-    let (config, rx) = capturing_config();
+    let (config, rx) = h::capturing_config();
     CodePipeline::new(&config)
         .report(
             "job-456",
@@ -262,7 +226,7 @@ async fn codepipeline_success_result_request_shape() {
         )
         .await
         .unwrap();
-    let (target, body) = request_json(&rx.expect_request());
+    let (target, body) = h::request_json(&rx.expect_request());
     assert_eq!(target, "CodePipeline_20150709.PutJobSuccessResult");
     assert_eq!(body["jobId"], "job-456");
     assert_eq!(body["executionDetails"]["summary"], "clean");
@@ -308,7 +272,7 @@ async fn gate_fails_the_job_while_a_freeze_is_in_force() {
     )
     .await;
 
-    let (pconfig, rx) = capturing_config();
+    let (pconfig, rx) = h::capturing_config();
     let result = gate::handle(
         &job_event(r#"{"target":"web/prod"}"#),
         &state,
@@ -320,11 +284,11 @@ async fn gate_fails_the_job_while_a_freeze_is_in_force() {
     assert!(
         matches!(&result, JobResult::Failure { message } if message.contains("security incident on i-1234abcd"))
     );
-    let (target, body) = request_json(&rx.expect_request());
+    let (target, body) = h::request_json(&rx.expect_request());
     assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
     assert_eq!(body["jobId"], "11111111-abcd-1111-abcd-111111abcdef");
 
-    let (pconfig, rx) = capturing_config();
+    let (pconfig, rx) = h::capturing_config();
     let result = gate::handle(
         &job_event(r#"{"target":"web/staging"}"#),
         &state,
@@ -335,7 +299,7 @@ async fn gate_fails_the_job_while_a_freeze_is_in_force() {
     .unwrap();
     assert!(matches!(result, JobResult::Success { .. }));
     assert_eq!(
-        request_json(&rx.expect_request()).0,
+        h::request_json(&rx.expect_request()).0,
         "CodePipeline_20150709.PutJobSuccessResult"
     );
 }
@@ -349,7 +313,7 @@ async fn gate_always_answers_even_on_bad_parameters_or_a_broken_dependency() {
         "not json",
         r#"{"target":"a;b/c"}"#,
     ] {
-        let (pconfig, rx) = capturing_config();
+        let (pconfig, rx) = h::capturing_config();
         let result = gate::handle(
             &job_event(params),
             &broken,
@@ -363,7 +327,7 @@ async fn gate_always_answers_even_on_bad_parameters_or_a_broken_dependency() {
             "{params}: {result:?}"
         );
         assert_eq!(
-            request_json(&rx.expect_request()).0,
+            h::request_json(&rx.expect_request()).0,
             "CodePipeline_20150709.PutJobFailureResult"
         );
     }

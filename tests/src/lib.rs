@@ -359,3 +359,42 @@ impl Adapters {
         }
     }
 }
+
+/// An SDK config whose HTTP client records the request instead of sending it, for the
+/// APIs moto does not implement.
+pub fn capturing_config() -> (
+    aws_config::SdkConfig,
+    aws_smithy_http_client::test_util::CaptureRequestReceiver,
+) {
+    let (client, rx) = aws_smithy_http_client::test_util::capture_request(None);
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    "testing",
+                    "testing",
+                    None,
+                    None,
+                    "vigil-tests",
+                ),
+            ),
+        )
+        .http_client(client)
+        .build();
+    (config, rx)
+}
+
+/// The `X-Amz-Target` and JSON body of a captured request.
+pub fn request_json(
+    req: &aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+) -> (String, serde_json::Value) {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .unwrap_or_default()
+        .to_owned();
+    let body = serde_json::from_slice(req.body().bytes().unwrap()).unwrap();
+    (target, body)
+}

@@ -14,8 +14,8 @@ use vigil_shared::domain::{
 use vigil_shared::handlers::remediate::{self, RemediateConfig};
 use vigil_shared::names::{GroupName, InstanceId, PipelineName};
 use vigil_shared::ports::{
-    AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance, DetachFromGroup,
-    DisableTransition, RunCommand, SetDesiredCapacity, StartAutomation, TransitionEnabled,
+    AutomationStatus, CommandStatus, DescribeInstance, DetachFromGroup, DisableTransition,
+    RunCommand, SetDesiredCapacity, StartAutomation, TransitionEnabled,
 };
 use vigil_tests as h;
 

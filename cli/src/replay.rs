@@ -103,6 +103,7 @@ async fn run_with(
         alerts: &world.outbox,
     };
     let ops = vigil_shared::memory::MemoryOps::default();
+    let audit = vigil_shared::memory::MemoryAudit::default();
     let remediate_ports = remediate::RemediatePorts {
         kill_switch: &world.state,
         instances: &world.fleet,
@@ -112,6 +113,7 @@ async fn run_with(
         groups: &world.fleet,
         commands: &ops,
         pipelines: &ops,
+        audit: &audit,
     };
     if !as_json {
         println!(

@@ -63,6 +63,28 @@ fn digest(
 }
 
 impl AuditRecord {
+    /// The record that follows the record `seq` whose hash is `prev_hash`.
+    pub fn after(
+        seq: u64,
+        prev_hash: &str,
+        at: DateTime<Utc>,
+        kind: &str,
+        subject: &str,
+        payload: serde_json::Value,
+    ) -> AuditRecord {
+        let seq = seq + 1;
+        let hash = digest(seq, &at, kind, subject, &payload, prev_hash);
+        AuditRecord {
+            seq,
+            at,
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            payload,
+            prev_hash: prev_hash.to_owned(),
+            hash,
+        }
+    }
+
     /// The record that follows `prev` (or starts a chain).
     pub fn next(
         prev: Option<&AuditRecord>,
@@ -86,6 +108,51 @@ impl AuditRecord {
             hash,
         }
     }
+}
+
+/// The object key of record `seq` under `prefix`: zero-padded, so keys sort in chain order.
+pub fn key(prefix: &str, seq: u64) -> String {
+    format!("{prefix}{seq:020}.json")
+}
+
+/// What a stored trail looks like when read back: each object's key and its bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredTrailError {
+    #[error("object {key} is not an audit record")]
+    Unreadable {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("object {key} holds record {seq}: records were moved or reordered")]
+    Misplaced { key: String, seq: u64 },
+    #[error(transparent)]
+    Chain(#[from] AuditError),
+}
+
+/// Verifies a trail stored one record per object (`key(prefix, seq)`), objects in key order:
+/// a record removed, altered, or moved to another key is reported.
+pub fn verify_stored(
+    prefix: &str,
+    objects: &[(String, Vec<u8>)],
+) -> Result<usize, StoredTrailError> {
+    let mut records = Vec::with_capacity(objects.len());
+    for (k, bytes) in objects {
+        let r: AuditRecord =
+            serde_json::from_slice(bytes).map_err(|source| StoredTrailError::Unreadable {
+                key: k.clone(),
+                source,
+            })?;
+        if *k != key(prefix, r.seq) {
+            return Err(StoredTrailError::Misplaced {
+                key: k.clone(),
+                seq: r.seq,
+            });
+        }
+        records.push(r);
+    }
+    verify(&records)?;
+    Ok(records.len())
 }
 
 /// Verifies a whole chain, from its first record.

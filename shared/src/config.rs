@@ -17,6 +17,8 @@ pub const KILL_SWITCH_PARAMETER: &str = "VIGIL_KILL_SWITCH_PARAMETER";
 pub const MODE: &str = "VIGIL_MODE";
 pub const WATCH_TAG: &str = "VIGIL_WATCH_TAG";
 pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
+/// The audit trail's bucket (records under `audit/`).
+pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
 /// The stack's SSM documents and the role Automation assumes.
 pub const RESTART_DOCUMENT: &str = "VIGIL_RESTART_DOCUMENT";
 pub const DEACTIVATE_KEY_DOCUMENT: &str = "VIGIL_DEACTIVATE_KEY_DOCUMENT";

@@ -296,6 +296,46 @@ impl TransitionEnabled for MemoryOps {
     }
 }
 
+/// The audit trail as a list of chained records.
+#[derive(Debug, Default)]
+pub struct MemoryAudit {
+    records: Mutex<Vec<crate::audit::AuditRecord>>,
+    broken: Mutex<bool>,
+}
+
+impl MemoryAudit {
+    pub fn records(&self) -> Vec<crate::audit::AuditRecord> {
+        lock(&self.records).clone()
+    }
+
+    /// Makes every later append fail (the store is unreachable).
+    pub fn break_store(&self) {
+        *lock(&self.broken) = true;
+    }
+}
+
+impl crate::ports::AppendAudit for MemoryAudit {
+    async fn append(
+        &self,
+        kind: &str,
+        subject: &str,
+        payload: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<crate::audit::AuditRecord, PortError> {
+        if *lock(&self.broken) {
+            return Err(PortError::new(
+                "audit:append",
+                PortErrorKind::Transient,
+                "the audit store is unreachable",
+            ));
+        }
+        let mut all = lock(&self.records);
+        let r = crate::audit::AuditRecord::next(all.last(), at, kind, subject, payload);
+        all.push(r.clone());
+        Ok(r)
+    }
+}
+
 /// Published alerts, kept in order.
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {

@@ -302,3 +302,14 @@ pub trait TransitionEnabled {
         stage: &PipelineName,
     ) -> impl Future<Output = Result<Option<bool>, PortError>> + Send;
 }
+
+/// The tamper-evident audit trail: appends one record, chained to the one before it.
+pub trait AppendAudit {
+    fn append(
+        &self,
+        kind: &str,
+        subject: &str,
+        payload: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<crate::audit::AuditRecord, PortError>> + Send;
+}

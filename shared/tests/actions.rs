@@ -8,7 +8,7 @@ use vigil_shared::domain::{
     Severity, Tier,
 };
 use vigil_shared::handlers::remediate::{self, RemediateConfig, RemediatePorts};
-use vigil_shared::memory::{MemoryFleet, MemoryOps, MemoryOutbox, MemoryState};
+use vigil_shared::memory::{MemoryAudit, MemoryFleet, MemoryOps, MemoryOutbox, MemoryState};
 use vigil_shared::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
 use vigil_shared::ports::DescribeGroup;
 
@@ -17,6 +17,7 @@ struct World {
     state: MemoryState,
     outbox: MemoryOutbox,
     ops: MemoryOps,
+    audit: MemoryAudit,
     group: GroupName,
     instances: Vec<InstanceId>,
 }
@@ -34,6 +35,7 @@ impl World {
             state: MemoryState::default(),
             outbox: MemoryOutbox::default(),
             ops: MemoryOps::default(),
+            audit: MemoryAudit::default(),
             group,
             instances,
         }
@@ -67,6 +69,7 @@ impl World {
             groups: &self.fleet,
             commands: &self.ops,
             pipelines: &self.ops,
+            audit: &self.audit,
         };
         let settings = RemediateConfig {
             verify_attempts: 2,
@@ -268,4 +271,29 @@ fn hostile_names_never_become_actions() {
         "service": "api; reboot"
     });
     assert!(serde_json::from_value::<Action>(payload).is_err());
+}
+
+#[test]
+fn every_action_and_its_outcome_are_in_the_audit_trail() {
+    let w = World::new();
+    w.check(restart(&w), Tier::AutoHeal, Mode::Enforce);
+    let records = w.audit.records();
+    assert_eq!(
+        records.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+        ["decision", "outcome"]
+    );
+    assert_eq!(records[1].payload["status"], "verified");
+    vigil_shared::audit::verify(&records).unwrap();
+}
+
+#[test]
+fn without_an_audit_trail_nothing_is_changed() {
+    let w = World::new();
+    w.audit.break_store();
+    let out = w.check(restart(&w), Tier::AutoHeal, Mode::Enforce);
+    assert_eq!(out.status, OutcomeStatus::NotActed);
+    assert!(out.detail.contains("audit trail"), "{}", out.detail);
+    assert!(w.ops.commands().is_empty());
+    // People are still told.
+    assert_eq!(w.outbox.sent().len(), 1);
 }

@@ -104,6 +104,7 @@ fn simulate(
         alerts: &outbox,
     };
     let ops = vigil_shared::memory::MemoryOps::default();
+    let audit = vigil_shared::memory::MemoryAudit::default();
     let rports = remediate::RemediatePorts {
         kill_switch: &state,
         instances: &fleet,
@@ -113,6 +114,7 @@ fn simulate(
         groups: &fleet,
         commands: &ops,
         pipelines: &ops,
+        audit: &audit,
     };
     let verify = remediate::RemediateConfig {
         verify_attempts: 1,

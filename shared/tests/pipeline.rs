@@ -129,6 +129,7 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
                 .unwrap(),
         );
         let ops = vigil_shared::memory::MemoryOps::default();
+        let audit = vigil_shared::memory::MemoryAudit::default();
         let rports = remediate::RemediatePorts {
             kill_switch: &world.state,
             instances: &world.fleet,
@@ -138,6 +139,7 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
             groups: &world.fleet,
             commands: &ops,
             pipelines: &ops,
+            audit: &audit,
         };
         let verify = remediate::RemediateConfig {
             verify_attempts: 2,

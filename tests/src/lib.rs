@@ -240,6 +240,46 @@ pub struct Stack {
     pub topic: String,
     pub kill_switch: String,
     pub policy: String,
+    /// The audit bucket: versioned, with Object Lock (governance, one day).
+    pub audit_bucket: String,
+}
+
+/// Creates a versioned bucket with Object Lock and a default governance retention of a day,
+/// as the template's audit bucket (with a shorter retention).
+pub async fn create_audit_bucket(config: &SdkConfig) -> String {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let s3 = aws_sdk_s3::Client::new(config);
+    let bucket = unique("vigil-audit").to_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("CreateBucket");
+    s3.put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutObjectLockConfiguration");
+    bucket
 }
 
 impl Stack {
@@ -250,17 +290,20 @@ impl Stack {
         let kill_switch = format!("/{}/kill-switch", unique("vigil"));
         put_parameter(&config, &kill_switch, "off").await;
         let policy = format!("/{}/policy", unique("vigil"));
+        let audit_bucket = create_audit_bucket(&config).await;
         Stack {
             config,
             table,
             topic,
             kill_switch,
             policy,
+            audit_bucket,
         }
     }
 }
 
 use vigil_shared::aws::{
+    audit::AuditTrail,
     autoscaling::AutoScaling,
     cloudwatch::CloudWatch,
     codepipeline::CodePipeline,
@@ -282,6 +325,7 @@ pub struct Adapters {
     pub cloudwatch: CloudWatch,
     pub commands: Commands,
     pub pipelines: CodePipeline,
+    pub audit: AuditTrail,
 }
 
 impl Adapters {
@@ -296,6 +340,7 @@ impl Adapters {
             cloudwatch: CloudWatch::new(c),
             commands: Commands::new(c),
             pipelines: CodePipeline::new(c),
+            audit: AuditTrail::new(c, &stack.audit_bucket, "audit/", &stack.table),
         }
     }
 
@@ -346,6 +391,7 @@ impl Adapters {
         AutoScaling,
         Commands,
         CodePipeline,
+        AuditTrail,
     > {
         RemediatePorts {
             kill_switch: &self.kill_switch,
@@ -356,6 +402,7 @@ impl Adapters {
             groups: &self.asg,
             commands: &self.commands,
             pipelines: &self.pipelines,
+            audit: &self.audit,
         }
     }
 }

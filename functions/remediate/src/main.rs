@@ -3,6 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use vigil_shared::aws::{
     self,
+    audit::AuditTrail,
     autoscaling::AutoScaling,
     codepipeline::CodePipeline,
     dynamodb::StateTable,
@@ -24,7 +25,14 @@ async fn main() -> Result<(), Error> {
     );
     let autoscaling = AutoScaling::new(&sdk);
     let alerts = Sns::new(&sdk, config::required(&from_process, config::TOPIC_ARN)?);
-    let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
+    let table = config::required(&from_process, config::TABLE)?;
+    let state = StateTable::new(&sdk, &table);
+    let audit = AuditTrail::new(
+        &sdk,
+        config::required(&from_process, config::AUDIT_BUCKET)?,
+        "audit/",
+        &table,
+    );
     let commands = Commands::new(&sdk);
     let pipelines = CodePipeline::new(&sdk);
     let ports = RemediatePorts {
@@ -36,6 +44,7 @@ async fn main() -> Result<(), Error> {
         groups: &autoscaling,
         commands: &commands,
         pipelines: &pipelines,
+        audit: &audit,
     };
     let defaults = RemediateConfig::default();
     let settings = RemediateConfig {

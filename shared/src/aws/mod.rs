@@ -14,6 +14,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::ports::{PortError, PortErrorKind};
 
+pub mod audit;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod codepipeline;

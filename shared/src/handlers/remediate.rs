@@ -11,7 +11,7 @@ use crate::alert;
 use crate::domain::{Action, Attempt, Decision, Outcome, OutcomeStatus, Tier};
 use crate::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
 use crate::ports::{
-    ActionHistory, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
+    ActionHistory, AppendAudit, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
     DetachFromGroup, DisableTransition, PortError, PublishAlert, ReadKillSwitch, RunCommand,
     SetDesiredCapacity, SetInstanceHealth, StartAutomation, TransitionEnabled,
 };
@@ -49,7 +49,7 @@ impl Default for RemediateConfig {
 
 /// The ports `remediate` uses. Each field is one adapter; the bounds on the handler name the
 /// narrow capabilities it needs from each.
-pub struct RemediatePorts<'a, K, I, H, A, R, G, C, P> {
+pub struct RemediatePorts<'a, K, I, H, A, R, G, C, P, U> {
     pub kill_switch: &'a K,
     pub instances: &'a I,
     pub health: &'a H,
@@ -62,6 +62,8 @@ pub struct RemediatePorts<'a, K, I, H, A, R, G, C, P> {
     pub commands: &'a C,
     /// Pipeline stage transitions.
     pub pipelines: &'a P,
+    /// The tamper-evident audit trail: every decision, and every outcome.
+    pub audit: &'a U,
 }
 
 /// How long attempts are kept: beyond any loop-breaker window a policy would set.
@@ -78,12 +80,13 @@ pub enum RemediateError {
 }
 
 /// Carries out one decision.
-pub async fn handle<K, I, H, A, R, G, C, P>(
+pub async fn handle<K, I, H, A, R, G, C, P, U>(
     decision: &Decision,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P, U>,
 ) -> Result<Outcome, RemediateError>
 where
+    U: AppendAudit,
     K: ReadKillSwitch,
     I: DescribeInstance,
     H: SetInstanceHealth,
@@ -93,7 +96,34 @@ where
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled,
 {
-    let (status, detail) = act(decision, config, ports).await;
+    // No action goes unrecorded: the decision is written to the trail first, and if it cannot
+    // be, nothing is changed. Decisions that found nothing (a healthy resource, recorded only)
+    // are left to the logs: the trail holds what was acted on, asked, escalated or blocked.
+    let found_nothing = decision.tier == Tier::Observe
+        && decision.action.is_none()
+        && decision.incident.threat.is_none()
+        && decision.incident.failure_mode == crate::domain::FailureMode::Normal;
+    let recorded = if found_nothing {
+        Err(None)
+    } else {
+        ports
+            .audit
+            .append(
+                "decision",
+                &decision.id,
+                serde_json::to_value(decision).unwrap_or_default(),
+                decision.decided_at,
+            )
+            .await
+            .map_err(Some)
+    };
+    let (status, mut detail) = match &recorded {
+        Ok(_) | Err(None) => act(decision, config, ports).await,
+        Err(Some(e)) => (
+            OutcomeStatus::NotActed,
+            format!("the audit trail could not record the decision ({e}): nothing was changed"),
+        ),
+    };
     if let Some(action) = decision
         .action
         .as_ref()
@@ -114,12 +144,26 @@ where
             tracing::error!(error = %crate::error_chain(&e), resource, "attempt not recorded");
         }
     }
+    let finished_at = Utc::now();
+    if recorded.is_ok() {
+        let record = serde_json::json!({"status": status, "detail": detail});
+        if let Err(e) = ports
+            .audit
+            .append("outcome", &decision.id, record, finished_at)
+            .await
+        {
+            tracing::error!(error = %crate::error_chain(&e), decision = %decision.id, "outcome not recorded in the audit trail");
+            detail.push_str(&format!(
+                " (the audit trail could not record this outcome: {e})"
+            ));
+        }
+    }
     let mut outcome = Outcome {
         decision_id: decision.id.clone(),
         status,
         detail,
         notification_id: None,
-        finished_at: Utc::now(),
+        finished_at,
     };
     tracing::info!(
         decision = %decision.id,
@@ -144,10 +188,10 @@ where
     Ok(outcome)
 }
 
-async fn act<K, I, H, A, R, G, C, P>(
+async fn act<K, I, H, A, R, G, C, P, U>(
     decision: &Decision,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P, U>,
 ) -> (OutcomeStatus, String)
 where
     K: ReadKillSwitch,
@@ -237,12 +281,12 @@ fn failed_state(status: &str) -> bool {
     )
 }
 
-async fn restart_service<K, I, H, A, R, G, C, P>(
+async fn restart_service<K, I, H, A, R, G, C, P, U>(
     group: &GroupName,
     instance: &InstanceId,
     service: &ServiceName,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P, U>,
 ) -> (OutcomeStatus, String)
 where
     I: DescribeInstance,
@@ -363,11 +407,11 @@ where
     )
 }
 
-async fn detach_instance<K, I, H, A, R, G, C, P>(
+async fn detach_instance<K, I, H, A, R, G, C, P, U>(
     group: &GroupName,
     instance: &InstanceId,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P, U>,
 ) -> (OutcomeStatus, String)
 where
     I: DescribeInstance,
@@ -525,11 +569,11 @@ fn being_replaced(health: &str, lifecycle: &str) -> bool {
     health == "UNHEALTHY" || lifecycle.starts_with("Terminating") || lifecycle == "Terminated"
 }
 
-async fn replace_instance<K, I, H, A, R, G, C, P>(
+async fn replace_instance<K, I, H, A, R, G, C, P, U>(
     group: &str,
     instance: &InstanceId,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P>,
+    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P, U>,
 ) -> (OutcomeStatus, String)
 where
     I: DescribeInstance,

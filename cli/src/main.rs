@@ -119,8 +119,20 @@ enum EvalCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain of an audit trail (JSON lines, one record per line).
-    Verify { file: PathBuf },
+    /// Verify the hash chain of an audit trail: report any record altered, removed or moved.
+    ///
+    /// Either a local file (JSON lines, one record per line) or the deployed trail in S3
+    /// (`--bucket`, credentials and region from the usual AWS environment).
+    Verify {
+        /// A file of records, one JSON record per line.
+        file: Option<PathBuf>,
+        /// The audit bucket (the stack's `AuditBucketName` output).
+        #[arg(long, conflicts_with = "file")]
+        bucket: Option<String>,
+        /// The records' key prefix in the bucket.
+        #[arg(long, default_value = "audit/")]
+        prefix: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -209,8 +221,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify { file },
-        } => audit_verify(&file),
+            command:
+                AuditCommand::Verify {
+                    file,
+                    bucket,
+                    prefix,
+                },
+        } => match (file, bucket) {
+            (Some(file), None) => audit_verify(&file),
+            (None, Some(bucket)) => audit_verify_bucket(&bucket, &prefix),
+            _ => bail!("give a file of records or --bucket"),
+        },
     }
 }
 
@@ -291,6 +312,24 @@ fn policy_check(file: Option<&Path>) -> Result<()> {
             if r.dry_run { " (dry-run)" } else { "" }
         );
     }
+    Ok(())
+}
+
+fn audit_verify_bucket(bucket: &str, prefix: &str) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let objects = runtime.block_on(async {
+        let config = vigil_shared::aws::load_config().await;
+        // The trail is read only: the state table is not touched.
+        vigil_shared::aws::audit::AuditTrail::new(&config, bucket, prefix, "")
+            .read_all()
+            .await
+    })?;
+    let n = vigil_shared::audit::verify_stored(prefix, &objects)
+        .with_context(|| format!("s3://{bucket}/{prefix} is not intact"))?;
+    println!("s3://{bucket}/{prefix}: {n} record(s), chain intact");
     Ok(())
 }
 

@@ -234,3 +234,121 @@ async fn codepipeline_freeze_request_shapes() {
     assert_eq!(target, "CodePipeline_20150709.GetPipelineState");
     assert_eq!(body["name"], "web-release");
 }
+
+#[tokio::test]
+async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapters() {
+    use vigil_shared::handlers::approve;
+    use vigil_shared::ports::ReadSigningKey;
+    let stack = h::Stack::new().await;
+    let adapters = h::Adapters::new(&stack);
+    let (group, _) = h::create_group(&stack.config, 2).await;
+    // The signing key, as operators store it: a SecureString.
+    let key_name = format!("/{}/approval-key", h::unique("vigil"));
+    aws_sdk_ssm::Client::new(&stack.config)
+        .put_parameter()
+        .name(&key_name)
+        .value("k".repeat(48))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let key = vigil_shared::aws::ssm::SigningKeyParameter::new(&stack.config, &key_name)
+        .signing_key()
+        .await
+        .unwrap();
+    assert_eq!(key.len(), 48);
+    // A plain String parameter is refused as a key.
+    h::put_parameter(&stack.config, &format!("{key_name}-plain"), &"k".repeat(48)).await;
+    assert!(
+        vigil_shared::aws::ssm::SigningKeyParameter::new(
+            &stack.config,
+            format!("{key_name}-plain")
+        )
+        .signing_key()
+        .await
+        .is_err()
+    );
+    let settings = RemediateConfig {
+        verify_attempts: 3,
+        verify_interval: std::time::Duration::from_millis(100),
+        approval: Some(remediate::ApprovalLinks {
+            base_url: "https://approve.example".into(),
+            key: key.clone(),
+        }),
+        ..RemediateConfig::default()
+    };
+    let ports = adapters.remediate_ports();
+    let decision = Decision {
+        id: h::unique("d"),
+        incident: Incident {
+            id: "inc".into(),
+            resource: Resource::new(ResourceKind::AutoScalingGroup, group.clone()),
+            failure_mode: FailureMode::TrafficSurge,
+            threat: None,
+            severity: Severity::High,
+            confidence: 0.75,
+            opened_at: Utc::now(),
+            evidence: Vec::new(),
+        },
+        tier: Tier::Approval,
+        action: Some(Action::ScaleOut {
+            group: GroupName::parse(&group).unwrap(),
+            by: 1,
+        }),
+        mode: Mode::Enforce,
+        reasons: Vec::new(),
+        decided_at: Utc::now(),
+    };
+    let out = remediate::handle(&decision, &settings, &ports)
+        .await
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::NotActed);
+    assert_eq!(group_state(&stack.config, &group).await.0, 2);
+
+    // The email, as SNS holds it, carries the links.
+    let sent = h::sns_sent(&stack.topic);
+    let body = &sent.last().unwrap().body;
+    let approve_link = body
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Approve: "))
+        .unwrap()
+        .to_owned();
+    let token = approve_link.split_once("?t=").unwrap().1.to_owned();
+
+    let page = approve::handle(
+        Some(&token),
+        Some(&key),
+        "click-1",
+        Utc::now(),
+        &settings,
+        &ports,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(group_state(&stack.config, &group).await.0, 3);
+    // Clicked again: refused, the group stays.
+    let again = approve::handle(
+        Some(&token),
+        Some(&key),
+        "click-2",
+        Utc::now(),
+        &settings,
+        &ports,
+    )
+    .await;
+    assert_eq!(again.status, 409);
+    assert_eq!(group_state(&stack.config, &group).await.0, 3);
+    // The verdict is in the trail.
+    let objects = adapters.remediate.audit.read_all().await.unwrap();
+    let kinds: Vec<String> = objects
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_slice::<serde_json::Value>(b).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(kinds.contains(&"approval".to_owned()), "{kinds:?}");
+    vigil_shared::audit::verify_stored("audit/", &objects).unwrap();
+}

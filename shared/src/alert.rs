@@ -31,6 +31,15 @@ fn status_word(decision: &Decision, outcome: &Outcome) -> &'static str {
 
 /// Renders the alert for a decision and how it ended.
 pub fn render(decision: &Decision, outcome: &Outcome) -> Alert {
+    render_with_links(decision, outcome, None)
+}
+
+/// Renders the alert, with the approve and deny links of a decision waiting for a person.
+pub fn render_with_links(
+    decision: &Decision,
+    outcome: &Outcome,
+    links: Option<&(String, String)>,
+) -> Alert {
     let inc = &decision.incident;
     let subject_full = format!(
         "[Vigil {}] {} on {}: {}",
@@ -100,6 +109,25 @@ pub fn render(decision: &Decision, outcome: &Outcome) -> Alert {
         }
     }
     let _ = writeln!(body, "  outcome: {:?}: {}", outcome.status, outcome.detail);
+    match (links, decision.tier, &decision.action) {
+        (Some((approve, deny)), _, _) => {
+            let _ = writeln!(body, "\nThis action waits for a person.");
+            let _ = writeln!(body, "  Approve: {approve}");
+            let _ = writeln!(body, "  Deny:    {deny}");
+            let _ = writeln!(
+                body,
+                "  Each link works once, for {} hours.",
+                crate::approval::LINK_HOURS
+            );
+        }
+        (None, crate::domain::Tier::Approval, Some(_)) => {
+            let _ = writeln!(
+                body,
+                "\nThis action waits for a person, but approval links are not configured: carry it out by hand if you agree."
+            );
+        }
+        _ => {}
+    }
     let _ = writeln!(body, "\nDecision id: {}", decision.id);
 
     let mut attributes = BTreeMap::new();

@@ -19,6 +19,9 @@ pub const WATCH_TAG: &str = "VIGIL_WATCH_TAG";
 pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
 /// The audit trail's bucket (records under `audit/`).
 pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
+/// The approve function's URL and the SecureString parameter holding the links' key.
+pub const APPROVAL_URL: &str = "VIGIL_APPROVAL_URL";
+pub const APPROVAL_KEY_PARAMETER: &str = "VIGIL_APPROVAL_KEY_PARAMETER";
 /// The stack's SSM documents and the role Automation assumes.
 pub const RESTART_DOCUMENT: &str = "VIGIL_RESTART_DOCUMENT";
 pub const DEACTIVATE_KEY_DOCUMENT: &str = "VIGIL_DEACTIVATE_KEY_DOCUMENT";

@@ -3,6 +3,7 @@
 //! `aws` feature, the AWS adapters that implement them. See ARCHITECTURE.md.
 
 pub mod alert;
+pub mod approval;
 pub mod audit;
 pub mod config;
 pub mod domain;

@@ -368,6 +368,7 @@ pub struct MemoryState {
     quotas: Mutex<HashMap<String, u32>>,
     policy: Mutex<Option<(String, String)>>,
     incidents: Mutex<BTreeMap<String, crate::domain::Tier>>,
+    pending: Mutex<HashMap<String, (crate::domain::Decision, DateTime<Utc>)>>,
 }
 
 impl MemoryState {
@@ -568,5 +569,39 @@ impl RecordIncident for MemoryState {
         }
         all.insert(incident.id.clone(), tier);
         Ok(true)
+    }
+}
+
+impl crate::ports::SavePendingApproval for MemoryState {
+    async fn save_pending(
+        &self,
+        decision: &crate::domain::Decision,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.pending).insert(decision.id.clone(), (decision.clone(), until));
+        Ok(())
+    }
+}
+
+impl crate::ports::LoadPendingApproval for MemoryState {
+    async fn load_pending(
+        &self,
+        decision_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::domain::Decision>, PortError> {
+        Ok(lock(&self.pending)
+            .get(decision_id)
+            .filter(|(_, until)| now < *until)
+            .map(|(d, _)| d.clone()))
+    }
+}
+
+/// A fixed signing key (tests and the local world).
+#[derive(Debug, Clone)]
+pub struct MemoryKey(pub Vec<u8>);
+
+impl crate::ports::ReadSigningKey for MemoryKey {
+    async fn signing_key(&self) -> Result<Vec<u8>, PortError> {
+        Ok(self.0.clone())
     }
 }

@@ -313,3 +313,26 @@ pub trait AppendAudit {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<crate::audit::AuditRecord, PortError>> + Send;
 }
+
+/// Decisions waiting for a person's approval.
+pub trait SavePendingApproval {
+    fn save_pending(
+        &self,
+        decision: &crate::domain::Decision,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Reads a pending decision (`None`: unknown or expired).
+pub trait LoadPendingApproval {
+    fn load_pending(
+        &self,
+        decision_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<crate::domain::Decision>, PortError>> + Send;
+}
+
+/// The key approval links are signed with (SSM Parameter Store SecureString).
+pub trait ReadSigningKey {
+    fn signing_key(&self) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
+}

@@ -7,7 +7,8 @@ use vigil_shared::domain::{
     Action, Decision, FailureMode, Incident, Mode, Outcome, OutcomeStatus, Resource, ResourceKind,
     Severity, Tier,
 };
-use vigil_shared::handlers::remediate::{self, RemediateConfig, RemediatePorts};
+use vigil_shared::handlers::approve;
+use vigil_shared::handlers::remediate::{self, ApprovalLinks, RemediateConfig, RemediatePorts};
 use vigil_shared::memory::{MemoryAudit, MemoryFleet, MemoryOps, MemoryOutbox, MemoryState};
 use vigil_shared::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
 use vigil_shared::ports::DescribeGroup;
@@ -18,6 +19,7 @@ struct World {
     outbox: MemoryOutbox,
     ops: MemoryOps,
     audit: MemoryAudit,
+    clicks: std::sync::atomic::AtomicU32,
     group: GroupName,
     instances: Vec<InstanceId>,
 }
@@ -36,6 +38,7 @@ impl World {
             outbox: MemoryOutbox::default(),
             ops: MemoryOps::default(),
             audit: MemoryAudit::default(),
+            clicks: Default::default(),
             group,
             instances,
         }
@@ -71,18 +74,36 @@ impl World {
             pipelines: &self.ops,
             audit: &self.audit,
         };
-        let settings = RemediateConfig {
-            verify_attempts: 2,
-            verify_interval: std::time::Duration::ZERO,
-            automation_role: Some("arn:aws:iam::123456789012:role/vigil-automation".into()),
-            ..RemediateConfig::default()
+        block_on(remediate::handle(&decision, &settings(), &ports)).unwrap()
+    }
+
+    /// A person clicks a link (its full URL) at `now`.
+    fn click(&self, link: &str, now: chrono::DateTime<Utc>) -> approve::Page {
+        let ports = RemediatePorts {
+            kill_switch: &self.state,
+            instances: &self.fleet,
+            health: &self.fleet,
+            alerts: &self.outbox,
+            history: &self.state,
+            groups: &self.fleet,
+            commands: &self.ops,
+            pipelines: &self.ops,
+            audit: &self.audit,
         };
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap()
-            .block_on(remediate::handle(&decision, &settings, &ports))
-            .unwrap()
+        let token = link.split_once("?t=").map(|(_, t)| t);
+        let click = format!(
+            "click-{}",
+            self.clicks
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        block_on(approve::handle(
+            token,
+            Some(KEY),
+            &click,
+            now,
+            &settings(),
+            &ports,
+        ))
     }
 
     fn desired(&self) -> u32 {
@@ -93,6 +114,29 @@ impl World {
             .unwrap()
             .desired
     }
+}
+
+const KEY: &[u8] = b"a test signing key of 32 bytes!!";
+
+fn settings() -> RemediateConfig {
+    RemediateConfig {
+        verify_attempts: 2,
+        verify_interval: std::time::Duration::ZERO,
+        automation_role: Some("arn:aws:iam::123456789012:role/vigil-automation".into()),
+        approval: Some(ApprovalLinks {
+            base_url: "https://approve.example/".into(),
+            key: KEY.to_vec(),
+        }),
+        ..RemediateConfig::default()
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 fn restart(w: &World) -> Action {
@@ -296,4 +340,88 @@ fn without_an_audit_trail_nothing_is_changed() {
     assert!(w.ops.commands().is_empty());
     // People are still told.
     assert_eq!(w.outbox.sent().len(), 1);
+}
+
+/// The approve and deny links in the last email.
+fn links(w: &World) -> (String, String) {
+    let body = w.outbox.sent().last().unwrap().body.clone();
+    let find = |label: &str| {
+        body.lines()
+            .find_map(|l| l.trim().strip_prefix(label).map(|s| s.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {label} link in {body}"))
+    };
+    (find("Approve:"), find("Deny:"))
+}
+
+#[test]
+fn an_approval_email_carries_links_and_the_approved_action_runs_once() {
+    let w = World::new();
+    let out = w.check(restart(&w), Tier::Approval, Mode::Enforce);
+    assert_eq!(out.status, OutcomeStatus::NotActed);
+    assert!(w.ops.commands().is_empty(), "nothing before approval");
+    let (yes, no) = links(&w);
+    assert!(yes.starts_with("https://approve.example?t="));
+
+    let page = w.click(&yes, Utc::now());
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(w.ops.commands().len(), 1, "the restart ran");
+    // Replayed, or answered the other way afterwards: refused, nothing more happens.
+    assert_eq!(w.click(&yes, Utc::now()).status, 409);
+    assert_eq!(w.click(&no, Utc::now()).status, 409);
+    assert_eq!(w.ops.commands().len(), 1);
+    // The trail holds the verdict between the decision and the action.
+    let kinds: Vec<String> = w.audit.records().iter().map(|r| r.kind.clone()).collect();
+    assert_eq!(
+        kinds,
+        ["decision", "outcome", "approval", "decision", "outcome"]
+    );
+}
+
+#[test]
+fn forged_expired_and_denied_links_change_nothing() {
+    let w = World::new();
+    w.check(restart(&w), Tier::Approval, Mode::Enforce);
+    let (yes, no) = links(&w);
+    // Forged: the token re-signed with another key, or tampered with.
+    let token = yes.split_once("?t=").unwrap().1;
+    let claims = vigil_shared::approval::verify(KEY, token, Utc::now()).unwrap();
+    let forged =
+        vigil_shared::approval::sign(b"an attacker's key, long enough!!", &claims).unwrap();
+    assert_eq!(w.click(&format!("x?t={forged}"), Utc::now()).status, 403);
+    let tampered = format!("{}A", yes);
+    assert!(matches!(w.click(&tampered, Utc::now()).status, 400 | 403));
+    assert_eq!(w.click("x?t=", Utc::now()).status, 400);
+    // Expired.
+    let later = Utc::now() + chrono::Duration::hours(25);
+    assert_eq!(w.click(&yes, later).status, 410);
+    assert!(w.ops.commands().is_empty());
+    // Denied: told, recorded, not done; the approve link no longer works.
+    let page = w.click(&no, Utc::now());
+    assert_eq!(
+        (page.status, page.title.as_str()),
+        (200, "Denied"),
+        "{page:?}"
+    );
+    assert!(w.ops.commands().is_empty());
+    assert_eq!(w.click(&yes, Utc::now()).status, 409);
+    assert!(
+        w.outbox
+            .sent()
+            .last()
+            .unwrap()
+            .body
+            .contains("denied by a person")
+    );
+}
+
+#[test]
+fn the_approval_page_escapes_what_it_shows() {
+    let page = approve::Page {
+        status: 200,
+        title: "<script>".into(),
+        message: "a & b \"c\"".into(),
+    };
+    let html = page.html();
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("&lt;script&gt;") && html.contains("a &amp; b &quot;c&quot;"));
 }

@@ -303,15 +303,13 @@ impl Stack {
 }
 
 use vigil_shared::aws::{
-    audit::AuditTrail,
     autoscaling::AutoScaling,
     cloudwatch::CloudWatch,
-    codepipeline::CodePipeline,
     dynamodb::StateTable,
     sns::Sns,
-    ssm::{Commands, KillSwitchParameter, PolicyParameter},
+    ssm::{KillSwitchParameter, PolicyParameter},
 };
-use vigil_shared::handlers::{decide::DecidePorts, ingest::IngestPorts, remediate::RemediatePorts};
+use vigil_shared::handlers::{decide::DecidePorts, ingest::IngestPorts};
 
 /// The stack's AWS adapters, built once from a [`Stack`], wired the way the functions wire them.
 pub struct Adapters {
@@ -323,9 +321,9 @@ pub struct Adapters {
     /// On the stack's (moto) endpoint: the alarm path never calls it; the CloudWatch adapter
     /// itself is tested against ministack with [`cloudwatch_config`].
     pub cloudwatch: CloudWatch,
-    pub commands: Commands,
-    pub pipelines: CodePipeline,
-    pub audit: AuditTrail,
+    /// Built the way the remediate and approve functions build them, from the environment
+    /// the template gives them (here, the stack's names).
+    pub remediate: vigil_shared::aws::stack::RemediateAdapters,
 }
 
 impl Adapters {
@@ -338,9 +336,16 @@ impl Adapters {
             policy: PolicyParameter::new(c, &stack.policy),
             sns: Sns::new(c, &stack.topic),
             cloudwatch: CloudWatch::new(c),
-            commands: Commands::new(c),
-            pipelines: CodePipeline::new(c),
-            audit: AuditTrail::new(c, &stack.audit_bucket, "audit/", &stack.table),
+            remediate: vigil_shared::aws::stack::RemediateAdapters::from_env(c, &|name: &str| {
+                match name {
+                    vigil_shared::config::TABLE => Some(stack.table.clone()),
+                    vigil_shared::config::TOPIC_ARN => Some(stack.topic.clone()),
+                    vigil_shared::config::KILL_SWITCH_PARAMETER => Some(stack.kill_switch.clone()),
+                    vigil_shared::config::AUDIT_BUCKET => Some(stack.audit_bucket.clone()),
+                    _ => None,
+                }
+            })
+            .expect("the stack's environment is complete"),
         }
     }
 
@@ -379,31 +384,8 @@ impl Adapters {
         }
     }
 
-    pub fn remediate_ports(
-        &self,
-    ) -> RemediatePorts<
-        '_,
-        KillSwitchParameter,
-        AutoScaling,
-        AutoScaling,
-        Sns,
-        StateTable,
-        AutoScaling,
-        Commands,
-        CodePipeline,
-        AuditTrail,
-    > {
-        RemediatePorts {
-            kill_switch: &self.kill_switch,
-            instances: &self.asg,
-            health: &self.asg,
-            alerts: &self.sns,
-            history: &self.state,
-            groups: &self.asg,
-            commands: &self.commands,
-            pipelines: &self.pipelines,
-            audit: &self.audit,
-        }
+    pub fn remediate_ports(&self) -> vigil_shared::aws::stack::Ports<'_> {
+        self.remediate.ports()
     }
 }
 

@@ -11,8 +11,8 @@ use super::port_error;
 use crate::domain::Attempt;
 use crate::features::identity::{MAX_AGE_DAYS, PrincipalProfile};
 use crate::ports::{
-    ActionHistory, Claim, ClaimOnce, PortError, PortErrorKind, PrincipalHistory,
-    ReadDeploymentFreeze, RecordIncident, TakeQuota,
+    ActionHistory, Claim, ClaimOnce, LoadPendingApproval, PortError, PortErrorKind,
+    PrincipalHistory, ReadDeploymentFreeze, RecordIncident, SavePendingApproval, TakeQuota,
 };
 
 #[derive(Debug, Clone)]
@@ -330,5 +330,71 @@ impl RecordIncident for StateTable {
             }
             Err(e) => Err(port_error("dynamodb:PutItem", e)),
         }
+    }
+}
+
+/// The key of a pending approval's item.
+fn pending_key(decision_id: &str) -> String {
+    format!("approval#{decision_id}")
+}
+
+impl SavePendingApproval for StateTable {
+    async fn save_pending(
+        &self,
+        decision: &crate::domain::Decision,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb:PutItem";
+        let body = serde_json::to_string(decision)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(pending_key(&decision.id)))
+            .item("decision", AttributeValue::S(body))
+            .item("expires_at", epoch(until))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
+    }
+}
+
+impl LoadPendingApproval for StateTable {
+    async fn load_pending(
+        &self,
+        decision_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::domain::Decision>, PortError> {
+        const OP: &str = "dynamodb:GetItem";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pending_key(decision_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let expires = item
+            .get("expires_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0);
+        if now.timestamp() >= expires {
+            return Ok(None);
+        }
+        let body = item
+            .get("decision")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| {
+                PortError::new(OP, PortErrorKind::Rejected, "no decision in the item")
+            })?;
+        serde_json::from_str(body)
+            .map(Some)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))
     }
 }

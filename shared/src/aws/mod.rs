@@ -21,6 +21,7 @@ pub mod codepipeline;
 pub mod dynamodb;
 pub mod sns;
 pub mod ssm;
+pub mod stack;
 
 /// The HTTPS client every SDK client uses: hyper 1 + rustls with the ring provider (no aws-lc C
 /// build, no legacy rustls).

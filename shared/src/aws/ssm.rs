@@ -7,7 +7,7 @@ use super::port_error;
 use crate::names::InstanceId;
 use crate::ports::{
     AutomationStatus, CommandStatus, PortError, PortErrorKind, ReadKillSwitch, ReadPolicy,
-    RunCommand, StartAutomation,
+    ReadSigningKey, RunCommand, StartAutomation,
 };
 
 #[derive(Debug, Clone)]
@@ -198,5 +198,46 @@ impl AutomationStatus for Commands {
             .automation_execution()
             .and_then(|a| a.automation_execution_status())
             .map_or_else(|| "Pending".to_owned(), |s| s.as_str().to_owned()))
+    }
+}
+
+/// The approval links' signing key: a SecureString parameter.
+#[derive(Debug, Clone)]
+pub struct SigningKeyParameter {
+    client: Client,
+    name: String,
+}
+
+impl SigningKeyParameter {
+    pub fn new(config: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        SigningKeyParameter {
+            client: Client::new(config),
+            name: name.into(),
+        }
+    }
+}
+
+impl ReadSigningKey for SigningKeyParameter {
+    async fn signing_key(&self) -> Result<Vec<u8>, PortError> {
+        const OP: &str = "ssm:GetParameter";
+        let out = self
+            .client
+            .get_parameter()
+            .name(&self.name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let p = out
+            .parameter()
+            .ok_or_else(|| PortError::new(OP, PortErrorKind::NotFound, "no parameter"))?;
+        if p.r#type() != Some(&aws_sdk_ssm::types::ParameterType::SecureString) {
+            return Err(PortError::new(
+                OP,
+                PortErrorKind::Rejected,
+                format!("{} must be a SecureString", self.name),
+            ));
+        }
+        Ok(p.value().unwrap_or_default().as_bytes().to_vec())
     }
 }

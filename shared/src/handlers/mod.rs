@@ -4,6 +4,7 @@
 //! functions (on the AWS adapters), in the cross-crate tests (against moto) and in the `vigil`
 //! CLI (on in-memory ports). The binaries in `functions/` only wire a handler to its adapters.
 
+pub mod approve;
 pub mod decide;
 pub mod gate;
 pub mod ingest;

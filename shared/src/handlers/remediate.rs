@@ -13,7 +13,7 @@ use crate::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
     DetachFromGroup, DisableTransition, PortError, PublishAlert, ReadKillSwitch, RunCommand,
-    SetDesiredCapacity, SetInstanceHealth, StartAutomation, TransitionEnabled,
+    SavePendingApproval, SetDesiredCapacity, SetInstanceHealth, StartAutomation, TransitionEnabled,
 };
 use chrono::Utc;
 
@@ -32,6 +32,25 @@ pub struct RemediateConfig {
     pub deactivate_key_document: String,
     /// The role Automation assumes (`AutomationAssumeRole`), when the stack sets one.
     pub automation_role: Option<String>,
+    /// Where approval links point and the key that signs them; without it, decisions that
+    /// need a person's approval are escalated by email without links.
+    pub approval: Option<ApprovalLinks>,
+}
+
+/// The approve function's URL and the links' signing key.
+#[derive(Clone)]
+pub struct ApprovalLinks {
+    pub base_url: String,
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ApprovalLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("ApprovalLinks")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RemediateConfig {
@@ -43,6 +62,7 @@ impl Default for RemediateConfig {
             quarantine_document: "AWSSupport-ContainEC2Instance".to_owned(),
             deactivate_key_document: "Vigil-DeactivateAccessKey".to_owned(),
             automation_role: None,
+            approval: None,
         }
     }
 }
@@ -54,7 +74,8 @@ pub struct RemediatePorts<'a, K, I, H, A, R, G, C, P, U> {
     pub instances: &'a I,
     pub health: &'a H,
     pub alerts: &'a A,
-    /// Where each attempt is recorded for the loop breaker and the ladder.
+    /// Where each attempt is recorded for the loop breaker and the ladder, and where
+    /// decisions wait for approval.
     pub history: &'a R,
     /// Group capacity: read, raise, detach from.
     pub groups: &'a G,
@@ -91,7 +112,7 @@ where
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
-    R: ActionHistory,
+    R: ActionHistory + SavePendingApproval,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled,
@@ -175,7 +196,8 @@ where
     if decision.tier == Tier::Observe {
         return Ok(outcome);
     }
-    let message = alert::render(decision, &outcome);
+    let links = approval_links(decision, config, ports.history).await;
+    let message = alert::render_with_links(decision, &outcome, links.as_ref());
     match ports.alerts.publish(&message).await {
         Ok(id) => outcome.notification_id = Some(id),
         Err(source) => {
@@ -253,6 +275,38 @@ where
         }
         Action::FreezeDeployments { pipeline, stage } => {
             freeze(pipeline, stage, &decision.id, config, ports.pipelines).await
+        }
+    }
+}
+
+/// For a decision a person must approve: saves it as pending and makes its approve and deny
+/// links. `None` when approvals are not configured or the decision cannot be saved (the alert
+/// then asks people to act by hand).
+async fn approval_links<R: SavePendingApproval>(
+    decision: &Decision,
+    config: &RemediateConfig,
+    pending: &R,
+) -> Option<(String, String)> {
+    if decision.tier != Tier::Approval || decision.action.is_none() {
+        return None;
+    }
+    let Some(approval) = &config.approval else {
+        tracing::warn!(decision = %decision.id, "approval links are not configured");
+        return None;
+    };
+    let now = Utc::now();
+    let until = now + chrono::Duration::hours(crate::approval::LINK_HOURS);
+    if let Err(e) = pending.save_pending(decision, until).await {
+        tracing::error!(error = %crate::error_chain(&e), decision = %decision.id, "pending approval not saved");
+        return None;
+    }
+    match crate::approval::links(&approval.key, &approval.base_url, &decision.id, now, |v| {
+        format!("{}:{v:?}", decision.id)
+    }) {
+        Ok(links) => Some(links),
+        Err(e) => {
+            tracing::error!(error = %e, "approval links not signed");
+            None
         }
     }
 }

@@ -14,7 +14,7 @@ rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$' \
 PATH="$(cd "$venv/bin" && pwd):$PATH"
 export PATH
 cargo lambda build --release --arm64 --output-format zip \
-  -p vigil-ingest -p vigil-score -p vigil-decide -p vigil-remediate -p vigil-gate
+  -p vigil-ingest -p vigil-score -p vigil-decide -p vigil-remediate -p vigil-gate -p vigil-approve
 echo "==> artifacts"
 for f in target/lambda/*/bootstrap.zip; do
   unzipped=$(python3 -c "import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))" "$f")

@@ -45,6 +45,16 @@ impl World {
     }
 
     fn check(&self, action: Action, tier: Tier, mode: Mode) -> Outcome {
+        self.check_at(action, tier, mode, Utc::now())
+    }
+
+    fn check_at(
+        &self,
+        action: Action,
+        tier: Tier,
+        mode: Mode,
+        at: chrono::DateTime<Utc>,
+    ) -> Outcome {
         let decision = Decision {
             id: "d-1".into(),
             incident: Incident {
@@ -61,7 +71,7 @@ impl World {
             action: Some(action),
             mode,
             reasons: Vec::new(),
-            decided_at: Utc::now(),
+            decided_at: at,
         };
         let ports = RemediatePorts {
             kill_switch: &self.state,
@@ -424,4 +434,48 @@ fn the_approval_page_escapes_what_it_shows() {
     let html = page.html();
     assert!(!html.contains("<script>"));
     assert!(html.contains("&lt;script&gt;") && html.contains("a &amp; b &quot;c&quot;"));
+}
+
+#[test]
+fn an_alert_storm_becomes_one_message_but_actions_are_always_told() {
+    use chrono::TimeZone;
+    let w = World::new();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+    for i in 0..50 {
+        let out = w.check_at(
+            restart(&w),
+            Tier::Escalate,
+            Mode::Enforce,
+            t0 + chrono::Duration::seconds(i * 10),
+        );
+        assert_eq!(out.status, OutcomeStatus::NotActed);
+    }
+    assert_eq!(
+        w.outbox.sent().len(),
+        1,
+        "fifty escalations in one window, one email"
+    );
+    // Every one of them is still in the audit trail.
+    let decisions = w
+        .audit
+        .records()
+        .iter()
+        .filter(|r| r.kind == "decision")
+        .count();
+    assert_eq!(decisions, 50);
+    // The next window gets its own message; an action carried out is always told.
+    w.check_at(
+        restart(&w),
+        Tier::Escalate,
+        Mode::Enforce,
+        t0 + chrono::Duration::minutes(20),
+    );
+    assert_eq!(w.outbox.sent().len(), 2);
+    w.check_at(
+        restart(&w),
+        Tier::AutoHeal,
+        Mode::Enforce,
+        t0 + chrono::Duration::minutes(21),
+    );
+    assert_eq!(w.outbox.sent().len(), 3);
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::remediate::{self, RemediateConfig, RemediatePorts};
 use crate::approval::{self, ApprovalError, Verdict};
 use crate::domain::{Reason, Tier};
+use crate::ports::TakeQuota;
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
     DescribeInstance, DetachFromGroup, DisableTransition, LoadPendingApproval, PublishAlert,
@@ -73,7 +74,7 @@ where
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
-    R: ActionHistory + SavePendingApproval + LoadPendingApproval + ClaimOnce,
+    R: ActionHistory + SavePendingApproval + LoadPendingApproval + ClaimOnce + TakeQuota,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::alert;
 use crate::domain::{Action, Attempt, Decision, Outcome, OutcomeStatus, Tier};
 use crate::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
+use crate::ports::TakeQuota;
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
     DetachFromGroup, DisableTransition, PortError, PublishAlert, ReadKillSwitch, RunCommand,
@@ -112,7 +113,7 @@ where
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
-    R: ActionHistory + SavePendingApproval,
+    R: ActionHistory + SavePendingApproval + TakeQuota,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled,
@@ -196,6 +197,10 @@ where
     if decision.tier == Tier::Observe {
         return Ok(outcome);
     }
+    if grouped(decision, &outcome, ports.history).await {
+        tracing::info!(vigil_grouped_alerts = 1, decision = %decision.id, "alert grouped with an earlier one");
+        return Ok(outcome);
+    }
     let links = approval_links(decision, config, ports.history).await;
     let message = alert::render_with_links(decision, &outcome, links.as_ref());
     match ports.alerts.publish(&message).await {
@@ -277,6 +282,30 @@ where
             freeze(pipeline, stage, &decision.id, config, ports.pipelines).await
         }
     }
+}
+
+/// Minutes in which similar alerts are grouped into the first one.
+pub const ALERT_GROUP_MINUTES: i64 = 15;
+
+/// Whether this alert joins one already sent: the same thing (failure mode or threat) on the
+/// same group (or application, or resource) in the same window, and nothing was done. Alerts
+/// about actions carried out and approval requests are always sent; so is everything when the
+/// grouping counter cannot be read.
+async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R) -> bool {
+    if outcome.status != OutcomeStatus::NotActed || decision.tier == Tier::Approval {
+        return false;
+    }
+    let r = &decision.incident.resource;
+    let scope = r
+        .group
+        .as_ref()
+        .map(ToString::to_string)
+        .or_else(|| r.application.clone())
+        .unwrap_or_else(|| r.id.clone());
+    let window = decision.decided_at.timestamp() / (ALERT_GROUP_MINUTES * 60);
+    let key = format!("alerts#{scope}#{}#{window}", decision.incident.what());
+    let until = decision.decided_at + chrono::Duration::minutes(2 * ALERT_GROUP_MINUTES);
+    matches!(state.take(&key, 1, until).await, Ok(None))
 }
 
 /// For a decision a person must approve: saves it as pending and makes its approve and deny

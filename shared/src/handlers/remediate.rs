@@ -288,7 +288,8 @@ where
 pub const ALERT_GROUP_MINUTES: i64 = 15;
 
 /// Whether this alert joins one already sent: the same thing (failure mode or threat) on the
-/// same group (or application, or resource) in the same window, and nothing was done. Alerts
+/// same group (or application, or resource), in the same tier and mode, in the same window,
+/// and nothing was done. Alerts
 /// about actions carried out and approval requests are always sent; so is everything when the
 /// grouping counter cannot be read.
 async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R) -> bool {
@@ -303,7 +304,13 @@ async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R
         .or_else(|| r.application.clone())
         .unwrap_or_else(|| r.id.clone());
     let window = decision.decided_at.timestamp() / (ALERT_GROUP_MINUTES * 60);
-    let key = format!("alerts#{scope}#{}#{window}", decision.incident.what());
+    // Only like with like: the same situation (tier and mode) about the same thing.
+    let key = format!(
+        "alerts#{scope}#{}#{}#{}#{window}",
+        decision.incident.what(),
+        decision.tier,
+        decision.mode
+    );
     let until = decision.decided_at + chrono::Duration::minutes(2 * ALERT_GROUP_MINUTES);
     matches!(state.take(&key, 1, until).await, Ok(None))
 }

@@ -16,6 +16,9 @@ pub const TOPIC_ARN: &str = "VIGIL_TOPIC_ARN";
 pub const KILL_SWITCH_PARAMETER: &str = "VIGIL_KILL_SWITCH_PARAMETER";
 pub const MODE: &str = "VIGIL_MODE";
 pub const WATCH_TAG: &str = "VIGIL_WATCH_TAG";
+pub const PROTECT_TAG: &str = "VIGIL_PROTECT_TAG";
+/// GuardDuty findings below this severity (1.0 to 10.0) are ignored.
+pub const GUARDDUTY_MIN_SEVERITY: &str = "VIGIL_GUARDDUTY_MIN_SEVERITY";
 pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
 /// The audit trail's bucket (records under `audit/`).
 pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
@@ -54,7 +57,50 @@ pub fn mode(lookup: &impl Fn(&str) -> Option<String>) -> Result<Mode, ConfigErro
     }
 }
 
+/// Reads an optional number within `[lo, hi]`.
+pub fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    lo: f64,
+    hi: f64,
+) -> Result<Option<f64>, ConfigError> {
+    match optional(lookup, name) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(Some(x)),
+            _ => Err(ConfigError::Invalid {
+                name,
+                why: format!("{v:?} is not a number from {lo} to {hi}"),
+            }),
+        },
+    }
+}
+
 /// The process environment as a lookup.
 pub fn from_process(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_read_within_their_range() {
+        let env = |v: &'static str| move |_: &str| Some(v.to_owned());
+        assert_eq!(
+            number(&env("4.5"), GUARDDUTY_MIN_SEVERITY, 1.0, 10.0).unwrap(),
+            Some(4.5)
+        );
+        assert_eq!(
+            number(&|_: &str| None, GUARDDUTY_MIN_SEVERITY, 1.0, 10.0).unwrap(),
+            None
+        );
+        for bad in ["0", "11", "NaN", "high", "inf"] {
+            assert!(
+                number(&env(bad), GUARDDUTY_MIN_SEVERITY, 1.0, 10.0).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

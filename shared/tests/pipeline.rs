@@ -453,3 +453,35 @@ fn the_pull_names_a_cpu_runaway_and_the_instance_is_replaced() {
         assert_eq!(world.health(), "HEALTHY");
     }
 }
+
+#[test]
+fn guardduty_findings_below_the_stacks_threshold_are_ignored() {
+    let world = World::new(Mode::Enforce, 3);
+    // Severity 2 (low) under the default threshold of 4: ignored, with the reason.
+    let low = world
+        .ingest(&common::fixture("sources/guardduty-s3-public-access.json"))
+        .unwrap();
+    assert!(low.observations.is_empty());
+    assert!(low.ignored.unwrap().contains("severity threshold"));
+    // Severity 8: kept.
+    let high = world
+        .ingest(&common::fixture("sources/guardduty-crypto-instance.json"))
+        .unwrap();
+    assert_eq!(high.observations.len(), 1);
+    // A stack that only wants the highest band ignores it too.
+    let strict = ingest::IngestConfig {
+        guardduty_min_severity: 9.0,
+        ..ingest::IngestConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let out = rt
+        .block_on(ingest::handle(
+            &common::fixture("sources/guardduty-crypto-instance.json"),
+            &strict,
+            &world.ingest_ports(),
+        ))
+        .unwrap();
+    assert!(out.observations.is_empty());
+}

@@ -58,15 +58,27 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Everything the emulator holds, from its state API.
+/// Everything the emulator holds, from its state API. moto serialises its whole state for
+/// this and can fail (500) when another test changes that state meanwhile; such a read is
+/// retried a few times before the test fails.
 pub fn moto_state() -> serde_json::Value {
     let url = format!("{}/moto-api/data.json", endpoint());
-    ureq::get(&url)
-        .call()
-        .unwrap_or_else(|e| panic!("reading {url}: {e}"))
-        .body_mut()
-        .read_json()
-        .unwrap_or_else(|e| panic!("parsing {url}: {e}"))
+    let mut last = String::new();
+    for attempt in 0..5 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+        }
+        match ureq::get(&url).call() {
+            Ok(mut r) => {
+                return r
+                    .body_mut()
+                    .read_json()
+                    .unwrap_or_else(|e| panic!("parsing {url}: {e}"));
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    panic!("reading {url}: {last}")
 }
 
 /// A message SNS accepted for a topic, as moto recorded it.

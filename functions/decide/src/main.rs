@@ -19,7 +19,10 @@ use vigil_shared::stages::ScoredBatch;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let store = PolicyStore::new(Policy::bundled()?, config::mode(&from_process)?, POLICY_TTL);
+    let mut store = PolicyStore::new(Policy::bundled()?, config::mode(&from_process)?, POLICY_TTL);
+    if let Some(tag) = config::optional(&from_process, config::PROTECT_TAG) {
+        store = store.with_protect_tag(tag);
+    }
     let sdk = aws::load_config().await;
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let kill_switch = KillSwitchParameter::new(

@@ -27,6 +27,9 @@ async fn main() -> Result<(), Error> {
     if let Some(tag) = from_process(config::WATCH_TAG) {
         settings.watch_tag = tag;
     }
+    if let Some(min) = config::number(&from_process, config::GUARDDUTY_MIN_SEVERITY, 1.0, 10.0)? {
+        settings.guardduty_min_severity = min;
+    }
     let (ports, settings) = (&ports, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
         handlers::ingest::handle(&event.payload, settings, ports)

@@ -34,6 +34,8 @@ pub const POLICY_TTL: Duration = Duration::from_secs(60);
 /// else the bundled one. Never falls open: an invalid override changes nothing but is reported.
 pub struct PolicyStore {
     deploy_mode: Mode,
+    /// The stack's protect tag key, when it sets one: it replaces the policy's.
+    protect_tag: Option<String>,
     ttl: Duration,
     state: Mutex<StoreState>,
 }
@@ -55,6 +57,7 @@ impl PolicyStore {
     pub fn new(bundled: Policy, deploy_mode: Mode, ttl: Duration) -> Self {
         PolicyStore {
             deploy_mode,
+            protect_tag: None,
             ttl,
             state: Mutex::new(StoreState {
                 current: bundled,
@@ -62,6 +65,12 @@ impl PolicyStore {
                 refused: None,
             }),
         }
+    }
+
+    /// Resources tagged `<tag>=true` are never acted on, whatever the policy says.
+    pub fn with_protect_tag(mut self, tag: impl Into<String>) -> Self {
+        self.protect_tag = Some(tag.into());
+        self
     }
 
     /// The policy to decide with, and a reason when an override was refused.
@@ -131,6 +140,9 @@ impl PolicyStore {
             ));
         }
         let mut policy = lock(&self.state).current.clone();
+        if let Some(tag) = &self.protect_tag {
+            policy.limits.protect_tag = tag.clone();
+        }
         // The stack's Mode is the master switch; an operator's override may only be stricter.
         let overridden_to_dry_run = policy.id.starts_with("ssm:") && policy.mode == Mode::DryRun;
         policy.mode = if self.deploy_mode == Mode::DryRun || overridden_to_dry_run {

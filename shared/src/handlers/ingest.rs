@@ -38,6 +38,8 @@ pub struct IngestConfig {
     pub max_observations: usize,
     /// Datapoints of each window kept in the observation after its features are computed.
     pub keep_points: usize,
+    /// GuardDuty findings below this severity are ignored.
+    pub guardduty_min_severity: f64,
 }
 
 impl Default for IngestConfig {
@@ -49,6 +51,8 @@ impl Default for IngestConfig {
             instance_points: 60,
             max_observations: 200,
             keep_points: 5,
+            // GuardDuty's medium band starts at 4.0.
+            guardduty_min_severity: 4.0,
         }
     }
 }
@@ -106,6 +110,23 @@ where
             });
         }
     };
+    let before = signals.len();
+    signals.retain(|s| match &s.kind {
+        SignalKind::Finding { severity, .. } => *severity >= config.guardduty_min_severity,
+        _ => true,
+    });
+    if signals.is_empty() && before > 0 {
+        let why = format!(
+            "GuardDuty finding below the stack's severity threshold {}",
+            config.guardduty_min_severity
+        );
+        tracing::info!(vigil_ignored_events = 1, reason = %why, "event ignored");
+        return Ok(Observed {
+            event_id: event.id.clone(),
+            observations: Vec::new(),
+            ignored: Some(why),
+        });
+    }
     for signal in &mut signals {
         if signal.resource.kind != ResourceKind::Instance || signal.resource.group.is_some() {
             continue;

@@ -119,7 +119,7 @@ async fn concurrent_deliveries_of_one_event_act_once() {
         .unwrap();
     assert_eq!(scan.items().len(), 1, "{:?}", scan.items());
     let summary: serde_json::Value =
-        serde_json::from_str(scan.items()[0]["incident"].as_s().unwrap()).unwrap();
+        serde_dynamo::from_attribute_value(scan.items()[0]["incident"].clone()).unwrap();
     assert_eq!(summary["failure_mode"], "cpu_runaway");
     assert_eq!(summary["tier"], "auto-heal");
 

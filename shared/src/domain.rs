@@ -565,6 +565,7 @@ pub struct Incident {
     pub confidence: f64,
     pub opened_at: DateTime<Utc>,
     /// The evidence: the scored signals this incident was built from.
+    #[serde(default)]
     pub evidence: Vec<Scored>,
 }
 
@@ -775,6 +776,7 @@ pub struct Decision {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
     pub mode: Mode,
+    #[serde(default)]
     pub reasons: Vec<Reason>,
     pub decided_at: DateTime<Utc>,
 }

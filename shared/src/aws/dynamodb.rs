@@ -129,15 +129,11 @@ impl PrincipalHistory for StateTable {
             .send()
             .await
             .map_err(|e| port_error(OP, e))?;
-        let Some(text) = out
-            .item()
-            .and_then(|i| i.get("profile"))
-            .and_then(|v| v.as_s().ok())
-        else {
+        let Some(value) = out.item().and_then(|i| i.get("profile")) else {
             return Ok(None);
         };
-        // A profile that no longer parses (an older format) is started afresh, not fatal.
-        Ok(serde_json::from_str(text).ok())
+        // A profile that no longer reads (an older format) is started afresh, not fatal.
+        Ok(serde_dynamo::from_attribute_value(value.clone()).ok())
     }
 
     async fn save(
@@ -147,23 +143,22 @@ impl PrincipalHistory for StateTable {
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
         const OP: &str = "dynamodb:PutItem";
-        let text = serde_json::to_string(profile)
-            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
-        if text.len() > MAX_PROFILE_BYTES {
+        // The profile is bounded by construction; its JSON size stands for the item's size.
+        let size = serde_json::to_vec(profile).map_or(usize::MAX, |v| v.len());
+        if size > MAX_PROFILE_BYTES {
             return Err(PortError::new(
                 OP,
                 PortErrorKind::Rejected,
-                format!(
-                    "profile of {principal} is {} bytes, above {MAX_PROFILE_BYTES}",
-                    text.len()
-                ),
+                format!("profile of {principal} is {size} bytes, above {MAX_PROFILE_BYTES}"),
             ));
         }
+        let value: AttributeValue = serde_dynamo::to_attribute_value(profile)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
         self.client
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(Self::principal_key(principal)))
-            .item("profile", AttributeValue::S(text))
+            .item("profile", value)
             .item(
                 "expires_at",
                 epoch(now + chrono::Duration::days(MAX_AGE_DAYS)),
@@ -301,21 +296,23 @@ impl RecordIncident for StateTable {
         tier: crate::domain::Tier,
         keep_until: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        let summary = serde_json::json!({
+        let summary: AttributeValue = serde_dynamo::to_attribute_value(serde_json::json!({
             "resource": incident.resource,
             "failure_mode": incident.failure_mode,
+            "threat": incident.threat,
             "severity": incident.severity,
             "confidence": incident.confidence,
             "opened_at": incident.opened_at,
             "tier": tier,
             "evidence": incident.evidence.len(),
-        });
+        }))
+        .map_err(|e| PortError::new("dynamodb:PutItem", PortErrorKind::Rejected, e))?;
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(format!("incident#{}", incident.id)))
-            .item("incident", AttributeValue::S(summary.to_string()))
+            .item("incident", summary)
             .item("expires_at", epoch(keep_until))
             .condition_expression("attribute_not_exists(pk)")
             .send()
@@ -345,6 +342,8 @@ impl SavePendingApproval for StateTable {
         until: DateTime<Utc>,
     ) -> Result<(), PortError> {
         const OP: &str = "dynamodb:PutItem";
+        // As JSON text: a decision carries its evidence's free-form values, which do not map
+        // onto DynamoDB types one to one.
         let body = serde_json::to_string(decision)
             .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
         self.client

@@ -124,7 +124,13 @@ where
                 "This decision is no longer waiting (it expired or is unknown): nothing was changed.",
             );
         }
-        Err(e) => return Page::new(503, "Try again", format!("{e}: nothing was changed.")),
+        Err(e) => {
+            return Page::new(
+                503,
+                "Try again",
+                format!("{}: nothing was changed.", crate::error_chain(&e)),
+            );
+        }
     };
     // One use per link, one verdict per decision.
     for key in [
@@ -140,7 +146,13 @@ where
                     "This decision was already approved or denied: nothing more was changed.",
                 );
             }
-            Err(e) => return Page::new(503, "Try again", format!("{e}: nothing was changed.")),
+            Err(e) => {
+                return Page::new(
+                    503,
+                    "Try again",
+                    format!("{}: nothing was changed.", crate::error_chain(&e)),
+                );
+            }
         }
     }
     let verdict = token.verdict;

@@ -49,6 +49,29 @@ async fn autoscaling_scale_out_and_detach_leave_the_group_as_asked() {
     // (Auto Scaling refuses a capacity beyond the group's maximum; moto does not, so the cap
     // the handler applies before calling is tested on the in-memory fleet.)
 
+    // Suspend and resume what would disturb people examining the group.
+    use vigil_shared::ports::ScalingProcesses;
+    let hold = vigil_shared::domain::SUSPENDED_PROCESSES;
+    asg.set_processes(&name, &hold, true).await.unwrap();
+    let out = aws_sdk_autoscaling::Client::new(&config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .unwrap();
+    let mut suspended: Vec<String> = out.auto_scaling_groups()[0]
+        .suspended_processes()
+        .iter()
+        .filter_map(|p| p.process_name().map(str::to_owned))
+        .collect();
+    suspended.sort();
+    assert_eq!(
+        suspended,
+        ["AZRebalance", "AlarmNotification", "ScheduledActions"]
+    );
+    asg.set_processes(&name, &hold, false).await.unwrap();
+    assert!(asg.suspended(&name).await.unwrap().is_empty());
+
     let first = InstanceId::parse(&ids[0]).unwrap();
     asg.detach(&name, &first).await.unwrap();
     let (desired, instances) = group_state(&config, &group).await;
@@ -233,6 +256,18 @@ async fn codepipeline_freeze_request_shapes() {
     let (target, body) = h::request_json(&rx.expect_request());
     assert_eq!(target, "CodePipeline_20150709.GetPipelineState");
     assert_eq!(body["name"], "web-release");
+
+    // A rollback first looks for the last good execution; with none, it refuses to guess.
+    let (config, rx) = h::capturing_config();
+    use vigil_shared::ports::RollbackStage;
+    let err = CodePipeline::new(&config)
+        .rollback(&pipeline, &stage)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ListPipelineExecutions"), "{err}");
+    let (target, body) = h::request_json(&rx.expect_request());
+    assert_eq!(target, "CodePipeline_20150709.ListPipelineExecutions");
+    assert_eq!(body["pipelineName"], "web-release");
 }
 
 #[tokio::test]

@@ -650,7 +650,20 @@ pub enum Action {
         pipeline: PipelineName,
         stage: PipelineName,
     },
+    /// Suspend the group's scaling processes that would disturb people examining it (launches
+    /// and terminations stay: the group keeps healing).
+    SuspendScaling { group: GroupName },
+    /// Resume what [`Action::SuspendScaling`] suspended.
+    ResumeScaling { group: GroupName },
+    /// Roll a pipeline stage back to its last successful execution.
+    RollbackDeployment {
+        pipeline: PipelineName,
+        stage: PipelineName,
+    },
 }
+
+/// The scaling processes [`Action::SuspendScaling`] suspends.
+pub const SUSPENDED_PROCESSES: [&str; 3] = ["AZRebalance", "AlarmNotification", "ScheduledActions"];
 
 /// The resource tags Vigil keeps (a group's tags on its instances), at most this many.
 pub const MAX_TAGS: usize = 50;
@@ -666,6 +679,9 @@ impl Action {
             Action::QuarantineInstance { .. } => "quarantine_instance",
             Action::DeactivateAccessKey { .. } => "deactivate_access_key",
             Action::FreezeDeployments { .. } => "freeze_deployments",
+            Action::SuspendScaling { .. } => "suspend_scaling",
+            Action::ResumeScaling { .. } => "resume_scaling",
+            Action::RollbackDeployment { .. } => "rollback_deployment",
         }
     }
 
@@ -676,9 +692,12 @@ impl Action {
             | Action::RestartService { instance, .. }
             | Action::DetachInstance { instance, .. }
             | Action::QuarantineInstance { instance } => instance.to_string(),
-            Action::ScaleOut { group, .. } => group.to_string(),
+            Action::ScaleOut { group, .. }
+            | Action::SuspendScaling { group }
+            | Action::ResumeScaling { group } => group.to_string(),
             Action::DeactivateAccessKey { access_key_id } => access_key_id.to_string(),
-            Action::FreezeDeployments { pipeline, stage } => format!("{pipeline}/{stage}"),
+            Action::FreezeDeployments { pipeline, stage }
+            | Action::RollbackDeployment { pipeline, stage } => format!("{pipeline}/{stage}"),
         }
     }
 
@@ -722,6 +741,20 @@ impl fmt::Display for Action {
             Action::FreezeDeployments { pipeline, stage } => write!(
                 f,
                 "freeze deployments: disable the transition into stage {stage} of pipeline {pipeline}"
+            ),
+            Action::SuspendScaling { group } => write!(
+                f,
+                "suspend {} in Auto Scaling group {group}",
+                SUSPENDED_PROCESSES.join(", ")
+            ),
+            Action::ResumeScaling { group } => write!(
+                f,
+                "resume {} in Auto Scaling group {group}",
+                SUSPENDED_PROCESSES.join(", ")
+            ),
+            Action::RollbackDeployment { pipeline, stage } => write!(
+                f,
+                "roll stage {stage} of pipeline {pipeline} back to its last successful execution"
             ),
         }
     }

@@ -30,6 +30,7 @@ struct Group {
     min: u32,
     max: u32,
     desired: u32,
+    suspended: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +52,15 @@ impl MemoryFleet {
     /// Adds a group whose instances are all InService and healthy.
     pub fn add_group(&self, name: &GroupName, min: u32, max: u32, instances: &[InstanceId]) {
         let desired = u32::try_from(instances.len()).unwrap_or(u32::MAX);
-        lock(&self.groups).insert(name.clone(), Group { min, max, desired });
+        lock(&self.groups).insert(
+            name.clone(),
+            Group {
+                min,
+                max,
+                desired,
+                suspended: Vec::new(),
+            },
+        );
         let mut all = lock(&self.instances);
         for i in instances {
             all.insert(
@@ -171,6 +180,38 @@ impl DetachFromGroup for MemoryFleet {
     }
 }
 
+impl crate::ports::ScalingProcesses for MemoryFleet {
+    async fn set_processes(
+        &self,
+        group: &GroupName,
+        processes: &[&str],
+        suspend: bool,
+    ) -> Result<(), PortError> {
+        let mut groups = lock(&self.groups);
+        let g = groups.get_mut(group).ok_or_else(|| {
+            PortError::new(
+                "SuspendProcesses",
+                PortErrorKind::NotFound,
+                format!("no group {group}"),
+            )
+        })?;
+        for p in processes {
+            g.suspended.retain(|s| s != p);
+            if suspend {
+                g.suspended.push((*p).to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    async fn suspended(&self, group: &GroupName) -> Result<Vec<String>, PortError> {
+        Ok(lock(&self.groups)
+            .get(group)
+            .map(|g| g.suspended.clone())
+            .unwrap_or_default())
+    }
+}
+
 /// Parameters as a document received them.
 pub type Parameters = Vec<(String, String)>;
 /// A command sent: (document, instance, parameters).
@@ -190,6 +231,8 @@ pub struct MemoryOps {
     frozen: Mutex<BTreeMap<(String, String), String>>,
     /// Known (pipeline, stage) pairs; empty means every stage exists.
     stages: Mutex<Vec<(String, String)>>,
+    /// Stages rolled back: (pipeline, stage).
+    rollbacks: Mutex<Vec<(String, String)>>,
 }
 
 fn pairs(parameters: &[(&str, &str)]) -> Parameters {
@@ -203,6 +246,10 @@ impl MemoryOps {
     /// Declares a pipeline stage; once any is declared, others do not exist.
     pub fn add_stage(&self, pipeline: &str, stage: &str) {
         lock(&self.stages).push((pipeline.to_owned(), stage.to_owned()));
+    }
+
+    pub fn rollbacks(&self) -> Vec<(String, String)> {
+        lock(&self.rollbacks).clone()
     }
 
     /// Makes every later command and runbook end in `status`.
@@ -278,6 +325,29 @@ impl DisableTransition for MemoryOps {
     ) -> Result<(), PortError> {
         lock(&self.frozen).insert((pipeline.to_string(), stage.to_string()), reason.to_owned());
         Ok(())
+    }
+}
+
+impl crate::ports::RollbackStage for MemoryOps {
+    async fn rollback(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<String, PortError> {
+        let mut all = lock(&self.rollbacks);
+        all.push((pipeline.to_string(), stage.to_string()));
+        Ok(format!("execution-good-{}", all.len()))
+    }
+
+    async fn stage_status(
+        &self,
+        _: &PipelineName,
+        _: &PipelineName,
+    ) -> Result<Option<String>, PortError> {
+        Ok(Some(match self.status().as_str() {
+            "Success" => "Succeeded".to_owned(),
+            other => other.to_owned(),
+        }))
     }
 }
 

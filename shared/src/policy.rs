@@ -164,6 +164,10 @@ pub enum ActionKind {
     DeactivateAccessKey,
     /// Needs the resource tagged with the pipeline and stage ([`PIPELINE_TAG`], [`STAGE_TAG`]).
     FreezeDeployments,
+    /// Holds a group still (no rebalancing, alarms or schedules) while people look.
+    SuspendScaling,
+    /// Needs the pipeline and stage tags, like the freeze.
+    RollbackDeployment,
 }
 
 /// The tag naming the service the restart rung restarts (on the group, copied to instances).
@@ -183,7 +187,9 @@ impl ActionKind {
             | ActionKind::RestartService
             | ActionKind::ScaleOut
             | ActionKind::DeactivateAccessKey
-            | ActionKind::FreezeDeployments => true,
+            | ActionKind::FreezeDeployments
+            | ActionKind::SuspendScaling
+            | ActionKind::RollbackDeployment => true,
             ActionKind::DetachInstance | ActionKind::QuarantineInstance => false,
         }
     }
@@ -452,12 +458,18 @@ impl Policy {
                         .map_err(|e| format!("the key id is refused ({e})"))?,
                 }
             }
-            ActionKind::FreezeDeployments => Action::FreezeDeployments {
-                pipeline: PipelineName::parse(tag(PIPELINE_TAG)?)
-                    .map_err(|e| format!("its {PIPELINE_TAG} tag is refused ({e})"))?,
-                stage: PipelineName::parse(tag(STAGE_TAG)?)
-                    .map_err(|e| format!("its {STAGE_TAG} tag is refused ({e})"))?,
-            },
+            ActionKind::FreezeDeployments | ActionKind::RollbackDeployment => {
+                let pipeline = PipelineName::parse(tag(PIPELINE_TAG)?)
+                    .map_err(|e| format!("its {PIPELINE_TAG} tag is refused ({e})"))?;
+                let stage = PipelineName::parse(tag(STAGE_TAG)?)
+                    .map_err(|e| format!("its {STAGE_TAG} tag is refused ({e})"))?;
+                if kind == ActionKind::FreezeDeployments {
+                    Action::FreezeDeployments { pipeline, stage }
+                } else {
+                    Action::RollbackDeployment { pipeline, stage }
+                }
+            }
+            ActionKind::SuspendScaling => Action::SuspendScaling { group: group()? },
         })
     }
 

@@ -336,3 +336,34 @@ pub trait LoadPendingApproval {
 pub trait ReadSigningKey {
     fn signing_key(&self) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
 }
+
+/// Suspends or resumes scaling processes of a group, and reads which are suspended.
+pub trait ScalingProcesses {
+    fn set_processes(
+        &self,
+        group: &GroupName,
+        processes: &[&str],
+        suspend: bool,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    fn suspended(
+        &self,
+        group: &GroupName,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+}
+
+/// Rolls a stage back to its last successful execution (returns that execution's id), and
+/// reads the stage's latest status (`InProgress`, `Succeeded`, `Failed`, ...).
+pub trait RollbackStage {
+    fn rollback(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+
+    fn stage_status(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}

@@ -479,3 +479,46 @@ fn an_alert_storm_becomes_one_message_but_actions_are_always_told() {
     );
     assert_eq!(w.outbox.sent().len(), 3);
 }
+
+#[test]
+fn scaling_is_suspended_and_resumed() {
+    use vigil_shared::ports::ScalingProcesses;
+    let w = World::new();
+    let suspended = || block_on(w.fleet.suspended(&w.group)).unwrap();
+    let out = w.check(
+        Action::SuspendScaling {
+            group: w.group.clone(),
+        },
+        Tier::Block,
+        Mode::Enforce,
+    );
+    assert_eq!(out.status, OutcomeStatus::Verified, "{}", out.detail);
+    assert_eq!(suspended().len(), 3);
+    let out = w.check(
+        Action::ResumeScaling {
+            group: w.group.clone(),
+        },
+        Tier::AutoHeal,
+        Mode::Enforce,
+    );
+    assert_eq!(out.status, OutcomeStatus::Verified, "{}", out.detail);
+    assert!(suspended().is_empty());
+}
+
+#[test]
+fn a_rollback_is_verified_by_the_stages_status() {
+    let w = World::new();
+    let action = || Action::RollbackDeployment {
+        pipeline: PipelineName::parse("web-release").unwrap(),
+        stage: PipelineName::parse("Production").unwrap(),
+    };
+    let out = w.check(action(), Tier::AutoHeal, Mode::Enforce);
+    assert_eq!(out.status, OutcomeStatus::Verified, "{}", out.detail);
+    assert_eq!(
+        w.ops.rollbacks(),
+        vec![("web-release".to_owned(), "Production".to_owned())]
+    );
+    w.ops.end_with("Failed");
+    let out = w.check(action(), Tier::AutoHeal, Mode::Enforce);
+    assert_eq!(out.status, OutcomeStatus::Failed, "{}", out.detail);
+}

@@ -9,7 +9,7 @@ use crate::metrics::WatchedInstance;
 use crate::names::{GroupName, InstanceId};
 use crate::ports::{
     DescribeGroup, DescribeInstance, DetachFromGroup, ListWatchedInstances, PortError,
-    PortErrorKind, SetDesiredCapacity, SetInstanceHealth,
+    PortErrorKind, ScalingProcesses, SetDesiredCapacity, SetInstanceHealth,
 };
 
 #[derive(Debug, Clone)]
@@ -175,6 +175,56 @@ impl DetachFromGroup for AutoScaling {
             .await
             .map_err(|e| port_error("autoscaling:DetachInstances", e))?;
         Ok(())
+    }
+}
+
+impl ScalingProcesses for AutoScaling {
+    async fn set_processes(
+        &self,
+        group: &GroupName,
+        processes: &[&str],
+        suspend: bool,
+    ) -> Result<(), PortError> {
+        let names: Vec<String> = processes.iter().map(|p| (*p).to_owned()).collect();
+        if suspend {
+            self.client
+                .suspend_processes()
+                .auto_scaling_group_name(group.as_str())
+                .set_scaling_processes(Some(names))
+                .send()
+                .await
+                .map_err(|e| port_error("autoscaling:SuspendProcesses", e))?;
+        } else {
+            self.client
+                .resume_processes()
+                .auto_scaling_group_name(group.as_str())
+                .set_scaling_processes(Some(names))
+                .send()
+                .await
+                .map_err(|e| port_error("autoscaling:ResumeProcesses", e))?;
+        }
+        Ok(())
+    }
+
+    async fn suspended(&self, group: &GroupName) -> Result<Vec<String>, PortError> {
+        let out = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(group.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("autoscaling:DescribeAutoScalingGroups", e))?;
+        Ok(out
+            .auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(group.as_str()))
+            .map(|g| {
+                g.suspended_processes()
+                    .iter()
+                    .filter_map(|p| p.process_name().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }
 

@@ -7,7 +7,8 @@ use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType}
 use super::port_error;
 use crate::names::PipelineName;
 use crate::ports::{
-    DisableTransition, JobResult, PortError, PortErrorKind, ReportJobResult, TransitionEnabled,
+    DisableTransition, JobResult, PortError, PortErrorKind, ReportJobResult, RollbackStage,
+    TransitionEnabled,
 };
 
 /// CodePipeline's limits on a failure message and an execution summary.
@@ -107,5 +108,67 @@ impl TransitionEnabled for CodePipeline {
             .iter()
             .find(|s| s.stage_name() == Some(stage.as_str()))
             .map(|s| s.inbound_transition_state().is_none_or(|t| t.enabled())))
+    }
+}
+
+impl RollbackStage for CodePipeline {
+    async fn rollback(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<String, PortError> {
+        const LIST: &str = "codepipeline:ListPipelineExecutions";
+        let out = self
+            .client
+            .list_pipeline_executions()
+            .pipeline_name(pipeline.as_str())
+            .max_results(50)
+            .send()
+            .await
+            .map_err(|e| port_error(LIST, e))?;
+        // The newest execution that succeeded, other than the latest (the one being undone).
+        let executions = out.pipeline_execution_summaries();
+        let target = executions
+            .iter()
+            .skip(1)
+            .find(|e| e.status().is_some_and(|s| s.as_str() == "Succeeded"))
+            .and_then(|e| e.pipeline_execution_id())
+            .ok_or_else(|| {
+                PortError::new(
+                    LIST,
+                    PortErrorKind::NotFound,
+                    format!("pipeline {pipeline} has no earlier successful execution"),
+                )
+            })?
+            .to_owned();
+        self.client
+            .rollback_stage()
+            .pipeline_name(pipeline.as_str())
+            .stage_name(stage.as_str())
+            .target_pipeline_execution_id(&target)
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:RollbackStage", e))?;
+        Ok(target)
+    }
+
+    async fn stage_status(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<Option<String>, PortError> {
+        let out = self
+            .client
+            .get_pipeline_state()
+            .name(pipeline.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:GetPipelineState", e))?;
+        Ok(out
+            .stage_states()
+            .iter()
+            .find(|s| s.stage_name() == Some(stage.as_str()))
+            .and_then(|s| s.latest_execution())
+            .map(|e| e.status().as_str().to_owned()))
     }
 }

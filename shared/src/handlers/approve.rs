@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use super::remediate::{self, RemediateConfig, RemediatePorts};
 use crate::approval::{self, ApprovalError, Verdict};
 use crate::domain::{Reason, Tier};
-use crate::ports::TakeQuota;
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
     DescribeInstance, DetachFromGroup, DisableTransition, LoadPendingApproval, PublishAlert,
     ReadKillSwitch, RunCommand, SavePendingApproval, SetDesiredCapacity, SetInstanceHealth,
     StartAutomation, TransitionEnabled,
 };
+use crate::ports::{RollbackStage, ScalingProcesses, TakeQuota};
 
 /// What the person's browser shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +75,9 @@ where
     H: SetInstanceHealth,
     A: PublishAlert,
     R: ActionHistory + SavePendingApproval + LoadPendingApproval + ClaimOnce + TakeQuota,
-    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
+    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
-    P: DisableTransition + TransitionEnabled,
+    P: DisableTransition + TransitionEnabled + RollbackStage,
     U: AppendAudit,
 {
     let Some(key) = key else {

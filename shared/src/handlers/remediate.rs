@@ -10,12 +10,12 @@ use std::time::Duration;
 use crate::alert;
 use crate::domain::{Action, Attempt, Decision, Outcome, OutcomeStatus, Tier};
 use crate::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
-use crate::ports::TakeQuota;
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
     DetachFromGroup, DisableTransition, PortError, PublishAlert, ReadKillSwitch, RunCommand,
     SavePendingApproval, SetDesiredCapacity, SetInstanceHealth, StartAutomation, TransitionEnabled,
 };
+use crate::ports::{RollbackStage, ScalingProcesses, TakeQuota};
 use chrono::Utc;
 
 /// How actions are carried out and verified.
@@ -114,9 +114,9 @@ where
     H: SetInstanceHealth,
     A: PublishAlert,
     R: ActionHistory + SavePendingApproval + TakeQuota,
-    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
+    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
-    P: DisableTransition + TransitionEnabled,
+    P: DisableTransition + TransitionEnabled + RollbackStage,
 {
     // No action goes unrecorded: the decision is written to the trail first, and if it cannot
     // be, nothing is changed. Decisions that found nothing (a healthy resource, recorded only)
@@ -224,9 +224,9 @@ where
     K: ReadKillSwitch,
     I: DescribeInstance,
     H: SetInstanceHealth,
-    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup,
+    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
-    P: DisableTransition + TransitionEnabled,
+    P: DisableTransition + TransitionEnabled + RollbackStage,
 {
     let Some(action) = &decision.action else {
         return (OutcomeStatus::NotActed, "no action was decided".into());
@@ -281,7 +281,91 @@ where
         Action::FreezeDeployments { pipeline, stage } => {
             freeze(pipeline, stage, &decision.id, config, ports.pipelines).await
         }
+        Action::SuspendScaling { group } => {
+            scaling_processes(group, true, config, ports.groups).await
+        }
+        Action::ResumeScaling { group } => {
+            scaling_processes(group, false, config, ports.groups).await
+        }
+        Action::RollbackDeployment { pipeline, stage } => {
+            rollback(pipeline, stage, config, ports.pipelines).await
+        }
     }
+}
+
+async fn scaling_processes<G: ScalingProcesses>(
+    group: &GroupName,
+    suspend: bool,
+    config: &RemediateConfig,
+    groups: &G,
+) -> (OutcomeStatus, String) {
+    let names = crate::domain::SUSPENDED_PROCESSES;
+    let verb = if suspend { "suspend" } else { "resume" };
+    if let Err(e) = groups.set_processes(group, &names, suspend).await {
+        return (
+            OutcomeStatus::Failed,
+            format!("could not {verb} scaling processes of {group}: {e}"),
+        );
+    }
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        if let Ok(now) = groups.suspended(group).await {
+            let all = names.iter().all(|n| now.iter().any(|s| s == n));
+            let none = names.iter().all(|n| !now.iter().any(|s| s == n));
+            if (suspend && all) || (!suspend && none) {
+                return (
+                    OutcomeStatus::Verified,
+                    format!("group {group}: {} {verb}ed", names.join(", ")),
+                );
+            }
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!("group {group} does not report its processes {verb}ed"),
+    )
+}
+
+async fn rollback<P: RollbackStage>(
+    pipeline: &PipelineName,
+    stage: &PipelineName,
+    config: &RemediateConfig,
+    pipelines: &P,
+) -> (OutcomeStatus, String) {
+    let target = match pipelines.rollback(pipeline, stage).await {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                OutcomeStatus::Failed,
+                format!("rolling back {pipeline}/{stage} failed: {e}"),
+            );
+        }
+    };
+    let mut last = String::from("unknown");
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        match pipelines.stage_status(pipeline, stage).await {
+            Ok(Some(s)) if s == "Succeeded" => {
+                return (
+                    OutcomeStatus::Verified,
+                    format!("{pipeline}/{stage} rolled back to execution {target}"),
+                );
+            }
+            Ok(Some(s)) if matches!(s.as_str(), "Failed" | "Stopped" | "Cancelled") => {
+                return (
+                    OutcomeStatus::Failed,
+                    format!("the rollback of {pipeline}/{stage} to {target} ended {s}"),
+                );
+            }
+            Ok(Some(s)) => last = s,
+            Ok(None) => last = "no such stage".into(),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!("the rollback of {pipeline}/{stage} to {target} is still {last}"),
+    )
 }
 
 /// Minutes in which similar alerts are grouped into the first one.
@@ -615,7 +699,7 @@ async fn freeze<P>(
     pipelines: &P,
 ) -> (OutcomeStatus, String)
 where
-    P: DisableTransition + TransitionEnabled,
+    P: DisableTransition + TransitionEnabled + RollbackStage,
 {
     // CodePipeline shows the reason in its console: at most 300 characters.
     let reason: String = format!("Vigil: security incident, decision {decision}")

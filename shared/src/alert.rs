@@ -146,3 +146,102 @@ pub fn render_with_links(
         attributes,
     }
 }
+
+/// Console links for a resource, in `region`: where people go to look.
+pub fn console_links(resource: &crate::domain::Resource, region: &str) -> Vec<(String, String)> {
+    use crate::domain::ResourceKind;
+    // Only characters a region name has; anything else and no links are made.
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Vec::new();
+    }
+    let base = format!("https://{region}.console.aws.amazon.com");
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    match resource.kind {
+        ResourceKind::Instance => out.push((
+            "instance".to_owned(),
+            format!(
+                "{base}/ec2/home?region={region}#InstanceDetails:instanceId={}",
+                enc(&resource.id)
+            ),
+        )),
+        ResourceKind::Principal => out.push((
+            "CloudTrail events of this principal".to_owned(),
+            format!(
+                "{base}/cloudtrailv2/home?region={region}#/events?ReadOnly=false&Username={}",
+                enc(resource.id.rsplit('/').next().unwrap_or(&resource.id))
+            ),
+        )),
+        ResourceKind::AccessKey => out.push((
+            "CloudTrail events of this key".to_owned(),
+            format!(
+                "{base}/cloudtrailv2/home?region={region}#/events?AccessKeyId={}",
+                enc(&resource.id)
+            ),
+        )),
+        _ => {}
+    }
+    if let Some(g) = &resource.group {
+        out.push((
+            "Auto Scaling group".to_owned(),
+            format!(
+                "{base}/ec2/home?region={region}#AutoScalingGroupDetails:id={}",
+                enc(g.as_str())
+            ),
+        ));
+    }
+    out
+}
+
+/// Appends console links for the decision's resource to an alert's body.
+pub fn add_console_links(alert: &mut Alert, resource: &crate::domain::Resource, region: &str) {
+    let links = console_links(resource, region);
+    if links.is_empty() {
+        return;
+    }
+    let _ = writeln!(alert.body, "\nIn the console");
+    for (what, url) in links {
+        let _ = writeln!(alert.body, "  {what}: {url}");
+    }
+}
+
+#[cfg(test)]
+mod console_tests {
+    use super::*;
+    use crate::domain::{Resource, ResourceKind};
+
+    #[test]
+    fn links_point_at_the_resource_and_escape_it() {
+        let mut r = Resource::new(ResourceKind::Instance, "i-0123456789abcdef0");
+        r.group = crate::names::GroupName::parse("web prod/1").ok();
+        let links = console_links(&r, "eu-west-1");
+        assert_eq!(links.len(), 2);
+        assert!(
+            links[0]
+                .1
+                .ends_with("#InstanceDetails:instanceId=i-0123456789abcdef0")
+        );
+        assert!(
+            links[1]
+                .1
+                .ends_with("AutoScalingGroupDetails:id=web%20prod%2F1"),
+            "{}",
+            links[1].1
+        );
+        assert!(console_links(&r, "eu-west-1\nx").is_empty());
+        assert!(console_links(&r, "").is_empty());
+    }
+}

@@ -137,6 +137,7 @@ fn settings() -> RemediateConfig {
             base_url: "https://approve.example/".into(),
             key: KEY.to_vec(),
         }),
+        region: Some("eu-west-1".into()),
         ..RemediateConfig::default()
     }
 }
@@ -170,7 +171,16 @@ fn a_restart_runs_the_stacks_document_and_is_verified_by_its_status() {
         sent[0].2,
         vec![("ServiceName".to_owned(), "api.service".to_owned())]
     );
-    assert_eq!(w.outbox.sent().len(), 1);
+    let sent = w.outbox.sent();
+    assert_eq!(sent.len(), 1);
+    // The email says where to look.
+    assert!(
+        sent[0]
+            .body
+            .contains("https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#InstanceDetails:instanceId=i-00000000"),
+        "{}",
+        sent[0].body
+    );
 }
 
 #[test]

@@ -111,6 +111,8 @@ pub fn remediate_config(
         deactivate_key_document: config::optional(lookup, config::DEACTIVATE_KEY_DOCUMENT)
             .unwrap_or(defaults.deactivate_key_document.clone()),
         automation_role: config::optional(lookup, config::AUTOMATION_ROLE_ARN),
+        // Set by Lambda itself.
+        region: config::optional(lookup, "AWS_REGION"),
         approval: match (config::optional(lookup, config::APPROVAL_URL), key) {
             (Some(base_url), Some(key)) => Some(ApprovalLinks { base_url, key }),
             _ => None,

@@ -36,6 +36,8 @@ pub struct RemediateConfig {
     /// Where approval links point and the key that signs them; without it, decisions that
     /// need a person's approval are escalated by email without links.
     pub approval: Option<ApprovalLinks>,
+    /// The region, for console links in alerts.
+    pub region: Option<String>,
 }
 
 /// The approve function's URL and the links' signing key.
@@ -64,6 +66,7 @@ impl Default for RemediateConfig {
             deactivate_key_document: "Vigil-DeactivateAccessKey".to_owned(),
             automation_role: None,
             approval: None,
+            region: None,
         }
     }
 }
@@ -202,7 +205,10 @@ where
         return Ok(outcome);
     }
     let links = approval_links(decision, config, ports.history).await;
-    let message = alert::render_with_links(decision, &outcome, links.as_ref());
+    let mut message = alert::render_with_links(decision, &outcome, links.as_ref());
+    if let Some(region) = &config.region {
+        alert::add_console_links(&mut message, &decision.incident.resource, region);
+    }
     match ports.alerts.publish(&message).await {
         Ok(id) => outcome.notification_id = Some(id),
         Err(source) => {

@@ -19,6 +19,9 @@ pub struct Alert {
 }
 
 fn status_word(decision: &Decision, outcome: &Outcome) -> &'static str {
+    if decision.tier == Tier::Observe && decision.cites("recovery") {
+        return "RECOVERED";
+    }
     match (decision.tier, outcome.status) {
         (_, OutcomeStatus::Verified) => "HEALED",
         (_, OutcomeStatus::Failed) => "ACTION FAILED",
@@ -41,13 +44,20 @@ pub fn render_with_links(
     links: Option<&(String, String)>,
 ) -> Alert {
     let inc = &decision.incident;
-    let subject_full = format!(
-        "[Vigil {}] {} on {}: {}",
-        inc.severity,
-        inc.what(),
-        inc.resource.id,
-        status_word(decision, outcome)
-    );
+    let subject_full = if decision.tier == Tier::Observe && decision.cites("recovery") {
+        format!(
+            "[Vigil {}] {} is healthy again: RECOVERED",
+            inc.severity, inc.resource.id
+        )
+    } else {
+        format!(
+            "[Vigil {}] {} on {}: {}",
+            inc.severity,
+            inc.what(),
+            inc.resource.id,
+            status_word(decision, outcome)
+        )
+    };
     let subject = display_text(&subject_full, MAX_SUBJECT - 1);
 
     let mut body = String::new();

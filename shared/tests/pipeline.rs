@@ -217,6 +217,35 @@ fn a_trail_stopped_is_told_to_people_as_defence_evasion_and_nothing_changes() {
 }
 
 #[test]
+fn the_alarm_back_to_ok_after_a_replacement_closes_the_loop() {
+    let world = World::new(Mode::Enforce, 3);
+    let acted = check(&world, "alarm-cpu-high.json", "delivery-1");
+    assert_eq!(acted[0].1.status, OutcomeStatus::Verified);
+    let ok = check_bytes(
+        &world,
+        &common::fixture_bytes("alarm-cpu-ok.json"),
+        "delivery-2",
+        10,
+    );
+    let (d, _) = &ok[0];
+    assert_eq!(d.tier, Tier::Observe);
+    assert!(d.cites("recovery"), "{:?}", d.reasons);
+    let sent = world.outbox.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[1].subject.contains("RECOVERED"), "{}", sent[1].subject);
+    assert!(
+        sent[1].body.contains("replace_instance"),
+        "{}",
+        sent[1].body
+    );
+    // An OK with no action before it is recorded only, as before.
+    let quiet = World::new(Mode::Enforce, 3);
+    let ok = check(&quiet, "alarm-cpu-ok.json", "delivery-3");
+    assert!(!ok[0].0.cites("recovery"));
+    assert!(quiet.outbox.sent().is_empty());
+}
+
+#[test]
 fn dry_run_reports_but_changes_nothing() {
     let world = World::new(Mode::DryRun, 3);
     let results = check(&world, "alarm-cpu-high.json", "delivery-1");

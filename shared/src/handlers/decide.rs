@@ -172,6 +172,46 @@ pub enum DecideError {
     Port(#[from] PortError),
 }
 
+/// The verification that comes later than an action can wait for: the alarm that led to an
+/// action on this resource is back to OK. Cites the attempt it follows.
+fn recovery(
+    incident: &crate::domain::Incident,
+    attempts: &[crate::domain::Attempt],
+    now: DateTime<Utc>,
+) -> Option<Reason> {
+    use crate::domain::{AlarmState, FailureMode, OutcomeStatus, SignalKind};
+    if incident.failure_mode != FailureMode::Normal || incident.threat.is_some() {
+        return None;
+    }
+    let alarm = incident
+        .evidence
+        .iter()
+        .find_map(|e| match &e.observation.signal.kind {
+            SignalKind::AlarmStateChange {
+                alarm,
+                state: AlarmState::Ok,
+                ..
+            } => Some(alarm.clone()),
+            _ => None,
+        })?;
+    let last = attempts.iter().rev().find(|a| {
+        matches!(
+            a.status,
+            OutcomeStatus::Verified | OutcomeStatus::Unverified
+        )
+    })?;
+    let minutes = (now - last.at).num_minutes().max(0);
+    Some(Reason::new(
+        "recovery",
+        format!(
+            "alarm {} is back to OK {minutes} minute(s) after {} (decision {}): recovered",
+            crate::names::display_text(&alarm, 256),
+            last.action,
+            last.decision_id
+        ),
+    ))
+}
+
 /// Decides on one scored batch. `owner` identifies this delivery (the state machine's
 /// execution id, else the Lambda request id): stable across retries of one delivery, distinct
 /// between deliveries.
@@ -223,7 +263,12 @@ where
                 facts.group = Some(ports.groups.capacity(group).await?);
             }
         }
-        decisions.push(policy.decide(incident, proposal, &facts, now));
+        let recovery = recovery(&incident, &facts.attempts, now);
+        let mut decision = policy.decide(incident, proposal, &facts, now);
+        if let Some(r) = recovery {
+            decision.reasons.push(r);
+        }
+        decisions.push(decision);
     }
 
     // De-duplication: after every read that can fail (so a retry is not mistaken for a

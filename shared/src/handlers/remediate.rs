@@ -125,6 +125,7 @@ where
     // be, nothing is changed. Decisions that found nothing (a healthy resource, recorded only)
     // are left to the logs: the trail holds what was acted on, asked, escalated or blocked.
     let found_nothing = decision.tier == Tier::Observe
+        && !decision.cites("recovery")
         && decision.action.is_none()
         && decision.incident.threat.is_none()
         && decision.incident.failure_mode == crate::domain::FailureMode::Normal;
@@ -197,7 +198,8 @@ where
         detail = %outcome.detail,
         "decision carried out"
     );
-    if decision.tier == Tier::Observe {
+    // Recorded only, unless it closes the loop on an earlier action: people hear it recovered.
+    if decision.tier == Tier::Observe && !decision.cites("recovery") {
         return Ok(outcome);
     }
     if grouped(decision, &outcome, ports.history).await {

@@ -238,6 +238,23 @@ fn the_alarm_back_to_ok_after_a_replacement_closes_the_loop() {
         "{}",
         sent[1].body
     );
+    // The group's launch of a replacement is recognised too (grouped with the recovery email
+    // above when it comes within the same quarter hour, so checked on the decision).
+    let mut launch: serde_json::Value = serde_json::from_slice(&common::fixture_bytes(
+        "sources/aws_lambda_events/example-autoscaling-event-launch-successful.json",
+    ))
+    .unwrap();
+    launch["detail"]["AutoScalingGroupName"] = serde_json::json!("web-prod");
+    launch["detail"]["EC2InstanceId"] = serde_json::json!("i-0abcdef1234567890");
+    let launched = check_bytes(&world, launch.to_string().as_bytes(), "delivery-4", 12);
+    let (d, _) = &launched[0];
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.code == "recovery" && r.message.contains("replacement is in service")),
+        "{:?}",
+        d.reasons
+    );
     // An OK with no action before it is recorded only, as before.
     let quiet = World::new(Mode::Enforce, 3);
     let ok = check(&quiet, "alarm-cpu-ok.json", "delivery-3");

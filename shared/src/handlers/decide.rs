@@ -212,6 +212,45 @@ fn recovery(
     ))
 }
 
+/// The group an incident's launch-succeeded evidence is in, if it has any.
+fn launched_in(incident: &crate::domain::Incident) -> Option<crate::names::GroupName> {
+    use crate::domain::{ScalingActivityKind, SignalKind};
+    incident.evidence.iter().find_map(|e| {
+        let s = &e.observation.signal;
+        match &s.kind {
+            SignalKind::ScalingActivity {
+                activity: ScalingActivityKind::LaunchSucceeded,
+                ..
+            } => s.resource.group.clone(),
+            _ => None,
+        }
+    })
+}
+
+/// A launch in a group after Vigil took an instance out of it: the replacement is in service.
+fn replacement(
+    incident: &crate::domain::Incident,
+    group_attempts: &[crate::domain::Attempt],
+    now: DateTime<Utc>,
+) -> Option<Reason> {
+    use crate::domain::OutcomeStatus;
+    let group = launched_in(incident)?;
+    let last = group_attempts.iter().rev().find(|a| {
+        matches!(
+            a.status,
+            OutcomeStatus::Verified | OutcomeStatus::Unverified
+        )
+    })?;
+    let minutes = (now - last.at).num_minutes().max(0);
+    Some(Reason::new(
+        "recovery",
+        format!(
+            "{} launched in group {group} {minutes} minute(s) after {} (decision {}): the replacement is in service",
+            incident.resource.id, last.action, last.decision_id
+        ),
+    ))
+}
+
 /// Decides on one scored batch. `owner` identifies this delivery (the state machine's
 /// execution id, else the Lambda request id): stable across retries of one delivery, distinct
 /// between deliveries.
@@ -263,7 +302,20 @@ where
                 facts.group = Some(ports.groups.capacity(group).await?);
             }
         }
-        let recovery = recovery(&incident, &facts.attempts, now);
+        let replaced = match launched_in(&incident) {
+            Some(group) => {
+                ports
+                    .history
+                    .recent(
+                        &super::remediate::group_key(&group),
+                        now - policy.loop_window(),
+                    )
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let recovery = recovery(&incident, &facts.attempts, now)
+            .or_else(|| replacement(&incident, &replaced, now));
         let mut decision = policy.decide(incident, proposal, &facts, now);
         if let Some(r) = recovery {
             decision.reasons.push(r);

@@ -169,6 +169,14 @@ where
             // The action happened; losing its record weakens the loop breaker, so say so loudly.
             tracing::error!(error = %crate::error_chain(&e), resource, "attempt not recorded");
         }
+        // An instance taken out of a group is followed by a launch in that group: remembered
+        // under the group too, so the launch can be recognised as the replacement.
+        if let Some(group) = action.removes_instance() {
+            let key = group_key(group);
+            if let Err(e) = ports.history.record(&key, &attempt, keep).await {
+                tracing::error!(error = %crate::error_chain(&e), key, "attempt not recorded");
+            }
+        }
     }
     let finished_at = Utc::now();
     if recorded.is_ok() {
@@ -374,6 +382,11 @@ async fn rollback<P: RollbackStage>(
         OutcomeStatus::Unverified,
         format!("the rollback of {pipeline}/{stage} to {target} is still {last}"),
     )
+}
+
+/// The attempt-history key of a group (its replacements).
+pub fn group_key(group: &GroupName) -> String {
+    format!("group#{group}")
 }
 
 /// Minutes in which similar alerts are grouped into the first one.

@@ -257,6 +257,31 @@ async fn codepipeline_freeze_request_shapes() {
     assert_eq!(target, "CodePipeline_20150709.GetPipelineState");
     assert_eq!(body["name"], "web-release");
 
+    // Stopping a deployment, and lifting a freeze.
+    use vigil_shared::ports::StopAndResume;
+    let (config, rx) = h::capturing_config();
+    let execution = PipelineName::parse("3137f7cb-7cf7-4c5e-9b2a-d7eu3EXAMPLE").unwrap();
+    CodePipeline::new(&config)
+        .stop_execution(&pipeline, &execution, &"r".repeat(500))
+        .await
+        .unwrap();
+    let (target, body) = h::request_json(&rx.expect_request());
+    assert_eq!(target, "CodePipeline_20150709.StopPipelineExecution");
+    assert_eq!(body["pipelineExecutionId"], execution.as_str());
+    assert_eq!(body["abandon"], false);
+    assert_eq!(body["reason"].as_str().unwrap().len(), 200);
+    let (config, rx) = h::capturing_config();
+    CodePipeline::new(&config)
+        .enable_transition(&pipeline, &stage)
+        .await
+        .unwrap();
+    let (target, body) = h::request_json(&rx.expect_request());
+    assert_eq!(target, "CodePipeline_20150709.EnableStageTransition");
+    assert_eq!(
+        (body["stageName"].as_str(), body["transitionType"].as_str()),
+        (Some("Production"), Some("Inbound"))
+    );
+
     // A rollback first looks for the last good execution; with none, it refuses to guess.
     let (config, rx) = h::capturing_config();
     use vigil_shared::ports::RollbackStage;

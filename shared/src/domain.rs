@@ -660,6 +660,16 @@ pub enum Action {
         pipeline: PipelineName,
         stage: PipelineName,
     },
+    /// Stop a pipeline execution that is deploying (in-flight actions finish).
+    StopDeployment {
+        pipeline: PipelineName,
+        execution: PipelineName,
+    },
+    /// Enable the transition into a stage again: lift a deployment freeze.
+    UnfreezeDeployments {
+        pipeline: PipelineName,
+        stage: PipelineName,
+    },
 }
 
 /// The scaling processes [`Action::SuspendScaling`] suspends.
@@ -682,6 +692,8 @@ impl Action {
             Action::SuspendScaling { .. } => "suspend_scaling",
             Action::ResumeScaling { .. } => "resume_scaling",
             Action::RollbackDeployment { .. } => "rollback_deployment",
+            Action::StopDeployment { .. } => "stop_deployment",
+            Action::UnfreezeDeployments { .. } => "unfreeze_deployments",
         }
     }
 
@@ -697,7 +709,12 @@ impl Action {
             | Action::ResumeScaling { group } => group.to_string(),
             Action::DeactivateAccessKey { access_key_id } => access_key_id.to_string(),
             Action::FreezeDeployments { pipeline, stage }
-            | Action::RollbackDeployment { pipeline, stage } => format!("{pipeline}/{stage}"),
+            | Action::RollbackDeployment { pipeline, stage }
+            | Action::UnfreezeDeployments { pipeline, stage } => format!("{pipeline}/{stage}"),
+            Action::StopDeployment {
+                pipeline,
+                execution,
+            } => format!("{pipeline}/{execution}"),
         }
     }
 
@@ -755,6 +772,14 @@ impl fmt::Display for Action {
             Action::RollbackDeployment { pipeline, stage } => write!(
                 f,
                 "roll stage {stage} of pipeline {pipeline} back to its last successful execution"
+            ),
+            Action::StopDeployment {
+                pipeline,
+                execution,
+            } => write!(f, "stop execution {execution} of pipeline {pipeline}"),
+            Action::UnfreezeDeployments { pipeline, stage } => write!(
+                f,
+                "lift the freeze: enable the transition into stage {stage} of pipeline {pipeline}"
             ),
         }
     }

@@ -233,6 +233,8 @@ pub struct MemoryOps {
     stages: Mutex<Vec<(String, String)>>,
     /// Stages rolled back: (pipeline, stage).
     rollbacks: Mutex<Vec<(String, String)>>,
+    /// Executions stopped: (pipeline, execution).
+    stopped: Mutex<Vec<(String, String)>>,
 }
 
 fn pairs(parameters: &[(&str, &str)]) -> Parameters {
@@ -347,6 +349,40 @@ impl crate::ports::RollbackStage for MemoryOps {
         Ok(Some(match self.status().as_str() {
             "Success" => "Succeeded".to_owned(),
             other => other.to_owned(),
+        }))
+    }
+}
+
+impl crate::ports::StopAndResume for MemoryOps {
+    async fn stop_execution(
+        &self,
+        pipeline: &PipelineName,
+        execution: &PipelineName,
+        _reason: &str,
+    ) -> Result<(), PortError> {
+        lock(&self.stopped).push((pipeline.to_string(), execution.to_string()));
+        Ok(())
+    }
+
+    async fn enable_transition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<(), PortError> {
+        lock(&self.frozen).remove(&(pipeline.to_string(), stage.to_string()));
+        Ok(())
+    }
+
+    async fn execution_status(
+        &self,
+        pipeline: &PipelineName,
+        execution: &PipelineName,
+    ) -> Result<Option<String>, PortError> {
+        let key = (pipeline.to_string(), execution.to_string());
+        Ok(Some(if lock(&self.stopped).contains(&key) {
+            "Stopped".to_owned()
+        } else {
+            "InProgress".to_owned()
         }))
     }
 }

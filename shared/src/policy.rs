@@ -168,6 +168,10 @@ pub enum ActionKind {
     SuspendScaling,
     /// Needs the pipeline and stage tags, like the freeze.
     RollbackDeployment,
+    /// Stops the deployment in the incident's evidence (a CodePipeline execution event).
+    StopDeployment,
+    /// Lifts a freeze (pipeline and stage tags); for rules people approve.
+    UnfreezeDeployments,
 }
 
 /// The tag naming the service the restart rung restarts (on the group, copied to instances).
@@ -189,7 +193,9 @@ impl ActionKind {
             | ActionKind::DeactivateAccessKey
             | ActionKind::FreezeDeployments
             | ActionKind::SuspendScaling
-            | ActionKind::RollbackDeployment => true,
+            | ActionKind::RollbackDeployment
+            | ActionKind::StopDeployment
+            | ActionKind::UnfreezeDeployments => true,
             ActionKind::DetachInstance | ActionKind::QuarantineInstance => false,
         }
     }
@@ -458,6 +464,32 @@ impl Policy {
                         .map_err(|e| format!("the key id is refused ({e})"))?,
                 }
             }
+            ActionKind::StopDeployment => {
+                let (pipeline, execution) = incident
+                    .evidence
+                    .iter()
+                    .find_map(|e| match &e.observation.signal.kind {
+                        crate::domain::SignalKind::Deployment {
+                            pipeline,
+                            execution_id,
+                            ..
+                        } => Some((pipeline.clone(), execution_id.clone())),
+                        _ => None,
+                    })
+                    .ok_or_else(|| "the evidence holds no deployment".to_owned())?;
+                Action::StopDeployment {
+                    pipeline: PipelineName::parse(&pipeline)
+                        .map_err(|e| format!("the pipeline name is refused ({e})"))?,
+                    execution: PipelineName::parse(&execution)
+                        .map_err(|e| format!("the execution id is refused ({e})"))?,
+                }
+            }
+            ActionKind::UnfreezeDeployments => Action::UnfreezeDeployments {
+                pipeline: PipelineName::parse(tag(PIPELINE_TAG)?)
+                    .map_err(|e| format!("its {PIPELINE_TAG} tag is refused ({e})"))?,
+                stage: PipelineName::parse(tag(STAGE_TAG)?)
+                    .map_err(|e| format!("its {STAGE_TAG} tag is refused ({e})"))?,
+            },
             ActionKind::FreezeDeployments | ActionKind::RollbackDeployment => {
                 let pipeline = PipelineName::parse(tag(PIPELINE_TAG)?)
                     .map_err(|e| format!("its {PIPELINE_TAG} tag is refused ({e})"))?;

@@ -367,3 +367,26 @@ pub trait RollbackStage {
         stage: &PipelineName,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
 }
+
+/// Stops a pipeline execution, and enables a stage's inbound transition again.
+pub trait StopAndResume {
+    fn stop_execution(
+        &self,
+        pipeline: &PipelineName,
+        execution: &PipelineName,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    fn enable_transition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The execution's status (`InProgress`, `Stopping`, `Stopped`, `Succeeded`, ...).
+    fn execution_status(
+        &self,
+        pipeline: &PipelineName,
+        execution: &PipelineName,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}

@@ -532,3 +532,39 @@ fn a_rollback_is_verified_by_the_stages_status() {
     let out = w.check(action(), Tier::AutoHeal, Mode::Enforce);
     assert_eq!(out.status, OutcomeStatus::Failed, "{}", out.detail);
 }
+
+#[test]
+fn a_deployment_is_stopped_and_a_freeze_lifted() {
+    let w = World::new();
+    let pipeline = || PipelineName::parse("web-release").unwrap();
+    let out = w.check(
+        Action::StopDeployment {
+            pipeline: pipeline(),
+            execution: PipelineName::parse("3137f7cb-7cf7-039j-s83l-d7eu3EXAMPLE").unwrap(),
+        },
+        Tier::AutoHeal,
+        Mode::Enforce,
+    );
+    assert_eq!(out.status, OutcomeStatus::Verified, "{}", out.detail);
+    // Freeze, then lift it.
+    let stage = || PipelineName::parse("Production").unwrap();
+    w.check(
+        Action::FreezeDeployments {
+            pipeline: pipeline(),
+            stage: stage(),
+        },
+        Tier::Block,
+        Mode::Enforce,
+    );
+    assert!(w.ops.frozen("web-release", "Production").is_some());
+    let out = w.check(
+        Action::UnfreezeDeployments {
+            pipeline: pipeline(),
+            stage: stage(),
+        },
+        Tier::AutoHeal,
+        Mode::Enforce,
+    );
+    assert_eq!(out.status, OutcomeStatus::Verified, "{}", out.detail);
+    assert!(w.ops.frozen("web-release", "Production").is_none());
+}

@@ -8,7 +8,7 @@ use super::port_error;
 use crate::names::PipelineName;
 use crate::ports::{
     DisableTransition, JobResult, PortError, PortErrorKind, ReportJobResult, RollbackStage,
-    TransitionEnabled,
+    StopAndResume, TransitionEnabled,
 };
 
 /// CodePipeline's limits on a failure message and an execution summary.
@@ -170,5 +170,61 @@ impl RollbackStage for CodePipeline {
             .find(|s| s.stage_name() == Some(stage.as_str()))
             .and_then(|s| s.latest_execution())
             .map(|e| e.status().as_str().to_owned()))
+    }
+}
+
+impl StopAndResume for CodePipeline {
+    async fn stop_execution(
+        &self,
+        pipeline: &PipelineName,
+        execution: &PipelineName,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        self.client
+            .stop_pipeline_execution()
+            .pipeline_name(pipeline.as_str())
+            .pipeline_execution_id(execution.as_str())
+            // Let in-flight actions finish: an abandoned deploy can leave a stack half-updated.
+            .abandon(false)
+            .reason(truncate(reason, 200))
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:StopPipelineExecution", e))?;
+        Ok(())
+    }
+
+    async fn enable_transition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<(), PortError> {
+        self.client
+            .enable_stage_transition()
+            .pipeline_name(pipeline.as_str())
+            .stage_name(stage.as_str())
+            .transition_type(aws_sdk_codepipeline::types::StageTransitionType::Inbound)
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:EnableStageTransition", e))?;
+        Ok(())
+    }
+
+    async fn execution_status(
+        &self,
+        pipeline: &PipelineName,
+        execution: &PipelineName,
+    ) -> Result<Option<String>, PortError> {
+        let out = self
+            .client
+            .get_pipeline_execution()
+            .pipeline_name(pipeline.as_str())
+            .pipeline_execution_id(execution.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:GetPipelineExecution", e))?;
+        Ok(out
+            .pipeline_execution()
+            .and_then(|e| e.status())
+            .map(|s| s.as_str().to_owned()))
     }
 }

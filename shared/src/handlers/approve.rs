@@ -16,7 +16,7 @@ use crate::ports::{
     ReadKillSwitch, RunCommand, SavePendingApproval, SetDesiredCapacity, SetInstanceHealth,
     StartAutomation, TransitionEnabled,
 };
-use crate::ports::{RollbackStage, ScalingProcesses, TakeQuota};
+use crate::ports::{RollbackStage, ScalingProcesses, StopAndResume, TakeQuota};
 
 /// What the person's browser shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ where
     R: ActionHistory + SavePendingApproval + LoadPendingApproval + ClaimOnce + TakeQuota,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
-    P: DisableTransition + TransitionEnabled + RollbackStage,
+    P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
     U: AppendAudit,
 {
     let Some(key) = key else {

@@ -15,7 +15,7 @@ use crate::ports::{
     DetachFromGroup, DisableTransition, PortError, PublishAlert, ReadKillSwitch, RunCommand,
     SavePendingApproval, SetDesiredCapacity, SetInstanceHealth, StartAutomation, TransitionEnabled,
 };
-use crate::ports::{RollbackStage, ScalingProcesses, TakeQuota};
+use crate::ports::{RollbackStage, ScalingProcesses, StopAndResume, TakeQuota};
 use chrono::Utc;
 
 /// How actions are carried out and verified.
@@ -119,7 +119,7 @@ where
     R: ActionHistory + SavePendingApproval + TakeQuota,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
-    P: DisableTransition + TransitionEnabled + RollbackStage,
+    P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
 {
     // No action goes unrecorded: the decision is written to the trail first, and if it cannot
     // be, nothing is changed. Decisions that found nothing (a healthy resource, recorded only)
@@ -242,7 +242,7 @@ where
     H: SetInstanceHealth,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
-    P: DisableTransition + TransitionEnabled + RollbackStage,
+    P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
 {
     let Some(action) = &decision.action else {
         return (OutcomeStatus::NotActed, "no action was decided".into());
@@ -306,7 +306,79 @@ where
         Action::RollbackDeployment { pipeline, stage } => {
             rollback(pipeline, stage, config, ports.pipelines).await
         }
+        Action::StopDeployment {
+            pipeline,
+            execution,
+        } => stop_deployment(pipeline, execution, &decision.id, config, ports.pipelines).await,
+        Action::UnfreezeDeployments { pipeline, stage } => {
+            unfreeze(pipeline, stage, config, ports.pipelines).await
+        }
     }
+}
+
+async fn stop_deployment<P: StopAndResume>(
+    pipeline: &PipelineName,
+    execution: &PipelineName,
+    decision: &str,
+    config: &RemediateConfig,
+    pipelines: &P,
+) -> (OutcomeStatus, String) {
+    let reason: String = format!("Vigil: stopped by decision {decision}")
+        .chars()
+        .take(200)
+        .collect();
+    if let Err(e) = pipelines.stop_execution(pipeline, execution, &reason).await {
+        return (
+            OutcomeStatus::Failed,
+            format!("stopping {pipeline}/{execution} failed: {e}"),
+        );
+    }
+    let mut last = String::from("unknown");
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        match pipelines.execution_status(pipeline, execution).await {
+            Ok(Some(s)) if matches!(s.as_str(), "Stopped" | "Stopping" | "Cancelled") => {
+                return (
+                    OutcomeStatus::Verified,
+                    format!("execution {execution} of {pipeline} is {s}"),
+                );
+            }
+            Ok(Some(s)) => last = s,
+            Ok(None) => last = "unknown to CodePipeline".into(),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!("execution {execution} of {pipeline} is still {last}"),
+    )
+}
+
+async fn unfreeze<P: StopAndResume + TransitionEnabled>(
+    pipeline: &PipelineName,
+    stage: &PipelineName,
+    config: &RemediateConfig,
+    pipelines: &P,
+) -> (OutcomeStatus, String) {
+    if let Err(e) = pipelines.enable_transition(pipeline, stage).await {
+        return (
+            OutcomeStatus::Failed,
+            format!("enabling the transition into {pipeline}/{stage} failed: {e}"),
+        );
+    }
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        if let Ok(Some(true)) = pipelines.transition_enabled(pipeline, stage).await {
+            return (
+                OutcomeStatus::Verified,
+                format!("deployments into {pipeline}/{stage} flow again"),
+            );
+        }
+    }
+    (
+        OutcomeStatus::Unverified,
+        format!("the transition into {pipeline}/{stage} still reads disabled"),
+    )
 }
 
 async fn scaling_processes<G: ScalingProcesses>(
@@ -720,7 +792,7 @@ async fn freeze<P>(
     pipelines: &P,
 ) -> (OutcomeStatus, String)
 where
-    P: DisableTransition + TransitionEnabled + RollbackStage,
+    P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
 {
     // CodePipeline shows the reason in its console: at most 300 characters.
     let reason: String = format!("Vigil: security incident, decision {decision}")

@@ -90,12 +90,13 @@ impl DisableTransition for CodePipeline {
     }
 }
 
-impl TransitionEnabled for CodePipeline {
-    async fn transition_enabled(
+impl CodePipeline {
+    /// A stage's state (GetPipelineState), `None` when the pipeline has no such stage.
+    async fn stage_state(
         &self,
         pipeline: &PipelineName,
         stage: &PipelineName,
-    ) -> Result<Option<bool>, PortError> {
+    ) -> Result<Option<aws_sdk_codepipeline::types::StageState>, PortError> {
         let out = self
             .client
             .get_pipeline_state()
@@ -107,6 +108,19 @@ impl TransitionEnabled for CodePipeline {
             .stage_states()
             .iter()
             .find(|s| s.stage_name() == Some(stage.as_str()))
+            .cloned())
+    }
+}
+
+impl TransitionEnabled for CodePipeline {
+    async fn transition_enabled(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+    ) -> Result<Option<bool>, PortError> {
+        Ok(self
+            .stage_state(pipeline, stage)
+            .await?
             .map(|s| s.inbound_transition_state().is_none_or(|t| t.enabled())))
     }
 }
@@ -157,19 +171,10 @@ impl RollbackStage for CodePipeline {
         pipeline: &PipelineName,
         stage: &PipelineName,
     ) -> Result<Option<String>, PortError> {
-        let out = self
-            .client
-            .get_pipeline_state()
-            .name(pipeline.as_str())
-            .send()
-            .await
-            .map_err(|e| port_error("codepipeline:GetPipelineState", e))?;
-        Ok(out
-            .stage_states()
-            .iter()
-            .find(|s| s.stage_name() == Some(stage.as_str()))
-            .and_then(|s| s.latest_execution())
-            .map(|e| e.status().as_str().to_owned()))
+        Ok(self
+            .stage_state(pipeline, stage)
+            .await?
+            .and_then(|s| s.latest_execution().map(|e| e.status().as_str().to_owned())))
     }
 }
 

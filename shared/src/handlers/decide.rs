@@ -179,7 +179,7 @@ fn recovery(
     attempts: &[crate::domain::Attempt],
     now: DateTime<Utc>,
 ) -> Option<Reason> {
-    use crate::domain::{AlarmState, FailureMode, OutcomeStatus, SignalKind};
+    use crate::domain::{AlarmState, FailureMode, SignalKind};
     if incident.failure_mode != FailureMode::Normal || incident.threat.is_some() {
         return None;
     }
@@ -194,6 +194,24 @@ fn recovery(
             } => Some(alarm.clone()),
             _ => None,
         })?;
+    recovered_after(attempts, now, |minutes, last| {
+        format!(
+            "alarm {} is back to OK {minutes} minute(s) after {} (decision {}): recovered",
+            crate::names::display_text(&alarm, 256),
+            last.action,
+            last.decision_id
+        )
+    })
+}
+
+/// The `recovery` reason for the last action carried out among `attempts`, worded by `say`
+/// from the minutes since it and the attempt.
+fn recovered_after(
+    attempts: &[crate::domain::Attempt],
+    now: DateTime<Utc>,
+    say: impl FnOnce(i64, &crate::domain::Attempt) -> String,
+) -> Option<Reason> {
+    use crate::domain::OutcomeStatus;
     let last = attempts.iter().rev().find(|a| {
         matches!(
             a.status,
@@ -201,15 +219,7 @@ fn recovery(
         )
     })?;
     let minutes = (now - last.at).num_minutes().max(0);
-    Some(Reason::new(
-        "recovery",
-        format!(
-            "alarm {} is back to OK {minutes} minute(s) after {} (decision {}): recovered",
-            crate::names::display_text(&alarm, 256),
-            last.action,
-            last.decision_id
-        ),
-    ))
+    Some(Reason::new("recovery", say(minutes, last)))
 }
 
 /// The group an incident's launch-succeeded evidence is in, if it has any.
@@ -233,22 +243,13 @@ fn replacement(
     group_attempts: &[crate::domain::Attempt],
     now: DateTime<Utc>,
 ) -> Option<Reason> {
-    use crate::domain::OutcomeStatus;
     let group = launched_in(incident)?;
-    let last = group_attempts.iter().rev().find(|a| {
-        matches!(
-            a.status,
-            OutcomeStatus::Verified | OutcomeStatus::Unverified
-        )
-    })?;
-    let minutes = (now - last.at).num_minutes().max(0);
-    Some(Reason::new(
-        "recovery",
+    recovered_after(group_attempts, now, |minutes, last| {
         format!(
             "{} launched in group {group} {minutes} minute(s) after {} (decision {}): the replacement is in service",
             incident.resource.id, last.action, last.decision_id
-        ),
-    ))
+        )
+    })
 }
 
 /// Decides on one scored batch. `owner` identifies this delivery (the state machine's

@@ -333,25 +333,20 @@ async fn stop_deployment<P: StopAndResume>(
             format!("stopping {pipeline}/{execution} failed: {e}"),
         );
     }
-    let mut last = String::from("unknown");
-    for attempt in 0..config.verify_attempts {
-        pause(config, attempt).await;
+    let look = move || async move {
         match pipelines.execution_status(pipeline, execution).await {
             Ok(Some(s)) if matches!(s.as_str(), "Stopped" | "Stopping" | "Cancelled") => {
-                return (
-                    OutcomeStatus::Verified,
-                    format!("execution {execution} of {pipeline} is {s}"),
-                );
+                Seen::Done(format!("execution {execution} of {pipeline} is {s}"))
             }
-            Ok(Some(s)) => last = s,
-            Ok(None) => last = "unknown to CodePipeline".into(),
-            Err(e) => last = e.to_string(),
+            Ok(Some(s)) => Seen::Pending(s),
+            Ok(None) => Seen::Pending("unknown to CodePipeline".into()),
+            Err(e) => Seen::Pending(e.to_string()),
         }
-    }
-    (
-        OutcomeStatus::Unverified,
-        format!("execution {execution} of {pipeline} is still {last}"),
-    )
+    };
+    follow(config, look, |last| {
+        format!("execution {execution} of {pipeline} is still {last}")
+    })
+    .await
 }
 
 async fn unfreeze<P: StopAndResume + TransitionEnabled>(
@@ -429,31 +424,26 @@ async fn rollback<P: RollbackStage>(
             );
         }
     };
-    let mut last = String::from("unknown");
-    for attempt in 0..config.verify_attempts {
-        pause(config, attempt).await;
+    let target = &target;
+    let look = move || async move {
         match pipelines.stage_status(pipeline, stage).await {
-            Ok(Some(s)) if s == "Succeeded" => {
-                return (
-                    OutcomeStatus::Verified,
-                    format!("{pipeline}/{stage} rolled back to execution {target}"),
-                );
-            }
+            Ok(Some(s)) if s == "Succeeded" => Seen::Done(format!(
+                "{pipeline}/{stage} rolled back to execution {target}"
+            )),
             Ok(Some(s)) if matches!(s.as_str(), "Failed" | "Stopped" | "Cancelled") => {
-                return (
-                    OutcomeStatus::Failed,
-                    format!("the rollback of {pipeline}/{stage} to {target} ended {s}"),
-                );
+                Seen::Failed(format!(
+                    "the rollback of {pipeline}/{stage} to {target} ended {s}"
+                ))
             }
-            Ok(Some(s)) => last = s,
-            Ok(None) => last = "no such stage".into(),
-            Err(e) => last = e.to_string(),
+            Ok(Some(s)) => Seen::Pending(s),
+            Ok(None) => Seen::Pending("no such stage".into()),
+            Err(e) => Seen::Pending(e.to_string()),
         }
-    }
-    (
-        OutcomeStatus::Unverified,
-        format!("the rollback of {pipeline}/{stage} to {target} is still {last}"),
-    )
+    };
+    follow(config, look, |last| {
+        format!("the rollback of {pipeline}/{stage} to {target} is still {last}")
+    })
+    .await
 }
 
 /// The attempt-history key of a group (its replacements).
@@ -531,6 +521,37 @@ async fn pause(config: &RemediateConfig, attempt: u32) {
     }
 }
 
+/// What one look at an action's effect found.
+enum Seen {
+    Done(String),
+    Failed(String),
+    /// Neither yet: what was seen instead.
+    Pending(String),
+}
+
+/// Looks at an action's effect until it is done or failed, at most `verify_attempts` times;
+/// then it is unverified, described by `still` from the last thing seen.
+async fn follow<F, Fut>(
+    config: &RemediateConfig,
+    mut look: F,
+    still: impl FnOnce(&str) -> String,
+) -> (OutcomeStatus, String)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Seen>,
+{
+    let mut last = String::from("unknown");
+    for attempt in 0..config.verify_attempts {
+        pause(config, attempt).await;
+        match look().await {
+            Seen::Done(msg) => return (OutcomeStatus::Verified, msg),
+            Seen::Failed(msg) => return (OutcomeStatus::Failed, msg),
+            Seen::Pending(seen) => last = seen,
+        }
+    }
+    (OutcomeStatus::Unverified, still(&last))
+}
+
 /// SSM's terminal failure states for commands and automations.
 fn failed_state(status: &str) -> bool {
     matches!(
@@ -591,33 +612,26 @@ where
             );
         }
     };
-    let mut last = String::from("unknown");
-    for attempt in 0..config.verify_attempts {
-        pause(config, attempt).await;
-        match ports.commands.command_status(&command, instance).await {
-            Ok(s) if s == "Success" => {
-                return (
-                    OutcomeStatus::Verified,
-                    format!("{service} restarted on {instance} (command {command}: Success)"),
-                );
-            }
-            Ok(s) if failed_state(&s) => {
-                return (
-                    OutcomeStatus::Failed,
-                    format!("restarting {service} on {instance} ended {s} (command {command})"),
-                );
-            }
-            Ok(s) => last = s,
-            Err(e) => last = e.to_string(),
+    let (commands, command) = (ports.commands, &command);
+    let look = move || async move {
+        match commands.command_status(command, instance).await {
+            Ok(s) if s == "Success" => Seen::Done(format!(
+                "{service} restarted on {instance} (command {command}: Success)"
+            )),
+            Ok(s) if failed_state(&s) => Seen::Failed(format!(
+                "restarting {service} on {instance} ended {s} (command {command})"
+            )),
+            Ok(s) => Seen::Pending(s),
+            Err(e) => Seen::Pending(e.to_string()),
         }
-    }
-    (
-        OutcomeStatus::Unverified,
+    };
+    follow(config, look, |last| {
         format!(
             "restart of {service} on {instance} sent (command {command}) but still {last} after {} checks",
             config.verify_attempts
-        ),
-    )
+        )
+    })
+    .await
 }
 
 async fn scale_out<G>(
@@ -740,33 +754,26 @@ where
             );
         }
     };
-    let mut last = String::from("unknown");
-    for attempt in 0..config.verify_attempts {
-        pause(config, attempt).await;
-        match commands.automation_status(&execution).await {
-            Ok(s) if s == "Success" => {
-                return (
-                    OutcomeStatus::Verified,
-                    format!("runbook {document} succeeded (execution {execution})"),
-                );
-            }
-            Ok(s) if failed_state(&s) => {
-                return (
-                    OutcomeStatus::Failed,
-                    format!("runbook {document} ended {s} (execution {execution})"),
-                );
-            }
-            Ok(s) => last = s,
-            Err(e) => last = e.to_string(),
+    let execution = &execution;
+    let look = move || async move {
+        match commands.automation_status(execution).await {
+            Ok(s) if s == "Success" => Seen::Done(format!(
+                "runbook {document} succeeded (execution {execution})"
+            )),
+            Ok(s) if failed_state(&s) => Seen::Failed(format!(
+                "runbook {document} ended {s} (execution {execution})"
+            )),
+            Ok(s) => Seen::Pending(s),
+            Err(e) => Seen::Pending(e.to_string()),
         }
-    }
-    (
-        OutcomeStatus::Unverified,
+    };
+    follow(config, look, |last| {
         format!(
             "runbook {document} started (execution {execution}) but still {last} after {} checks",
             config.verify_attempts
-        ),
-    )
+        )
+    })
+    .await
 }
 
 async fn deactivate_key<C>(

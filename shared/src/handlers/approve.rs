@@ -166,10 +166,13 @@ where
         )
         .await
     {
+        // The link is spent (claimed above): saying "try again" would send people to a 409.
         return Page::new(
             503,
-            "Try again",
-            format!("the audit trail could not record the verdict ({e}): nothing was changed."),
+            "Not recorded",
+            format!(
+                "the audit trail could not record the verdict ({e}): nothing was changed, and this link is used up; act by hand or wait for the next decision."
+            ),
         );
     }
     let mut d = decision;

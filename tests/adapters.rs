@@ -2,14 +2,12 @@
 //! implement (CodePipeline's job results), the request the adapter sends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
 use chrono::{Duration, TimeZone, Utc};
 use vigil_shared::alert::Alert;
 use vigil_shared::aws::{
     autoscaling::AutoScaling, codepipeline::CodePipeline, dynamodb::StateTable, sns::Sns,
     ssm::KillSwitchParameter,
 };
-use vigil_shared::handlers::gate;
 use vigil_shared::names::{GroupName, InstanceId};
 use vigil_shared::ports::{
     Claim, ClaimOnce, DescribeGroup, DescribeInstance, JobResult, PortErrorKind, PublishAlert,
@@ -230,107 +228,6 @@ async fn codepipeline_success_result_request_shape() {
     assert_eq!(target, "CodePipeline_20150709.PutJobSuccessResult");
     assert_eq!(body["jobId"], "job-456");
     assert_eq!(body["executionDetails"]["summary"], "clean");
-}
-
-fn job_event(user_parameters: &str) -> CodePipelineJobEvent {
-    serde_json::from_value(serde_json::json!({
-        "CodePipeline.job": {
-            "id": "11111111-abcd-1111-abcd-111111abcdef",
-            "accountId": "111111111111",
-            "data": {
-                "actionConfiguration": {
-                    "configuration": {
-                        "FunctionName": "vigil-gate",
-                        "UserParameters": user_parameters
-                    }
-                },
-                "inputArtifacts": [],
-                "outputArtifacts": [],
-                "artifactCredentials": {
-                    "secretAccessKey": "secret",
-                    "sessionToken": "token",
-                    "accessKeyId": "AKIAIOSFODNN7EXAMPLE"
-                }
-            }
-        }
-    }))
-    .unwrap()
-}
-
-#[tokio::test]
-async fn gate_fails_the_job_while_a_freeze_is_in_force() {
-    let config = h::sdk_config();
-    let name = h::create_table(&config).await;
-    let state = StateTable::new(&config, &name);
-    let now = Utc::now();
-    freeze(
-        &config,
-        &name,
-        "web/prod",
-        "security incident on i-1234abcd",
-        now + Duration::hours(1),
-    )
-    .await;
-
-    let (pconfig, rx) = h::capturing_config();
-    let result = gate::handle(
-        &job_event(r#"{"target":"web/prod"}"#),
-        &state,
-        &CodePipeline::new(&pconfig),
-        now,
-    )
-    .await
-    .unwrap();
-    assert!(
-        matches!(&result, JobResult::Failure { message } if message.contains("security incident on i-1234abcd"))
-    );
-    let (target, body) = h::request_json(&rx.expect_request());
-    assert_eq!(target, "CodePipeline_20150709.PutJobFailureResult");
-    assert_eq!(body["jobId"], "11111111-abcd-1111-abcd-111111abcdef");
-
-    let (pconfig, rx) = h::capturing_config();
-    let result = gate::handle(
-        &job_event(r#"{"target":"web/staging"}"#),
-        &state,
-        &CodePipeline::new(&pconfig),
-        now,
-    )
-    .await
-    .unwrap();
-    assert!(matches!(result, JobResult::Success { .. }));
-    assert_eq!(
-        h::request_json(&rx.expect_request()).0,
-        "CodePipeline_20150709.PutJobSuccessResult"
-    );
-}
-
-#[tokio::test]
-async fn gate_always_answers_even_on_bad_parameters_or_a_broken_dependency() {
-    let config = h::sdk_config();
-    let broken = StateTable::new(&config, "no-such-table");
-    for params in [
-        r#"{"target":"web/prod"}"#,
-        "not json",
-        r#"{"target":"a;b/c"}"#,
-    ] {
-        let (pconfig, rx) = h::capturing_config();
-        let result = gate::handle(
-            &job_event(params),
-            &broken,
-            &CodePipeline::new(&pconfig),
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-        assert!(
-            matches!(result, JobResult::Failure { .. }),
-            "{params}: {result:?}"
-        );
-        assert_eq!(
-            h::request_json(&rx.expect_request()).0,
-            "CodePipeline_20150709.PutJobFailureResult"
-        );
-    }
 }
 
 #[tokio::test]

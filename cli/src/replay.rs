@@ -91,6 +91,7 @@ async fn run_with(
         watched: &world.fleet,
         disks: &metrics,
         metrics: &metrics,
+        deploys: &world.state,
     };
     let ingest_config = ingest::IngestConfig::default();
     let decide_ports = decide::DecidePorts {

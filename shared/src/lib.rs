@@ -10,6 +10,7 @@ pub mod domain;
 pub mod eval;
 pub mod events;
 pub mod features;
+pub mod gate;
 pub mod generator;
 pub mod handlers;
 pub mod incidents;

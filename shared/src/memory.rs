@@ -92,12 +92,14 @@ impl MemoryFleet {
 
 impl DescribeInstance for MemoryFleet {
     async fn membership(&self, instance: &InstanceId) -> Result<Option<Membership>, PortError> {
+        // As the Auto Scaling adapter reads them: the group's application and environment tags.
+        let tag = |i: &Instance, keys: &[&str]| keys.iter().find_map(|k| i.tags.get(*k).cloned());
         Ok(lock(&self.instances).get(instance).map(|i| Membership {
             group: i.group.clone(),
             health: i.health.clone(),
             lifecycle: i.lifecycle.clone(),
-            application: None,
-            environment: None,
+            application: tag(i, &["application", "app"]),
+            environment: tag(i, &["environment", "env", "stage"]),
             tags: i.tags.clone(),
         }))
     }
@@ -473,7 +475,9 @@ pub struct MemoryState {
     attempts: Mutex<HashMap<String, Vec<Attempt>>>,
     quotas: Mutex<HashMap<String, u32>>,
     policy: Mutex<Option<(String, String)>>,
-    incidents: Mutex<BTreeMap<String, crate::domain::Tier>>,
+    incidents: Mutex<BTreeMap<String, (crate::domain::Tier, crate::domain::Incident)>>,
+    deploys: Mutex<HashMap<String, crate::gate::Deploy>>,
+    approvals: Mutex<Vec<(crate::ports::ApprovalAction, bool, String)>>,
     pending: Mutex<HashMap<String, (crate::domain::Decision, DateTime<Utc>)>>,
 }
 
@@ -498,6 +502,11 @@ impl MemoryState {
 
     pub fn jobs(&self) -> Vec<(String, JobResult)> {
         lock(&self.jobs).clone()
+    }
+
+    /// The manual approval actions answered: (action, approved, summary).
+    pub fn approvals(&self) -> Vec<(crate::ports::ApprovalAction, bool, String)> {
+        lock(&self.approvals).clone()
     }
 }
 
@@ -529,6 +538,18 @@ impl ReadKillSwitch for MemoryState {
 impl ReadDeploymentFreeze for MemoryState {
     async fn freeze(&self, target: &str, _now: DateTime<Utc>) -> Result<Option<String>, PortError> {
         Ok(lock(&self.freezes).get(target).cloned())
+    }
+}
+
+impl crate::ports::SetDeploymentFreeze for MemoryState {
+    async fn set_freeze(
+        &self,
+        target: &str,
+        reason: &str,
+        _until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.freeze(target, reason);
+        Ok(())
     }
 }
 
@@ -673,8 +694,115 @@ impl RecordIncident for MemoryState {
         if all.contains_key(&incident.id) {
             return Ok(false);
         }
-        all.insert(incident.id.clone(), tier);
+        all.insert(incident.id.clone(), (tier, incident.clone()));
         Ok(true)
+    }
+}
+
+impl crate::ports::ReadPosture for MemoryState {
+    async fn incidents(
+        &self,
+        target: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::gate::PostureMark>, PortError> {
+        Ok(lock(&self.incidents)
+            .values()
+            .filter_map(|(tier, i)| crate::gate::PostureMark::of(i, *tier))
+            .filter(|(t, m)| t == target && m.opened_at >= since)
+            .map(|(_, m)| m)
+            .collect())
+    }
+}
+
+impl crate::ports::RecordDeploy for MemoryState {
+    async fn record_deploy(
+        &self,
+        deploy: &crate::gate::Deploy,
+        _keep_until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.deploys).insert(deploy.target.clone(), deploy.clone());
+        Ok(())
+    }
+}
+
+impl crate::ports::LastDeploy for MemoryState {
+    async fn last_deploy(&self, target: &str) -> Result<Option<crate::gate::Deploy>, PortError> {
+        Ok(lock(&self.deploys).get(target).cloned())
+    }
+}
+
+impl crate::ports::ReportApproval for MemoryState {
+    async fn answer(
+        &self,
+        action: &crate::ports::ApprovalAction,
+        approved: bool,
+        summary: &str,
+    ) -> Result<(), PortError> {
+        lock(&self.approvals).push((action.clone(), approved, summary.to_owned()));
+        Ok(())
+    }
+}
+
+/// GuardDuty's active findings, as a test or the simulator sets them.
+#[derive(Debug, Default)]
+pub struct MemoryFindings {
+    findings: Mutex<Vec<crate::gate::FindingSummary>>,
+}
+
+impl MemoryFindings {
+    pub fn add(&self, finding: crate::gate::FindingSummary) {
+        lock(&self.findings).push(finding);
+    }
+}
+
+impl crate::ports::ListFindings for MemoryFindings {
+    async fn active_findings(
+        &self,
+        min_severity: f64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::gate::FindingSummary>, PortError> {
+        Ok(lock(&self.findings)
+            .iter()
+            .filter(|f| f.severity >= min_severity && f.updated_at >= since)
+            .cloned()
+            .collect())
+    }
+}
+
+/// Pipeline artifacts by bucket and key.
+#[derive(Debug, Default)]
+pub struct MemoryArtifacts {
+    objects: Mutex<HashMap<(String, String), Vec<u8>>>,
+}
+
+impl MemoryArtifacts {
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), bytes);
+    }
+}
+
+impl crate::ports::FetchArtifact for MemoryArtifacts {
+    async fn fetch(
+        &self,
+        location: &crate::ports::ArtifactLocation,
+        _credentials: &crate::ports::ArtifactCredentials,
+        max_bytes: u64,
+    ) -> Result<crate::ports::Fetched, PortError> {
+        let objects = lock(&self.objects);
+        let bytes = objects
+            .get(&(location.bucket.clone(), location.key.clone()))
+            .ok_or_else(|| {
+                PortError::new(
+                    "s3:GetObject",
+                    PortErrorKind::NotFound,
+                    format!("no object s3://{}/{}", location.bucket, location.key),
+                )
+            })?;
+        Ok(if bytes.len() as u64 > max_bytes {
+            crate::ports::Fetched::TooLarge(bytes.len() as u64)
+        } else {
+            crate::ports::Fetched::Bytes(bytes.clone())
+        })
     }
 }
 

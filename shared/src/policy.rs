@@ -53,6 +53,9 @@ pub struct Policy {
     #[serde(default)]
     pub tiers: TierThresholds,
     pub rules: Vec<Rule>,
+    /// The deployment gate's checks and thresholds.
+    #[serde(default)]
+    pub gate: crate::gate::GatePolicy,
     /// Where this policy came from and a hash of its text (set on load, not written).
     #[serde(skip)]
     #[schemars(skip)]

@@ -114,8 +114,17 @@ pub trait ReadKillSwitch {
 /// The result of a CodePipeline job, as the gate reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobResult {
-    Success { summary: String },
-    Failure { message: String },
+    Success {
+        summary: String,
+    },
+    Failure {
+        message: String,
+    },
+    /// Not finished: CodePipeline invokes the action again with this token.
+    Continue {
+        token: String,
+        summary: String,
+    },
 }
 
 /// Answer a CodePipeline job.
@@ -135,6 +144,16 @@ pub trait ReadDeploymentFreeze {
         pipeline: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}
+
+/// Sets a deployment freeze on a target (during a security incident).
+pub trait SetDeploymentFreeze {
+    fn set_freeze(
+        &self,
+        target: &str,
+        reason: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Each principal's bounded activity history (CloudTrail novelty features). Concurrent updates
@@ -389,4 +408,99 @@ pub trait StopAndResume {
         pipeline: &PipelineName,
         execution: &PipelineName,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}
+
+/// Vigil's recorded incidents on a deployment target's resources (the gate's posture).
+pub trait ReadPosture {
+    /// Incidents on `target` (`application/environment`) opened at or after `since`.
+    fn incidents(
+        &self,
+        target: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<crate::gate::PostureMark>, PortError>> + Send;
+}
+
+/// Active (not archived) GuardDuty findings.
+pub trait ListFindings {
+    /// Findings at or above `min_severity` updated at or after `since`.
+    fn active_findings(
+        &self,
+        min_severity: f64,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<crate::gate::FindingSummary>, PortError>> + Send;
+}
+
+/// Where a pipeline artifact is, and the short-lived credentials CodePipeline gave the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLocation {
+    pub bucket: String,
+    pub key: String,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct ArtifactCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for ArtifactCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fetched artifact, or its size when it is over the limit (nothing is downloaded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Bytes(Vec<u8>),
+    TooLarge(u64),
+}
+
+/// Reads a pipeline artifact with the job's credentials.
+pub trait FetchArtifact {
+    fn fetch(
+        &self,
+        location: &ArtifactLocation,
+        credentials: &ArtifactCredentials,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Fetched, PortError>> + Send;
+}
+
+/// Remembers the deploys the gate let through (the deploy feedback).
+pub trait RecordDeploy {
+    fn record_deploy(
+        &self,
+        deploy: &crate::gate::Deploy,
+        keep_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The last deploy the gate let through to a target.
+pub trait LastDeploy {
+    fn last_deploy(
+        &self,
+        target: &str,
+    ) -> impl Future<Output = Result<Option<crate::gate::Deploy>, PortError>> + Send;
+}
+
+/// A manual approval action waiting for an answer (from its SNS notification).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalAction {
+    pub pipeline: PipelineName,
+    pub stage: PipelineName,
+    pub action: PipelineName,
+    pub token: String,
+}
+
+/// Answers a manual approval action.
+pub trait ReportApproval {
+    fn answer(
+        &self,
+        action: &ApprovalAction,
+        approved: bool,
+        summary: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }

@@ -44,14 +44,22 @@ impl World {
 
     fn ingest_ports(
         &self,
-    ) -> ingest::IngestPorts<'_, MemoryFleet, MemoryState, MemoryFleet, MemoryMetrics, MemoryMetrics>
-    {
+    ) -> ingest::IngestPorts<
+        '_,
+        MemoryFleet,
+        MemoryState,
+        MemoryFleet,
+        MemoryMetrics,
+        MemoryMetrics,
+        MemoryState,
+    > {
         ingest::IngestPorts {
             instances: &self.fleet,
             history: &self.state,
             watched: &self.fleet,
             disks: &self.metrics,
             metrics: &self.metrics,
+            deploys: &self.state,
         }
     }
 
@@ -530,4 +538,89 @@ fn guardduty_findings_below_the_stacks_threshold_are_ignored() {
         ))
         .unwrap();
     assert!(out.observations.is_empty());
+}
+
+/// The decision engine and the gate meet in the state table: a threat blocked on a tagged
+/// target freezes its deployments, and its incident is on the target's posture.
+#[test]
+fn a_threat_on_a_tagged_target_holds_its_deployments_at_the_gate() {
+    use vigil_shared::handlers::gate;
+    let world = World::new(Mode::Enforce, 3);
+    let crypto = InstanceId::parse("i-99999999").unwrap();
+    world.fleet.add_group(
+        &GroupName::parse("shop-prod").unwrap(),
+        1,
+        6,
+        std::slice::from_ref(&crypto),
+    );
+    world.fleet.tag(&crypto, "application", "shop");
+    world.fleet.tag(&crypto, "environment", "prod");
+    let results = check(
+        &world,
+        "sources/guardduty-crypto-instance.json",
+        "delivery-1",
+    );
+    let (d, _) = &results[0];
+    assert!(d.incident.threat.is_some(), "{d:?}");
+
+    let findings = vigil_shared::memory::MemoryFindings::default();
+    let artifacts = vigil_shared::memory::MemoryArtifacts::default();
+    let ports = gate::GatePorts {
+        freeze: &world.state,
+        posture: &world.state,
+        findings: &findings,
+        artifacts: &artifacts,
+        deploys: &world.state,
+        jobs: &world.state,
+        approvals: &world.state,
+        alerts: &world.outbox,
+    };
+    let job = |target: &str| {
+        gate::GateEvent::parse(serde_json::json!({"CodePipeline.job": {
+            "id": "33333333-abcd-1111-abcd-111111abcdef",
+            "data": {
+                "actionConfiguration": {"configuration": {
+                    "UserParameters": format!(r#"{{"target":"{target}"}}"#)
+                }},
+                "inputArtifacts": [], "outputArtifacts": [], "artifactCredentials": {}
+            }
+        }}))
+        .unwrap()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // Five minutes after the finding: its incident is still open.
+    let now = d.incident.opened_at + chrono::Duration::minutes(5);
+    let run = |target: &str| {
+        rt.block_on(gate::handle(
+            job(target),
+            &Policy::bundled().unwrap().gate,
+            &gate::GateConfig::default(),
+            &ports,
+            now,
+            std::time::Instant::now() + std::time::Duration::from_secs(60),
+        ))
+        .unwrap()
+    };
+    let out = run("shop/prod");
+    assert_eq!(out["job"], "failed", "{out}");
+    let message = out["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "- [incidents] open incident on i-99999999: {} ({}, tier block",
+            d.incident.what(),
+            d.incident.severity
+        )),
+        "{message}"
+    );
+    assert_eq!(d.tier, Tier::Block);
+    assert!(d.cites("gate:freeze"), "{:?}", d.reasons);
+    assert!(
+        message.contains("- [freeze] deployment freeze: "),
+        "{message}"
+    );
+    // Another target is not held.
+    assert_eq!(run("web/prod")["job"], "succeeded");
 }

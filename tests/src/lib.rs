@@ -168,26 +168,46 @@ pub async fn instance_health(config: &SdkConfig, instance: &str) -> String {
 /// A state table like the stack's: partition key `pk`.
 pub async fn create_table(config: &SdkConfig) -> String {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let attr = |name: &str, t: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(t)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(t)
+            .build()
+            .expect("key")
     };
     let name = unique("vigil-state");
+    // As template.yaml's StateTable: `pk`, and the gate's index of incidents by target.
     aws_sdk_dynamodb::Client::new(config)
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr("target", ScalarAttributeType::S))
+        .attribute_definitions(attr("opened", ScalarAttributeType::N))
+        .key_schema(key("pk", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(vigil_shared::aws::dynamodb::POSTURE_INDEX)
+                .key_schema(key("target", KeyType::Hash))
+                .key_schema(key("opened", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("mark")
+                        .build(),
+                )
                 .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
+                .expect("index"),
         )
         .send()
         .await
@@ -363,13 +383,15 @@ impl Adapters {
 
     pub fn ingest_ports(
         &self,
-    ) -> IngestPorts<'_, AutoScaling, StateTable, AutoScaling, CloudWatch, CloudWatch> {
+    ) -> IngestPorts<'_, AutoScaling, StateTable, AutoScaling, CloudWatch, CloudWatch, StateTable>
+    {
         IngestPorts {
             instances: &self.asg,
             history: &self.state,
             watched: &self.asg,
             disks: &self.cloudwatch,
             metrics: &self.cloudwatch,
+            deploys: &self.state,
         }
     }
 

@@ -1,24 +1,63 @@
 //! The `gate` Lambda function: wiring only (the handler is vigil_shared::handlers).
 
-use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
+use std::time::{Instant, SystemTime};
+
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{self, codepipeline::CodePipeline, dynamodb::StateTable};
+use vigil_shared::aws::{
+    self, artifacts::Artifacts, codepipeline::CodePipeline, dynamodb::StateTable,
+    guardduty::GuardDuty, sns::Sns, ssm::PolicyParameter,
+};
 use vigil_shared::config::{self, from_process};
-use vigil_shared::handlers;
+use vigil_shared::handlers::decide::{POLICY_TTL, PolicyStore};
+use vigil_shared::handlers::gate::{self, GateConfig, GateEvent, GatePorts};
+use vigil_shared::policy::Policy;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let store = PolicyStore::new(Policy::bundled()?, config::mode(&from_process)?, POLICY_TTL);
     let sdk = aws::load_config().await;
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let pipeline = CodePipeline::new(&sdk);
-    let (state, pipeline) = (&state, &pipeline);
+    let findings = GuardDuty::new(&sdk);
+    let artifacts = Artifacts::new(&sdk);
+    let alerts = Sns::new(&sdk, config::required(&from_process, config::TOPIC_ARN)?);
+    let policy = PolicyParameter::new(
+        &sdk,
+        config::required(&from_process, config::POLICY_PARAMETER)?,
+    );
+    let settings = GateConfig::default();
+    let ports = GatePorts {
+        freeze: &state,
+        posture: &state,
+        findings: &findings,
+        artifacts: &artifacts,
+        deploys: &state,
+        jobs: &pipeline,
+        approvals: &pipeline,
+        alerts: &alerts,
+    };
+    let (store, ports, policy, settings) = (&store, &ports, &policy, &settings);
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<CodePipelineJobEvent>| async move {
-            handlers::gate::handle(&event.payload, state, pipeline, chrono::Utc::now())
-                .await
-                .map(|r| format!("{r:?}"))
-                .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let (current, _) = store.current(policy, ports.alerts).await;
+            let parsed = GateEvent::parse(event.payload)
+                .map_err(|e| Error::from(vigil_shared::error_chain(&e)))?;
+            gate::handle(
+                parsed,
+                &current.gate,
+                settings,
+                ports,
+                chrono::Utc::now(),
+                Instant::now() + left,
+            )
+            .await
+            .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
         },
     ))
     .await

@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         watched: &autoscaling,
         disks: &cloudwatch,
         metrics: &cloudwatch,
+        deploys: &state,
     };
     let mut settings = IngestConfig::default();
     if let Some(tag) = from_process(config::WATCH_TAG) {

@@ -229,8 +229,8 @@ impl ScalingProcesses for AutoScaling {
 }
 
 /// Tag keys read as the application and the environment of a group.
-const APPLICATION_TAGS: [&str; 2] = ["application", "app"];
-const ENVIRONMENT_TAGS: [&str; 3] = ["environment", "env", "stage"];
+pub(crate) const APPLICATION_TAGS: [&str; 2] = ["application", "app"];
+pub(crate) const ENVIRONMENT_TAGS: [&str; 3] = ["environment", "env", "stage"];
 
 impl ListWatchedInstances for AutoScaling {
     async fn watched(&self, tag_key: &str) -> Result<Vec<WatchedInstance>, PortError> {

@@ -49,6 +49,20 @@ impl ReportJobResult for CodePipeline {
                     .await
                     .map_err(|e| port_error("codepipeline:PutJobSuccessResult", e))?;
             }
+            JobResult::Continue { token, summary } => {
+                self.client
+                    .put_job_success_result()
+                    .job_id(job_id)
+                    .continuation_token(token)
+                    .execution_details(
+                        ExecutionDetails::builder()
+                            .summary(truncate(summary, MAX_SUMMARY))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| port_error("codepipeline:PutJobSuccessResult", e))?;
+            }
             JobResult::Failure { message } => {
                 const OP: &str = "codepipeline:PutJobFailureResult";
                 let details = FailureDetails::builder()
@@ -231,5 +245,38 @@ impl StopAndResume for CodePipeline {
             .pipeline_execution()
             .and_then(|e| e.status())
             .map(|s| s.as_str().to_owned()))
+    }
+}
+
+impl crate::ports::ReportApproval for CodePipeline {
+    async fn answer(
+        &self,
+        action: &crate::ports::ApprovalAction,
+        approved: bool,
+        summary: &str,
+    ) -> Result<(), PortError> {
+        use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus};
+        const OP: &str = "codepipeline:PutApprovalResult";
+        let result = ApprovalResult::builder()
+            // CodePipeline takes at most 512 characters here.
+            .summary(truncate(summary, 512))
+            .status(if approved {
+                ApprovalStatus::Approved
+            } else {
+                ApprovalStatus::Rejected
+            })
+            .build()
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        self.client
+            .put_approval_result()
+            .pipeline_name(action.pipeline.as_str())
+            .stage_name(action.stage.as_str())
+            .action_name(action.action.as_str())
+            .token(&action.token)
+            .result(result)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
     }
 }

@@ -115,6 +115,121 @@ impl ReadDeploymentFreeze for StateTable {
     }
 }
 
+/// The state table's index of incidents by deployment target (`target`, `opened`).
+pub const POSTURE_INDEX: &str = "posture";
+
+impl crate::ports::ReadPosture for StateTable {
+    async fn incidents(
+        &self,
+        target: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::gate::PostureMark>, PortError> {
+        const OP: &str = "dynamodb:Query";
+        let mut marks = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(POSTURE_INDEX)
+            .key_condition_expression("#t = :t AND #o >= :since")
+            .expression_attribute_names("#t", "target")
+            .expression_attribute_names("#o", "opened")
+            .expression_attribute_values(":t", AttributeValue::S(target.to_owned()))
+            .expression_attribute_values(":since", epoch(since))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| port_error(OP, e))?;
+            // A mark that does not decode is skipped, not fatal: the others still count.
+            match item
+                .get("mark")
+                .map(|m| serde_dynamo::from_attribute_value(m.clone()))
+            {
+                Some(Ok(mark)) => marks.push(mark),
+                Some(Err(e)) => tracing::warn!(error = %e, "posture mark unreadable"),
+                None => {}
+            }
+            if marks.len() >= 1000 {
+                break;
+            }
+        }
+        Ok(marks)
+    }
+}
+
+impl crate::ports::SetDeploymentFreeze for StateTable {
+    async fn set_freeze(
+        &self,
+        target: &str,
+        reason: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(Self::freeze_key(target)))
+            .item(
+                "reason",
+                AttributeValue::S(crate::names::display_text(reason, 1000)),
+            )
+            .item("expires_at", epoch(until))
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb:PutItem", e))?;
+        Ok(())
+    }
+}
+
+impl StateTable {
+    /// The key of a target's last deploy.
+    pub fn deploy_key(target: &str) -> String {
+        format!("deploy#{target}")
+    }
+}
+
+impl crate::ports::RecordDeploy for StateTable {
+    async fn record_deploy(
+        &self,
+        deploy: &crate::gate::Deploy,
+        keep_until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb:PutItem";
+        let value = serde_dynamo::to_attribute_value(deploy)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(Self::deploy_key(&deploy.target)))
+            .item("deploy", value)
+            .item("expires_at", epoch(keep_until))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
+    }
+}
+
+impl crate::ports::LastDeploy for StateTable {
+    async fn last_deploy(&self, target: &str) -> Result<Option<crate::gate::Deploy>, PortError> {
+        const OP: &str = "dynamodb:GetItem";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(Self::deploy_key(target)))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let Some(value) = out.item().and_then(|i| i.get("deploy")) else {
+            return Ok(None);
+        };
+        serde_dynamo::from_attribute_value(value.clone())
+            .map(Some)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))
+    }
+}
+
 /// A profile is capped well under DynamoDB's 400 KB item limit.
 const MAX_PROFILE_BYTES: usize = 64 * 1024;
 
@@ -307,13 +422,23 @@ impl RecordIncident for StateTable {
             "evidence": incident.evidence.len(),
         }))
         .map_err(|e| PortError::new("dynamodb:PutItem", PortErrorKind::Rejected, e))?;
-        let res = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(format!("incident#{}", incident.id)))
             .item("incident", summary)
-            .item("expires_at", epoch(keep_until))
+            .item("expires_at", epoch(keep_until));
+        // Incidents on a deployment target are indexed for the gate (POSTURE_INDEX).
+        if let Some((target, mark)) = crate::gate::PostureMark::of(incident, tier) {
+            let mark = serde_dynamo::to_attribute_value(&mark)
+                .map_err(|e| PortError::new("dynamodb:PutItem", PortErrorKind::Rejected, e))?;
+            put = put
+                .item("target", AttributeValue::S(target))
+                .item("opened", epoch(incident.opened_at))
+                .item("mark", mark);
+        }
+        let res = put
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;

@@ -14,11 +14,13 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::ports::{PortError, PortErrorKind};
 
+pub mod artifacts;
 pub mod audit;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod codepipeline;
 pub mod dynamodb;
+pub mod guardduty;
 pub mod sns;
 pub mod ssm;
 pub mod stack;

@@ -17,7 +17,7 @@ use crate::incidents;
 use crate::policy::{Facts, Policy};
 use crate::ports::{
     ActionHistory, Claim, ClaimOnce, DescribeGroup, PortError, PublishAlert, ReadKillSwitch,
-    ReadPolicy, RecordIncident, TakeQuota,
+    ReadPolicy, RecordIncident, SetDeploymentFreeze, TakeQuota,
 };
 use crate::stages::{Decisions, ScoredBatch};
 
@@ -266,7 +266,7 @@ where
     C: ClaimOnce,
     K: ReadKillSwitch,
     G: DescribeGroup,
-    H: ActionHistory + RecordIncident,
+    H: ActionHistory + RecordIncident + SetDeploymentFreeze,
     Q: TakeQuota,
     P: ReadPolicy,
     A: PublishAlert,
@@ -343,7 +343,13 @@ where
     }
 
     let keep = now + chrono::Duration::days(INCIDENT_DAYS);
-    for d in decisions.iter().filter(|d| d.tier != Tier::Observe) {
+    // Incidents people hear about, and those on a deployment target that the gate weighs.
+    let recorded = |d: &crate::domain::Decision| {
+        d.tier != Tier::Observe
+            || (crate::gate::target_of(&d.incident.resource).is_some()
+                && d.incident.severity >= crate::domain::Severity::Medium)
+    };
+    for d in decisions.iter().filter(|d| recorded(d)) {
         if !ports
             .history
             .record_incident(&d.incident, d.tier, keep)
@@ -351,6 +357,32 @@ where
         {
             tracing::info!(incident = %d.incident.id, "incident already recorded");
         }
+    }
+
+    // A threat blocked on a deployment target holds its deployments at the gate.
+    for d in &mut decisions {
+        let Some(target) = crate::gate::target_of(&d.incident.resource) else {
+            continue;
+        };
+        if d.tier != Tier::Block || d.incident.threat.is_none() || d.mode != Mode::Enforce {
+            continue;
+        }
+        let until = now + chrono::Duration::hours(i64::from(policy.gate.freeze.hours));
+        let reason = format!(
+            "{} on {} (incident {}, decision {})",
+            d.incident.what(),
+            d.incident.resource.id,
+            d.incident.id,
+            d.id
+        );
+        ports.history.set_freeze(&target, &reason, until).await?;
+        d.reasons.push(Reason::new(
+            "gate:freeze",
+            format!(
+                "deployments of {target} are held at the gate until {} or until people lift the freeze",
+                until.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
     }
 
     for decision in &mut decisions {

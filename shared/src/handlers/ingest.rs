@@ -8,7 +8,7 @@ use crate::events::{self, Envelope, EventError, Normalised};
 use crate::features::{self, Context};
 use crate::metrics;
 use crate::ports::{
-    DescribeInstance, FetchMetrics, ListDiskMetrics, ListWatchedInstances, PortError,
+    DescribeInstance, FetchMetrics, LastDeploy, ListDiskMetrics, ListWatchedInstances, PortError,
     PrincipalHistory,
 };
 use crate::stages::Observed;
@@ -58,19 +58,21 @@ impl Default for IngestConfig {
 }
 
 /// The ports `ingest` uses.
-pub struct IngestPorts<'a, I, H, W, D, M> {
+pub struct IngestPorts<'a, I, H, W, D, M, L> {
     pub instances: &'a I,
     pub history: &'a H,
     pub watched: &'a W,
     pub disks: &'a D,
     pub metrics: &'a M,
+    /// The gate's deploy records: how long ago each target was deployed.
+    pub deploys: &'a L,
 }
 
 /// Handles one EventBridge event.
-pub async fn handle<I, H, W, D, M>(
+pub async fn handle<I, H, W, D, M, L>(
     event: &Envelope,
     config: &IngestConfig,
-    ports: &IngestPorts<'_, I, H, W, D, M>,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
 ) -> Result<Observed, IngestError>
 where
     I: DescribeInstance,
@@ -78,6 +80,7 @@ where
     W: ListWatchedInstances,
     D: ListDiskMetrics,
     M: FetchMetrics,
+    L: LastDeploy,
 {
     let size = serde_json::to_vec(&event.detail).map_or(usize::MAX, |v| v.len());
     if size > events::MAX_EVENT_BYTES {
@@ -174,7 +177,11 @@ where
 
 /// One observation per instance with its metrics read together ([`features::INSTANCE_V1`]),
 /// from the last `instance_points` of each window.
-fn instance_observations(windows: &[Observation], config: &IngestConfig) -> Vec<Observation> {
+fn instance_observations(
+    windows: &[Observation],
+    since_deploy: &std::collections::BTreeMap<String, f64>,
+    config: &IngestConfig,
+) -> Vec<Observation> {
     use std::collections::BTreeMap;
     let mut by_instance: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
     for o in windows {
@@ -207,8 +214,8 @@ fn instance_observations(windows: &[Observation], config: &IngestConfig) -> Vec<
             status_failed: get("StatusCheckFailed"),
             mem: get("mem_used_percent"),
             disk: get("disk_used_percent"),
-            // Deployment times reach the pull once the gate records them (the deploy feedback).
-            minutes_since_deploy: None,
+            minutes_since_deploy: crate::gate::target_of(&first.signal.resource)
+                .and_then(|t| since_deploy.get(&t).copied()),
         });
         let mut signal = first.signal.clone();
         signal.kind = SignalKind::InstanceMetrics {
@@ -240,16 +247,17 @@ fn instance_observations(windows: &[Observation], config: &IngestConfig) -> Vec<
 
 /// The scheduled pull: the watched instances' recent metrics, as metric-window observations
 /// and one instance observation per instance.
-async fn pull<I, H, W, D, M>(
+async fn pull<I, H, W, D, M, L>(
     tick: &str,
     at: chrono::DateTime<chrono::Utc>,
     config: &IngestConfig,
-    ports: &IngestPorts<'_, I, H, W, D, M>,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
 ) -> Result<Vec<Observation>, IngestError>
 where
     W: ListWatchedInstances,
     D: ListDiskMetrics,
     M: FetchMetrics,
+    L: LastDeploy,
 {
     let instances = ports.watched.watched(&config.watch_tag).await?;
     // Disk metrics are optional: without them the pull goes on with the rest.
@@ -289,7 +297,30 @@ where
         })
         .collect();
     features::relate_cpu_to_load(&mut observations);
-    let instances_read = instance_observations(&observations, config);
+    // The deploy feedback: minutes since the gate last let a deploy through to each target.
+    let mut since_deploy = std::collections::BTreeMap::new();
+    let targets: std::collections::BTreeSet<String> = instances
+        .iter()
+        .filter_map(|w| {
+            Some(format!(
+                "{}/{}",
+                w.application.as_ref()?,
+                w.environment.as_ref()?
+            ))
+        })
+        .collect();
+    for target in targets {
+        match ports.deploys.last_deploy(&target).await {
+            Ok(Some(d)) => {
+                since_deploy.insert(target, (at - d.at).num_seconds().max(0) as f64 / 60.0);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(target, error = %crate::error_chain(&e), "deploy record unreadable");
+            }
+        }
+    }
+    let instances_read = instance_observations(&observations, &since_deploy, config);
     observations.extend(instances_read);
     for o in &mut observations {
         if let SignalKind::MetricWindow { points, .. } = &mut o.signal.kind {

@@ -1,5 +1,9 @@
 # Vigil's developer commands. `make test` is the one CI runs.
-.PHONY: demo test deny lint-template build-lambdas fmt
+.PHONY: simulate demo test deny lint-template build-lambdas fmt
+
+# The fault-injection experiment, baseline vs Vigil: the table, then target/simulate/report.md.
+simulate:
+	cargo run --quiet --release -p vigil-cli -- simulate
 
 # Replay the bundled sample events through ingest -> score -> decide -> remediate (dry-run).
 demo:

@@ -466,3 +466,30 @@ async fn autoscaling_lists_the_instances_of_watched_groups() {
         && w.environment.as_deref() == Some("prod")));
     assert!(found.iter().all(|w| w.group.as_str() != other_group));
 }
+
+#[tokio::test]
+async fn sightings_count_other_deliveries_within_the_window() {
+    use vigil_shared::ports::Sightings;
+    let config = h::sdk_config();
+    let name = h::create_table(&config).await;
+    let state = StateTable::new(&config, &name);
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+    let window = Duration::minutes(12);
+    let key = "i-0abc1234def567890#CPU runaway";
+    assert_eq!(state.sighted(key, "tick-1", t0, window).await.unwrap(), 0);
+    // The same delivery again (a retry) is not a second sighting.
+    assert_eq!(state.sighted(key, "tick-1", t0, window).await.unwrap(), 0);
+    let t1 = t0 + Duration::minutes(5);
+    assert_eq!(state.sighted(key, "tick-2", t1, window).await.unwrap(), 1);
+    // Half an hour later, the earlier sightings are out of the window.
+    let t2 = t0 + Duration::minutes(40);
+    assert_eq!(state.sighted(key, "tick-3", t2, window).await.unwrap(), 0);
+    // Another finding on the same resource is counted apart.
+    assert_eq!(
+        state
+            .sighted("i-0abc1234def567890#memory leak", "tick-2", t1, window)
+            .await
+            .unwrap(),
+        0
+    );
+}

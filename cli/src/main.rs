@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod eval;
 mod replay;
+mod simulate;
 mod train;
 
 #[derive(Parser)]
@@ -43,6 +44,29 @@ enum Command {
         /// Print the decisions and outcomes as JSON lines instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// The fault-injection experiment: a simulated fleet and account with faults and attacks
+    /// injected, run once with static alarms and people (the baseline) and once with Vigil's
+    /// core inside; prints the comparison and writes a report with charts.
+    Simulate {
+        /// The random seed: the same seed gives the same numbers.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Scenarios to run (default: all). Repeat or separate with commas.
+        #[arg(long, value_delimiter = ',')]
+        scenario: Vec<String>,
+        /// Simulated minutes per scenario.
+        #[arg(long, default_value_t = 1440)]
+        duration: u32,
+        /// Instances in the fleet (three groups).
+        #[arg(long, default_value_t = 12)]
+        instances: usize,
+        /// Faults or attacks injected per scenario.
+        #[arg(long, default_value_t = 4)]
+        faults: usize,
+        /// Where the report and charts go.
+        #[arg(long, default_value = "target/simulate")]
+        out: PathBuf,
     },
     /// Policy files.
     Policy {
@@ -162,6 +186,43 @@ fn run(cli: Cli) -> Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(replay::run(&files, mode, json))
+        }
+        Command::Simulate {
+            seed,
+            scenario,
+            duration,
+            instances,
+            faults,
+            out,
+        } => {
+            let scenarios = if scenario.is_empty() {
+                vigil_shared::sim::Scenario::ALL.to_vec()
+            } else {
+                scenario
+                    .iter()
+                    .map(|s| {
+                        vigil_shared::sim::Scenario::parse(s).with_context(|| {
+                            let all: Vec<&str> = vigil_shared::sim::Scenario::ALL
+                                .iter()
+                                .map(|x| x.name())
+                                .collect();
+                            format!("unknown scenario {s:?}; one of: {}", all.join(", "))
+                        })
+                    })
+                    .collect::<Result<_>>()?
+            };
+            let config = vigil_shared::sim::SimConfig {
+                seed,
+                duration_minutes: duration.max(300),
+                instances: instances.max(3),
+                faults: faults.max(1),
+                ..Default::default()
+            };
+            let report = simulate::run(&config, &scenarios)?;
+            print!("{}", simulate::table(&report));
+            simulate::write(&report, &out)?;
+            println!("Report and charts: {}", out.display());
+            Ok(())
         }
         Command::Policy {
             command: PolicyCommand::Check { file },

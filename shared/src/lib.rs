@@ -20,6 +20,7 @@ pub mod models;
 pub mod names;
 pub mod policy;
 pub mod ports;
+pub mod sim;
 pub mod stages;
 pub mod train;
 

@@ -82,6 +82,35 @@ impl MemoryFleet {
         }
     }
 
+    /// Adds an InService, healthy instance to an existing group (a launch), with tags. The
+    /// desired capacity is the caller's to keep.
+    pub fn launch(
+        &self,
+        group: &GroupName,
+        instance: &InstanceId,
+        tags: &BTreeMap<String, String>,
+    ) {
+        lock(&self.instances).insert(
+            instance.clone(),
+            Instance {
+                group: group.clone(),
+                health: "HEALTHY".into(),
+                lifecycle: "InService".into(),
+                tags: tags.clone(),
+            },
+        );
+    }
+
+    /// Takes an instance out of its group for good (a termination).
+    pub fn terminate(&self, instance: &InstanceId) {
+        lock(&self.instances).remove(instance);
+    }
+
+    /// A group's desired capacity.
+    pub fn desired(&self, group: &GroupName) -> Option<u32> {
+        lock(&self.groups).get(group).map(|g| g.desired)
+    }
+
     /// The instance's health as Auto Scaling reports it.
     pub fn health(&self, instance: &InstanceId) -> Option<String> {
         lock(&self.instances)
@@ -477,6 +506,7 @@ pub struct MemoryState {
     policy: Mutex<Option<(String, String)>>,
     incidents: Mutex<BTreeMap<String, (crate::domain::Tier, crate::domain::Incident)>>,
     deploys: Mutex<HashMap<String, crate::gate::Deploy>>,
+    sightings: Mutex<HashMap<String, BTreeMap<String, DateTime<Utc>>>>,
     approvals: Mutex<Vec<(crate::ports::ApprovalAction, bool, String)>>,
     pending: Mutex<HashMap<String, (crate::domain::Decision, DateTime<Utc>)>>,
 }
@@ -629,8 +659,23 @@ impl FetchMetrics for MemoryMetrics {
 }
 
 impl ListDiskMetrics for MemoryMetrics {
-    async fn disks(&self, _instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
-        Ok(Vec::new())
+    /// The root volume of every instance that has a disk series (as the agent reports it).
+    async fn disks(&self, instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
+        let series = lock(&self.series);
+        Ok(instances
+            .iter()
+            .filter(|w| {
+                series.contains_key(&(w.instance.clone(), "CWAgent/disk_used_percent".into()))
+            })
+            .map(|w| DiskMetric {
+                instance: w.instance.clone(),
+                dimensions: vec![
+                    ("path".into(), "/".into()),
+                    ("device".into(), "nvme0n1p1".into()),
+                    ("fstype".into(), "xfs".into()),
+                ],
+            })
+            .collect())
     }
 }
 
@@ -711,6 +756,26 @@ impl crate::ports::ReadPosture for MemoryState {
             .filter(|(t, m)| t == target && m.opened_at >= since)
             .map(|(_, m)| m)
             .collect())
+    }
+}
+
+impl crate::ports::Sightings for MemoryState {
+    async fn sighted(
+        &self,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<u32, PortError> {
+        let mut all = lock(&self.sightings);
+        let seen = all.entry(key.to_owned()).or_default();
+        seen.retain(|_, t| *t >= now - chrono::Duration::days(1));
+        let before = seen
+            .iter()
+            .filter(|(o, t)| o.as_str() != owner && **t < now && **t >= now - window)
+            .count();
+        seen.insert(owner.to_owned(), now);
+        Ok(u32::try_from(before).unwrap_or(u32::MAX))
     }
 }
 

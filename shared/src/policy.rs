@@ -143,6 +143,24 @@ pub struct TierThresholds {
     pub auto_heal_min_confidence: f64,
     /// Below this confidence nothing is proposed: people are told.
     pub approval_min_confidence: f64,
+    /// A model's own finding (metrics, CloudTrail; not an alarm people set, nor a GuardDuty
+    /// finding) below this confidence is recorded, not sent to people: alert fatigue is a
+    /// safety problem too.
+    #[serde(default = "default_escalate_min_confidence")]
+    pub escalate_min_confidence: f64,
+    /// A finding from the pulled metrics is acted on or told only when a pull within this
+    /// many minutes found the same thing on the same resource (`for: 10m`, as alarms do);
+    /// 0 turns confirmation off.
+    #[serde(default = "default_confirm_within_minutes")]
+    pub confirm_within_minutes: u32,
+}
+
+fn default_escalate_min_confidence() -> f64 {
+    0.6
+}
+
+fn default_confirm_within_minutes() -> u32 {
+    12
 }
 
 impl Default for TierThresholds {
@@ -150,8 +168,39 @@ impl Default for TierThresholds {
         TierThresholds {
             auto_heal_min_confidence: 0.8,
             approval_min_confidence: 0.5,
+            escalate_min_confidence: default_escalate_min_confidence(),
+            confirm_within_minutes: default_confirm_within_minutes(),
         }
     }
+}
+
+/// Whether every piece of an incident's evidence is a model's reading of telemetry or
+/// CloudTrail (no alarm people set, no GuardDuty finding, no AWS event).
+pub fn model_only(incident: &Incident) -> bool {
+    use crate::domain::SignalKind;
+    !incident.evidence.is_empty()
+        && incident.evidence.iter().all(|e| {
+            matches!(
+                e.observation.signal.kind,
+                SignalKind::MetricWindow { .. }
+                    | SignalKind::InstanceMetrics { .. }
+                    | SignalKind::ApiCall(_)
+                    | SignalKind::ConsoleSignIn { .. }
+            )
+        })
+}
+
+/// Whether an incident comes from the scheduled metric pull only (confirmable by the next
+/// pull).
+pub fn from_pull(incident: &Incident) -> bool {
+    use crate::domain::SignalKind;
+    !incident.evidence.is_empty()
+        && incident.evidence.iter().all(|e| {
+            matches!(
+                e.observation.signal.kind,
+                SignalKind::MetricWindow { .. } | SignalKind::InstanceMetrics { .. }
+            )
+        })
 }
 
 /// The kind of action a ladder rung asks for.
@@ -370,6 +419,11 @@ impl Policy {
             }
         }
         let t = &self.tiers;
+        if !(0.0..=1.0).contains(&t.escalate_min_confidence) {
+            return Err(PolicyError::Invalid(
+                "tiers: escalate_min_confidence must be within [0, 1]".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&t.approval_min_confidence)
             || !(0.0..=1.0).contains(&t.auto_heal_min_confidence)
             || t.approval_min_confidence > t.auto_heal_min_confidence
@@ -539,6 +593,23 @@ impl Policy {
             reasons.push(Reason::new(
                 "policy:normal",
                 "no anomaly found: record only",
+            ));
+            return Proposal {
+                tier: Tier::Observe,
+                action: None,
+                mode: self.mode,
+                reasons,
+            };
+        }
+        if model_only(incident) && incident.confidence < self.tiers.escalate_min_confidence {
+            reasons.push(Reason::new(
+                "policy:below-escalation",
+                format!(
+                    "{} at confidence {:.2}, below the bar of {:.2} for telling people about a model's own finding: recorded only",
+                    incident.what(),
+                    incident.confidence,
+                    self.tiers.escalate_min_confidence
+                ),
             ));
             return Proposal {
                 tier: Tier::Observe,

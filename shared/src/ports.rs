@@ -504,3 +504,17 @@ pub trait ReportApproval {
         summary: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// Repeated sightings of the same finding on the same resource: the confirmation a finding
+/// from the metric pull needs before people are told or anything is done.
+pub trait Sightings {
+    /// Records that `owner` (one delivery) saw `key` at `now`, and returns how many other
+    /// deliveries saw it within `window` before. Idempotent per owner.
+    fn sighted(
+        &self,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> impl Future<Output = Result<u32, PortError>> + Send;
+}

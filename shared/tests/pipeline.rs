@@ -483,16 +483,30 @@ fn the_pull_names_a_cpu_runaway_and_the_instance_is_replaced() {
         "AWS/EC2/StatusCheckFailed",
         series_of(end, |_| 0.0),
     );
-    let results = check(
-        &world,
-        "sources/aws_lambda_events/example-eventbridge-schedule.json",
-        "delivery-1",
-    );
+    let schedule = "sources/aws_lambda_events/example-eventbridge-schedule.json";
+    // The first pull to find it records it and waits for the next pull to confirm.
+    let first = check(&world, schedule, "delivery-1");
+    let (d, _) = first
+        .iter()
+        .find(|(d, _)| d.incident.resource.id == CPU_INSTANCE)
+        .expect("a decision on the instance");
+    assert_eq!(d.tier, Tier::Observe, "{:?}", d.reasons);
+    assert!(d.cites("confirm"), "{:?}", d.reasons);
+    assert_eq!(world.health(), "HEALTHY");
+    // The next pull (another event, five minutes on) finds it again: confirmed.
+    let text = String::from_utf8(common::fixture_bytes(schedule)).unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next = text.replace(&id, "next-pull");
+    let results = check_bytes(&world, next.as_bytes(), "delivery-2", 5);
     let (d, o) = results
         .iter()
         .find(|(d, _)| d.incident.resource.id == CPU_INSTANCE)
         .expect("a decision on the instance");
     assert_eq!(d.incident.failure_mode, FailureMode::CpuRunaway, "{d:?}");
+    assert!(d.cites("confirm"), "{:?}", d.reasons);
     // The instance classifier named it, with its drivers.
     let lead = &d.incident.evidence[0];
     assert_eq!(lead.observation.features.schema, "instance.v1");

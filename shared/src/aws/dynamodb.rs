@@ -158,6 +158,57 @@ impl crate::ports::ReadPosture for StateTable {
     }
 }
 
+impl crate::ports::Sightings for StateTable {
+    async fn sighted(
+        &self,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<u32, PortError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        // One map of delivery -> epoch per finding; the item expires a day after the last.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("sighting#{key}")))
+            .update_expression("SET seen = if_not_exists(seen, :empty), expires_at = :ttl")
+            .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
+            .expression_attribute_values(":ttl", epoch(now + chrono::Duration::days(1)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let earlier: Vec<i64> = out
+            .attributes()
+            .and_then(|a| a.get("seen"))
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter(|(o, _)| o.as_str() != owner)
+                    .filter_map(|(_, t)| t.as_n().ok()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("sighting#{key}")))
+            .update_expression("SET seen.#o = :now")
+            .expression_attribute_names("#o", owner)
+            .expression_attribute_values(":now", epoch(now))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let (from, to) = ((now - window).timestamp(), now.timestamp());
+        Ok(
+            u32::try_from(earlier.iter().filter(|t| **t >= from && **t < to).count())
+                .unwrap_or(u32::MAX),
+        )
+    }
+}
+
 impl crate::ports::SetDeploymentFreeze for StateTable {
     async fn set_freeze(
         &self,

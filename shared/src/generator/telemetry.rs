@@ -164,12 +164,39 @@ fn healthy(rng: &mut Rng, c: TelemetryConfig) -> Healthy {
 pub fn sample(rng: &mut Rng, label: FailureMode, c: TelemetryConfig) -> InstanceSample {
     let n = c.points.max(instance::RECENT * 2 + 2);
     let c = TelemetryConfig { points: n, ..c };
+    generate(rng, label, c, |rng| {
+        // The fault has been going on for `age` points at the window's end: from just past
+        // the recent span to most of the window.
+        let age = rng.random_range(instance::RECENT + 1..(n * 2 / 3).max(instance::RECENT + 2));
+        n - age
+    })
+}
+
+/// A long series of `c.points` points whose fault (if `label` is not normal) begins at point
+/// `onset`: the simulator's instances. The same `rng` state gives the same values before the
+/// onset whatever the label, so a healthy and a faulty series of one instance agree until the
+/// fault begins.
+pub fn series(
+    rng: &mut Rng,
+    label: FailureMode,
+    c: TelemetryConfig,
+    onset: usize,
+) -> InstanceSample {
+    let onset = onset.min(c.points.saturating_sub(1));
+    generate(rng, label, c, |_| onset)
+}
+
+fn generate(
+    rng: &mut Rng,
+    label: FailureMode,
+    c: TelemetryConfig,
+    onset: impl FnOnce(&mut Rng) -> usize,
+) -> InstanceSample {
+    let n = c.points;
     let minutes_per_point = f64::from(c.period_secs) / 60.0;
     let mut h = healthy(rng, c);
-    // The fault has been going on for `age` points at the window's end: from just past the
-    // recent span to most of the window.
-    let age = rng.random_range(instance::RECENT + 1..(n * 2 / 3).max(instance::RECENT + 2));
-    let onset = n - age;
+    let onset = onset(rng);
+    let age = n - onset;
     let faulty = label != FailureMode::Normal;
 
     let mut minutes_since_deploy = None;

@@ -17,7 +17,7 @@ use crate::incidents;
 use crate::policy::{Facts, Policy};
 use crate::ports::{
     ActionHistory, Claim, ClaimOnce, DescribeGroup, PortError, PublishAlert, ReadKillSwitch,
-    ReadPolicy, RecordIncident, SetDeploymentFreeze, TakeQuota,
+    ReadPolicy, RecordIncident, SetDeploymentFreeze, Sightings, TakeQuota,
 };
 use crate::stages::{Decisions, ScoredBatch};
 
@@ -266,7 +266,7 @@ where
     C: ClaimOnce,
     K: ReadKillSwitch,
     G: DescribeGroup,
-    H: ActionHistory + RecordIncident + SetDeploymentFreeze,
+    H: ActionHistory + RecordIncident + SetDeploymentFreeze + Sightings,
     Q: TakeQuota,
     P: ReadPolicy,
     A: PublishAlert,
@@ -318,6 +318,37 @@ where
         let recovery = recovery(&incident, &facts.attempts, now)
             .or_else(|| replacement(&incident, &replaced, now));
         let mut decision = policy.decide(incident, proposal, &facts, now);
+        // A finding from the pull waits for the next pull to find it again.
+        let confirm = policy.tiers.confirm_within_minutes;
+        if confirm > 0
+            && decision.tier != Tier::Observe
+            && crate::policy::from_pull(&decision.incident)
+        {
+            let key = format!(
+                "{}#{}",
+                decision.incident.resource.id,
+                decision.incident.what()
+            );
+            let window = chrono::Duration::minutes(i64::from(confirm));
+            let before = ports.history.sighted(&key, owner, now, window).await?;
+            if before == 0 {
+                decision.tier = Tier::Observe;
+                decision.action = None;
+                decision.reasons.push(Reason::new(
+                    "confirm",
+                    format!(
+                        "first sighting of {} on {}: told and acted on only if a pull within {confirm} min finds it again",
+                        decision.incident.what(),
+                        decision.incident.resource.id
+                    ),
+                ));
+            } else {
+                decision.reasons.push(Reason::new(
+                    "confirm",
+                    format!("confirmed: found again within {confirm} min"),
+                ));
+            }
+        }
         if let Some(r) = recovery {
             decision.reasons.push(r);
         }

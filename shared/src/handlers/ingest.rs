@@ -144,13 +144,28 @@ where
             signal.resource.tags = m.tags;
         }
     }
+    let observations = observe(signals, ports.history).await?;
+    Ok(Observed {
+        event_id: event.id.clone(),
+        observations,
+        ignored: None,
+    })
+}
+
+/// Signals to observations: features, and for CloudTrail calls and sign-ins the principal's
+/// novelty against its history, which the call then joins. (Also the simulator's way in for
+/// generated CloudTrail activity.)
+pub async fn observe<H: PrincipalHistory>(
+    signals: Vec<crate::domain::Signal>,
+    history: &H,
+) -> Result<Vec<Observation>, PortError> {
     let mut observations = Vec::with_capacity(signals.len());
     for signal in signals {
         let features = match signal.kind {
             SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. } => {
                 // Features against the history before this call, then the call joins it.
                 let key = &signal.resource.id;
-                let mut profile = ports.history.load(key).await?.unwrap_or_default();
+                let mut profile = history.load(key).await?.unwrap_or_default();
                 let features = features::extract(
                     &signal,
                     Context {
@@ -158,21 +173,14 @@ where
                     },
                 );
                 profile.observe(&signal);
-                ports
-                    .history
-                    .save(key, &profile, signal.observed_at)
-                    .await?;
+                history.save(key, &profile, signal.observed_at).await?;
                 features
             }
             _ => features::extract(&signal, Context::default()),
         };
         observations.push(Observation { signal, features });
     }
-    Ok(Observed {
-        event_id: event.id.clone(),
-        observations,
-        ignored: None,
-    })
+    Ok(observations)
 }
 
 /// One observation per instance with its metrics read together ([`features::INSTANCE_V1`]),

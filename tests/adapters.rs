@@ -330,6 +330,7 @@ async fn cloudwatch_pull_batches_past_the_query_limit_and_reads_values_back() {
             group: GroupName::parse("web").unwrap(),
             application: None,
             environment: None,
+            tags: Default::default(),
         })
         .collect();
     let first = instances[0].instance.as_str().to_owned();
@@ -410,6 +411,7 @@ async fn cloudwatch_finds_the_agents_disk_metrics() {
         group: GroupName::parse("web").unwrap(),
         application: None,
         environment: None,
+        tags: Default::default(),
     }];
     let disks = CloudWatch::new(&config).disks(&watched).await.unwrap();
     assert_eq!(disks.len(), 1, "{disks:?}");
@@ -441,11 +443,20 @@ async fn autoscaling_lists_the_instances_of_watched_groups() {
         .tags(tag(&key, "true"))
         .tags(tag("application", "shop"))
         .tags(tag("environment", "prod"))
+        .tags(tag("vigil:service", "shop.service"))
         .send()
         .await
         .unwrap();
     let asg = AutoScaling::new(&config);
     let found = asg.watched(&key).await.unwrap();
+    // The group's tags come with each instance, for the policy's rungs (restart needs
+    // vigil:service).
+    assert!(
+        found
+            .iter()
+            .all(|w| w.tags.get("vigil:service").map(String::as_str) == Some("shop.service")),
+        "{found:?}"
+    );
     // An instance's membership carries its group's application and environment too.
     let m = asg
         .membership(&InstanceId::parse(&watched_ids[0]).unwrap())

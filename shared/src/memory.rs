@@ -614,8 +614,13 @@ impl ListWatchedInstances for MemoryFleet {
             .map(|(id, i)| WatchedInstance {
                 instance: id.clone(),
                 group: i.group.clone(),
-                application: None,
-                environment: None,
+                application: ["application", "app"]
+                    .iter()
+                    .find_map(|k| i.tags.get(*k).cloned()),
+                environment: ["environment", "env", "stage"]
+                    .iter()
+                    .find_map(|k| i.tags.get(*k).cloned()),
+                tags: i.tags.clone(),
             })
             .collect())
     }

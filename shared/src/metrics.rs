@@ -20,6 +20,9 @@ pub struct WatchedInstance {
     pub group: GroupName,
     pub application: Option<String>,
     pub environment: Option<String>,
+    /// The group's tags (capped at [`crate::domain::MAX_TAGS`]): the policy's rungs read them
+    /// (the service to restart, the pipeline to roll back or freeze).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// One metric of one instance to fetch.
@@ -133,6 +136,7 @@ pub fn signals(
         resource.group = Some(w.group.clone());
         resource.application = w.application.clone();
         resource.environment = w.environment.clone();
+        resource.tags = w.tags.clone();
         let mut metric = format!("{}/{}", q.namespace, q.metric);
         if let Some((_, path)) = q.extra_dimensions.iter().find(|(k, _)| k == "path") {
             metric = format!("{metric}:{path}");
@@ -165,6 +169,7 @@ mod tests {
                 group: GroupName::parse("web").unwrap(),
                 application: Some("shop".into()),
                 environment: Some("prod".into()),
+                tags: [("vigil:service".to_owned(), "shop.service".to_owned())].into(),
             })
             .collect()
     }
@@ -218,6 +223,11 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].event_id, "tick-1:m0");
         assert_eq!(s[0].resource.application.as_deref(), Some("shop"));
+        assert_eq!(
+            s[0].resource.tags.get("vigil:service").map(String::as_str),
+            Some("shop.service"),
+            "the group's tags reach the signal, for the policy's rungs"
+        );
         assert!(
             matches!(&s[0].kind, SignalKind::MetricWindow { metric, points, .. }
             if metric == "AWS/EC2/CPUUtilization" && points[9] == Some(42.0))

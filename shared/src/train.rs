@@ -31,6 +31,11 @@ pub const FAILURE_MODE: TrainConfig = TrainConfig {
     },
 };
 
+/// Healthy instances are this many times more of the failure-mode training set than each
+/// failure (besides their balanced share): in deployment nearly every classification is of
+/// a healthy instance, and a balanced training set names failures on healthy ones too often.
+pub const FAILURE_MODE_EXTRA_NORMAL: usize = 4;
+
 /// The threat classifier's training.
 pub const THREAT: TrainConfig = TrainConfig {
     seed: 20_261_123,
@@ -172,7 +177,12 @@ fn fit(
 pub fn failure_mode_data(c: TrainConfig) -> [(Vec<Vec<f64>>, Vec<u32>); 2] {
     let t = telemetry::TelemetryConfig::default();
     [
-        telemetry::dataset(c.seed, c.train_per_class, t),
+        telemetry::dataset_with_normal(
+            c.seed,
+            c.train_per_class,
+            c.train_per_class * FAILURE_MODE_EXTRA_NORMAL,
+            t,
+        ),
         telemetry::dataset(c.seed.wrapping_add(1), c.test_per_class, t),
     ]
 }

@@ -264,6 +264,17 @@ impl ListWatchedInstances for AutoScaling {
                     })
                 };
                 let (application, environment) = (tag(&APPLICATION_TAGS), tag(&ENVIRONMENT_TAGS));
+                let tags: std::collections::BTreeMap<String, String> = g
+                    .tags()
+                    .iter()
+                    .filter_map(|t| {
+                        Some((
+                            crate::names::display_text(t.key()?, 128),
+                            crate::names::display_text(t.value().unwrap_or_default(), 256),
+                        ))
+                    })
+                    .take(crate::domain::MAX_TAGS)
+                    .collect();
                 for i in g.instances() {
                     let Some(instance) = i.instance_id().and_then(|id| InstanceId::parse(id).ok())
                     else {
@@ -274,6 +285,7 @@ impl ListWatchedInstances for AutoScaling {
                         group: group.clone(),
                         application: application.clone(),
                         environment: environment.clone(),
+                        tags: tags.clone(),
                     });
                 }
             }

@@ -370,6 +370,27 @@ pub fn dataset(seed: u64, per_class: usize, c: TelemetryConfig) -> (Vec<Vec<f64>
     (x, y)
 }
 
+/// As [`dataset`], with `extra_normal` more healthy samples after the balanced ones: the
+/// training set leans towards the class that dominates in deployment.
+pub fn dataset_with_normal(
+    seed: u64,
+    per_class: usize,
+    extra_normal: usize,
+    c: TelemetryConfig,
+) -> (Vec<Vec<f64>>, Vec<u32>) {
+    let (mut x, mut y) = dataset(seed, per_class, c);
+    let mut rng = super::rng(seed ^ 0x4E4F_524D_414C);
+    for _ in 0..extra_normal {
+        x.push(
+            sample(&mut rng, FailureMode::Normal, c)
+                .features(c)
+                .to_vec(),
+        );
+        y.push(0);
+    }
+    (x, y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

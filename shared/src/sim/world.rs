@@ -790,10 +790,18 @@ async fn ops_arm(
             for &i in &live {
                 let inst = &instances[i];
                 for (m, ns, name) in METRICS {
-                    let from = minute.saturating_sub(HISTORY as u32);
-                    let points: crate::metrics::Series = (from..minute)
+                    // Six hours back, into the history before minute 0.
+                    let points: crate::metrics::Series = (i64::from(minute) - HISTORY as i64
+                        ..i64::from(minute))
                         .filter_map(|t| {
-                            Some((at(t), inst.value(m, t, &book.faults, &book.cleared)?))
+                            let v = match u32::try_from(t) {
+                                Ok(t) => inst.value(m, t, &book.faults, &book.cleared)?,
+                                Err(_) => {
+                                    let i = usize::try_from(HISTORY as i64 + t).ok()?;
+                                    series(&inst.healthy, m).get(i).copied().flatten()?
+                                }
+                            };
+                            Some((epoch() + Duration::minutes(t), v))
                         })
                         .collect();
                     if !points.is_empty() || matches!(m, Metric::Cpu) {

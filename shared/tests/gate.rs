@@ -405,6 +405,58 @@ impl ListFindings for Stuck {
     }
 }
 
+/// A region where GuardDuty has no detector.
+struct NoDetector;
+
+impl ListFindings for NoDetector {
+    async fn active_findings(
+        &self,
+        _: f64,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<FindingSummary>, PortError> {
+        Err(PortError::new(
+            "guardduty:ListDetectors",
+            vigil_shared::ports::PortErrorKind::NotFound,
+            "GuardDuty has no detector in this region",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_account_without_guardduty_passes_that_check_and_says_so() {
+    let w = World::default();
+    let ports = GatePorts {
+        findings: &NoDetector,
+        artifacts: &w.artifacts,
+        freeze: &w.state,
+        posture: &w.state,
+        deploys: &w.state,
+        jobs: &w.state,
+        approvals: &w.state,
+        alerts: &w.outbox,
+    };
+    let GateEvent::Job(j) = job(WEB_PROD, false, None) else {
+        unreachable!()
+    };
+    let r = gate::handle_job(
+        &j,
+        &w.policy,
+        &config(),
+        &ports,
+        now(),
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let JobResult::Success { summary } = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        summary.contains("[guardduty] GuardDuty is not enabled in this account and region"),
+        "{summary}"
+    );
+}
+
 /// An artifact store that fails.
 struct Broken;
 

@@ -321,7 +321,7 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    fn pass(check: Check, line: impl Into<String>) -> Self {
+    pub fn pass(check: Check, line: impl Into<String>) -> Self {
         CheckResult {
             check,
             outcome: Outcome::Pass,

@@ -194,8 +194,23 @@ async fn within<T>(
     what: &str,
     fut: impl std::future::Future<Output = Result<T, PortError>>,
 ) -> Result<T, CheckResult> {
+    within_or(config, check, what, fut, None).await
+}
+
+/// As [`within`]; a dependency that answers "not found" passes the check with
+/// `not_found`'s line, when given (a service not enabled has nothing to weigh).
+async fn within_or<T>(
+    config: &GateConfig,
+    check: Check,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, PortError>>,
+    not_found: Option<&str>,
+) -> Result<T, CheckResult> {
     match tokio::time::timeout(config.call_timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if e.kind == crate::ports::PortErrorKind::NotFound && not_found.is_some() => {
+            Err(CheckResult::pass(check, not_found.unwrap_or_default()))
+        }
         Ok(Err(e)) => Err(CheckResult::doubt(
             check,
             format!("{what} could not be read: {}", crate::error_chain(&e)),
@@ -283,13 +298,17 @@ where
         Check::Guardduty if !policy.guardduty.enabled => disabled(check),
         Check::Guardduty => {
             let since = now - chrono::Duration::hours(i64::from(policy.guardduty.lookback_hours));
-            match within(
+            match within_or(
                 config,
                 check,
                 "GuardDuty's findings",
                 ports
                     .findings
                     .active_findings(policy.guardduty.min_severity, since),
+                Some(
+                    "GuardDuty is not enabled in this account and region: no findings to weigh \
+                     (enable it, or turn the check off in the policy)",
+                ),
             )
             .await
             {

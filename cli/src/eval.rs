@@ -246,7 +246,14 @@ pub fn print_nab(report: &NabReport) {
 
 /// Reads every detonation log under `data` and runs the threat evaluation.
 pub fn threats(data: &Path) -> Result<vigil_shared::eval::threats::ThreatReport> {
-    use vigil_shared::eval::threats::{self, Technique};
+    let techniques = techniques(data)?;
+    let model = vigil_shared::models::classifier::threat()?;
+    Ok(vigil_shared::eval::threats::evaluate(model, &techniques)?)
+}
+
+/// Every detonation log (`*.json`, a JSON array of CloudTrail records) under `data`, by name.
+pub fn techniques(data: &Path) -> Result<Vec<vigil_shared::eval::threats::Technique>> {
+    use vigil_shared::eval::threats::Technique;
     let mut techniques = Vec::new();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(data)
         .with_context(|| format!("reading {}", data.display()))?
@@ -273,8 +280,7 @@ pub fn threats(data: &Path) -> Result<vigil_shared::eval::threats::ThreatReport>
     if techniques.is_empty() {
         bail!("no detonation logs (*.json) in {}", data.display());
     }
-    let model = vigil_shared::models::classifier::threat()?;
-    Ok(threats::evaluate(model, &techniques)?)
+    Ok(techniques)
 }
 
 /// The threat report as text.

@@ -67,6 +67,9 @@ enum Command {
         /// Where the report and charts go.
         #[arg(long, default_value = "target/simulate")]
         out: PathBuf,
+        /// Stratus Red Team detonation logs replayed by the `stratus-replay` scenario.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/stratus"))]
+        stratus: PathBuf,
     },
     /// Policy files.
     Policy {
@@ -194,6 +197,7 @@ fn run(cli: Cli) -> Result<()> {
             instances,
             faults,
             out,
+            stratus,
         } => {
             let scenarios = if scenario.is_empty() {
                 vigil_shared::sim::Scenario::ALL.to_vec()
@@ -211,11 +215,17 @@ fn run(cli: Cli) -> Result<()> {
                     })
                     .collect::<Result<_>>()?
             };
+            let stratus = if scenarios.contains(&vigil_shared::sim::Scenario::StratusReplay) {
+                eval::techniques(&stratus)?
+            } else {
+                Vec::new()
+            };
             let config = vigil_shared::sim::SimConfig {
                 seed,
                 duration_minutes: duration.max(300),
                 instances: instances.max(3),
                 faults: faults.max(1),
+                stratus,
                 ..Default::default()
             };
             let report = simulate::run(&config, &scenarios)?;

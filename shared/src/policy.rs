@@ -143,9 +143,9 @@ pub struct TierThresholds {
     pub auto_heal_min_confidence: f64,
     /// Below this confidence nothing is proposed: people are told.
     pub approval_min_confidence: f64,
-    /// A model's own finding (metrics, CloudTrail; not an alarm people set, nor a GuardDuty
-    /// finding) below this confidence is recorded, not sent to people: alert fatigue is a
-    /// safety problem too.
+    /// A failure named by a model from telemetry (not an alarm people set) below this
+    /// confidence is recorded, not sent to people: alert fatigue is a safety problem too.
+    /// (Threats are named only above the threat classifier's own calibrated threshold.)
     #[serde(default = "default_escalate_min_confidence")]
     pub escalate_min_confidence: f64,
     /// A finding from the pulled metrics is acted on or told only when a pull within this
@@ -601,7 +601,12 @@ impl Policy {
                 reasons,
             };
         }
-        if model_only(incident) && incident.confidence < self.tiers.escalate_min_confidence {
+        // Threats are named only above the threat classifier's own calibrated threshold
+        // (its card); the bar is for failure modes named from telemetry.
+        if incident.threat.is_none()
+            && model_only(incident)
+            && incident.confidence < self.tiers.escalate_min_confidence
+        {
             reasons.push(Reason::new(
                 "policy:below-escalation",
                 format!(

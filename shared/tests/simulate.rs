@@ -77,3 +77,42 @@ fn vigil_replaces_a_failed_instance_and_deactivates_a_leaked_key() {
     assert_eq!(m.faults, failed.faults.len());
     assert!((0.0..=1.0).contains(&m.precision) && (0.0..=1.0).contains(&m.recall));
 }
+
+#[test]
+fn stratus_detonations_are_replayed_one_fault_each() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/stratus");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    let stratus: Vec<_> = paths
+        .iter()
+        .take(3)
+        .map(|p| vigil_shared::eval::threats::Technique {
+            name: p.file_stem().unwrap().to_string_lossy().into_owned(),
+            records: serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap(),
+        })
+        .collect();
+    let config = SimConfig {
+        stratus,
+        ..small(11)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let r = rt
+        .block_on(sim::run_scenario(&config, Scenario::StratusReplay))
+        .unwrap();
+    assert_eq!(r.faults.len(), 3);
+    assert_eq!(r.vigil.detected.len(), 3);
+    let again = rt
+        .block_on(sim::run_scenario(&config, Scenario::StratusReplay))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&r).unwrap(),
+        serde_json::to_string(&again).unwrap()
+    );
+}

@@ -86,8 +86,32 @@ fn not_benign(model: &Artifact, row: &[f64]) -> Result<(f64, usize), ModelError>
     Ok((1.0 - benign, class))
 }
 
+/// A detonation log's records as signals, in their order.
+pub fn technique_signals(t: &Technique) -> Result<Vec<crate::domain::Signal>, ThreatEvalError> {
+    t.records
+        .iter()
+        .enumerate()
+        .map(|(index, r)| {
+            events::normalise_cloudtrail_record(r).map_err(|source| ThreatEvalError::Record {
+                technique: t.name.clone(),
+                index,
+                source: Box::new(source),
+            })
+        })
+        .collect()
+}
+
+/// Whether a detonation was made with an IAM user's credentials (else a role's).
+pub fn by_user(signals: &[crate::domain::Signal]) -> bool {
+    signals.iter().any(|s| match &s.kind {
+        SignalKind::ApiCall(c) => c.principal.kind == "IAMUser",
+        SignalKind::ConsoleSignIn { principal, .. } => principal.kind == "IAMUser",
+        _ => false,
+    })
+}
+
 /// Re-attributes a detonation's signals to `victim` and moves them to start at `start`.
-fn replant(
+pub fn replant(
     signals: Vec<crate::domain::Signal>,
     victim: &Persona,
     start: chrono::DateTime<chrono::Utc>,
@@ -147,23 +171,8 @@ pub fn evaluate(
     let roles: Vec<&Persona> = personas.iter().filter(|p| !p.human).collect();
     let mut results = Vec::with_capacity(techniques.len());
     for t in techniques {
-        let mut signals = Vec::with_capacity(t.records.len());
-        for (index, r) in t.records.iter().enumerate() {
-            let s = events::normalise_cloudtrail_record(r).map_err(|source| {
-                ThreatEvalError::Record {
-                    technique: t.name.clone(),
-                    index,
-                    source: Box::new(source),
-                }
-            })?;
-            signals.push(s);
-        }
-        let user = signals.iter().any(|s| match &s.kind {
-            SignalKind::ApiCall(c) => c.principal.kind == "IAMUser",
-            SignalKind::ConsoleSignIn { principal, .. } => principal.kind == "IAMUser",
-            _ => false,
-        });
-        let pool = if user { &humans } else { &roles };
+        let signals = technique_signals(t)?;
+        let pool = if by_user(&signals) { &humans } else { &roles };
         let Some(victim) = pool.choose(&mut rng).copied() else {
             continue;
         };

@@ -38,6 +38,9 @@ pub enum Scenario {
     Persistence,
     DefenceEvasion,
     Exfiltration,
+    /// Every Stratus Red Team detonation given in [`SimConfig::stratus`], replayed into the
+    /// account as a benign principal's stolen credentials at work.
+    StratusReplay,
 }
 
 /// What a scenario injects.
@@ -47,10 +50,12 @@ pub enum Kind {
     Ops(FailureMode),
     /// An intruder with a principal's credentials.
     Security(ThreatClass),
+    /// Real detonation logs replayed.
+    Replay,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::CpuRunaway,
         Scenario::MemoryLeak,
         Scenario::DiskFilling,
@@ -63,6 +68,7 @@ impl Scenario {
         Scenario::Persistence,
         Scenario::DefenceEvasion,
         Scenario::Exfiltration,
+        Scenario::StratusReplay,
     ];
 
     pub fn kind(self) -> Kind {
@@ -79,6 +85,7 @@ impl Scenario {
             Scenario::Persistence => Kind::Security(ThreatClass::Persistence),
             Scenario::DefenceEvasion => Kind::Security(ThreatClass::DefenceEvasion),
             Scenario::Exfiltration => Kind::Security(ThreatClass::Exfiltration),
+            Scenario::StratusReplay => Kind::Replay,
         }
     }
 
@@ -96,6 +103,7 @@ impl Scenario {
             Scenario::Persistence => "persistence",
             Scenario::DefenceEvasion => "defence-evasion",
             Scenario::Exfiltration => "exfiltration",
+            Scenario::StratusReplay => "stratus-replay",
         }
     }
 
@@ -135,6 +143,10 @@ pub struct SimConfig {
     /// Minutes between metric pulls (the stack's schedule).
     pub pull_minutes: u32,
     pub humans: Humans,
+    /// Stratus Red Team detonation logs for [`Scenario::StratusReplay`] (the CLI reads
+    /// them); without any, that scenario injects nothing.
+    #[serde(skip)]
+    pub stratus: Vec<crate::eval::threats::Technique>,
 }
 
 impl Default for SimConfig {
@@ -146,6 +158,7 @@ impl Default for SimConfig {
             faults: 4,
             pull_minutes: 5,
             humans: Humans::default(),
+            stratus: Vec::new(),
         }
     }
 }
@@ -367,6 +380,8 @@ pub enum SimError {
     Policy(#[source] crate::policy::PolicyError),
     #[error("a stage failed in the simulated world: {0}")]
     Stage(String),
+    #[error("a detonation log could not be replayed")]
+    Replay(#[source] crate::eval::threats::ThreatEvalError),
 }
 
 /// Reduction of `vigil` against `baseline`, in percent (positive: Vigil is lower).

@@ -466,7 +466,8 @@ pub async fn run_scenario(
 ) -> Result<ScenarioResult, SimError> {
     match scenario.kind() {
         Kind::Ops(mode) => ops(config, scenario, mode).await,
-        Kind::Security(class) => security(config, scenario, class).await,
+        Kind::Security(class) => security(config, scenario, Some(class)).await,
+        Kind::Replay => security(config, scenario, None).await,
     }
 }
 
@@ -1082,31 +1083,88 @@ fn cis_threshold(alarm: &str) -> usize {
     }
 }
 
+/// Days of benign activity before minute 0: the principals' histories a deployed Vigil
+/// would hold after running for a week.
+const HISTORY_DAYS: u32 = 7;
+
 struct SecurityWorld {
+    /// Benign activity before the run.
+    history: Vec<Signal>,
     events: Vec<(u32, Signal, Option<usize>)>,
     faults: Vec<Fault>,
     findings: Vec<(u32, usize)>,
 }
 
+/// The account's CloudTrail with `class` attacks injected, or (`None`) every Stratus
+/// detonation of the config replayed as a victim's stolen credentials.
 fn security_world(
     config: &SimConfig,
     scenario: Scenario,
-    class: crate::domain::ThreatClass,
-) -> SecurityWorld {
+    class: Option<crate::domain::ThreatClass>,
+) -> Result<SecurityWorld, SimError> {
     let seed = seed_of(config, scenario, 2);
     let mut rng = generator::rng(seed);
     let personas = cloudtrail::personas(&mut rng, ACCOUNT);
     let days = config.duration_minutes.div_ceil(1440).max(1);
-    let mut events: Vec<(u32, Signal, Option<usize>)> =
-        cloudtrail::benign(&mut rng, &personas, epoch(), days)
+    let start = epoch() - Duration::days(i64::from(HISTORY_DAYS));
+    let mut history = Vec::new();
+    let mut events: Vec<(u32, Signal, Option<usize>)> = Vec::new();
+    for l in cloudtrail::benign(&mut rng, &personas, start, days + HISTORY_DAYS) {
+        let m = (l.signal.observed_at - epoch()).num_minutes();
+        if m < 0 {
+            history.push(l.signal);
+        } else if m < i64::from(config.duration_minutes) {
+            events.push((m as u32, l.signal, None));
+        }
+    }
+    let mut faults = Vec::new();
+    let mut findings = Vec::new();
+    let Some(class) = class else {
+        // Stratus: every detonation, spread over the run, each by another principal.
+        let humans: Vec<&cloudtrail::Persona> = personas.iter().filter(|p| p.human).collect();
+        let roles: Vec<&cloudtrail::Persona> = personas.iter().filter(|p| !p.human).collect();
+        let n = config.stratus.len();
+        for (k, onset) in onsets(&mut rng, n, config.duration_minutes)
             .into_iter()
-            .filter_map(|l| {
-                let m = (l.signal.observed_at - epoch()).num_minutes();
-                (0..i64::from(config.duration_minutes))
-                    .contains(&m)
-                    .then_some((m as u32, l.signal, None))
-            })
-            .collect();
+            .enumerate()
+        {
+            let (ack, fix, user_report) = humans_for(&mut rng, &config.humans);
+            let t = &config.stratus[k];
+            let signals = crate::eval::threats::technique_signals(t).map_err(SimError::Replay)?;
+            let pool = if crate::eval::threats::by_user(&signals) {
+                &humans
+            } else {
+                &roles
+            };
+            let Some(victim) = pool.get((k * 7 + 3) % pool.len().max(1)).copied() else {
+                continue;
+            };
+            for l in crate::eval::threats::replant(signals, victim, at(onset)) {
+                let m = (l.signal.observed_at - epoch()).num_minutes().max(0) as u32;
+                if m < config.duration_minutes {
+                    events.push((m, l.signal, Some(faults.len())));
+                }
+            }
+            faults.push(Fault {
+                target: victim.principal.id.clone(),
+                group: None,
+                alias: victim.principal.access_key_id.clone(),
+                instances: vec![t.name.clone()],
+                onset,
+                impact_from: None,
+                ack,
+                fix,
+                user_report,
+            });
+        }
+        events.sort_by_key(|(m, s, _)| (*m, s.observed_at));
+        return Ok(SecurityWorld {
+            history,
+            events,
+            faults,
+            findings,
+        });
+    };
     let victims: Vec<usize> = (0..personas.len())
         .filter(|&i| {
             personas[i].principal.access_key_id.is_some()
@@ -1114,8 +1172,6 @@ fn security_world(
         })
         .collect();
     let count = config.faults.min(victims.len());
-    let mut faults = Vec::new();
-    let mut findings = Vec::new();
     for (k, onset) in onsets(&mut rng, count, config.duration_minutes)
         .into_iter()
         .enumerate()
@@ -1154,11 +1210,12 @@ fn security_world(
         let _ = last;
     }
     events.sort_by_key(|(m, s, _)| (*m, s.observed_at));
-    SecurityWorld {
+    Ok(SecurityWorld {
+        history,
         events,
         faults,
         findings,
-    }
+    })
 }
 
 fn finding_event(key: &str, user: &str, minute: u32, n: usize) -> serde_json::Value {
@@ -1195,9 +1252,9 @@ fn finding_event(key: &str, user: &str, minute: u32, n: usize) -> serde_json::Va
 async fn security(
     config: &SimConfig,
     scenario: Scenario,
-    class: crate::domain::ThreatClass,
+    class: Option<crate::domain::ThreatClass>,
 ) -> Result<ScenarioResult, SimError> {
-    let world = security_world(config, scenario, class);
+    let world = security_world(config, scenario, class)?;
     let (baseline, bl) = security_arm(config, &world, false).await?;
     let (vigil, vl) = security_arm(config, &world, true).await?;
     Ok(ScenarioResult {
@@ -1226,6 +1283,12 @@ async fn security_arm(
     } else {
         None
     };
+    if let Some(st) = &stages {
+        // A week of history in the principals' profiles, as a running Vigil has.
+        ingest::observe(world.history.clone(), &st.state)
+            .await
+            .map_err(|e| SimError::Stage(crate::error_chain(&e)))?;
+    }
     let mut pending: Vec<(u32, Effect)> = Vec::new();
     let mut window: Vec<(u32, &'static str, String)> = Vec::new();
     let mut timeline = vec![Some(0.0); config.duration_minutes as usize];

@@ -85,6 +85,9 @@ pub fn table(report: &Report) -> String {
     for (s, b, v) in &report.rows {
         let _ = writeln!(out, "{}", row(s.name(), b, v));
     }
+    for (name, b, v) in &report.groups {
+        let _ = writeln!(out, "{}", row(&format!("all {name}"), b, v));
+    }
     let (b, v) = &report.overall;
     let _ = writeln!(out, "{}", row("overall", b, v));
     let _ = writeln!(
@@ -164,6 +167,9 @@ fn markdown(report: &Report, charts: &[(Scenario, String)]) -> String {
     };
     for (s, b, v) in &report.rows {
         let _ = writeln!(md, "{}", line(s.name(), b, v));
+    }
+    for (name, b, v) in &report.groups {
+        let _ = writeln!(md, "{}", line(&format!("*all {name}*"), b, v));
     }
     let (b, v) = &report.overall;
     let _ = writeln!(md, "{}", line("**overall**", b, v));

@@ -330,6 +330,8 @@ pub fn measure<'a>(
 pub struct Report {
     pub config: SimConfig,
     pub rows: Vec<(Scenario, Measures, Measures)>,
+    /// Operations (failures) and security (attacks and detonations) apart.
+    pub groups: Vec<(String, Measures, Measures)>,
     pub overall: (Measures, Measures),
     pub results: Vec<ScenarioResult>,
 }
@@ -364,9 +366,23 @@ pub fn report(config: &SimConfig, results: Vec<ScenarioResult>) -> Report {
         measure(&results, |r| &r.baseline),
         measure(&results, |r| &r.vigil),
     );
+    let ops = |r: &&ScenarioResult| matches!(r.scenario.kind(), Kind::Ops(_));
+    let groups = [("operations", true), ("security", false)]
+        .into_iter()
+        .filter(|(_, want)| results.iter().any(|r| ops(&r) == *want))
+        .map(|(name, want)| {
+            let of = || results.iter().filter(move |r| ops(r) == want);
+            (
+                name.to_owned(),
+                measure(of(), |r| &r.baseline),
+                measure(of(), |r| &r.vigil),
+            )
+        })
+        .collect();
     Report {
         config: config.clone(),
         rows,
+        groups,
         overall,
         results,
     }

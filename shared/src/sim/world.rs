@@ -370,16 +370,23 @@ impl Book {
     }
 
     /// The fault an alert on `resources` at `minute` belongs to.
+    /// The latest-begun of the faults on those resources that are under way (a principal
+    /// can be the victim of more than one attack).
     fn fault_of(&self, resources: &[&str], minute: u32) -> Option<usize> {
-        self.faults.iter().enumerate().position(|(f, fault)| {
-            let on = resources.iter().any(|r| {
-                *r == fault.target
-                    || fault.group.as_deref() == Some(*r)
-                    || fault.alias.as_deref() == Some(*r)
-                    || fault.instances.iter().any(|i| i == r)
-            });
-            on && fault.onset <= minute && self.cleared[f].is_none_or(|c| minute < c + GRACE)
-        })
+        self.faults
+            .iter()
+            .enumerate()
+            .filter(|(f, fault)| {
+                let on = resources.iter().any(|r| {
+                    *r == fault.target
+                        || fault.group.as_deref() == Some(*r)
+                        || fault.alias.as_deref() == Some(*r)
+                        || fault.instances.iter().any(|i| i == r)
+                });
+                on && fault.onset <= minute && self.cleared[*f].is_none_or(|c| minute < c + GRACE)
+            })
+            .max_by_key(|(_, fault)| fault.onset)
+            .map(|(f, _)| f)
     }
 
     /// Records an alert (once per episode per resource); returns its fault.
@@ -1136,9 +1143,10 @@ fn security_world(
             } else {
                 &roles
             };
-            let Some(victim) = pool.get((k * 7 + 3) % pool.len().max(1)).copied() else {
+            if pool.is_empty() {
                 continue;
-            };
+            }
+            let victim = pool[rng.random_range(0..pool.len())];
             for l in crate::eval::threats::replant(signals, victim, at(onset)) {
                 let m = (l.signal.observed_at - epoch()).num_minutes().max(0) as u32;
                 if m < config.duration_minutes {

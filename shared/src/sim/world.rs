@@ -320,15 +320,14 @@ impl Stages {
     }
 }
 
-/// Whether a decision held a proposed action because of a safety limit.
+/// Whether a decision held a proposed action because of a safety limit (the policy's and
+/// decide's holds keep the action and lower the tier to escalate).
 fn held_by_limit(d: &Decision) -> bool {
     d.action.is_some()
-        && !matches!(d.tier, Tier::AutoHeal | Tier::Block)
-        && d.reasons.iter().any(|r| {
-            r.code.starts_with("limit:")
-                && !r.message.starts_with("off")
-                && !r.message.starts_with("ok")
-        })
+        && d.tier == Tier::Escalate
+        && d.reasons
+            .last()
+            .is_some_and(|r| r.code.starts_with("limit:"))
 }
 
 // --- One arm's bookkeeping ---------------------------------------------------------------------

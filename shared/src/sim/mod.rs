@@ -200,6 +200,9 @@ pub struct Fault {
     pub alias: Option<String>,
     /// The instances it is on.
     pub instances: Vec<String>,
+    /// The Stratus technique replayed, for `stratus-replay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technique: Option<String>,
     pub onset: u32,
     /// When users would feel it (instance faults: when the metric crosses the impact line).
     pub impact_from: Option<u32>,

@@ -610,6 +610,7 @@ fn ops_world(config: &SimConfig, scenario: Scenario, kind: FailureMode) -> OpsWo
                 .iter()
                 .map(|&i| world.instances[i].id.to_string())
                 .collect(),
+            technique: None,
             onset,
             impact_from,
             ack,
@@ -1156,7 +1157,8 @@ fn security_world(
                 target: victim.principal.id.clone(),
                 group: None,
                 alias: victim.principal.access_key_id.clone(),
-                instances: vec![t.name.clone()],
+                instances: Vec::new(),
+                technique: Some(t.name.clone()),
                 onset,
                 impact_from: None,
                 ack,
@@ -1207,6 +1209,7 @@ fn security_world(
             group: None,
             alias: victim.principal.access_key_id.clone(),
             instances: Vec::new(),
+            technique: None,
             onset,
             // The intruder works until stopped or done.
             impact_from: None,
@@ -1432,6 +1435,7 @@ mod tests {
             group: Some(group.into()),
             alias: alias.map(Into::into),
             instances: instances.iter().map(|s| (*s).to_owned()).collect(),
+            technique: None,
             onset: 10,
             impact_from: None,
             ack: 5,

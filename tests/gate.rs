@@ -255,22 +255,7 @@ fn guardduty_replay() -> (aws_config::SdkConfig, StaticReplayClient) {
             ]})),
         ),
     ]);
-    let config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(
-                    "testing",
-                    "testing",
-                    None,
-                    None,
-                    "vigil-tests",
-                ),
-            ),
-        )
-        .http_client(replay.clone())
-        .build();
+    let config = h::offline_config(replay.clone());
     (config, replay)
 }
 

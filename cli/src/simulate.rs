@@ -25,6 +25,24 @@ pub fn run(config: &SimConfig, scenarios: &[Scenario]) -> Result<Report> {
     Ok(report)
 }
 
+/// Every line of the comparison, labelled: each scenario, each group, then the overall.
+fn lines<'a>(
+    report: &'a Report,
+    group: impl Fn(&str) -> String,
+    overall: &str,
+) -> Vec<(String, &'a Measures, &'a Measures)> {
+    let scenarios = report
+        .rows
+        .iter()
+        .map(|(s, b, v)| (s.name().to_owned(), b, v));
+    let groups = report.groups.iter().map(|(g, b, v)| (group(g), b, v));
+    let (b, v) = &report.overall;
+    scenarios
+        .chain(groups)
+        .chain(std::iter::once((overall.to_owned(), b, v)))
+        .collect()
+}
+
 fn row(name: &str, b: &Measures, v: &Measures) -> String {
     format!(
         "{name:<18} {:>6.1} {:>6.1} {:>6.1} {:>6.1}  {:>4.2} {:>4.2}  {:>4.2} {:>4.2}  {:>5.1} {:>5.1}  {:>4} {:>4}  {:>6} {:>6}  {:>3}",
@@ -82,14 +100,10 @@ pub fn table(report: &Report) -> String {
         "vigil",
         ""
     );
-    for (s, b, v) in &report.rows {
-        let _ = writeln!(out, "{}", row(s.name(), b, v));
-    }
-    for (name, b, v) in &report.groups {
-        let _ = writeln!(out, "{}", row(&format!("all {name}"), b, v));
+    for (name, b, v) in lines(report, |g| format!("all {g}"), "overall") {
+        let _ = writeln!(out, "{}", row(&name, b, v));
     }
     let (b, v) = &report.overall;
-    let _ = writeln!(out, "{}", row("overall", b, v));
     let _ = writeln!(
         out,
         "\nMTTD {:.0}% lower, MTTR {:.0}% lower, impact {:.0}% lower, human interventions {} -> {}.",
@@ -165,14 +179,10 @@ fn markdown(report: &Report, charts: &[(Scenario, String)]) -> String {
             v.blocked_by_limits
         )
     };
-    for (s, b, v) in &report.rows {
-        let _ = writeln!(md, "{}", line(s.name(), b, v));
-    }
-    for (name, b, v) in &report.groups {
-        let _ = writeln!(md, "{}", line(&format!("*all {name}*"), b, v));
+    for (name, b, v) in lines(report, |g| format!("*all {g}*"), "**overall**") {
+        let _ = writeln!(md, "{}", line(&name, b, v));
     }
     let (b, v) = &report.overall;
-    let _ = writeln!(md, "{}", line("**overall**", b, v));
     let _ = writeln!(
         md,
         "\nOverall: MTTD {:.0}% lower, MTTR {:.0}% lower, minutes of impact {:.0}% lower; {} actions carried out by Vigil, {} held by safety limits.\n",

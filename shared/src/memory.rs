@@ -41,6 +41,14 @@ struct Instance {
     tags: BTreeMap<String, String>,
 }
 
+impl Instance {
+    /// The first of `keys` among the group's tags, as the Auto Scaling adapter reads the
+    /// application and environment.
+    fn tag(&self, keys: &[&str]) -> Option<String> {
+        keys.iter().find_map(|k| self.tags.get(*k).cloned())
+    }
+}
+
 /// Auto Scaling groups and their instances.
 #[derive(Debug, Default)]
 pub struct MemoryFleet {
@@ -121,14 +129,12 @@ impl MemoryFleet {
 
 impl DescribeInstance for MemoryFleet {
     async fn membership(&self, instance: &InstanceId) -> Result<Option<Membership>, PortError> {
-        // As the Auto Scaling adapter reads them: the group's application and environment tags.
-        let tag = |i: &Instance, keys: &[&str]| keys.iter().find_map(|k| i.tags.get(*k).cloned());
         Ok(lock(&self.instances).get(instance).map(|i| Membership {
             group: i.group.clone(),
             health: i.health.clone(),
             lifecycle: i.lifecycle.clone(),
-            application: tag(i, &["application", "app"]),
-            environment: tag(i, &["environment", "env", "stage"]),
+            application: i.tag(&["application", "app"]),
+            environment: i.tag(&["environment", "env", "stage"]),
             tags: i.tags.clone(),
         }))
     }
@@ -614,12 +620,8 @@ impl ListWatchedInstances for MemoryFleet {
             .map(|(id, i)| WatchedInstance {
                 instance: id.clone(),
                 group: i.group.clone(),
-                application: ["application", "app"]
-                    .iter()
-                    .find_map(|k| i.tags.get(*k).cloned()),
-                environment: ["environment", "env", "stage"]
-                    .iter()
-                    .find_map(|k| i.tags.get(*k).cloned()),
+                application: i.tag(&["application", "app"]),
+                environment: i.tag(&["environment", "env", "stage"]),
                 tags: i.tags.clone(),
             })
             .collect())

@@ -79,11 +79,30 @@ impl World {
         MemoryState,
         MemoryOutbox,
     > {
+        self.ports_with(&self.findings, &self.artifacts)
+    }
+
+    /// The world's ports with other GuardDuty and artifact stores (failing ones).
+    fn ports_with<'a, G, A>(
+        &'a self,
+        findings: &'a G,
+        artifacts: &'a A,
+    ) -> GatePorts<
+        'a,
+        MemoryState,
+        MemoryState,
+        G,
+        A,
+        MemoryState,
+        MemoryState,
+        MemoryState,
+        MemoryOutbox,
+    > {
         GatePorts {
             freeze: &self.state,
             posture: &self.state,
-            findings: &self.findings,
-            artifacts: &self.artifacts,
+            findings,
+            artifacts,
             deploys: &self.state,
             jobs: &self.state,
             approvals: &self.state,
@@ -425,16 +444,7 @@ impl ListFindings for NoDetector {
 #[tokio::test]
 async fn an_account_without_guardduty_passes_that_check_and_says_so() {
     let w = World::default();
-    let ports = GatePorts {
-        findings: &NoDetector,
-        artifacts: &w.artifacts,
-        freeze: &w.state,
-        posture: &w.state,
-        deploys: &w.state,
-        jobs: &w.state,
-        approvals: &w.state,
-        alerts: &w.outbox,
-    };
+    let ports = w.ports_with(&NoDetector, &w.artifacts);
     let GateEvent::Job(j) = job(WEB_PROD, false, None) else {
         unreachable!()
     };
@@ -478,16 +488,7 @@ impl FetchArtifact for Broken {
 #[tokio::test]
 async fn a_dependency_timeout_or_error_becomes_a_failure_with_its_reason() {
     let w = World::default();
-    let ports = GatePorts {
-        findings: &Stuck,
-        artifacts: &Broken,
-        freeze: &w.state,
-        posture: &w.state,
-        deploys: &w.state,
-        jobs: &w.state,
-        approvals: &w.state,
-        alerts: &w.outbox,
-    };
+    let ports = w.ports_with(&Stuck, &Broken);
     let GateEvent::Job(j) = job(WEB_PROD, true, None) else {
         unreachable!()
     };

@@ -430,7 +430,14 @@ pub fn capturing_config() -> (
     aws_smithy_http_client::test_util::CaptureRequestReceiver,
 ) {
     let (client, rx) = aws_smithy_http_client::test_util::capture_request(None);
-    let config = aws_config::SdkConfig::builder()
+    (offline_config(client), rx)
+}
+
+/// An SDK config on a test HTTP client (capture, replay): nothing leaves the process.
+pub fn offline_config(
+    client: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
+) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(
@@ -445,8 +452,7 @@ pub fn capturing_config() -> (
             ),
         )
         .http_client(client)
-        .build();
-    (config, rx)
+        .build()
 }
 
 /// The `X-Amz-Target` and JSON body of a captured request.

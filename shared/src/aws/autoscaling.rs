@@ -61,28 +61,10 @@ impl DescribeInstance for AutoScaling {
             .send()
             .await
             .map_err(|e| port_error("autoscaling:DescribeTags", e))?;
-        let tag = |keys: &[&str]| {
-            tags.tags().iter().find_map(|t| {
-                let key = t.key()?.to_ascii_lowercase();
-                keys.contains(&key.as_str())
-                    .then(|| crate::names::display_text(t.value().unwrap_or_default(), 128))
-            })
-        };
-        let all = tags
-            .tags()
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    crate::names::display_text(t.key()?, 128),
-                    crate::names::display_text(t.value().unwrap_or_default(), 256),
-                ))
-            })
-            .take(crate::domain::MAX_TAGS)
-            .collect();
         Ok(Some(Membership {
-            tags: all,
-            application: tag(&APPLICATION_TAGS),
-            environment: tag(&ENVIRONMENT_TAGS),
+            tags: tag_map(tags.tags()),
+            application: tag_value(tags.tags(), &APPLICATION_TAGS),
+            environment: tag_value(tags.tags(), &ENVIRONMENT_TAGS),
             group,
             health: details.health_status().unwrap_or_default().to_uppercase(),
             lifecycle: details.lifecycle_state().unwrap_or_default().to_owned(),
@@ -228,6 +210,30 @@ impl ScalingProcesses for AutoScaling {
     }
 }
 
+/// The first value of any of `keys` (case-insensitive) among a group's tags.
+fn tag_value(tags: &[aws_sdk_autoscaling::types::TagDescription], keys: &[&str]) -> Option<String> {
+    tags.iter().find_map(|t| {
+        let key = t.key()?.to_ascii_lowercase();
+        keys.contains(&key.as_str())
+            .then(|| crate::names::display_text(t.value().unwrap_or_default(), 128))
+    })
+}
+
+/// A group's tags as Vigil keeps them: printable, capped in length and number.
+fn tag_map(
+    tags: &[aws_sdk_autoscaling::types::TagDescription],
+) -> std::collections::BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                crate::names::display_text(t.key()?, 128),
+                crate::names::display_text(t.value().unwrap_or_default(), 256),
+            ))
+        })
+        .take(crate::domain::MAX_TAGS)
+        .collect()
+}
+
 /// Tag keys read as the application and the environment of a group.
 pub(crate) const APPLICATION_TAGS: [&str; 2] = ["application", "app"];
 pub(crate) const ENVIRONMENT_TAGS: [&str; 3] = ["environment", "env", "stage"];
@@ -256,25 +262,9 @@ impl ListWatchedInstances for AutoScaling {
                 else {
                     continue;
                 };
-                let tag = |keys: &[&str]| {
-                    g.tags().iter().find_map(|t| {
-                        let key = t.key()?.to_ascii_lowercase();
-                        keys.contains(&key.as_str())
-                            .then(|| crate::names::display_text(t.value().unwrap_or_default(), 128))
-                    })
-                };
-                let (application, environment) = (tag(&APPLICATION_TAGS), tag(&ENVIRONMENT_TAGS));
-                let tags: std::collections::BTreeMap<String, String> = g
-                    .tags()
-                    .iter()
-                    .filter_map(|t| {
-                        Some((
-                            crate::names::display_text(t.key()?, 128),
-                            crate::names::display_text(t.value().unwrap_or_default(), 256),
-                        ))
-                    })
-                    .take(crate::domain::MAX_TAGS)
-                    .collect();
+                let application = tag_value(g.tags(), &APPLICATION_TAGS);
+                let environment = tag_value(g.tags(), &ENVIRONMENT_TAGS);
+                let tags = tag_map(g.tags());
                 for i in g.instances() {
                     let Some(instance) = i.instance_id().and_then(|id| InstanceId::parse(id).ok())
                     else {

@@ -303,6 +303,17 @@ impl Stages {
         Ok(out)
     }
 
+    /// One EventBridge event through every stage.
+    async fn event(
+        &self,
+        event: &serde_json::Value,
+        owner: &str,
+        minute: u32,
+    ) -> Result<Vec<(Decision, OutcomeStatus)>, SimError> {
+        let observed = self.ingest(event).await?;
+        self.run(observed, owner, at(minute)).await
+    }
+
     async fn ingest(&self, event: &serde_json::Value) -> Result<Observed, SimError> {
         let envelope: crate::events::Envelope = serde_json::from_value(event.clone())
             .map_err(|e| SimError::Stage(format!("a simulated event is malformed: {e}")))?;
@@ -428,6 +439,17 @@ impl Book {
             });
         }
         (new_episode, fault)
+    }
+
+    /// A page in the baseline: an alert a person looks at, and works on when it is a fault.
+    fn page(&mut self, resource: &str, minute: u32, what: &str) {
+        let (new, fault) = self.alert(&[resource], minute, what);
+        if new {
+            self.result.human_interventions += 1;
+        }
+        if let Some(f) = fault {
+            self.people(f, minute, None);
+        }
     }
 
     /// People take on a fault at `minute`: they fix it after acknowledging (or, `quick`, do
@@ -766,19 +788,12 @@ async fn ops_arm(
             let id = instances[i].id.to_string();
             match &stages {
                 None => {
-                    let (new, fault) = book.alert(&[&id], minute, ALARMS[a].3);
-                    if new {
-                        book.result.human_interventions += 1;
-                    }
-                    if let Some(f) = fault {
-                        book.people(f, minute, None);
-                    }
+                    book.page(&id, minute, ALARMS[a].3);
                 }
                 Some(s) => {
-                    let observed = s.ingest(&alarm_event(&instances[i].id, a, minute)).await?;
-                    let decisions = s
-                        .run(observed, &format!("alarm-{id}-{a}-{minute}"), at(minute))
-                        .await?;
+                    let event = alarm_event(&instances[i].id, a, minute);
+                    let owner = format!("alarm-{id}-{a}-{minute}");
+                    let decisions = s.event(&event, &owner, minute).await?;
                     apply(
                         &decisions,
                         minute,
@@ -828,10 +843,7 @@ async fn ops_arm(
                 "resources": [format!("arn:aws:events:us-east-1:{ACCOUNT}:rule/vigil-pull")],
                 "detail": {}
             });
-            let observed = s.ingest(&tick).await?;
-            let decisions = s
-                .run(observed, &format!("tick-{minute}"), at(minute))
-                .await?;
+            let decisions = s.event(&tick, &format!("tick-{minute}"), minute).await?;
             apply(
                 &decisions,
                 minute,
@@ -842,7 +854,7 @@ async fn ops_arm(
             );
         }
 
-        // A bad deployment is announced by its deploy (the gate's record), on both arms.
+        // A bad deployment is announced by its deploy (the gate's record), which Vigil reads.
         if let Some(s) = &stages
             && world.kind == FailureMode::BadDeployment
         {
@@ -1350,26 +1362,14 @@ async fn security_arm(
                     if who.len() >= cis_threshold(a) {
                         // The page names the filter; people find the principal in the trail.
                         let principal = who.last().cloned().unwrap_or_default();
-                        let (new, fault) = book.alert(&[&principal], minute, a);
-                        if new {
-                            book.result.human_interventions += 1;
-                        }
-                        if let Some(f) = fault {
-                            book.people(f, minute, None);
-                        }
+                        book.page(&principal, minute, a);
                         window.retain(|(_, x, _)| *x != a);
                     }
                 }
                 for (m, f) in &world.findings {
                     if *m == minute && book.cleared[*f].is_none_or(|c| c > minute) {
                         let target = world.faults[*f].target.clone();
-                        let (new, fault) = book.alert(&[&target], minute, "guardduty-finding");
-                        if new {
-                            book.result.human_interventions += 1;
-                        }
-                        if let Some(f) = fault {
-                            book.people(f, minute, None);
-                        }
+                        book.page(&target, minute, "guardduty-finding");
                     }
                 }
             }
@@ -1404,10 +1404,7 @@ async fn security_arm(
                             minute,
                             *f,
                         );
-                        let observed = st.ingest(&ev).await?;
-                        let decisions = st
-                            .run(observed, &format!("finding-{f}"), at(minute))
-                            .await?;
+                        let decisions = st.event(&ev, &format!("finding-{f}"), minute).await?;
                         apply(
                             &decisions,
                             minute,

@@ -577,6 +577,17 @@ impl Incident {
             None => self.failure_mode.to_string(),
         }
     }
+
+    /// The soonest projected exhaustion (memory or disk full) among the evidence that names
+    /// the incident's failure mode, in hours; `None` when no evidence projects one.
+    pub fn hours_to_exhaustion(&self) -> Option<f64> {
+        self.evidence
+            .iter()
+            .filter(|e| e.score.failure_mode == self.failure_mode)
+            .filter_map(|e| e.score.hours_to_exhaustion)
+            .filter(|h| h.is_finite())
+            .min_by(f64::total_cmp)
+    }
 }
 
 impl Score {

@@ -56,6 +56,15 @@ pub struct DiskMetric {
     pub dimensions: Vec<(String, String)>,
 }
 
+/// The metric's own name in a window's `Namespace/MetricName[:path]` label: `AWS/EC2/CPUUtilization`
+/// -> `CPUUtilization`, `CWAgent/disk_used_percent:/var/log` -> `disk_used_percent`. Namespaces
+/// hold `/` and paths hold both `/` and `:`, so the path is cut at the first `:` before the
+/// namespace is.
+pub fn metric_name(label: &str) -> &str {
+    let without_path = label.split_once(':').map_or(label, |(m, _)| m);
+    without_path.rsplit('/').next().unwrap_or(without_path)
+}
+
 /// The queries of one pull.
 pub fn plan(instances: &[WatchedInstance], disks: &[DiskMetric]) -> Vec<MetricQuery> {
     let mut out = Vec::with_capacity(instances.len() * PER_INSTANCE.len() + disks.len());
@@ -160,6 +169,23 @@ pub fn signals(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_is_named_without_its_namespace_or_path() {
+        for (label, name) in [
+            ("AWS/EC2/CPUUtilization", "CPUUtilization"),
+            ("CWAgent/mem_used_percent", "mem_used_percent"),
+            ("CWAgent/disk_used_percent:/", "disk_used_percent"),
+            (
+                "CWAgent/disk_used_percent:/var/lib:data",
+                "disk_used_percent",
+            ),
+            ("CPUUtilization", "CPUUtilization"),
+            ("", ""),
+        ] {
+            assert_eq!(metric_name(label), name, "{label}");
+        }
+    }
     use chrono::TimeZone;
 
     fn watched(n: usize) -> Vec<WatchedInstance> {

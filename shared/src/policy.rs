@@ -153,6 +153,39 @@ pub struct TierThresholds {
     /// 0 turns confirmation off.
     #[serde(default = "default_confirm_within_minutes")]
     pub confirm_within_minutes: u32,
+    /// A memory leak named from telemetry whose projected exhaustion is further away than
+    /// this many hours is recorded, not told or acted on: people are paged on time-to-full,
+    /// not on a trend, and the next pulls keep projecting it. 0 turns it off.
+    #[serde(default = "default_memory_horizon_hours")]
+    pub memory_horizon_hours: f64,
+    /// The same for a filling disk: longer, as freeing or growing a volume takes longer than
+    /// restarting a leaking service.
+    #[serde(default = "default_disk_horizon_hours")]
+    pub disk_horizon_hours: f64,
+    /// An alarm gets a second look: the instance's own metrics, read by the failure-mode
+    /// classifier when the alarm fires. An alarm at most `alarm_overrule_max_breach` past its
+    /// threshold (0.1: 10%) whose instance reads as normal with at least this confidence is
+    /// recorded, not paged. Failed status checks are never overruled. 0 turns it off.
+    #[serde(default = "default_alarm_overruled_at")]
+    pub alarm_overruled_at: f64,
+    #[serde(default = "default_alarm_overrule_max_breach")]
+    pub alarm_overrule_max_breach: f64,
+}
+
+fn default_alarm_overruled_at() -> f64 {
+    0.8
+}
+
+fn default_alarm_overrule_max_breach() -> f64 {
+    0.1
+}
+
+fn default_memory_horizon_hours() -> f64 {
+    24.0
+}
+
+fn default_disk_horizon_hours() -> f64 {
+    72.0
 }
 
 fn default_escalate_min_confidence() -> f64 {
@@ -170,6 +203,10 @@ impl Default for TierThresholds {
             approval_min_confidence: 0.5,
             escalate_min_confidence: default_escalate_min_confidence(),
             confirm_within_minutes: default_confirm_within_minutes(),
+            memory_horizon_hours: default_memory_horizon_hours(),
+            disk_horizon_hours: default_disk_horizon_hours(),
+            alarm_overruled_at: default_alarm_overruled_at(),
+            alarm_overrule_max_breach: default_alarm_overrule_max_breach(),
         }
     }
 }
@@ -424,6 +461,23 @@ impl Policy {
                 "tiers: escalate_min_confidence must be within [0, 1]".into(),
             ));
         }
+        for (name, h) in [
+            ("memory_horizon_hours", t.memory_horizon_hours),
+            ("disk_horizon_hours", t.disk_horizon_hours),
+        ] {
+            if !(h.is_finite() && h >= 0.0) {
+                return bad(format!(
+                    "tiers: {name} must be a number of hours, 0 or more"
+                ));
+            }
+        }
+        let breach_ok =
+            t.alarm_overrule_max_breach.is_finite() && t.alarm_overrule_max_breach >= 0.0;
+        if !((0.0..=1.0).contains(&t.alarm_overruled_at) && breach_ok) {
+            return bad(
+                "tiers: alarm_overruled_at must be within [0, 1] and alarm_overrule_max_breach 0 or more".into(),
+            );
+        }
         if !(0.0..=1.0).contains(&t.approval_min_confidence)
             || !(0.0..=1.0).contains(&t.auto_heal_min_confidence)
             || t.approval_min_confidence > t.auto_heal_min_confidence
@@ -562,6 +616,45 @@ impl Policy {
         })
     }
 
+    /// The second look at an alarm: a reason to record it only, when the alarm is barely past
+    /// its threshold and the instance's own metrics, read when it fired, look normal.
+    fn overruled(&self, incident: &Incident) -> Option<Reason> {
+        use crate::domain::SignalKind;
+        let t = &self.tiers;
+        if t.alarm_overruled_at <= 0.0
+            || incident.threat.is_some()
+            || matches!(
+                incident.failure_mode,
+                FailureMode::Normal | FailureMode::Unknown | FailureMode::InstanceFailure
+            )
+        {
+            return None;
+        }
+        let lead = incident.evidence.first()?;
+        let SignalKind::AlarmStateChange { alarm, .. } = &lead.observation.signal.kind else {
+            return None;
+        };
+        let breach = lead.observation.features.get("breach_ratio")?;
+        if !(1.0..=1.0 + t.alarm_overrule_max_breach).contains(&breach) {
+            return None;
+        }
+        let reading = incident.evidence.iter().find(|e| {
+            e.observation.features.schema == crate::features::INSTANCE_V1
+                && e.score.failure_mode == FailureMode::Normal
+                && e.score.confidence >= t.alarm_overruled_at
+        })?;
+        Some(Reason::new(
+            "policy:second-look",
+            format!(
+                "alarm {alarm:?} is {:.0}% past its threshold and {}'s own metrics read as normal (confidence {:.2}; {}): recorded, not paged",
+                (breach - 1.0) * 100.0,
+                incident.resource.id,
+                reading.score.confidence,
+                top_features(&reading.observation.features, 3)
+            ),
+        ))
+    }
+
     /// Matches the incident against the rules (first match wins) and picks the ladder's rung
     /// from the earlier attempts on the resource.
     pub fn propose(
@@ -601,6 +694,15 @@ impl Policy {
                 reasons,
             };
         }
+        if let Some(why) = self.overruled(incident) {
+            reasons.push(why);
+            return Proposal {
+                tier: Tier::Observe,
+                action: None,
+                mode: self.mode,
+                reasons,
+            };
+        }
         // Threats are named only above the threat classifier's own calibrated threshold
         // (its card); the bar is for failure modes named from telemetry.
         if incident.threat.is_none()
@@ -614,6 +716,30 @@ impl Policy {
                     incident.what(),
                     incident.confidence,
                     self.tiers.escalate_min_confidence
+                ),
+            ));
+            return Proposal {
+                tier: Tier::Observe,
+                action: None,
+                mode: self.mode,
+                reasons,
+            };
+        }
+        let horizon = match incident.failure_mode {
+            FailureMode::MemoryLeak => self.tiers.memory_horizon_hours,
+            FailureMode::DiskFilling => self.tiers.disk_horizon_hours,
+            _ => 0.0,
+        };
+        if let (true, Some(hours)) = (
+            horizon > 0.0 && incident.threat.is_none() && model_only(incident),
+            incident.hours_to_exhaustion(),
+        ) && hours > horizon
+        {
+            reasons.push(Reason::new(
+                "policy:beyond-horizon",
+                format!(
+                    "{} projected to run out in {hours:.0} h, beyond the {horizon:.0} h horizon for telling people: recorded, and watched by the next pulls",
+                    incident.what()
                 ),
             ));
             return Proposal {

@@ -402,7 +402,7 @@ fn the_scheduled_tick_pulls_the_watched_metrics_into_window_features() {
         o.signal.resource.group.as_ref().unwrap().as_str(),
         "web-prod"
     );
-    assert_eq!(o.features.schema, "window.v2");
+    assert_eq!(o.features.schema, "window.v3");
     assert_eq!(o.features.get("level"), Some(97.0));
     assert!(o.features.get("robust_z").unwrap() > 10.0);
     assert_eq!(o.features.get("missing_ratio"), Some(0.0));
@@ -637,4 +637,156 @@ fn a_threat_on_a_tagged_target_holds_its_deployments_at_the_gate() {
     );
     // Another target is not held.
     assert_eq!(run("web/prod")["job"], "succeeded");
+}
+
+/// The CPU alarm fixture with its breaching datapoint set to `value` (the threshold is 50), and
+/// the minute its state changed.
+fn cpu_alarm_at(value: f64) -> (Vec<u8>, chrono::DateTime<Utc>) {
+    let text = String::from_utf8(common::fixture_bytes("alarm-cpu-high.json")).unwrap();
+    let text = text.replace("99.50160229693434", &value.to_string());
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(
+        &v["detail"]["state"]["timestamp"]
+            .as_str()
+            .unwrap()
+            .replace("+0000", "+00:00"),
+    )
+    .unwrap()
+    .with_timezone(&Utc);
+    (
+        text.into_bytes(),
+        at - chrono::Duration::seconds(at.timestamp() % 60),
+    )
+}
+
+/// Six hours of an instance that is busy but well: CPU around `cpu` that follows its traffic.
+fn busy_but_well(world: &World, end: chrono::DateTime<Utc>, cpu: f64) {
+    let instance = InstanceId::parse(CPU_INSTANCE).unwrap();
+    let wobble = |m: i64| ((m * 7) % 5) as f64 / 5.0 - 0.4;
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/CPUUtilization",
+        series_of(end, |m| cpu * (1.0 + 0.03 * wobble(m))),
+    );
+    for metric in ["AWS/EC2/NetworkIn", "AWS/EC2/NetworkOut"] {
+        world.metrics.put(
+            &instance,
+            metric,
+            series_of(end, |m| 4e6 * (1.0 + 0.03 * wobble(m))),
+        );
+    }
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/StatusCheckFailed",
+        series_of(end, |_| 0.0),
+    );
+}
+
+#[test]
+fn an_alarm_gets_a_second_look_and_a_marginal_one_on_a_well_instance_is_recorded() {
+    // Barely past the threshold (52 against 50) on an instance whose metrics read as normal.
+    let world = World::new(Mode::Enforce, 3);
+    let (bytes, at) = cpu_alarm_at(52.0);
+    busy_but_well(&world, at, 50.0);
+    let results = check_bytes(&world, &bytes, "delivery-1", 0);
+    let (d, _) = &results[0];
+    let schemas: Vec<&str> = d
+        .incident
+        .evidence
+        .iter()
+        .map(|e| e.observation.features.schema.as_str())
+        .collect();
+    assert_eq!(
+        schemas,
+        ["alarm.v1", "instance.v1"],
+        "the alarm and the second look"
+    );
+    assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
+    assert!(d.cites("policy:second-look"), "{:#?}", d.reasons);
+    assert_eq!(world.health(), "HEALTHY");
+    assert!(world.outbox.sent().is_empty(), "nobody is paged");
+
+    // Far past it (99.5): the alarm stands whatever the metrics say.
+    let world = World::new(Mode::Enforce, 3);
+    let (bytes, at) = cpu_alarm_at(99.5);
+    busy_but_well(&world, at, 50.0);
+    let results = check_bytes(&world, &bytes, "delivery-1", 0);
+    let (d, _) = &results[0];
+    assert_ne!(d.tier, Tier::Observe, "{:#?}", d.reasons);
+    assert!(!d.cites("policy:second-look"));
+
+    // The same marginal alarm with no metrics to look at goes on alone, as before.
+    let world = World::new(Mode::Enforce, 3);
+    let (bytes, _) = cpu_alarm_at(52.0);
+    let results = check_bytes(&world, &bytes, "delivery-1", 0);
+    let (d, _) = &results[0];
+    assert_eq!(d.incident.evidence.len(), 1);
+    assert_eq!(d.tier, Tier::Escalate, "{:#?}", d.reasons);
+    assert_eq!(world.outbox.sent().len(), 1, "people are told");
+}
+
+/// Runs two pulls five minutes apart (the second confirms the first) and returns the
+/// second's decision on the instance.
+fn two_pulls(world: &World) -> Decision {
+    let schedule = "sources/aws_lambda_events/example-eventbridge-schedule.json";
+    check(world, schedule, "delivery-1");
+    let text = String::from_utf8(common::fixture_bytes(schedule)).unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next = text.replace(&id, "next-pull");
+    check_bytes(world, next.as_bytes(), "delivery-2", 5)
+        .into_iter()
+        .map(|(d, _)| d)
+        .find(|d| d.incident.resource.id == CPU_INSTANCE)
+        .expect("a decision on the instance")
+}
+
+#[test]
+fn a_disk_projected_full_within_the_horizon_is_told_and_a_slow_one_is_watched() {
+    let (_, end) = tick();
+    let instance = InstanceId::parse(CPU_INSTANCE).unwrap();
+    let disk = |per_hour: f64| {
+        let world = World::new(Mode::Enforce, 3);
+        busy_but_well(&world, end, 30.0);
+        // The agent's root volume (its label carries the path): 40% six hours ago, rising.
+        world.metrics.put(
+            &instance,
+            "CWAgent/disk_used_percent",
+            series_of(end, |m| {
+                40.0 + per_hour * (360 - m) as f64 / 60.0 + ((m * 3) % 4) as f64 * 0.05
+            }),
+        );
+        world
+    };
+    // 4% an hour: full in about 14 hours.
+    let world = disk(4.0);
+    let d = two_pulls(&world);
+    assert_eq!(d.incident.failure_mode, FailureMode::DiskFilling, "{d:#?}");
+    assert_eq!(d.tier, Tier::Escalate, "{:#?}", d.reasons);
+    assert!(
+        d.cites("rule:escalate-resource-exhaustion"),
+        "{:#?}",
+        d.reasons
+    );
+    let hours = d.incident.hours_to_exhaustion().unwrap();
+    assert!((8.0..20.0).contains(&hours), "{hours}");
+    // The instance's own reading saw the disk too (its label has a path).
+    let whole = d
+        .incident
+        .evidence
+        .iter()
+        .find(|e| e.observation.features.schema == "instance.v1")
+        .unwrap();
+    assert!(whole.observation.features.get("disk_level").unwrap() > 60.0);
+
+    // 0.5% an hour: full in about five days, beyond the three-day horizon: recorded only.
+    let world = disk(0.5);
+    let d = two_pulls(&world);
+    assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
+    if d.incident.failure_mode == FailureMode::DiskFilling {
+        assert!(d.cites("policy:beyond-horizon"), "{:#?}", d.reasons);
+    }
+    assert!(world.outbox.sent().is_empty());
 }

@@ -10,12 +10,12 @@ pub mod window;
 use crate::domain::{AlarmState, FeatureVector, ScalingActivityKind, Signal, SignalKind};
 use identity::PrincipalProfile;
 
-/// Features of one metric's recent window ([`WINDOW_V2_NAMES`]): the window statistics and
+/// Features of one metric's recent window ([`WINDOW_V3_NAMES`]): the window statistics and
 /// the streaming detector's score of the latest point.
-pub const WINDOW_V2: &str = "window.v2";
+pub const WINDOW_V3: &str = "window.v3";
 
-/// The names of [`WINDOW_V2`], in order: [`window::NAMES`], then `stream_anomaly`.
-pub const WINDOW_V2_NAMES: [&str; 14] = [
+/// The names of [`WINDOW_V3`], in order: [`window::NAMES`], then `stream_anomaly`.
+pub const WINDOW_V3_NAMES: [&str; 15] = [
     window::NAMES[0],
     window::NAMES[1],
     window::NAMES[2],
@@ -30,6 +30,7 @@ pub const WINDOW_V2_NAMES: [&str; 14] = [
     window::NAMES[11],
     window::NAMES[12],
     "stream_anomaly",
+    "trend_t",
 ];
 /// Features of a CloudTrail call or sign-in against the principal's history ([`identity::NAMES`]).
 pub const IDENTITY_V2: &str = "identity.v2";
@@ -108,7 +109,7 @@ pub fn relate_cpu_to_load(observations: &mut [crate::domain::Observation]) {
 
 /// How a metric is read: exhaustible percentages, and a day's worth of datapoints.
 pub fn window_spec(metric: &str, period_secs: u32) -> window::WindowSpec {
-    let name = metric.rsplit('/').next().unwrap_or(metric);
+    let name = crate::metrics::metric_name(metric);
     window::WindowSpec {
         period_secs,
         percent: matches!(
@@ -170,7 +171,8 @@ pub fn extract(signal: &Signal, context: Context<'_>) -> FeatureVector {
             let detector =
                 crate::models::anomaly::DetectorConfig::for_window(*period, points.len());
             f.push(crate::models::anomaly::last_score(points, detector));
-            vector(WINDOW_V2, &WINDOW_V2_NAMES, f)
+            f.push(window::trend_t(points));
+            vector(WINDOW_V3, &WINDOW_V3_NAMES, f)
         }
         // Built by the metric pull from the windows themselves ([`instance::instance`]).
         SignalKind::InstanceMetrics { .. } => vector(NONE, &[], Vec::new()),

@@ -181,6 +181,52 @@ pub fn window(points: &[Option<f64>], spec: WindowSpec) -> [f64; 13] {
     out
 }
 
+/// How sure the window's least-squares trend is: its slope over the slope's standard error
+/// (the t statistic), capped at ±[`Z_CAP`]; 0 with fewer than three points or no spread in time.
+/// A projection to exhaustion is worth telling only when the trend under it is this certain.
+pub fn trend_t(points: &[Option<f64>]) -> f64 {
+    let points = &points[points.len().saturating_sub(MAX_POINTS)..];
+    let (ts, xs): (Vec<f64>, Vec<f64>) = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            p.filter(|v| v.is_finite())
+                .map(|v| (i as f64, v.clamp(-1e15, 1e15)))
+        })
+        .unzip();
+    let m = xs.len() as f64;
+    if xs.len() < 3 {
+        return 0.0;
+    }
+    let tm = ts.iter().sum::<f64>() / m;
+    let xm = xs.iter().sum::<f64>() / m;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (t, x) in ts.iter().zip(&xs) {
+        sxy += (t - tm) * (x - xm);
+        sxx += (t - tm) * (t - tm);
+    }
+    if sxx <= 0.0 {
+        return 0.0;
+    }
+    let slope = sxy / sxx;
+    let sse: f64 = ts
+        .iter()
+        .zip(&xs)
+        .map(|(t, x)| {
+            let r = x - (xm + slope * (t - tm));
+            r * r
+        })
+        .sum();
+    let se = (sse / (m - 2.0) / sxx).sqrt();
+    if se > 0.0 {
+        clamp(slope / se, -Z_CAP, Z_CAP)
+    } else if slope.abs() > 0.0 {
+        slope.signum() * Z_CAP
+    } else {
+        0.0
+    }
+}
+
 /// How far CPU rose relative to the request rate: CPU's robust z minus requests' robust z.
 /// Large when CPU climbs while traffic stays flat (a runaway process rather than load).
 pub fn cpu_without_load(cpu_z: f64, requests_z: f64) -> f64 {
@@ -190,6 +236,27 @@ pub fn cpu_without_load(cpu_z: f64, requests_z: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_steady_climb_is_a_certain_trend_and_noise_is_not() {
+        // A deterministic wobble of +-0.5 around a flat line, and the same around a climb of
+        // 1% an hour (one-minute points, six hours).
+        let wobble = |i: usize| ((i * 7919) % 11) as f64 / 10.0 - 0.5;
+        let flat: Vec<Option<f64>> = (0..360).map(|i| Some(50.0 + wobble(i))).collect();
+        let climb: Vec<Option<f64>> = (0..360)
+            .map(|i| Some(50.0 + i as f64 / 60.0 + wobble(i)))
+            .collect();
+        assert!(trend_t(&flat).abs() < 3.0, "{}", trend_t(&flat));
+        assert!(trend_t(&climb) > 20.0, "{}", trend_t(&climb));
+        let falling: Vec<Option<f64>> = climb.iter().rev().copied().collect();
+        assert!(trend_t(&falling) < -20.0);
+        // Too little to say, or nothing but gaps: no trend.
+        assert_eq!(trend_t(&[Some(1.0), Some(2.0)]), 0.0);
+        assert_eq!(trend_t(&[None, Some(f64::NAN), None, None]), 0.0);
+        // A perfect line has no error: the cap, with its sign.
+        let line: Vec<Option<f64>> = (0..10).map(|i| Some(f64::from(i))).collect();
+        assert_eq!(trend_t(&line), Z_CAP);
+    }
 
     const SPEC: WindowSpec = WindowSpec {
         period_secs: 60,

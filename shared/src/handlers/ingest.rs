@@ -144,12 +144,64 @@ where
             signal.resource.tags = m.tags;
         }
     }
-    let observations = observe(signals, ports.history).await?;
+    let mut observations = observe(signals, ports.history).await?;
+    second_look(&mut observations, event.id.as_deref(), config, ports).await;
     Ok(Observed {
         event_id: event.id.clone(),
         observations,
         ignored: None,
     })
+}
+
+/// An alarm on a watched instance gets a second look: the instance's metrics are read at once,
+/// as the pull reads them, and the failure-mode classifier's reading joins the alarm as
+/// evidence (the policy weighs one against the other). Best effort: when the metrics cannot be
+/// read, the alarm goes on alone.
+async fn second_look<I, H, W, D, M, L>(
+    observations: &mut Vec<Observation>,
+    event_id: Option<&str>,
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+) where
+    D: ListDiskMetrics,
+    M: FetchMetrics,
+    L: LastDeploy,
+{
+    let mut looked = Vec::new();
+    for o in observations.iter() {
+        let s = &o.signal;
+        if !matches!(
+            s.kind,
+            SignalKind::AlarmStateChange {
+                state: crate::domain::AlarmState::Alarm,
+                ..
+            }
+        ) {
+            continue;
+        }
+        let (Ok(Some(instance)), Some(group)) = (s.resource.instance_id(), &s.resource.group)
+        else {
+            continue;
+        };
+        let watched = metrics::WatchedInstance {
+            instance,
+            group: group.clone(),
+            application: s.resource.application.clone(),
+            environment: s.resource.environment.clone(),
+            tags: s.resource.tags.clone(),
+        };
+        let tick = format!("{}:second-look", event_id.unwrap_or(&s.event_id));
+        match read_instances(&tick, s.observed_at, &[watched], config, ports).await {
+            Ok(read) => looked.extend(
+                read.into_iter()
+                    .filter(|o| matches!(o.signal.kind, SignalKind::InstanceMetrics { .. })),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "second look at the alarm's instance failed: the alarm goes on alone");
+            }
+        }
+    }
+    observations.extend(looked);
 }
 
 /// Signals to observations: features, and for CloudTrail calls and sign-ins the principal's
@@ -208,8 +260,16 @@ fn instance_observations(
         let mut series: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
         for o in group {
             if let SignalKind::MetricWindow { metric, points, .. } = &o.signal.kind {
-                let name = metric.rsplit('/').next().unwrap_or(metric);
-                series.entry(name).or_insert_with(|| recent(points));
+                let name = crate::metrics::metric_name(metric);
+                let window = recent(points);
+                // Of several volumes, the fullest one speaks for the instance's disk.
+                let latest = |w: &[Option<f64>]| w.iter().rev().find_map(|v| *v);
+                match series.get(name) {
+                    Some(have) if latest(have) >= latest(&window) => {}
+                    _ => {
+                        series.insert(name, window);
+                    }
+                }
             }
         }
         let Some(first) = group.first() else { continue };
@@ -268,15 +328,32 @@ where
     L: LastDeploy,
 {
     let instances = ports.watched.watched(&config.watch_tag).await?;
+    read_instances(tick, at, &instances, config, ports).await
+}
+
+/// The given instances' recent metrics, as metric-window observations and one instance
+/// observation per instance.
+async fn read_instances<I, H, W, D, M, L>(
+    tick: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    instances: &[metrics::WatchedInstance],
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+) -> Result<Vec<Observation>, IngestError>
+where
+    D: ListDiskMetrics,
+    M: FetchMetrics,
+    L: LastDeploy,
+{
     // Disk metrics are optional: without them the pull goes on with the rest.
-    let disks = match ports.disks.disks(&instances).await {
+    let disks = match ports.disks.disks(instances).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %crate::error_chain(&e), "disk metrics not discovered");
             Vec::new()
         }
     };
-    let queries = metrics::plan(&instances, &disks);
+    let queries = metrics::plan(instances, &disks);
     let period = i64::from(config.period.max(1));
     // Whole periods only: the current, incomplete one would look like a drop.
     let end_secs = at.timestamp() - at.timestamp().rem_euclid(period);
@@ -291,7 +368,7 @@ where
         end,
         config.period,
         config.points,
-        &instances,
+        instances,
         &queries,
         &results,
     );

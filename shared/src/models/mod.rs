@@ -3,7 +3,8 @@
 //! [`Models`] routes each observation by its feature schema:
 //! - `alarm.v1` (CloudWatch alarms): [`AlarmBaseline`], a transparent rule that names the
 //!   failure mode from the alarm's metric and grows its confidence with the breach;
-//! - `window.v2` (one metric's pulled window): the streaming detector's score ([`anomaly`]);
+//! - `window.v3` (one metric's pulled window): time-to-full on memory and disk when the
+//!   trend is certain ([`PROJECTION`]), else the streaming detector's score ([`anomaly`]);
 //! - `instance.v1` (an instance's metrics together): the failure-mode classifier;
 //! - `identity.v2` (CloudTrail calls and sign-ins): the threat classifier;
 //! - `finding.v1` (GuardDuty): GuardDuty's own severity and threat purpose.
@@ -30,7 +31,7 @@ impl AlarmBaseline {
 
 /// The failure mode an alarm's metric points at, from its `Namespace/MetricName`.
 pub fn failure_mode_of_metric(metric: &str) -> FailureMode {
-    let name = metric.rsplit('/').next().unwrap_or(metric);
+    let name = crate::metrics::metric_name(metric);
     match name {
         "CPUUtilization" | "cpu_usage_active" | "cpu_usage_user" => FailureMode::CpuRunaway,
         "StatusCheckFailed" | "StatusCheckFailed_Instance" | "StatusCheckFailed_System" => {
@@ -179,8 +180,74 @@ fn probabilities(names: &[String], p: &[f64]) -> Vec<crate::domain::ClassProbabi
         .collect()
 }
 
-/// The streaming detector's reading of one metric window.
+/// The name of the projection rule in scores.
+pub const PROJECTION: &str = "projection/1";
+
+/// A capacity trend must be this certain (slope over its standard error) before it is
+/// projected: well past what noise gives a flat series (|t| > 6 happens by chance about once in
+/// 10^9 windows of white noise; autocorrelated noise inflates t, hence the margin).
+pub const PROJECTION_MIN_T: f64 = 6.0;
+
+/// A projection's confidence: the trend is certain, its cause is not (a leak, a cache warming,
+/// a batch job), so a restart is asked for, not done (below the auto-heal bar).
+pub const PROJECTION_CONFIDENCE: f64 = 0.75;
+
+/// Time-to-full on a capacity metric (memory, disk), as `predict_linear` alerts do: the whole
+/// pulled window's least-squares trend, projected to 100%. It names the leak or the filling
+/// disk when the trend is certain and the projection falls within a week; the policy's
+/// horizons decide whether that is soon enough to tell people. Slow leaks and fills that an
+/// hour's window cannot see are caught here.
+fn projection(o: &Observation) -> Option<Score> {
+    let SignalKind::MetricWindow { metric, .. } = &o.signal.kind else {
+        return None;
+    };
+    let mode = failure_mode_of_metric(metric);
+    if !matches!(mode, FailureMode::MemoryLeak | FailureMode::DiskFilling) {
+        return None;
+    }
+    let f = &o.features;
+    let (slope, hours, t) = (
+        f.get("slope_per_hour")?,
+        f.get("tte_hours")?,
+        f.get("trend_t")?,
+    );
+    if !(slope > 0.0
+        && t >= PROJECTION_MIN_T
+        && hours < crate::features::window::NO_EXHAUSTION_HOURS)
+    {
+        return None;
+    }
+    let anomaly = match hours {
+        h if h <= 6.0 => 0.9,
+        h if h <= 24.0 => 0.75,
+        _ => 0.6,
+    };
+    let drivers = ["slope_per_hour", "tte_hours", "trend_t", "level"]
+        .iter()
+        .filter_map(|n| {
+            f.get(n).map(|v| crate::domain::Driver {
+                feature: (*n).to_owned(),
+                value: v,
+                baseline: 0.0,
+            })
+        })
+        .collect();
+    Some(Score {
+        anomaly,
+        failure_mode: mode,
+        confidence: PROJECTION_CONFIDENCE,
+        drivers,
+        hours_to_exhaustion: Some(hours),
+        ..Score::unscored(PROJECTION)
+    })
+}
+
+/// The reading of one metric window: the projection to exhaustion where it applies, else the
+/// streaming detector's score.
 fn window(o: &Observation) -> Score {
+    if let Some(s) = projection(o) {
+        return s;
+    }
     let anomaly = o.features.get("stream_anomaly").unwrap_or(0.0);
     let alert = anomaly >= anomaly::DetectorConfig::default().alert_level;
     let drivers = ["robust_z", "slope_per_hour", "level"]
@@ -249,7 +316,7 @@ impl Scorer for Models {
     fn score(&self, o: &Observation) -> Score {
         match o.features.schema.as_str() {
             crate::features::ALARM_V1 => AlarmBaseline.score(o),
-            crate::features::WINDOW_V2 => window(o),
+            crate::features::WINDOW_V3 => window(o),
             crate::features::INSTANCE_V1 => self.instance(o),
             crate::features::IDENTITY_V2 => self.identity(o),
             crate::features::FINDING_V1 => finding(o),

@@ -189,8 +189,55 @@ impl Alarms {
     }
 }
 
-fn alarm_event(inst: &InstanceId, alarm: usize, minute: u32) -> serde_json::Value {
+/// What CloudWatch holds of an instance at `minute`: six hours of each metric, reaching back
+/// into the history before minute 0.
+fn publish(metrics: &MemoryMetrics, inst: &Instance, minute: u32, book: &Book) {
+    for (m, ns, name) in METRICS {
+        let points: crate::metrics::Series = (i64::from(minute) - HISTORY as i64
+            ..i64::from(minute))
+            .filter_map(|t| {
+                let v = match u32::try_from(t) {
+                    Ok(t) => inst.value(m, t, &book.faults, &book.cleared)?,
+                    Err(_) => {
+                        let i = usize::try_from(HISTORY as i64 + t).ok()?;
+                        series(&inst.healthy, m).get(i).copied().flatten()?
+                    }
+                };
+                Some((epoch() + Duration::minutes(t), v))
+            })
+            .collect();
+        if !points.is_empty() || matches!(m, Metric::Cpu) {
+            metrics.put(&inst.id, &format!("{ns}/{name}"), points);
+        }
+    }
+}
+
+/// The EventBridge event of an alarm going into ALARM, with its `reasonData` (the breaching
+/// datapoints and the threshold) as CloudWatch sends it.
+fn alarm_event(instance: &Instance, alarm: usize, minute: u32, book: &Book) -> serde_json::Value {
+    let inst = &instance.id;
     let (metric, threshold, n, name) = ALARMS[alarm];
+    let recent: Vec<f64> = (0..n as u32)
+        .rev()
+        .filter_map(|back| {
+            instance.value(
+                metric,
+                minute.checked_sub(back)?,
+                &book.faults,
+                &book.cleared,
+            )
+        })
+        .collect();
+    let reason_data = serde_json::json!({
+        "version": "1.0",
+        "queryDate": at(minute).to_rfc3339(),
+        "statistic": "Average",
+        "period": 60,
+        "recentDatapoints": recent,
+        "threshold": threshold,
+        "evaluatedDatapoints": []
+    })
+    .to_string();
     let (namespace, metric_name) = METRICS
         .iter()
         .find(|(m, _, _)| *m == metric)
@@ -219,6 +266,7 @@ fn alarm_event(inst: &InstanceId, alarm: usize, minute: u32) -> serde_json::Valu
             "previousState": {"reason": "Threshold Crossed", "timestamp": time, "value": "OK"},
             "state": {
                 "reason": format!("Threshold Crossed: {n} out of the last {n} datapoints were greater than or equal to the threshold ({threshold})."),
+                "reasonData": reason_data,
                 "timestamp": time,
                 "value": "ALARM"
             }
@@ -791,7 +839,9 @@ async fn ops_arm(
                     book.page(&id, minute, ALARMS[a].3);
                 }
                 Some(s) => {
-                    let event = alarm_event(&instances[i].id, a, minute);
+                    // CloudWatch has the instance's metrics up to now: the second look reads them.
+                    publish(&s.metrics, &instances[i], minute, &book);
+                    let event = alarm_event(&instances[i], a, minute, &book);
                     let owner = format!("alarm-{id}-{a}-{minute}");
                     let decisions = s.event(&event, &owner, minute).await?;
                     apply(
@@ -811,26 +861,7 @@ async fn ops_arm(
             && minute % config.pull_minutes.max(1) == 0
         {
             for &i in &live {
-                let inst = &instances[i];
-                for (m, ns, name) in METRICS {
-                    // Six hours back, into the history before minute 0.
-                    let points: crate::metrics::Series = (i64::from(minute) - HISTORY as i64
-                        ..i64::from(minute))
-                        .filter_map(|t| {
-                            let v = match u32::try_from(t) {
-                                Ok(t) => inst.value(m, t, &book.faults, &book.cleared)?,
-                                Err(_) => {
-                                    let i = usize::try_from(HISTORY as i64 + t).ok()?;
-                                    series(&inst.healthy, m).get(i).copied().flatten()?
-                                }
-                            };
-                            Some((epoch() + Duration::minutes(t), v))
-                        })
-                        .collect();
-                    if !points.is_empty() || matches!(m, Metric::Cpu) {
-                        s.metrics.put(&inst.id, &format!("{ns}/{name}"), points);
-                    }
-                }
+                publish(&s.metrics, &instances[i], minute, &book);
             }
             let tick = serde_json::json!({
                 "version": "0",

@@ -227,6 +227,18 @@ pub fn model_only(incident: &Incident) -> bool {
         })
 }
 
+/// Whether the incident's leading evidence is a model's reading of pulled telemetry (an alarm
+/// people set, leading, is never put off by a projection).
+pub fn led_by_telemetry(incident: &Incident) -> bool {
+    use crate::domain::SignalKind;
+    incident.evidence.first().is_some_and(|e| {
+        matches!(
+            e.observation.signal.kind,
+            SignalKind::MetricWindow { .. } | SignalKind::InstanceMetrics { .. }
+        )
+    })
+}
+
 /// Whether an incident comes from the scheduled metric pull only (confirmable by the next
 /// pull).
 pub fn from_pull(incident: &Incident) -> bool {
@@ -731,7 +743,7 @@ impl Policy {
             _ => 0.0,
         };
         if let (true, Some(hours)) = (
-            horizon > 0.0 && incident.threat.is_none() && model_only(incident),
+            horizon > 0.0 && incident.threat.is_none() && led_by_telemetry(incident),
             incident.hours_to_exhaustion(),
         ) && hours > horizon
         {

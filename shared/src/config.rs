@@ -16,6 +16,8 @@ pub const TOPIC_ARN: &str = "VIGIL_TOPIC_ARN";
 pub const KILL_SWITCH_PARAMETER: &str = "VIGIL_KILL_SWITCH_PARAMETER";
 pub const MODE: &str = "VIGIL_MODE";
 pub const WATCH_TAG: &str = "VIGIL_WATCH_TAG";
+/// The stack's own account: events about any other are refused (`!Ref AWS::AccountId`).
+pub const ACCOUNT_ID: &str = "VIGIL_ACCOUNT_ID";
 pub const PROTECT_TAG: &str = "VIGIL_PROTECT_TAG";
 /// GuardDuty findings below this severity (1.0 to 10.0) are ignored.
 pub const GUARDDUTY_MIN_SEVERITY: &str = "VIGIL_GUARDDUTY_MIN_SEVERITY";

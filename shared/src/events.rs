@@ -50,6 +50,15 @@ pub enum EventError {
         #[source]
         source: NameError,
     },
+    /// The event speaks of another account than the one it came from (or than the stack's):
+    /// a name like a user or a key means something else there, so nothing is done.
+    #[error("{detail_type:?} event {event_id} is about account {claimed}, not {account}")]
+    WrongAccount {
+        detail_type: String,
+        event_id: String,
+        claimed: String,
+        account: String,
+    },
     #[error("{detail_type:?} event {event_id}: {what}")]
     Unusable {
         detail_type: String,
@@ -103,9 +112,41 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EventError> {
     serde_json::from_slice(bytes).map_err(EventError::Envelope)
 }
 
+/// The accounts an event says it is about: the detail's `accountId` (GuardDuty) and
+/// `recipientAccountId` (CloudTrail), and the account field of each resource ARN.
+fn claimed_accounts(event: &Envelope) -> Vec<&str> {
+    let mut out: Vec<&str> = ["accountId", "recipientAccountId"]
+        .iter()
+        .filter_map(|k| event.detail.get(*k).and_then(Value::as_str))
+        .collect();
+    for arn in event.resources.iter().flatten() {
+        // arn:partition:service:region:account:resource; S3 ARNs leave the account empty.
+        if let Some(account) = arn.split(':').nth(4).filter(|a| !a.is_empty()) {
+            out.push(account);
+        }
+    }
+    out
+}
+
+/// Refuses an event about another account than the envelope's own.
+pub fn check_account(event: &Envelope, account: &str) -> Result<(), EventError> {
+    match claimed_accounts(event).into_iter().find(|c| *c != account) {
+        None => Ok(()),
+        Some(claimed) => Err(EventError::WrongAccount {
+            detail_type: display_text(&event.detail_type, 128),
+            event_id: event_id(event).unwrap_or_default(),
+            claimed: display_text(claimed, 32),
+            account: display_text(account, 32),
+        }),
+    }
+}
+
 /// Turns one EventBridge event into signals.
 pub fn normalise(event: &Envelope) -> Result<Normalised, EventError> {
     let detail_type = event.detail_type.as_str();
+    if let Some(account) = event.account.as_deref() {
+        check_account(event, account)?;
+    }
     let signals = match (event.source.as_str(), detail_type) {
         ("aws.cloudwatch", "CloudWatch Alarm State Change") => alarm(event)?,
         ("aws.guardduty", "GuardDuty Finding") => finding(event)?,

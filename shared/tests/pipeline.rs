@@ -22,6 +22,8 @@ struct World {
     state: MemoryState,
     metrics: MemoryMetrics,
     mode: Mode,
+    /// The stack's account, when the test sets one.
+    account: Option<String>,
 }
 
 impl World {
@@ -39,6 +41,7 @@ impl World {
             state: MemoryState::default(),
             metrics: MemoryMetrics::default(),
             mode,
+            account: None,
         }
     }
 
@@ -99,19 +102,56 @@ fn over_the_wire<T: serde::Serialize, U: serde::de::DeserializeOwned>(value: &T)
 /// Runs raw event bytes through the stages, `minute` minutes after noon, passing each payload
 /// between stages as JSON, shaped as `infra/statemachine.asl.json` shapes it.
 fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(Decision, Outcome)> {
+    run_bytes(world, bytes, owner, minute).unwrap()
+}
+
+/// Why the stages refused an event: it did not parse, or `ingest` refused it.
+#[derive(Debug)]
+enum Refused {
+    Envelope(vigil_shared::events::EventError),
+    Ingest(ingest::IngestError),
+}
+
+impl Refused {
+    /// The event error either way.
+    fn event_error(&self) -> Option<&vigil_shared::events::EventError> {
+        match self {
+            Refused::Envelope(e) | Refused::Ingest(ingest::IngestError::Event(e)) => Some(e),
+            Refused::Ingest(_) => None,
+        }
+    }
+}
+
+/// As [`check_bytes`], with the refusal when there is one.
+fn run_bytes(
+    world: &World,
+    bytes: &[u8],
+    owner: &str,
+    minute: u32,
+) -> Result<Vec<(Decision, Outcome)>, Refused> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let event = vigil_shared::events::parse_envelope(bytes).unwrap();
-        let observed = ingest::handle(
-            &event,
-            &ingest::IngestConfig::default(),
-            &world.ingest_ports(),
-        )
-        .await
-        .unwrap();
+    rt.block_on(stages(world, bytes, owner, minute))
+}
+
+/// The stages on one delivery, as the state machine runs them.
+async fn stages(
+    world: &World,
+    bytes: &[u8],
+    owner: &str,
+    minute: u32,
+) -> Result<Vec<(Decision, Outcome)>, Refused> {
+    {
+        let event = vigil_shared::events::parse_envelope(bytes).map_err(Refused::Envelope)?;
+        let config = ingest::IngestConfig {
+            account: world.account.clone(),
+            ..ingest::IngestConfig::default()
+        };
+        let observed = ingest::handle(&event, &config, &world.ingest_ports())
+            .await
+            .map_err(Refused::Ingest)?;
         let scored = score::handle(over_the_wire(&observed), &models());
         // The Decide state's Parameters: event_id, scored and the execution id.
         let scored: vigil_shared::stages::ScoredBatch = over_the_wire(&serde_json::json!({
@@ -162,8 +202,8 @@ fn check_bytes(world: &World, bytes: &[u8], owner: &str, minute: u32) -> Vec<(De
                 .unwrap();
             out.push((d, over_the_wire(&o)));
         }
-        out
-    })
+        Ok(out)
+    }
 }
 
 #[test]
@@ -789,4 +829,268 @@ fn a_disk_projected_full_within_the_horizon_is_told_and_a_slow_one_is_watched() 
         assert!(d.cites("policy:beyond-horizon"), "{:#?}", d.reasons);
     }
     assert!(world.outbox.sent().is_empty());
+}
+
+/// One entry of the hostile-input catalogue: a real event made hostile, and what must happen.
+struct Hostile {
+    name: &'static str,
+    fixture: &'static str,
+    /// Edits the event's JSON.
+    edit: fn(&mut serde_json::Value),
+    /// The stack's account, when the entry needs one.
+    account: Option<&'static str>,
+    expect: Expect,
+}
+
+enum Expect {
+    /// Refused with this error, and nothing done.
+    Refused(fn(&vigil_shared::events::EventError) -> bool),
+    /// Taken in, but nothing hostile reaches an action or a message.
+    Neutralised,
+}
+
+/// Sets the alarm fixture's InstanceId dimension.
+fn instance(v: &mut serde_json::Value, id: &str) {
+    v["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+        serde_json::json!(id);
+}
+
+#[test]
+fn the_hostile_input_catalogue_is_refused_or_neutralised() {
+    use vigil_shared::events::EventError;
+    let catalogue = [
+        Hostile {
+            name: "shell metacharacters in an instance id",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| instance(v, "i-12345678$(reboot)"),
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::Invalid { .. })),
+        },
+        Hostile {
+            name: "path traversal in an instance id",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| instance(v, "../../i-12345678901234567"),
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::Invalid { .. })),
+        },
+        Hostile {
+            name: "a look-alike digit (fullwidth) in an instance id",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| instance(v, "i-1234567890123456\u{ff17}"),
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::Invalid { .. })),
+        },
+        Hostile {
+            name: "a zero-width space in an instance id",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| instance(v, "i-12345678901234567\u{200b}"),
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::Invalid { .. })),
+        },
+        Hostile {
+            name: "an oversized field (300 KB reason)",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| v["detail"]["state"]["reason"] = serde_json::json!("x".repeat(300_000)),
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::TooLarge { .. })),
+        },
+        Hostile {
+            name: "JSON nested past any real event",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| {
+                let mut deep = serde_json::json!(1);
+                for _ in 0..200 {
+                    deep = serde_json::json!([deep]);
+                }
+                v["detail"]["x"] = deep;
+            },
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::Envelope(_))),
+        },
+        Hostile {
+            name: "a finding about another account than the event's",
+            fixture: "sources/guardduty-credential-exfiltration.json",
+            edit: |v| v["detail"]["accountId"] = serde_json::json!("999999999999"),
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::WrongAccount { .. })),
+        },
+        Hostile {
+            name: "an alarm ARN in another account",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| {
+                v["resources"] = serde_json::json!([
+                    "arn:aws:cloudwatch:us-east-1:999999999999:alarm:ServerCpuTooHigh"
+                ])
+            },
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::WrongAccount { .. })),
+        },
+        Hostile {
+            name: "an event from another account than the stack's",
+            fixture: "alarm-cpu-high.json",
+            edit: |_| {},
+            account: Some("111122223333"),
+            expect: Expect::Refused(|e| matches!(e, EventError::WrongAccount { .. })),
+        },
+        Hostile {
+            name: "control and bidirectional characters in an alarm name",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| {
+                v["detail"]["alarmName"] =
+                    serde_json::json!("cpu\u{202e}lmth.exe\u{0}\r\nBcc: x@example.com")
+            },
+            account: None,
+            expect: Expect::Neutralised,
+        },
+    ];
+    for h in catalogue {
+        let mut world = World::new(Mode::Enforce, 3);
+        world.account = h.account.map(str::to_owned);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&common::fixture_bytes(h.fixture)).unwrap();
+        (h.edit)(&mut v);
+        let result = run_bytes(&world, v.to_string().as_bytes(), "delivery-1", 0);
+        match h.expect {
+            Expect::Refused(is) => {
+                let e = result.as_ref().err().and_then(Refused::event_error);
+                assert!(e.is_some_and(is), "{}: {result:?}", h.name);
+                assert_eq!(world.health(), "HEALTHY", "{}", h.name);
+                assert!(world.outbox.sent().is_empty(), "{}", h.name);
+            }
+            Expect::Neutralised => {
+                result.unwrap_or_else(|e| panic!("{}: {e:?}", h.name));
+                assert!(
+                    !world.outbox.sent().is_empty(),
+                    "{}: people are told",
+                    h.name
+                );
+                for m in world.outbox.sent() {
+                    for text in [&m.subject, &m.body] {
+                        assert!(
+                            !text.chars().any(|c| c == '\u{202e}' || c == '\u{0}'),
+                            "{}: {text:?}",
+                            h.name
+                        );
+                    }
+                    assert!(
+                        !m.subject.contains('\n') && !m.subject.contains('\r'),
+                        "{}",
+                        h.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Actions carried out (verified or not) in a run's results.
+fn actions(results: &[(Decision, Outcome)]) -> usize {
+    results
+        .iter()
+        .filter(|(d, o)| {
+            d.acts()
+                && matches!(
+                    o.status,
+                    OutcomeStatus::Verified | OutcomeStatus::Unverified
+                )
+        })
+        .count()
+}
+
+#[test]
+fn three_deliveries_of_an_event_at_once_act_once() {
+    for fixture in [
+        "alarm-cpu-high.json",
+        "alarm-status-check-failed.json",
+        "sources/guardduty-credential-exfiltration.json",
+    ] {
+        let world = World::new(Mode::Enforce, 3);
+        // Every alarm on the world's instance.
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&common::fixture_bytes(fixture)).unwrap();
+        if fixture.starts_with("alarm") {
+            instance(&mut v, CPU_INSTANCE);
+        }
+        let bytes = v.to_string().into_bytes();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        // Three deliveries of one event (three executions), interleaved at every await.
+        let (a, b, c) = rt.block_on(async {
+            tokio::join!(
+                stages(&world, &bytes, "delivery-1", 0),
+                stages(&world, &bytes, "delivery-2", 0),
+                stages(&world, &bytes, "delivery-3", 0),
+            )
+        });
+        let all: Vec<(Decision, Outcome)> = [a, b, c]
+            .into_iter()
+            .flat_map(|r| r.unwrap_or_else(|e| panic!("{fixture}: {e:?}")))
+            .collect();
+        assert_eq!(actions(&all), 1, "{fixture}: exactly one action");
+        let deduplicated = all.iter().filter(|(d, _)| d.cites("dedup")).count();
+        assert!(
+            deduplicated >= 2,
+            "{fixture}: the other deliveries are recorded as duplicates"
+        );
+    }
+}
+
+#[test]
+fn an_alarm_storm_on_one_group_stays_within_the_limits_and_is_told_once() {
+    // A thousand CPU alarms in one minute on a group of six.
+    let world = World::new(Mode::Enforce, 6);
+    let ids: Vec<String> = std::iter::once(CPU_INSTANCE.to_owned())
+        .chain((1..6).map(|i| format!("i-{:08x}", 0xb000_0000_u32 + i as u32)))
+        .collect();
+    let base: serde_json::Value =
+        serde_json::from_slice(&common::fixture_bytes("alarm-cpu-high.json")).unwrap();
+    let mut results = Vec::new();
+    for n in 0..1_000 {
+        let mut v = base.clone();
+        v["id"] = serde_json::json!(format!("storm-{n}"));
+        instance(&mut v, &ids[n % ids.len()]);
+        results.extend(
+            run_bytes(
+                &world,
+                v.to_string().as_bytes(),
+                &format!("delivery-{n}"),
+                0,
+            )
+            .unwrap(),
+        );
+    }
+    let policy = Policy::bundled().unwrap();
+    let acted = actions(&results);
+    // At most once per instance (the cooldown), never past the hourly quota; the blast radius
+    // is checked at every action by `limits.rs`.
+    assert!(acted >= 1, "the storm is acted on");
+    assert!(
+        acted <= ids.len().min(policy.limits.max_actions_per_hour as usize),
+        "{acted} actions"
+    );
+    let unhealthy = ids
+        .iter()
+        .filter(|i| {
+            world
+                .fleet
+                .health(&InstanceId::parse(i).unwrap())
+                .as_deref()
+                == Some("UNHEALTHY")
+        })
+        .count();
+    assert_eq!(unhealthy, acted);
+    // People hear of each action, and of everything held, once.
+    let sent = world.outbox.sent();
+    let held = results
+        .iter()
+        .filter(|(d, o)| !d.acts() || o.status == OutcomeStatus::NotActed)
+        .count();
+    assert!(held >= 990, "{held}");
+    assert!(
+        sent.len() <= acted + 2,
+        "{} emails for {acted} actions and {held} held",
+        sent.len()
+    );
 }

@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
     if let Some(tag) = from_process(config::WATCH_TAG) {
         settings.watch_tag = tag;
     }
+    settings.account = from_process(config::ACCOUNT_ID);
     if let Some(min) = config::number(&from_process, config::GUARDDUTY_MIN_SEVERITY, 1.0, 10.0)? {
         settings.guardduty_min_severity = min;
     }

@@ -40,6 +40,9 @@ pub struct IngestConfig {
     pub keep_points: usize,
     /// GuardDuty findings below this severity are ignored.
     pub guardduty_min_severity: f64,
+    /// The stack's account: an event from or about another is refused. `None` (local tools)
+    /// checks only that an event agrees with itself.
+    pub account: Option<String>,
 }
 
 impl Default for IngestConfig {
@@ -53,6 +56,7 @@ impl Default for IngestConfig {
             keep_points: 5,
             // GuardDuty's medium band starts at 4.0.
             guardduty_min_severity: 4.0,
+            account: None,
         }
     }
 }
@@ -89,6 +93,18 @@ where
             max: events::MAX_EVENT_BYTES,
         }
         .into());
+    }
+    if let Some(account) = config.account.as_deref() {
+        events::check_account(event, account)?;
+        if let Some(from) = event.account.as_deref().filter(|a| *a != account) {
+            return Err(EventError::WrongAccount {
+                detail_type: crate::names::display_text(&event.detail_type, 128),
+                event_id: event.id.clone().unwrap_or_default(),
+                claimed: crate::names::display_text(from, 32),
+                account: account.to_owned(),
+            }
+            .into());
+        }
     }
     let mut signals = match events::normalise(event)? {
         Normalised::Signals(signals) => signals,

@@ -332,11 +332,10 @@ proptest! {
         };
         let link = approval::sign(KEY, &token).unwrap();
         let altered = String::from_utf8_lossy(&damage(link.as_bytes(), &edits)).into_owned();
-        match approval::verify(KEY, &altered, now) {
-            // Only an edit that changed nothing (or only what the encoding ignores) passes,
-            // and then the token is the one signed.
-            Ok(t) => prop_assert_eq!(t, token),
-            Err(_) => {}
+        // Only an edit that changed nothing (or only what the encoding ignores) passes, and
+        // then the token is the one signed.
+        if let Ok(t) = approval::verify(KEY, &altered, now) {
+            prop_assert_eq!(t, token);
         }
     }
 

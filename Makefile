@@ -1,5 +1,5 @@
 # Vigil's developer commands. `make test` is the one CI runs.
-.PHONY: simulate demo test deny lint-template build-lambdas fmt
+.PHONY: simulate demo test e2e deny lint-template build-lambdas fmt
 
 # The fault-injection experiment, baseline vs Vigil: the table, then target/simulate/report.md.
 simulate:
@@ -12,6 +12,10 @@ demo:
 # Lints and the whole test suite against a fresh moto server.
 test:
 	./scripts/test.sh
+
+# End to end: the built function binaries behind a local Lambda Runtime API, against moto.
+e2e:
+	./scripts/test.sh e2e
 
 # Licences, bans, sources and RustSec advisories, offline.
 deny:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (`make test`): formatting and lints, then the whole suite against fresh AWS
 # emulators (moto server, and ministack for CloudWatch) on free 127.0.0.1 ports, which are
-# stopped afterwards, also on failure.
+# stopped afterwards, also on failure. `scripts/test.sh e2e` (`make e2e`) runs the end-to-end
+# suite instead: the built function binaries behind `cargo lambda watch`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +24,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked --quiet cargo-nextest
 fi
 
-echo "==> cargo fmt --check"
-cargo fmt --all --check
-echo "==> cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+if [[ "${1:-}" != "e2e" ]]; then
+  echo "==> cargo fmt --check"
+  cargo fmt --all --check
+  echo "==> cargo clippy"
+  cargo clippy --workspace --all-targets --features vigil-tests/e2e --locked -- -D warnings
+fi
 
 free_port() {
   "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -63,5 +66,15 @@ echo "==> ministack (CloudWatch) on 127.0.0.1:$cw_port"
 
 export VIGIL_MOTO_ENDPOINT="http://127.0.0.1:$port"
 export VIGIL_CLOUDWATCH_ENDPOINT="http://127.0.0.1:$cw_port"
+if [[ "${1:-}" == "e2e" ]]; then
+  if ! "$venv/bin/cargo-lambda" lambda --version >/dev/null 2>&1; then
+    echo "==> installing cargo-lambda into $venv (requirements-e2e.txt)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-e2e.txt
+  fi
+  export PATH="$PWD/$venv/bin:$PATH"
+  echo "==> cargo nextest run -p vigil-tests --features e2e --test e2e"
+  cargo nextest run -p vigil-tests --features e2e --test e2e --locked --no-fail-fast
+  exit
+fi
 echo "==> cargo nextest run --workspace"
 cargo nextest run --workspace --locked --no-fail-fast

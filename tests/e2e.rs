@@ -1,0 +1,223 @@
+//! End to end through the built function binaries: each stage runs as its own process behind
+//! a local Lambda Runtime API (`cargo lambda watch`), configured by environment variables as
+//! the template configures it, against moto. The test drives the stages in the order the
+//! state machine does and hands each one the previous one's JSON.
+//!
+//! Run with `make e2e` (it starts moto and needs `cargo lambda`, which `.ci/run` installs).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vigil_tests as h;
+
+/// One function's Runtime API: `cargo lambda watch` for its package on a free port, stopped
+/// on drop. (The workspace's default members leave the functions out, so each package gets its
+/// own watcher.)
+struct Watch {
+    child: Child,
+    port: u16,
+}
+
+impl Watch {
+    /// Starts the Runtime API of `package` with the functions' environment.
+    fn start(package: &str, env: &[(&str, String)]) -> Watch {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let log = std::fs::File::create(format!("{root}/target/e2e-{package}.log")).unwrap();
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(root)
+            .args(["lambda", "watch", "--ignore-changes", "--package", package])
+            .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
+            .arg(port.to_string())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.args(["--env-var", &format!("{k}={v}")]);
+        }
+        let child = cmd.spawn().expect(
+            "`cargo lambda` is not installed: `make e2e` installs it (pip install cargo-lambda)",
+        );
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen on {port} (see target/e2e-{package}.log)"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Watch { child, port }
+    }
+
+    /// Invokes one function with `payload` and returns its answer. The first invocation of a
+    /// function builds it, hence the long timeout.
+    fn invoke(&self, function: &str, payload: &Value) -> Value {
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
+            self.port
+        );
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(900)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .post(&url)
+            .send_json(payload)
+            .unwrap_or_else(|e| panic!("invoking {function}: {e}"));
+        let status = response.status();
+        let body: Value = response
+            .body_mut()
+            .read_json()
+            .unwrap_or_else(|e| panic!("{function} answered {status} without JSON: {e}"));
+        assert!(
+            status.is_success() && body.get("errorType").is_none(),
+            "{function} failed ({status}): {body}"
+        );
+        body
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // The watcher and the function processes it started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("pkill")
+            .args(["-f", "target/debug/vigil-(ingest|score|decide|remediate)"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The four stages' Runtime APIs.
+struct Functions(Vec<(&'static str, Watch)>);
+
+impl Functions {
+    fn start(env: &[(&str, String)]) -> Functions {
+        Functions(
+            [
+                "vigil-ingest",
+                "vigil-score",
+                "vigil-decide",
+                "vigil-remediate",
+            ]
+            .into_iter()
+            .map(|f| (f, Watch::start(f, env)))
+            .collect(),
+        )
+    }
+
+    fn invoke(&self, function: &str, payload: &Value) -> Value {
+        let (_, watch) = self
+            .0
+            .iter()
+            .find(|(f, _)| *f == function)
+            .unwrap_or_else(|| panic!("no function {function}"));
+        watch.invoke(function, payload)
+    }
+}
+
+/// The functions' environment, as the template sets it, pointed at the emulator.
+fn environment(stack: &h::Stack) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL", h::endpoint()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_MAX_ATTEMPTS", "1".into()),
+        ("VIGIL_MODE", "enforce".into()),
+        ("VIGIL_TABLE", stack.table.clone()),
+        ("VIGIL_TOPIC_ARN", stack.topic.clone()),
+        ("VIGIL_KILL_SWITCH_PARAMETER", stack.kill_switch.clone()),
+        ("VIGIL_POLICY_PARAMETER", stack.policy.clone()),
+        ("VIGIL_AUDIT_BUCKET", stack.audit_bucket.clone()),
+        ("VIGIL_ACCOUNT_ID", "123456789012".into()),
+    ];
+    // CloudWatch speaks CBOR, which moto does not: ministack answers it when `make e2e` runs it.
+    if let Ok(url) = std::env::var(h::CLOUDWATCH_ENDPOINT_VAR) {
+        env.push(("AWS_ENDPOINT_URL_CLOUDWATCH", url));
+    }
+    env
+}
+
+/// One event through ingest, score, decide and remediate, as the state machine passes it on:
+/// the Decide state adds the execution id, the Map state hands remediate one decision at a
+/// time. Returns each decision with its outcome.
+fn deliver(watch: &Functions, event: &Value, execution: &str) -> Vec<(Value, Value)> {
+    let observed = watch.invoke("vigil-ingest", event);
+    let scored = watch.invoke("vigil-score", &observed);
+    let decisions = watch.invoke(
+        "vigil-decide",
+        &json!({
+            "event_id": scored["event_id"],
+            "scored": scored["scored"],
+            "execution_id": execution,
+        }),
+    );
+    decisions["decisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            let outcome = watch.invoke("vigil-remediate", &d);
+            (d, outcome)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cpu_alarm_through_the_built_functions_replaces_the_instance_and_tells_people() {
+    let stack = h::Stack::new().await;
+    let (_, instances) = h::create_group(&stack.config, 3).await;
+    let target = instances[0].clone();
+    let watch = Functions::start(&environment(&stack));
+
+    let mut event = h::fixture_json("alarm-cpu-high.json");
+    event["id"] = json!(h::unique("event"));
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+        json!(target);
+    let results = tokio::task::spawn_blocking({
+        let event = event.clone();
+        move || {
+            let first = deliver(&watch, &event, "execution-1");
+            // The same event delivered again (a second execution) acts on nothing.
+            let again = deliver(&watch, &event, "execution-2");
+            (first, again)
+        }
+    })
+    .await
+    .unwrap();
+    let (first, again) = results;
+
+    assert_eq!(first.len(), 1, "{first:?}");
+    let (decision, outcome) = &first[0];
+    assert_eq!(decision["tier"], "auto-heal", "{decision}");
+    assert_eq!(outcome["status"], "verified", "{outcome}");
+    assert_eq!(
+        h::instance_health(&stack.config, &target).await,
+        "Unhealthy"
+    );
+    for other in &instances[1..] {
+        assert_eq!(h::instance_health(&stack.config, other).await, "Healthy");
+    }
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].0["tier"], "observe", "{}", again[0].0);
+    assert_eq!(again[0].1["status"], "not_acted", "{}", again[0].1);
+
+    let sent = h::sns_sent(&stack.topic);
+    assert_eq!(sent.len(), 1, "one email for one action: {sent:?}");
+    assert!(sent[0].subject.contains(&target), "{}", sent[0].subject);
+    assert_eq!(
+        Some(sent[0].id.as_str()),
+        outcome["notification_id"].as_str()
+    );
+}

@@ -73,7 +73,7 @@ if [[ "${1:-}" == "e2e" ]]; then
   fi
   export PATH="$PWD/$venv/bin:$PATH"
   echo "==> cargo nextest run -p vigil-tests --features e2e --test e2e"
-  cargo nextest run -p vigil-tests --features e2e --test e2e --locked --no-fail-fast
+  cargo nextest run -p vigil-tests --features e2e --test e2e --locked --no-fail-fast --test-threads 1
   exit
 fi
 echo "==> cargo nextest run --workspace"

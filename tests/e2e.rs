@@ -32,6 +32,8 @@ impl Watch {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let log = std::fs::File::create(format!("{root}/target/e2e-{package}.log")).unwrap();
         let mut cmd = Command::new("cargo");
+        // A process group of its own, so that stopping it stops the functions it started.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.current_dir(root)
             .args(["lambda", "watch", "--ignore-changes", "--package", package])
             .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
@@ -86,14 +88,14 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        // The watcher and the function processes it started.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = Command::new("pkill")
-            .args(["-f", "target/debug/vigil-(ingest|score|decide|remediate)"])
+        // The watcher and the function processes it started: its whole process group.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -220,4 +222,54 @@ async fn a_cpu_alarm_through_the_built_functions_replaces_the_instance_and_tells
         Some(sent[0].id.as_str()),
         outcome["notification_id"].as_str()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_restarted_mid_incident_resume_from_durable_state() {
+    let stack = h::Stack::new().await;
+    let (_, instances) = h::create_group(&stack.config, 3).await;
+    let target = instances[0].clone();
+    let env = environment(&stack);
+
+    let mut event = h::fixture_json("alarm-cpu-high.json");
+    event["id"] = json!(h::unique("event"));
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+        json!(target);
+    let (outcome, again) = tokio::task::spawn_blocking(move || {
+        // Decided, then every function process goes away before remediate runs.
+        let functions = Functions::start(&env);
+        let observed = functions.invoke("vigil-ingest", &event);
+        let scored = functions.invoke("vigil-score", &observed);
+        let decisions = functions.invoke(
+            "vigil-decide",
+            &json!({"event_id": scored["event_id"], "scored": scored["scored"], "execution_id": "execution-1"}),
+        );
+        drop(functions);
+        // Fresh processes, nothing in memory: the state machine's next step runs on them.
+        let functions = Functions::start(&env);
+        let decision = decisions["decisions"][0].clone();
+        let outcome = functions.invoke("vigil-remediate", &decision);
+        // The event delivered again after the restart: the claim in the state table holds.
+        let again = deliver(&functions, &event, "execution-2");
+        (outcome, again)
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(outcome["status"], "verified", "{outcome}");
+    assert_eq!(
+        h::instance_health(&stack.config, &target).await,
+        "Unhealthy"
+    );
+    assert_eq!(again[0].0["tier"], "observe", "{}", again[0].0);
+    assert!(
+        again[0].0["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "dedup"),
+        "{}",
+        again[0].0
+    );
+    assert_eq!(h::sns_sent(&stack.topic).len(), 1);
 }

@@ -179,6 +179,7 @@ fn deliver(watch: &Functions, event: &Value, execution: &str) -> Vec<(Value, Val
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cpu_alarm_through_the_built_functions_replaces_the_instance_and_tells_people() {
     let stack = h::Stack::new().await;
+    let tap = h::tap_topic(&stack.config, &stack.topic).await;
     let (_, instances) = h::create_group(&stack.config, 3).await;
     let target = instances[0].clone();
     let watch = Functions::start(&environment(&stack));
@@ -215,13 +216,19 @@ async fn a_cpu_alarm_through_the_built_functions_replaces_the_instance_and_tells
     assert_eq!(again[0].0["tier"], "observe", "{}", again[0].0);
     assert_eq!(again[0].1["status"], "not_acted", "{}", again[0].1);
 
-    let sent = h::sns_sent(&stack.topic);
-    assert_eq!(sent.len(), 1, "one email for one action: {sent:?}");
-    assert!(sent[0].subject.contains(&target), "{}", sent[0].subject);
-    assert_eq!(
-        Some(sent[0].id.as_str()),
-        outcome["notification_id"].as_str()
+    // What a subscriber to the alert topic received.
+    let tapped = h::tapped(&stack.config, &tap).await;
+    assert_eq!(tapped.len(), 1, "one email for one action: {tapped:?}");
+    let n = &tapped[0];
+    assert_eq!(n["MessageId"].as_str(), outcome["notification_id"].as_str());
+    let subject = n["Subject"].as_str().unwrap();
+    assert!(
+        subject.contains(&target) && subject.contains("CPU runaway"),
+        "{subject}"
     );
+    let body = n["Message"].as_str().unwrap();
+    assert!(body.contains("rule:replace-on-cpu-runaway"), "{body}");
+    assert_eq!(n["MessageAttributes"]["tier"]["Value"], "auto-heal", "{n}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -228,6 +228,72 @@ pub async fn create_topic(config: &SdkConfig) -> String {
         .to_owned()
 }
 
+/// An SQS queue subscribed to `topic_arn` (raw delivery off, as an email subscriber sees the
+/// SNS envelope): a tap on what people are sent. Returns the queue's URL.
+pub async fn tap_topic(config: &SdkConfig, topic_arn: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("vigil-tap"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("queue arn");
+    aws_sdk_sns::Client::new(config)
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .expect("Subscribe");
+    url
+}
+
+/// The SNS notifications waiting in a tap queue (each the SNS JSON envelope: `Subject`,
+/// `Message`, `MessageId`, `MessageAttributes`), read and deleted.
+pub async fn tapped(config: &SdkConfig, queue_url: &str) -> Vec<serde_json::Value> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = got.messages();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("an SNS envelope"));
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+}
+
 /// Sets an SSM String parameter.
 pub async fn put_parameter(config: &SdkConfig, name: &str, value: &str) {
     aws_sdk_ssm::Client::new(config)

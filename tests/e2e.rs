@@ -280,3 +280,103 @@ async fn the_functions_restarted_mid_incident_resume_from_durable_state() {
     );
     assert_eq!(h::sns_sent(&stack.topic).len(), 1);
 }
+
+/// The CPU alarm fixture on `instance`, with a fresh event id.
+fn cpu_alarm(instance: &str) -> Value {
+    let mut event = h::fixture_json("alarm-cpu-high.json");
+    event["id"] = json!(h::unique("event"));
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+        json!(instance);
+    event
+}
+
+/// The functions' environment with AWS behind `proxy`, retrying as deployed (the SDK's
+/// standard mode).
+fn behind(stack: &h::Stack, proxy: &h::FaultProxy) -> Vec<(&'static str, String)> {
+    environment(stack)
+        .into_iter()
+        .filter(|(k, _)| *k != "AWS_MAX_ATTEMPTS")
+        .map(|(k, v)| match k {
+            "AWS_ENDPOINT_URL" => (k, proxy.url.clone()),
+            _ => (k, v),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_faults_are_retried_and_one_that_persists_is_told_to_people() {
+    let stack = h::Stack::new().await;
+    let tap = h::tap_topic(&stack.config, &stack.topic).await;
+    let (_, first) = h::create_group(&stack.config, 3).await;
+    let (_, second) = h::create_group(&stack.config, 3).await;
+
+    // Transient faults on a fixed pattern: every fourth request, in turn throttled, answered
+    // 503 or reset (the SDK's standard mode makes three attempts, so a call meets at most
+    // one fault of this pattern).
+    let flaky = h::FaultProxy::start(&h::endpoint(), |n, _| match (n % 4, (n / 4) % 3) {
+        (3, 0) => Some(h::Fault::Throttle),
+        (3, 1) => Some(h::Fault::Unavailable),
+        (3, _) => Some(h::Fault::Reset),
+        _ => None,
+    });
+    // A fault that persists: Auto Scaling refuses every SetInstanceHealth.
+    let broken = h::FaultProxy::start(&h::endpoint(), |_, request| {
+        request
+            .contains("Action=SetInstanceHealth")
+            .then_some(h::Fault::Unavailable)
+    });
+    let (env_flaky, env_broken) = (behind(&stack, &flaky), behind(&stack, &broken));
+    let (a, b) = (first[0].clone(), second[0].clone());
+    let (healed, failed) = tokio::task::spawn_blocking(move || {
+        let healed = deliver(&Functions::start(&env_flaky), &cpu_alarm(&a), "execution-1");
+        let failed = deliver(
+            &Functions::start(&env_broken),
+            &cpu_alarm(&b),
+            "execution-2",
+        );
+        (healed, failed)
+    })
+    .await
+    .unwrap();
+
+    // Retried through every fault: acted once, verified, told once.
+    let (requests, injected) = flaky.counts();
+    assert!(injected >= 5, "{injected} faults in {requests} requests");
+    assert_eq!(healed.len(), 1);
+    assert_eq!(healed[0].1["status"], "verified", "{}", healed[0].1);
+    assert_eq!(
+        h::instance_health(&stack.config, &first[0]).await,
+        "Unhealthy"
+    );
+
+    // The persistent fault: the action failed, nothing changed, and people are told so.
+    let (_, refused) = broken.counts();
+    assert!(refused >= 1);
+    assert_eq!(failed[0].1["status"], "failed", "{}", failed[0].1);
+    assert_eq!(
+        h::instance_health(&stack.config, &second[0]).await,
+        "Healthy"
+    );
+
+    let tapped = h::tapped(&stack.config, &tap).await;
+    let subjects: Vec<&str> = tapped
+        .iter()
+        .filter_map(|n| n["Subject"].as_str())
+        .collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains(&first[0]) && s.contains("HEALED")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains(&second[0]) && s.contains("ACTION FAILED")),
+        "{subjects:?}"
+    );
+    eprintln!(
+        "faults: {injected} injected in {requests} requests; {refused} SetInstanceHealth refused"
+    );
+}

@@ -533,3 +533,131 @@ pub fn request_json(
     let body = serde_json::from_slice(req.body().bytes().unwrap()).unwrap();
     (target, body)
 }
+
+/// A fault the proxy puts between a function and the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Throttled, in the service's own protocol (`Throttling` for query APIs,
+    /// `ThrottlingException` for JSON ones, `SlowDown` for S3).
+    Throttle,
+    /// `503 Service Unavailable`.
+    Unavailable,
+    /// The connection closed with no answer.
+    Reset,
+}
+
+/// A fault-injecting HTTP proxy in front of the emulator: each request (the emulator closes
+/// every connection after one answer, and so does the proxy) is either forwarded or answered
+/// with the fault `plan(n, request head and body)` names, `n` counting requests from 0. The
+/// proxy runs on its own threads until the process ends.
+pub struct FaultProxy {
+    pub url: String,
+    requests: std::sync::Arc<AtomicU32>,
+    injected: std::sync::Arc<AtomicU32>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, plan: fn(u32, &str) -> Option<Fault>) -> FaultProxy {
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let requests = Arc::new(AtomicU32::new(0));
+        let injected = Arc::new(AtomicU32::new(0));
+        let (r, i) = (requests.clone(), injected.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (upstream, r, i) = (upstream.clone(), r.clone(), i.clone());
+                std::thread::spawn(move || {
+                    let _ = proxy_one(conn, &upstream, plan, &r, &i);
+                });
+            }
+        });
+        FaultProxy {
+            url,
+            requests,
+            injected,
+        }
+    }
+
+    /// Requests seen and faults injected so far.
+    pub fn counts(&self) -> (u32, u32) {
+        (
+            self.requests.load(Ordering::SeqCst),
+            self.injected.load(Ordering::SeqCst),
+        )
+    }
+}
+
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    upstream: &str,
+    plan: fn(u32, &str) -> Option<Fault>,
+    requests: &AtomicU32,
+    injected: &AtomicU32,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let n = requests.fetch_add(1, Ordering::SeqCst);
+    let text = format!("{head}{}", String::from_utf8_lossy(&body));
+    if let Some(fault) = plan(n, &text) {
+        injected.fetch_add(1, Ordering::SeqCst);
+        let lower = head.to_ascii_lowercase();
+        let answer = match fault {
+            Fault::Reset => return Ok(()),
+            Fault::Unavailable => (503, "text/plain", String::new()),
+            Fault::Throttle if lower.contains("x-amz-target:") => (
+                400,
+                "application/x-amz-json-1.0",
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
+            ),
+            Fault::Throttle if text.contains("Action=") => (
+                400,
+                "text/xml",
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>".to_owned(),
+            ),
+            Fault::Throttle => (
+                503,
+                "application/xml",
+                "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>".to_owned(),
+            ),
+        };
+        let (status, kind, body) = answer;
+        write!(
+            client,
+            "HTTP/1.1 {status} Fault\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return Ok(());
+    }
+    let mut up = std::net::TcpStream::connect(upstream)?;
+    up.write_all(head.as_bytes())?;
+    up.write_all(&body)?;
+    std::io::copy(&mut up, &mut client)?;
+    Ok(())
+}

@@ -126,15 +126,7 @@ pub fn window(points: &[Option<f64>], spec: WindowSpec) -> [f64; 13] {
 
     // Least-squares slope per datapoint, then per hour.
     if xs.len() >= 2 {
-        let m = xs.len() as f64;
-        let tm = ts.iter().sum::<f64>() / m;
-        let xm = xs.iter().sum::<f64>() / m;
-        let (mut sxy, mut sxx) = (0.0, 0.0);
-        for (t, x) in ts.iter().zip(&xs) {
-            sxy += (t - tm) * (x - xm);
-            sxx += (t - tm) * (t - tm);
-        }
-        let per_point = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        let per_point = fit(&ts, &xs).map_or(0.0, |f| f.slope);
         let per_hour = per_point * 3600.0 / f64::from(spec.period_secs.max(1));
         out[3] = finite(per_hour);
         if spec.percent && per_hour > 1e-9 {
@@ -181,6 +173,35 @@ pub fn window(points: &[Option<f64>], spec: WindowSpec) -> [f64; 13] {
     out
 }
 
+/// A least-squares line through `(ts, xs)`: its slope, the means it passes through, and the
+/// spread of `ts`. `None` when the times do not spread (fewer than two distinct).
+struct Fit {
+    slope: f64,
+    tm: f64,
+    xm: f64,
+    sxx: f64,
+}
+
+fn fit(ts: &[f64], xs: &[f64]) -> Option<Fit> {
+    let m = xs.len() as f64;
+    if xs.is_empty() {
+        return None;
+    }
+    let tm = ts.iter().sum::<f64>() / m;
+    let xm = xs.iter().sum::<f64>() / m;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (t, x) in ts.iter().zip(xs) {
+        sxy += (t - tm) * (x - xm);
+        sxx += (t - tm) * (t - tm);
+    }
+    (sxx > 0.0).then(|| Fit {
+        slope: sxy / sxx,
+        tm,
+        xm,
+        sxx,
+    })
+}
+
 /// How sure the window's least-squares trend is: its slope over the slope's standard error
 /// (the t statistic), capped at ±[`Z_CAP`]; 0 with fewer than three points or no spread in time.
 /// A projection to exhaustion is worth telling only when the trend under it is this certain.
@@ -194,21 +215,13 @@ pub fn trend_t(points: &[Option<f64>]) -> f64 {
                 .map(|v| (i as f64, v.clamp(-1e15, 1e15)))
         })
         .unzip();
-    let m = xs.len() as f64;
     if xs.len() < 3 {
         return 0.0;
     }
-    let tm = ts.iter().sum::<f64>() / m;
-    let xm = xs.iter().sum::<f64>() / m;
-    let (mut sxy, mut sxx) = (0.0, 0.0);
-    for (t, x) in ts.iter().zip(&xs) {
-        sxy += (t - tm) * (x - xm);
-        sxx += (t - tm) * (t - tm);
-    }
-    if sxx <= 0.0 {
+    let Some(Fit { slope, tm, xm, sxx }) = fit(&ts, &xs) else {
         return 0.0;
-    }
-    let slope = sxy / sxx;
+    };
+    let m = xs.len() as f64;
     let sse: f64 = ts
         .iter()
         .zip(&xs)

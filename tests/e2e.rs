@@ -99,21 +99,29 @@ impl Drop for Watch {
     }
 }
 
-/// The four stages' Runtime APIs.
+/// The functions' Runtime APIs.
 struct Functions(Vec<(&'static str, Watch)>);
 
+/// The state machine's four stages.
+const STAGES: [&str; 4] = [
+    "vigil-ingest",
+    "vigil-score",
+    "vigil-decide",
+    "vigil-remediate",
+];
+
 impl Functions {
+    /// The state machine's four stages.
     fn start(env: &[(&str, String)]) -> Functions {
+        Functions::of(&STAGES, env)
+    }
+
+    fn of(packages: &[&'static str], env: &[(&str, String)]) -> Functions {
         Functions(
-            [
-                "vigil-ingest",
-                "vigil-score",
-                "vigil-decide",
-                "vigil-remediate",
-            ]
-            .into_iter()
-            .map(|f| (f, Watch::start(f, env)))
-            .collect(),
+            packages
+                .iter()
+                .map(|f| (*f, Watch::start(f, env)))
+                .collect(),
         )
     }
 
@@ -325,19 +333,47 @@ async fn aws_faults_are_retried_and_one_that_persists_is_told_to_people() {
             .contains("Action=SetInstanceHealth")
             .then_some(h::Fault::Unavailable)
     });
-    let (env_flaky, env_broken) = (behind(&stack, &flaky), behind(&stack, &broken));
-    let (a, b) = (first[0].clone(), second[0].clone());
-    let (healed, failed) = tokio::task::spawn_blocking(move || {
+    // A hung endpoint: the first SetInstanceHealth gets no answer for two minutes.
+    let (_, third) = h::create_group(&stack.config, 3).await;
+    let hung = h::FaultProxy::start(&h::endpoint(), |_, request| {
+        static HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        (request.contains("Action=SetInstanceHealth")
+            && !HELD.swap(true, std::sync::atomic::Ordering::SeqCst))
+        .then_some(h::Fault::Hold(120))
+    });
+    let (env_flaky, env_broken, env_hung) = (
+        behind(&stack, &flaky),
+        behind(&stack, &broken),
+        behind(&stack, &hung),
+    );
+    let (a, b, c) = (first[0].clone(), second[0].clone(), third[0].clone());
+    let (healed, failed, waited) = tokio::task::spawn_blocking(move || {
         let healed = deliver(&Functions::start(&env_flaky), &cpu_alarm(&a), "execution-1");
         let failed = deliver(
             &Functions::start(&env_broken),
             &cpu_alarm(&b),
             "execution-2",
         );
-        (healed, failed)
+        let started = std::time::Instant::now();
+        let waited = deliver(&Functions::start(&env_hung), &cpu_alarm(&c), "execution-3");
+        (healed, failed, (waited, started.elapsed()))
     })
     .await
     .unwrap();
+
+    // The hung call was abandoned at its attempt timeout and retried: healed once, without
+    // waiting out the hang (a bound, not a benchmark).
+    let (waited, took) = waited;
+    assert_eq!(hung.counts().1, 1);
+    assert_eq!(waited[0].1["status"], "verified", "{}", waited[0].1);
+    assert_eq!(
+        h::instance_health(&stack.config, &third[0]).await,
+        "Unhealthy"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(100),
+        "the hang was waited out: {took:?}"
+    );
 
     // Retried through every fault: acted once, verified, told once.
     let (requests, injected) = flaky.counts();
@@ -363,7 +399,7 @@ async fn aws_faults_are_retried_and_one_that_persists_is_told_to_people() {
         .iter()
         .filter_map(|n| n["Subject"].as_str())
         .collect();
-    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
     assert!(
         subjects
             .iter()
@@ -377,6 +413,372 @@ async fn aws_faults_are_retried_and_one_that_persists_is_told_to_people() {
         "{subjects:?}"
     );
     eprintln!(
-        "faults: {injected} injected in {requests} requests; {refused} SetInstanceHealth refused"
+        "faults: {injected} injected in {requests} requests; {refused} SetInstanceHealth refused; one held, answered after {took:?}"
+    );
+}
+
+/// The automation execution the stand-in SSM starts.
+const EXECUTION: &str = "4105a4fc-f944-11e6-9d32-0123456789ab";
+
+/// Answers for the calls moto does not implement (SSM Automation; CodePipeline's job results;
+/// GuardDuty's ListFindings, answered with none), every other request forwarded to moto: the
+/// test then checks those requests' shape.
+fn stand_ins(_: u32, request: &str) -> Option<h::Fault> {
+    use h::Fault::Emulate;
+    let line = request.lines().next().unwrap_or_default();
+    if line.starts_with("POST /detector/") && line.contains("/findings HTTP/") {
+        Some(Emulate(r#"{"findingIds":[]}"#))
+    } else if request.contains("AmazonSSM.StartAutomationExecution") {
+        Some(Emulate(
+            r#"{"AutomationExecutionId":"4105a4fc-f944-11e6-9d32-0123456789ab"}"#,
+        ))
+    } else if request.contains("AmazonSSM.GetAutomationExecution") {
+        Some(Emulate(
+            r#"{"AutomationExecution":{"AutomationExecutionId":"4105a4fc-f944-11e6-9d32-0123456789ab","AutomationExecutionStatus":"Success"}}"#,
+        ))
+    } else if request.contains("CodePipeline_20150709.PutJobFailureResult")
+        || request.contains("CodePipeline_20150709.PutJobSuccessResult")
+    {
+        Some(Emulate("{}"))
+    } else {
+        None
+    }
+}
+
+/// Tags an Auto Scaling group (propagated to new instances, as a stack would tag it).
+async fn tag_group(config: &aws_config::SdkConfig, group: &str, tags: &[(&str, &str)]) {
+    let tags = tags.iter().map(|(k, v)| {
+        aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(group)
+            .resource_type("auto-scaling-group")
+            .key(*k)
+            .value(*v)
+            .propagate_at_launch(true)
+            .build()
+    });
+    aws_sdk_autoscaling::Client::new(config)
+        .create_or_update_tags()
+        .set_tags(Some(tags.collect()))
+        .send()
+        .await
+        .expect("CreateOrUpdateTags");
+}
+
+/// A GuardDuty fixture with its account set to the stack's and `edit` applied.
+fn finding(fixture: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut event = h::fixture_json(fixture);
+    event["id"] = json!(h::unique("event"));
+    edit(&mut event);
+    event
+}
+
+/// A CodePipeline job for the gate on `target`, without an input artifact.
+fn gate_job(target: &str) -> Value {
+    let mut job = h::fixture_json("sources/aws_lambda_events/example-codepipeline_job-event.json");
+    let data = &mut job["CodePipeline.job"]["data"];
+    data["actionConfiguration"]["configuration"]["UserParameters"] = json!(format!(
+        r#"{{"target":"{target}","pipeline":"shop-release"}}"#
+    ));
+    data["inputArtifacts"] = json!([]);
+    // A first invocation: the fixture's placeholder continuation token goes.
+    data.as_object_mut().unwrap().remove("continuationToken");
+    job
+}
+
+/// Runs a gate job as CodePipeline does: while the gate answers with a continuation token, the
+/// job is invoked again with it. The final answer and the number of invocations.
+fn gate_until_answered(gate: &Functions, proxy: &h::FaultProxy, target: &str) -> (Value, usize) {
+    let mut job = gate_job(target);
+    for n in 1..=20 {
+        let answer = gate.invoke("vigil-gate", &job);
+        if answer["job"] != "continuing" {
+            return (answer, n);
+        }
+        let sent = proxy.emulated("CodePipeline_20150709.PutJobSuccessResult");
+        let token = sent.last().unwrap()["continuationToken"].clone();
+        assert!(
+            token.is_string(),
+            "a continuation carries its token: {sent:?}"
+        );
+        job["CodePipeline.job"]["data"]["continuationToken"] = token;
+    }
+    panic!("the gate did not answer {target} within 20 invocations");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn threats_are_contained_and_the_gate_then_holds_the_targets_deployments() {
+    let stack = h::Stack::new().await;
+    let tap = h::tap_topic(&stack.config, &stack.topic).await;
+    let (group, instances) = h::create_group(&stack.config, 2).await;
+    tag_group(
+        &stack.config,
+        &group,
+        &[("application", "shop"), ("environment", "prod")],
+    )
+    .await;
+    let miner = instances[0].clone();
+    // GuardDuty is on (moto keeps the detector; the stand-in answers ListFindings).
+    aws_sdk_guardduty::Client::new(&stack.config)
+        .create_detector()
+        .enable(true)
+        .send()
+        .await
+        .expect("CreateDetector");
+    let proxy = h::FaultProxy::start(&h::endpoint(), stand_ins);
+    let env = behind(&stack, &proxy);
+
+    // Crypto-mining on an instance of shop/prod; then a key used from outside AWS.
+    let mined = finding("sources/guardduty-crypto-instance.json", |v| {
+        v["detail"]["resource"]["instanceDetails"]["instanceId"] = json!(miner);
+    });
+    let leaked = finding("sources/guardduty-credential-exfiltration.json", |_| {});
+    let stand_in = proxy.clone();
+    let (contained, deactivated, gate) = tokio::task::spawn_blocking(move || {
+        let functions = Functions::start(&env);
+        let contained = deliver(&functions, &mined, "execution-1");
+        let deactivated = deliver(&functions, &leaked, "execution-2");
+        drop(functions);
+        let gate = Functions::of(&["vigil-gate"], &env);
+        let answer = gate_until_answered(&gate, &stand_in, "shop/prod");
+        let other = gate_until_answered(&gate, &stand_in, "blog/prod");
+        (contained, deactivated, (answer, other))
+    })
+    .await
+    .unwrap();
+
+    // The instance: quarantined by AWS's containment runbook, verified, and its target frozen.
+    assert_eq!(contained.len(), 1, "{contained:?}");
+    let (decision, outcome) = &contained[0];
+    assert_eq!(decision["tier"], "block", "{decision}");
+    assert_eq!(outcome["status"], "verified", "{outcome}");
+    let cites = |d: &Value, code: &str| {
+        d["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == code)
+    };
+    assert!(cites(decision, "gate:freeze"), "{decision}");
+    assert!(
+        outcome["detail"].as_str().unwrap().contains(EXECUTION),
+        "{outcome}"
+    );
+    let started = proxy.emulated("AmazonSSM.StartAutomationExecution");
+    assert_eq!(started.len(), 2, "{started:?}");
+    assert_eq!(started[0]["DocumentName"], "AWSSupport-ContainEC2Instance");
+    assert_eq!(started[0]["Parameters"]["InstanceId"], json!([miner]));
+    // Only the miner: the other instance of the group is left alone.
+    assert_eq!(
+        h::instance_health(&stack.config, &instances[1]).await,
+        "Healthy"
+    );
+
+    // The key: deactivated by the stack's runbook.
+    assert_eq!(deactivated.len(), 1, "{deactivated:?}");
+    assert_eq!(deactivated[0].0["tier"], "block", "{}", deactivated[0].0);
+    assert_eq!(
+        deactivated[0].1["status"], "verified",
+        "{}",
+        deactivated[0].1
+    );
+    assert_eq!(started[1]["DocumentName"], "Vigil-DeactivateAccessKey");
+    assert_eq!(
+        started[1]["Parameters"]["AccessKeyId"],
+        json!(["ASIAQ5EXAMPLEKEY1234"])
+    );
+    assert!(
+        !proxy
+            .emulated("AmazonSSM.GetAutomationExecution")
+            .is_empty()
+    );
+
+    // The gate, asked about shop/prod afterwards, fails the job and says why; another target
+    // passes.
+    let ((answer, held_after), (other, invocations)) = gate;
+    assert_eq!(other["job"], "succeeded", "{other}");
+    let succeeded = proxy.emulated("CodePipeline_20150709.PutJobSuccessResult");
+    assert_eq!(
+        succeeded.len(),
+        held_after - 1 + invocations,
+        "one job result per invocation, continuations then the answer: {:?}",
+        succeeded
+            .iter()
+            .map(|r| r.get("continuationToken").is_some())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        succeeded.last().unwrap().get("continuationToken").is_none(),
+        "the last one ends the job: {succeeded:?}"
+    );
+    eprintln!(
+        "gate: shop/prod failed after {held_after} invocation(s), blog/prod passed after {invocations}"
+    );
+    assert_eq!(answer["job"], "failed", "{answer}");
+    let failed = proxy.emulated("CodePipeline_20150709.PutJobFailureResult");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let message = failed[0]["failureDetails"]["message"].as_str().unwrap();
+    // The freeze decide set, naming the incident and the decision (the gate stops at the
+    // first check that blocks).
+    for needle in [
+        "Vigil gate blocked the deployment of shop/prod:",
+        &format!("- [freeze] deployment freeze: credential compromise on {miner} (incident "),
+        ":quarantine_instance)",
+    ] {
+        assert!(message.contains(needle), "{needle:?} not in:\n{message}");
+    }
+    assert_eq!(failed[0]["jobId"], "11111111-abcd-1111-abcd-111111abcdef");
+
+    // People heard of both threats.
+    let tapped = h::tapped(&stack.config, &tap).await;
+    let subjects: Vec<&str> = tapped
+        .iter()
+        .filter_map(|n| n["Subject"].as_str())
+        .collect();
+    assert!(subjects.iter().any(|s| s.contains(&miner)), "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.contains("ASIAQ5EXAMPLEKEY1234")),
+        "{subjects:?}"
+    );
+}
+
+/// A request to the approve function's URL, in Lambda's function URL payload (version 2.0), as
+/// a click on the email's link sends it.
+fn url_request(query: &str, token: &str) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": query,
+        "headers": {"accept": "text/html", "host": "abcdefg.lambda-url.us-east-1.on.aws"},
+        "queryStringParameters": {"t": token},
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefg",
+            "domainName": "abcdefg.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abcdefg",
+            "http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.7", "userAgent": "Mozilla/5.0"},
+            "requestId": h::unique("request"),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "22/Nov/2026:15:00:00 +0000",
+            "timeEpoch": 1_795_359_600_000_i64
+        },
+        "isBase64Encoded": false
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_email_link_runs_the_action_once_through_the_approve_function() {
+    let stack = h::Stack::new().await;
+    let tap = h::tap_topic(&stack.config, &stack.topic).await;
+    let (_, instances) = h::create_group(&stack.config, 2).await;
+    let target = instances[0].clone();
+    let ssm = aws_sdk_ssm::Client::new(&stack.config);
+    // The operators' policy: CPU runaways need a person's approval.
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/policy/default.yaml"
+    ))
+    .unwrap();
+    let approval = policy.replace(
+        "ladder: [restart_service, replace_instance]\n    tier: auto-heal\n  - name: restart-on-memory-leak",
+        "ladder: [restart_service, replace_instance]\n    tier: approval\n  - name: restart-on-memory-leak",
+    );
+    assert_ne!(approval, policy, "the bundled policy's CPU rule moved");
+    // The bundled policy starts in dry-run; these operators have switched it on.
+    let approval = approval.replacen("mode: dry-run", "mode: enforce", 1);
+    ssm.put_parameter()
+        .name(&stack.policy)
+        .value(approval)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
+        .send()
+        .await
+        .expect("PutParameter (policy)");
+    // The links' signing key, a SecureString as operators store it.
+    let key = format!("/{}/approval-key", h::unique("vigil"));
+    ssm.put_parameter()
+        .name(&key)
+        .value("k".repeat(48))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("PutParameter (key)");
+    let mut env = environment(&stack);
+    env.push(("VIGIL_APPROVAL_URL", "https://approve.example/".into()));
+    env.push(("VIGIL_APPROVAL_KEY_PARAMETER", key));
+
+    let alarm = cpu_alarm(&target);
+    let functions = tokio::task::spawn_blocking(move || {
+        let mut packages = STAGES.to_vec();
+        packages.push("vigil-approve");
+        let functions = Functions::of(&packages, &env);
+        let asked = deliver(&functions, &alarm, "execution-1");
+        (functions, asked)
+    })
+    .await
+    .unwrap();
+    let (functions, asked) = functions;
+    let functions = std::sync::Arc::new(functions);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].0["tier"], "approval", "{}", asked[0].0);
+    assert_eq!(asked[0].1["status"], "not_acted", "{}", asked[0].1);
+    assert_eq!(
+        h::instance_health(&stack.config, &target).await,
+        "Healthy",
+        "nothing is done before a person approves"
+    );
+
+    // The email a subscriber received carries the signed links.
+    let tapped = h::tapped(&stack.config, &tap).await;
+    assert_eq!(tapped.len(), 1, "{tapped:?}");
+    let body = tapped[0]["Message"].as_str().unwrap();
+    let link = body
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Approve: "))
+        .unwrap_or_else(|| panic!("no approve link in:\n{body}"))
+        .to_owned();
+    assert!(link.starts_with("https://approve.example"), "{link}");
+    let query = link.split_once('?').unwrap().1.to_owned();
+    let token = query.strip_prefix("t=").unwrap().to_owned();
+
+    // A tampered link, then the link clicked, then clicked again.
+    let click = move |t: String| {
+        let functions = functions.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                functions.invoke("vigil-approve", &url_request(&format!("t={t}"), &t))
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let mut tampered = token.clone().into_bytes();
+    let mid = tampered.len() / 2;
+    tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+    let forged = click(String::from_utf8(tampered).unwrap()).await;
+    assert!(
+        [400, 403].contains(&forged["statusCode"].as_i64().unwrap()),
+        "{forged}"
+    );
+    assert_eq!(
+        h::instance_health(&stack.config, &target).await,
+        "Healthy",
+        "a tampered link changes nothing"
+    );
+    let first = click(token.clone()).await;
+    let second = click(token).await;
+    assert_eq!(first["statusCode"], 200, "{first}");
+    assert_eq!(first["headers"]["cache-control"], "no-store", "{first}");
+    assert_eq!(
+        h::instance_health(&stack.config, &target).await,
+        "Unhealthy",
+        "approved: the instance is replaced"
+    );
+    assert_eq!(second["statusCode"], 409, "{second}");
+    assert_eq!(
+        h::instance_health(&stack.config, &instances[1]).await,
+        "Healthy"
     );
 }

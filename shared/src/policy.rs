@@ -7,6 +7,8 @@
 //! The limits that need an atomic write (cooldown, hourly rate, de-duplication) are applied by
 //! the handler through ports, with [`Decision::hold`]. Every limit consulted leaves a reason.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -170,6 +172,60 @@ pub struct TierThresholds {
     pub alarm_overruled_at: f64,
     #[serde(default = "default_alarm_overrule_max_breach")]
     pub alarm_overrule_max_breach: f64,
+    /// An alarm on one of `alarm_corroborate`'s failures is acted on at once when the second
+    /// look corroborates it: the instance's own metrics name the same failure with at least
+    /// this confidence. One the second look does not corroborate (read as normal, as something
+    /// else, or unsure) waits as a pull's finding does, until a pull within
+    /// `confirm_within_minutes` finds the same again. An alarm whose instance could not be read
+    /// goes on alone. 0 turns it off.
+    #[serde(default = "default_alarm_corroborated_at")]
+    pub alarm_corroborated_at: f64,
+    /// A memory leak or a filling disk named from the last hour of telemetry is told or acted
+    /// on only when the metric's six-hour window holds a trend at least this many standard
+    /// errors from flat (`trend_t`, the certainty the time-to-full projection asks for): noise
+    /// on a full disk or busy memory can look like a fill within one hour. Without a six-hour
+    /// window (a new instance), the hour's reading goes on. 0 turns it off.
+    #[serde(default = "default_trend_min_t")]
+    pub trend_min_t: f64,
+    /// The failures whose alarms need corroborating: those whose alarmed level load alone can
+    /// reach (a CPU alarm on a busy instance). A memory or disk alarm near exhaustion, or a
+    /// failed status check, is acted on whatever the cause.
+    #[serde(default = "default_alarm_corroborate")]
+    pub alarm_corroborate: Vec<FailureMode>,
+    /// After Vigil acts on an instance or its group, the instance's metrics jump (a restart
+    /// drops the CPU, a scale-out the traffic) and the classifier, which compares the last
+    /// minutes with the hour before, can read the jump as a new failure. For this many
+    /// minutes after an action, a finding read from telemetry that the action does not
+    /// address (by the policy's own rules) is recorded as the action settling; one it
+    /// addresses (the action did not work) goes on. 0 turns it off.
+    #[serde(default = "default_settle_minutes")]
+    pub settle_minutes: u32,
+    /// A traffic surge read from one instance's metrics scales its group out only when at
+    /// least this share of the group's instances read in the same pull show the surge: load
+    /// behind a load balancer reaches all of them, so a lone instance's burst is not the
+    /// service's surge. 0 turns it off.
+    #[serde(default = "default_surge_min_group_share")]
+    pub surge_min_group_share: f64,
+}
+
+fn default_alarm_corroborated_at() -> f64 {
+    0.6
+}
+
+fn default_trend_min_t() -> f64 {
+    crate::models::PROJECTION_MIN_T
+}
+
+fn default_alarm_corroborate() -> Vec<FailureMode> {
+    vec![FailureMode::CpuRunaway]
+}
+
+fn default_settle_minutes() -> u32 {
+    60
+}
+
+fn default_surge_min_group_share() -> f64 {
+    0.5
 }
 
 fn default_alarm_overruled_at() -> f64 {
@@ -207,6 +263,11 @@ impl Default for TierThresholds {
             disk_horizon_hours: default_disk_horizon_hours(),
             alarm_overruled_at: default_alarm_overruled_at(),
             alarm_overrule_max_breach: default_alarm_overrule_max_breach(),
+            alarm_corroborated_at: default_alarm_corroborated_at(),
+            alarm_corroborate: default_alarm_corroborate(),
+            trend_min_t: default_trend_min_t(),
+            settle_minutes: default_settle_minutes(),
+            surge_min_group_share: default_surge_min_group_share(),
         }
     }
 }
@@ -237,6 +298,42 @@ pub fn led_by_telemetry(incident: &Incident) -> bool {
             SignalKind::MetricWindow { .. } | SignalKind::InstanceMetrics { .. }
         )
     })
+}
+
+/// What one batch read of each Auto Scaling group's instances: per group, the instances the
+/// failure-mode classifier read and those it read as a traffic surge.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupReadings(BTreeMap<String, (usize, usize)>);
+
+impl GroupReadings {
+    /// The instance readings ([`crate::features::INSTANCE_V1`]) in a scored batch, by group.
+    pub fn of_batch(scored: &[crate::domain::Scored]) -> Self {
+        let mut by_group: BTreeMap<String, BTreeMap<&str, bool>> = BTreeMap::new();
+        for s in scored {
+            let r = &s.observation.signal.resource;
+            let Some(group) = &r.group else { continue };
+            if s.observation.features.schema != crate::features::INSTANCE_V1 {
+                continue;
+            }
+            let surging = s.score.failure_mode == FailureMode::TrafficSurge;
+            *by_group
+                .entry(group.as_str().to_owned())
+                .or_default()
+                .entry(r.id.as_str())
+                .or_default() |= surging;
+        }
+        GroupReadings(
+            by_group
+                .into_iter()
+                .map(|(g, m)| (g, (m.len(), m.values().filter(|s| **s).count())))
+                .collect(),
+        )
+    }
+
+    /// (instances read, instances read as surging) of a group.
+    pub fn of(&self, group: &str) -> (usize, usize) {
+        self.0.get(group).copied().unwrap_or((0, 0))
+    }
 }
 
 /// Whether an incident comes from the scheduled metric pull only (confirmable by the next
@@ -282,6 +379,14 @@ pub const PIPELINE_TAG: &str = "vigil:pipeline";
 pub const STAGE_TAG: &str = "vigil:stage";
 
 impl ActionKind {
+    /// The name [`Action::kind`] gives an action of this kind (as attempts record it).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// Whether the action's effect can be undone or heals by itself: a restarted service, a
     /// replaced instance, an extra instance, a key or a transition enabled again. Detaching and
     /// quarantining take an instance away for people to look at: a person approves them unless
@@ -476,6 +581,7 @@ impl Policy {
         for (name, h) in [
             ("memory_horizon_hours", t.memory_horizon_hours),
             ("disk_horizon_hours", t.disk_horizon_hours),
+            ("trend_min_t", t.trend_min_t),
         ] {
             if !(h.is_finite() && h >= 0.0) {
                 return bad(format!(
@@ -488,6 +594,14 @@ impl Policy {
         if !((0.0..=1.0).contains(&t.alarm_overruled_at) && breach_ok) {
             return bad(
                 "tiers: alarm_overruled_at must be within [0, 1] and alarm_overrule_max_breach 0 or more".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&t.alarm_corroborated_at)
+            || !(0.0..=1.0).contains(&t.surge_min_group_share)
+        {
+            return bad(
+                "tiers: alarm_corroborated_at and surge_min_group_share must be within [0, 1]"
+                    .into(),
             );
         }
         if !(0.0..=1.0).contains(&t.approval_min_confidence)
@@ -667,6 +781,149 @@ impl Policy {
         ))
     }
 
+    /// Whether the second look leaves an alarm uncorroborated: the instance was read, and its
+    /// own metrics do not name the alarm's failure with `alarm_corroborated_at` confidence.
+    /// Such an alarm waits for a pull to confirm it (the handler applies
+    /// `confirm_within_minutes`).
+    pub fn uncorroborated_alarm(&self, incident: &Incident) -> Option<Reason> {
+        use crate::domain::SignalKind;
+        let t = &self.tiers;
+        if t.alarm_corroborated_at <= 0.0
+            || t.confirm_within_minutes == 0
+            || incident.threat.is_some()
+            || !t.alarm_corroborate.contains(&incident.failure_mode)
+        {
+            return None;
+        }
+        let lead = incident.evidence.first()?;
+        let SignalKind::AlarmStateChange { alarm, .. } = &lead.observation.signal.kind else {
+            return None;
+        };
+        let reading = incident
+            .evidence
+            .iter()
+            .find(|e| e.observation.features.schema == crate::features::INSTANCE_V1)?;
+        if reading.score.failure_mode == incident.failure_mode
+            && reading.score.confidence >= t.alarm_corroborated_at
+        {
+            return None;
+        }
+        Some(Reason::new(
+            "policy:uncorroborated",
+            format!(
+                "alarm {alarm:?} fired, but {}'s own metrics read as {} (confidence {:.2}; {}), not {} with {:.2} or more",
+                incident.resource.id,
+                reading.score.failure_mode,
+                reading.score.confidence,
+                top_features(&reading.observation.features, 3),
+                incident.failure_mode,
+                t.alarm_corroborated_at
+            ),
+        ))
+    }
+
+    /// A leak or a fill named from telemetry whose metric's six-hour window holds no certain
+    /// upward trend: a reason to record it only.
+    pub fn uncertain_trend(&self, incident: &Incident) -> Option<Reason> {
+        use crate::domain::SignalKind;
+        let min_t = self.tiers.trend_min_t;
+        let metric = match incident.failure_mode {
+            FailureMode::MemoryLeak => "mem_used_percent",
+            FailureMode::DiskFilling => "disk_used_percent",
+            _ => return None,
+        };
+        if min_t <= 0.0 || incident.threat.is_some() || !led_by_telemetry(incident) {
+            return None;
+        }
+        let t = incident
+            .evidence
+            .iter()
+            .filter(|e| {
+                matches!(&e.observation.signal.kind,
+                    SignalKind::MetricWindow { metric: m, .. } if crate::metrics::metric_name(m) == metric)
+            })
+            .filter_map(|e| e.observation.features.get("trend_t"))
+            .max_by(f64::total_cmp)?;
+        if t >= min_t {
+            return None;
+        }
+        Some(Reason::new(
+            "policy:uncertain-trend",
+            format!(
+                "{} named from the last hour, but {metric}'s six-hour trend is {t:.1} standard errors from flat, below {min_t:.1}: recorded, and watched by the next pulls",
+                incident.what()
+            ),
+        ))
+    }
+
+    /// A finding read from telemetry soon after Vigil acted on the instance or its group, that
+    /// the action does not address: the action's own effect on the metrics. `attempts` are
+    /// the actions on the instance and on its group.
+    pub fn settling(
+        &self,
+        incident: &Incident,
+        attempts: &[Attempt],
+        now: DateTime<Utc>,
+    ) -> Option<Reason> {
+        let window = self.tiers.settle_minutes;
+        if window == 0 || incident.threat.is_some() || !led_by_telemetry(incident) {
+            return None;
+        }
+        let since = now - chrono::Duration::minutes(i64::from(window));
+        let last = attempts
+            .iter()
+            .filter(|a| a.at >= since && a.at <= now)
+            .filter(|a| {
+                matches!(
+                    a.status,
+                    OutcomeStatus::Verified | OutcomeStatus::Unverified
+                )
+            })
+            .max_by_key(|a| a.at)?;
+        let addresses = self.rules.iter().any(|r| {
+            r.failure_modes.contains(&incident.failure_mode)
+                && r.ladder.iter().any(|k| k.name() == last.action)
+        });
+        if addresses {
+            return None;
+        }
+        Some(Reason::new(
+            "policy:settling",
+            format!(
+                "{} after {} {} minute(s) ago (decision {}), which no rule uses against {}: read as the metrics settling after the action; recorded, and watched by the next pulls",
+                incident.what(),
+                last.action,
+                (now - last.at).num_minutes(),
+                last.decision_id,
+                incident.failure_mode
+            ),
+        ))
+    }
+
+    /// A traffic surge read on one instance whose group, read in the same pull, does not share
+    /// it: a reason to record it only. `peers` is the pull's reading of each group.
+    pub fn lone_surge(&self, incident: &Incident, peers: &GroupReadings) -> Option<Reason> {
+        let share = self.tiers.surge_min_group_share;
+        if share <= 0.0
+            || incident.threat.is_some()
+            || incident.failure_mode != FailureMode::TrafficSurge
+            || !led_by_telemetry(incident)
+        {
+            return None;
+        }
+        let group = incident.resource.group.as_ref()?;
+        let (read, surging) = peers.of(group.as_str());
+        if read < 2 || surging as f64 >= share * read as f64 {
+            return None;
+        }
+        Some(Reason::new(
+            "policy:lone-surge",
+            format!(
+                "{surging} of the {read} instances of group {group} read in this pull show a traffic surge, below the share of {share:.2} that makes it the service's: recorded, not scaled"
+            ),
+        ))
+    }
+
     /// Matches the incident against the rules (first match wins) and picks the ladder's rung
     /// from the earlier attempts on the resource.
     pub fn propose(
@@ -730,6 +987,15 @@ impl Policy {
                     self.tiers.escalate_min_confidence
                 ),
             ));
+            return Proposal {
+                tier: Tier::Observe,
+                action: None,
+                mode: self.mode,
+                reasons,
+            };
+        }
+        if let Some(why) = self.uncertain_trend(incident) {
+            reasons.push(why);
             return Proposal {
                 tier: Tier::Observe,
                 action: None,
@@ -1205,6 +1471,172 @@ mod tests {
             resource,
             ..incident(FailureMode::Normal, 0.95, Severity::High)
         }
+    }
+
+    /// One piece of evidence on the test incident's instance: a pulled reading (`window`: the
+    /// metric label of a six-hour window, else the instance's whole reading) with its score.
+    fn reading(
+        window: Option<&str>,
+        mode: FailureMode,
+        confidence: f64,
+        features: &[(&str, f64)],
+    ) -> crate::domain::Scored {
+        use crate::domain::{Observation, Scored, Signal, SignalKind, Source};
+        let resource = incident(FailureMode::Normal, 0.0, Severity::Low).resource;
+        let (schema, kind) = match window {
+            Some(metric) => (
+                crate::features::WINDOW_V3,
+                SignalKind::MetricWindow {
+                    metric: metric.into(),
+                    period: 60,
+                    points: Vec::new(),
+                },
+            ),
+            None => (
+                crate::features::INSTANCE_V1,
+                SignalKind::InstanceMetrics {
+                    metrics: Vec::new(),
+                    period: 60,
+                    points: 60,
+                },
+            ),
+        };
+        let mut score = crate::domain::Score::unscored("test");
+        score.failure_mode = mode;
+        score.confidence = confidence;
+        Scored {
+            observation: Observation {
+                signal: Signal {
+                    event_id: "tick".into(),
+                    source: Source::MetricPull,
+                    resource,
+                    observed_at: t0(),
+                    kind,
+                    values: BTreeMap::new(),
+                },
+                features: crate::domain::FeatureVector {
+                    schema: schema.into(),
+                    names: features.iter().map(|(n, _)| (*n).to_owned()).collect(),
+                    values: features.iter().map(|(_, v)| *v).collect(),
+                },
+            },
+            score,
+        }
+    }
+
+    fn led_by(evidence: Vec<crate::domain::Scored>) -> Incident {
+        let lead = &evidence[0].score;
+        Incident {
+            evidence: evidence.clone(),
+            ..incident(lead.failure_mode, lead.confidence, Severity::Medium)
+        }
+    }
+
+    #[test]
+    fn a_leak_or_fill_counts_only_with_a_certain_six_hour_trend() {
+        let policy = Policy::bundled().unwrap();
+        let fill = |t: Option<f64>| {
+            let mut evidence = vec![reading(None, FailureMode::DiskFilling, 0.9, &[])];
+            if let Some(t) = t {
+                evidence.push(reading(
+                    Some("CWAgent/disk_used_percent:/"),
+                    FailureMode::Normal,
+                    0.9,
+                    &[("trend_t", t)],
+                ));
+            }
+            led_by(evidence)
+        };
+        // Noise on a full disk: the hour reads as a fill, the six hours do not.
+        let p = policy.propose(&fill(Some(3.7)), &[], t0());
+        assert_eq!(p.tier, Tier::Observe, "{:?}", p.reasons);
+        assert!(p.reasons.iter().any(|r| r.code == "policy:uncertain-trend"));
+        // A certain trend, or no six-hour window to judge by: the reading goes on.
+        for certain in [fill(Some(9.8)), fill(None)] {
+            let p = policy.propose(&certain, &[], t0());
+            assert_ne!(p.tier, Tier::Observe, "{:?}", p.reasons);
+        }
+        // A memory window does not speak for the disk.
+        let mut other = fill(None);
+        other.evidence.push(reading(
+            Some("CWAgent/mem_used_percent"),
+            FailureMode::Normal,
+            0.9,
+            &[("trend_t", 0.5)],
+        ));
+        assert!(policy.uncertain_trend(&other).is_none());
+    }
+
+    #[test]
+    fn metrics_settling_after_an_action_are_not_a_new_failure() {
+        let policy = Policy::bundled().unwrap();
+        let attempt = |action: &str, minutes_ago: i64, status: OutcomeStatus| Attempt {
+            at: t0() - chrono::Duration::minutes(minutes_ago),
+            action: action.into(),
+            status,
+            decision_id: "d-1".into(),
+        };
+        let partition = led_by(vec![reading(None, FailureMode::NetworkPartition, 0.9, &[])]);
+        let runaway = led_by(vec![reading(None, FailureMode::CpuRunaway, 0.9, &[])]);
+        let restarted = [attempt("restart_service", 20, OutcomeStatus::Verified)];
+        // A restart 20 minutes ago drops the CPU: read as a partition, it is the restart.
+        let why = policy.settling(&partition, &restarted, t0()).unwrap();
+        assert!(
+            why.message.contains("restart_service 20 minute(s) ago"),
+            "{why:?}"
+        );
+        // The failure the restart addresses, found again: the restart did not work.
+        assert!(policy.settling(&runaway, &restarted, t0()).is_none());
+        // Long enough ago, or an action that was not carried out: nothing to settle.
+        let old = [attempt("restart_service", 90, OutcomeStatus::Verified)];
+        let failed = [attempt("restart_service", 20, OutcomeStatus::Failed)];
+        assert!(policy.settling(&partition, &old, t0()).is_none());
+        assert!(policy.settling(&partition, &failed, t0()).is_none());
+        // A scale-out of the group settles the instances' traffic too.
+        let scaled = [attempt("scale_out", 10, OutcomeStatus::Verified)];
+        assert!(policy.settling(&partition, &scaled, t0()).is_some());
+    }
+
+    #[test]
+    fn a_surge_counts_for_the_group_only_when_its_instances_share_it() {
+        let policy = Policy::bundled().unwrap();
+        let on = |id: &str, mode: FailureMode| {
+            let mut r = reading(None, mode, 0.9, &[]);
+            r.observation.signal.resource.id = id.into();
+            r
+        };
+        let surge = led_by(vec![on("i-0123456789abcdef0", FailureMode::TrafficSurge)]);
+        let batch = |surging: usize| {
+            let ids = [
+                "i-0123456789abcdef0",
+                "i-0123456789abcdef1",
+                "i-0123456789abcdef2",
+            ];
+            let readings: Vec<_> = ids
+                .iter()
+                .enumerate()
+                .map(|(n, id)| {
+                    on(
+                        id,
+                        if n < surging {
+                            FailureMode::TrafficSurge
+                        } else {
+                            FailureMode::Normal
+                        },
+                    )
+                })
+                .collect();
+            GroupReadings::of_batch(&readings)
+        };
+        assert_eq!(batch(1).of("web"), (3, 1));
+        assert!(policy.lone_surge(&surge, &batch(1)).is_some());
+        assert!(policy.lone_surge(&surge, &batch(2)).is_none());
+        // A group of one, or a group not read in this batch: nothing to compare with.
+        assert!(
+            policy
+                .lone_surge(&surge, &GroupReadings::default())
+                .is_none()
+        );
     }
 
     #[test]

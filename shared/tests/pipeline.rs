@@ -746,14 +746,34 @@ fn an_alarm_gets_a_second_look_and_a_marginal_one_on_a_well_instance_is_recorded
     assert_eq!(world.health(), "HEALTHY");
     assert!(world.outbox.sent().is_empty(), "nobody is paged");
 
-    // Far past it (99.5): the alarm stands whatever the metrics say.
+    // Far past it (99.5) on the same instance: not overruled, but not corroborated either. It
+    // waits for the next reading, and nobody is paged yet.
     let world = World::new(Mode::Enforce, 3);
     let (bytes, at) = cpu_alarm_at(99.5);
     busy_but_well(&world, at, 50.0);
     let results = check_bytes(&world, &bytes, "delivery-1", 0);
     let (d, _) = &results[0];
-    assert_ne!(d.tier, Tier::Observe, "{:#?}", d.reasons);
+    assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
     assert!(!d.cites("policy:second-look"));
+    assert!(
+        d.cites("policy:uncorroborated") && d.cites("confirm"),
+        "{:#?}",
+        d.reasons
+    );
+    assert!(world.outbox.sent().is_empty());
+    // Found again within the window (the alarm fires again five minutes later): it stands.
+    let again = String::from_utf8(bytes)
+        .unwrap()
+        .replace(r#""id": ""#, r#""id": "again-"#);
+    let results = check_bytes(&world, again.as_bytes(), "delivery-2", 5);
+    let (d, _) = &results[0];
+    assert_ne!(d.tier, Tier::Observe, "{:#?}", d.reasons);
+    assert!(
+        d.cites("policy:uncorroborated") && d.cites("confirm"),
+        "{:#?}",
+        d.reasons
+    );
+    assert!(!world.outbox.sent().is_empty(), "people are told");
 
     // The same marginal alarm with no metrics to look at goes on alone, as before.
     let world = World::new(Mode::Enforce, 3);
@@ -829,6 +849,61 @@ fn a_disk_projected_full_within_the_horizon_is_told_and_a_slow_one_is_watched() 
         assert!(d.cites("policy:beyond-horizon"), "{:#?}", d.reasons);
     }
     assert!(world.outbox.sent().is_empty());
+}
+
+/// Traffic on `instance` three times what it was for the last half hour, its CPU following.
+fn surging(world: &World, instance: &str, end: chrono::DateTime<Utc>, surge: bool) {
+    let instance = InstanceId::parse(instance).unwrap();
+    let wobble = |m: i64| ((m * 7) % 5) as f64 / 5.0 - 0.4;
+    let load = |m: i64| {
+        let base = 1.0 + 0.03 * wobble(m);
+        if surge && m <= 30 { 3.0 * base } else { base }
+    };
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/CPUUtilization",
+        series_of(end, |m| 25.0 * load(m)),
+    );
+    for metric in ["AWS/EC2/NetworkIn", "AWS/EC2/NetworkOut"] {
+        world
+            .metrics
+            .put(&instance, metric, series_of(end, |m| 4e6 * load(m)));
+    }
+    world.metrics.put(
+        &instance,
+        "AWS/EC2/StatusCheckFailed",
+        series_of(end, |_| 0.0),
+    );
+}
+
+#[test]
+fn a_surge_on_one_instance_of_a_group_is_recorded_and_one_on_the_group_scales_it_out() {
+    let (_, end) = tick();
+    let world = |surging_instances: usize| {
+        let world = World::new(Mode::Enforce, 3);
+        let ids = [CPU_INSTANCE, "i-b0000001", "i-b0000002"];
+        for (n, id) in ids.iter().enumerate() {
+            surging(&world, id, end, n < surging_instances);
+        }
+        world
+    };
+    // One instance of three: a burst on it, not the service's surge.
+    let lone = world(1);
+    let d = two_pulls(&lone);
+    assert_eq!(d.incident.failure_mode, FailureMode::TrafficSurge, "{d:#?}");
+    assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
+    assert!(d.cites("policy:lone-surge"), "{:#?}", d.reasons);
+    let group = GroupName::parse("web-prod").unwrap();
+    assert_eq!(lone.fleet.desired(&group), Some(3));
+    assert!(lone.outbox.sent().is_empty());
+
+    // All three: the group is scaled out, once.
+    let all = world(3);
+    let d = two_pulls(&all);
+    assert_eq!(d.incident.failure_mode, FailureMode::TrafficSurge, "{d:#?}");
+    assert!(!d.cites("policy:lone-surge"), "{:#?}", d.reasons);
+    assert!(matches!(d.action, Some(Action::ScaleOut { .. })), "{d:#?}");
+    assert_eq!(all.fleet.desired(&group), Some(4));
 }
 
 /// One entry of the hostile-input catalogue: a real event made hostile, and what must happen.
@@ -1093,4 +1168,49 @@ fn an_alarm_storm_on_one_group_stays_within_the_limits_and_is_told_once() {
         "{} emails for {acted} actions and {held} held",
         sent.len()
     );
+}
+
+#[test]
+fn the_state_machine_retries_failed_aws_calls_and_not_refused_events() {
+    let asl: serde_json::Value =
+        serde_json::from_str(include_str!("../../infra/statemachine.asl.json")).unwrap();
+    let retried = |state: &serde_json::Value| -> Vec<String> {
+        state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e.as_str().map(str::to_owned))
+            .collect()
+    };
+    let states = &asl["States"];
+    let ingest = retried(&states["Ingest"]);
+    assert!(
+        ingest.contains(&ingest::PORT_FAILED.to_owned()),
+        "{ingest:?}"
+    );
+    for never in [ingest::EVENT_REFUSED, "States.TaskFailed", "States.ALL"] {
+        assert!(!ingest.iter().any(|e| e == never), "{never} in {ingest:?}");
+    }
+    // The functions' own failures are retried where a retry can succeed.
+    for (name, state) in [
+        ("Decide", &states["Decide"]),
+        (
+            "RemediateOne",
+            &states["Remediate"]["Iterator"]["States"]["RemediateOne"],
+        ),
+    ] {
+        assert!(
+            retried(state).contains(&"States.TaskFailed".to_owned()),
+            "{name}"
+        );
+    }
+    // Whatever still fails is told to people.
+    for name in ["Ingest", "Score", "Decide", "Remediate"] {
+        assert_eq!(states[name]["Catch"][0]["Next"], "ReportFailure", "{name}");
+    }
+    // And the function reports each kind as the state machine expects.
+    let refused =
+        ingest::IngestError::Event(vigil_shared::events::EventError::TooLarge { size: 2, max: 1 });
+    assert_eq!(refused.error_type(), ingest::EVENT_REFUSED);
 }

@@ -544,17 +544,28 @@ pub enum Fault {
     Unavailable,
     /// The connection closed with no answer.
     Reset,
+    /// No answer for this many seconds, then the connection closed: a hung endpoint.
+    Hold(u64),
+    /// Not a fault: `200` with this JSON body, for an API the emulator does not implement
+    /// (moto has no SSM Automation and no CodePipeline job or transition calls). The request
+    /// is kept, so that the test can check its shape.
+    Emulate(&'static str),
 }
 
 /// A fault-injecting HTTP proxy in front of the emulator: each request (the emulator closes
 /// every connection after one answer, and so does the proxy) is either forwarded or answered
 /// with the fault `plan(n, request head and body)` names, `n` counting requests from 0. The
 /// proxy runs on its own threads until the process ends.
+#[derive(Clone)]
 pub struct FaultProxy {
     pub url: String,
     requests: std::sync::Arc<AtomicU32>,
     injected: std::sync::Arc<AtomicU32>,
+    emulated: Emulated,
 }
+
+/// The requests the proxy answered itself ([`Fault::Emulate`]): head and body.
+type Emulated = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 impl FaultProxy {
     pub fn start(upstream: &str, plan: fn(u32, &str) -> Option<Fault>) -> FaultProxy {
@@ -567,12 +578,13 @@ impl FaultProxy {
             .to_owned();
         let requests = Arc::new(AtomicU32::new(0));
         let injected = Arc::new(AtomicU32::new(0));
-        let (r, i) = (requests.clone(), injected.clone());
+        let emulated = Emulated::default();
+        let (r, i, e) = (requests.clone(), injected.clone(), emulated.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (upstream, r, i) = (upstream.clone(), r.clone(), i.clone());
+                let (upstream, r, i, e) = (upstream.clone(), r.clone(), i.clone(), e.clone());
                 std::thread::spawn(move || {
-                    let _ = proxy_one(conn, &upstream, plan, &r, &i);
+                    let _ = proxy_one(conn, &upstream, plan, (&r, &i, &e));
                 });
             }
         });
@@ -580,7 +592,26 @@ impl FaultProxy {
             url,
             requests,
             injected,
+            emulated,
         }
+    }
+
+    /// The JSON bodies of the requests the proxy answered itself whose `X-Amz-Target` is
+    /// `target` (for example `AmazonSSM.StartAutomationExecution`), in order.
+    pub fn emulated(&self, target: &str) -> Vec<serde_json::Value> {
+        let header = format!("x-amz-target: {}\r\n", target.to_ascii_lowercase());
+        self.emulated
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|text| {
+                let (head, body) = text.split_once("\r\n\r\n")?;
+                head.to_ascii_lowercase()
+                    .contains(&header)
+                    .then(|| serde_json::from_str(body).ok())
+                    .flatten()
+            })
+            .collect()
     }
 
     /// Requests seen and faults injected so far.
@@ -596,8 +627,7 @@ fn proxy_one(
     mut client: std::net::TcpStream,
     upstream: &str,
     plan: fn(u32, &str) -> Option<Fault>,
-    requests: &AtomicU32,
-    injected: &AtomicU32,
+    (requests, injected, emulated): (&AtomicU32, &AtomicU32, &Emulated),
 ) -> std::io::Result<()> {
     use std::io::{BufRead, BufReader, Read, Write};
     let mut reader = BufReader::new(client.try_clone()?);
@@ -626,10 +656,21 @@ fn proxy_one(
     let n = requests.fetch_add(1, Ordering::SeqCst);
     let text = format!("{head}{}", String::from_utf8_lossy(&body));
     if let Some(fault) = plan(n, &text) {
-        injected.fetch_add(1, Ordering::SeqCst);
         let lower = head.to_ascii_lowercase();
         let answer = match fault {
-            Fault::Reset => return Ok(()),
+            Fault::Emulate(body) => {
+                emulated.lock().unwrap().push(text.clone());
+                (200, "application/x-amz-json-1.1", body.to_owned())
+            }
+            Fault::Reset => {
+                injected.fetch_add(1, Ordering::SeqCst);
+                return Ok(());
+            }
+            Fault::Hold(seconds) => {
+                injected.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_secs(seconds));
+                return Ok(());
+            }
             Fault::Unavailable => (503, "text/plain", String::new()),
             Fault::Throttle if lower.contains("x-amz-target:") => (
                 400,
@@ -648,6 +689,9 @@ fn proxy_one(
             ),
         };
         let (status, kind, body) = answer;
+        if status != 200 {
+            injected.fetch_add(1, Ordering::SeqCst);
+        }
         write!(
             client,
             "HTTP/1.1 {status} Fault\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -1,6 +1,6 @@
 //! The `ingest` Lambda function: wiring only (the handler is vigil_shared::handlers).
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use vigil_shared::aws::{
     self, autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable,
 };
@@ -34,9 +34,13 @@ async fn main() -> Result<(), Error> {
     }
     let (ports, settings) = (&ports, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
+        // Typed for the state machine: it retries a failed AWS call, not a refused event.
         handlers::ingest::handle(&event.payload, settings, ports)
             .await
-            .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
+            .map_err(|e| Diagnostic {
+                error_type: e.error_type().to_owned(),
+                error_message: vigil_shared::error_chain(&e),
+            })
     }))
     .await
 }

@@ -33,11 +33,29 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
         .build_https()
 }
 
+/// How long one attempt of an AWS call may take before it is abandoned and retried (the SDK's
+/// standard retry mode treats a timed-out attempt as transient).
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an AWS call may take across its attempts: a hung endpoint costs this, not the
+/// function's whole time.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Each call's time bounds: without them the SDK waits on a hung connection for as long as
+/// the function runs.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3100))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 /// Loads the shared SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL`).
+/// `AWS_ENDPOINT_URL`), with [`timeouts`].
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
+        .timeout_config(timeouts())
         .load()
         .await
 }

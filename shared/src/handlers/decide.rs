@@ -273,12 +273,40 @@ where
 {
     let (policy, notice) = store.current(ports.policy, ports.alerts).await;
     let mut decisions = Vec::new();
+    let peers = crate::policy::GroupReadings::of_batch(&input.scored);
     for incident in incidents::open(input.scored) {
         let attempts = ports
             .history
             .recent(&incident.resource.id, now - policy.loop_window())
             .await?;
         let mut proposal = policy.propose(&incident, &attempts, now);
+        if proposal.tier != Tier::Observe
+            && let Some(why) = policy.lone_surge(&incident, &peers)
+        {
+            proposal.tier = Tier::Observe;
+            proposal.action = None;
+            proposal.reasons.push(why);
+        }
+        // Soon after an action on the instance or its group, its metrics settle.
+        if proposal.tier != Tier::Observe && crate::policy::led_by_telemetry(&incident) {
+            let mut acted = attempts.clone();
+            if let Some(group) = &incident.resource.group {
+                acted.extend(
+                    ports
+                        .history
+                        .recent(
+                            &super::remediate::group_key(group),
+                            now - chrono::Duration::minutes(i64::from(policy.tiers.settle_minutes)),
+                        )
+                        .await?,
+                );
+            }
+            if let Some(why) = policy.settling(&incident, &acted, now) {
+                proposal.tier = Tier::Observe;
+                proposal.action = None;
+                proposal.reasons.push(why);
+            }
+        }
         if let Some(n) = &notice {
             proposal.reasons.push(n.clone());
         }
@@ -318,12 +346,17 @@ where
         let recovery = recovery(&incident, &facts.attempts, now)
             .or_else(|| replacement(&incident, &replaced, now));
         let mut decision = policy.decide(incident, proposal, &facts, now);
-        // A finding from the pull waits for the next pull to find it again.
+        // A finding from the pull, or an alarm the second look disputes, waits for the next
+        // pull to find it again.
         let confirm = policy.tiers.confirm_within_minutes;
+        let disputed = (decision.tier != Tier::Observe)
+            .then(|| policy.uncorroborated_alarm(&decision.incident))
+            .flatten();
         if confirm > 0
             && decision.tier != Tier::Observe
-            && crate::policy::from_pull(&decision.incident)
+            && (disputed.is_some() || crate::policy::from_pull(&decision.incident))
         {
+            decision.reasons.extend(disputed);
             let key = format!(
                 "{}#{}",
                 decision.incident.resource.id,
@@ -416,12 +449,23 @@ where
         ));
     }
 
+    // A retry of this delivery re-wins its own cooldown claims, so two decisions of one batch on
+    // the same target (a group's surge read on each of its instances) are told apart here.
+    let mut this_batch = std::collections::BTreeSet::new();
     for decision in &mut decisions {
         let Some(action) = decision.action.as_ref().filter(|_| decision.acts()) else {
             continue;
         };
         let (kind, target) = (action.kind(), action.target());
         let key = format!("cooldown#{kind}#{target}");
+        if !this_batch.insert(key.clone()) {
+            let reason = Reason::new(
+                "limit:cooldown",
+                format!("{target} is acted on by another decision of this batch: not repeating it"),
+            );
+            *decision = decision.clone().hold(reason);
+            continue;
+        }
         if ports
             .claims
             .claim(&key, owner, now, now + policy.cooldown())

@@ -21,6 +21,23 @@ pub enum IngestError {
     Port(#[from] PortError),
 }
 
+/// The error type `ingest` reports for a refused event: final, the state machine does not retry
+/// it.
+pub const EVENT_REFUSED: &str = "Vigil.EventRefused";
+/// The error type `ingest` reports when an AWS call failed: the state machine retries it.
+pub const PORT_FAILED: &str = "Vigil.PortFailed";
+
+impl IngestError {
+    /// The error type the function reports to Lambda, which the state machine's `Retry`
+    /// matches: a refused event is final, a failed AWS call is worth another try.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            IngestError::Event(_) => EVENT_REFUSED,
+            IngestError::Port(_) => PORT_FAILED,
+        }
+    }
+}
+
 /// Settings of the scheduled metric pull.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {

@@ -435,9 +435,11 @@ impl Book {
             .iter()
             .enumerate()
             .filter(|(f, fault)| {
+                // An instance's fault is known by an alert on that instance; a group's (a
+                // surge, a deployment) by one on the group or any of its instances. An alert
+                // that merely names the group of a faulty instance is not about its fault.
                 let on = resources.iter().any(|r| {
                     *r == fault.target
-                        || fault.group.as_deref() == Some(*r)
                         || fault.alias.as_deref() == Some(*r)
                         || fault.instances.iter().any(|i| i == r)
                 });

@@ -295,6 +295,50 @@ async fn attempt_history_appends_trims_and_filters_by_time() {
     assert_eq!(last_ten_minutes.len(), 10);
 }
 
+#[tokio::test]
+async fn a_sent_alert_is_remembered_in_the_table_until_it_expires() {
+    use vigil_shared::ports::{FindAlertSent, MarkAlertSent};
+    let config = h::sdk_config();
+    let name = h::create_table(&config).await;
+    let table = StateTable::new(&config, &name);
+    let now = Utc::now();
+    assert_eq!(table.find_sent("d-1#auto-heal", now).await.unwrap(), None);
+    table
+        .mark_sent("d-1#auto-heal", "msg-1", now + Duration::days(7))
+        .await
+        .unwrap();
+    table
+        .mark_sent("d-2#auto-heal", "msg-2", now - Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        table
+            .find_sent("d-1#auto-heal", now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("msg-1")
+    );
+    // Another tier of the same decision (approved after being asked) is another alert.
+    assert_eq!(table.find_sent("d-1#approval", now).await.unwrap(), None);
+    // Expired, though DynamoDB's TTL has not deleted it yet.
+    assert_eq!(table.find_sent("d-2#auto-heal", now).await.unwrap(), None);
+    // What the table holds, read with the SDK.
+    let item = aws_sdk_dynamodb::Client::new(&config)
+        .get_item()
+        .table_name(&name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("sent#d-1#auto-heal".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let item = item.item().unwrap();
+    assert_eq!(item["message_id"].as_s().unwrap(), "msg-1");
+    assert!(item["expires_at"].as_n().is_ok(), "a TTL attribute");
+}
+
 /// The bundled models, as the score function loads them.
 fn models() -> Models {
     Models::bundled().expect("the bundled models decode")

@@ -515,6 +515,7 @@ pub struct MemoryState {
     sightings: Mutex<HashMap<String, BTreeMap<String, DateTime<Utc>>>>,
     approvals: Mutex<Vec<(crate::ports::ApprovalAction, bool, String)>>,
     pending: Mutex<HashMap<String, (crate::domain::Decision, DateTime<Utc>)>>,
+    sent: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
 }
 
 impl MemoryState {
@@ -875,6 +876,27 @@ impl crate::ports::FetchArtifact for MemoryArtifacts {
         } else {
             crate::ports::Fetched::Bytes(bytes.clone())
         })
+    }
+}
+
+impl crate::ports::MarkAlertSent for MemoryState {
+    async fn mark_sent(
+        &self,
+        key: &str,
+        message_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.sent).insert(key.to_owned(), (message_id.to_owned(), until));
+        Ok(())
+    }
+}
+
+impl crate::ports::FindAlertSent for MemoryState {
+    async fn find_sent(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.sent)
+            .get(key)
+            .filter(|(_, until)| now < *until)
+            .map(|(id, _)| id.clone()))
     }
 }
 

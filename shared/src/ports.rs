@@ -333,6 +333,26 @@ pub trait AppendAudit {
     ) -> impl Future<Output = Result<crate::audit::AuditRecord, PortError>> + Send;
 }
 
+/// Remembers an alert once SNS took it, by decision and tier: a `remediate` retried after its
+/// answer was lost tells people once.
+pub trait MarkAlertSent {
+    fn mark_sent(
+        &self,
+        key: &str,
+        message_id: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The message id of an alert already sent under `key` (`None`: not sent, or forgotten).
+pub trait FindAlertSent {
+    fn find_sent(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}
+
 /// Decisions waiting for a person's approval.
 pub trait SavePendingApproval {
     fn save_pending(

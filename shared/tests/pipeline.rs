@@ -1214,3 +1214,40 @@ fn the_state_machine_retries_failed_aws_calls_and_not_refused_events() {
         ingest::IngestError::Event(vigil_shared::events::EventError::TooLarge { size: 2, max: 1 });
     assert_eq!(refused.error_type(), ingest::EVENT_REFUSED);
 }
+
+#[test]
+fn remediate_retried_after_its_answer_was_lost_tells_people_once() {
+    let world = World::new(Mode::Enforce, 3);
+    let results = check(&world, "alarm-cpu-high.json", "delivery-1");
+    let (d, first) = &results[0];
+    assert_eq!(world.outbox.sent().len(), 1);
+    // The state machine retries the same decision (the first answer never reached it).
+    let ops = vigil_shared::memory::MemoryOps::default();
+    let audit = vigil_shared::memory::MemoryAudit::default();
+    let rports = remediate::RemediatePorts {
+        kill_switch: &world.state,
+        instances: &world.fleet,
+        health: &world.fleet,
+        alerts: &world.outbox,
+        history: &world.state,
+        groups: &world.fleet,
+        commands: &ops,
+        pipelines: &ops,
+        audit: &audit,
+    };
+    let verify = remediate::RemediateConfig {
+        verify_attempts: 2,
+        verify_interval: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let again = rt
+        .block_on(remediate::handle(&over_the_wire(d), &verify, &rports))
+        .unwrap();
+    assert_eq!(world.outbox.sent().len(), 1, "one email, not two");
+    assert_eq!(again.notification_id, first.notification_id);
+    assert_eq!(world.health(), "UNHEALTHY");
+}

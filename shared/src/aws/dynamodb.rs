@@ -511,6 +511,59 @@ fn pending_key(decision_id: &str) -> String {
     format!("approval#{decision_id}")
 }
 
+fn sent_key(key: &str) -> String {
+    format!("sent#{key}")
+}
+
+impl crate::ports::MarkAlertSent for StateTable {
+    async fn mark_sent(
+        &self,
+        key: &str,
+        message_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb:PutItem";
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(sent_key(key)))
+            .item("message_id", AttributeValue::S(message_id.to_owned()))
+            .item("expires_at", epoch(until))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
+    }
+}
+
+impl crate::ports::FindAlertSent for StateTable {
+    async fn find_sent(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        const OP: &str = "dynamodb:GetItem";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(sent_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        // TTL deletes late: an expired item counts as gone.
+        let expires = item
+            .get("expires_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0);
+        if now.timestamp() >= expires {
+            return Ok(None);
+        }
+        Ok(item.get("message_id").and_then(|v| v.as_s().ok()).cloned())
+    }
+}
+
 impl SavePendingApproval for StateTable {
     async fn save_pending(
         &self,

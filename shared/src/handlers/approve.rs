@@ -74,7 +74,13 @@ where
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
-    R: ActionHistory + SavePendingApproval + LoadPendingApproval + ClaimOnce + TakeQuota,
+    R: ActionHistory
+        + SavePendingApproval
+        + LoadPendingApproval
+        + ClaimOnce
+        + TakeQuota
+        + crate::ports::MarkAlertSent
+        + crate::ports::FindAlertSent,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,

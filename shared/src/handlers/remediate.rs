@@ -15,7 +15,9 @@ use crate::ports::{
     DetachFromGroup, DisableTransition, PortError, PublishAlert, ReadKillSwitch, RunCommand,
     SavePendingApproval, SetDesiredCapacity, SetInstanceHealth, StartAutomation, TransitionEnabled,
 };
-use crate::ports::{RollbackStage, ScalingProcesses, StopAndResume, TakeQuota};
+use crate::ports::{
+    FindAlertSent, MarkAlertSent, RollbackStage, ScalingProcesses, StopAndResume, TakeQuota,
+};
 use chrono::Utc;
 
 /// How actions are carried out and verified.
@@ -116,7 +118,7 @@ where
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
-    R: ActionHistory + SavePendingApproval + TakeQuota,
+    R: ActionHistory + SavePendingApproval + TakeQuota + MarkAlertSent + FindAlertSent,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
@@ -210,6 +212,20 @@ where
     if decision.tier == Tier::Observe && !decision.cites("recovery") {
         return Ok(outcome);
     }
+    // A retry of this decision after its answer was lost: people were told already.
+    let sent = format!("{}#{}", decision.id, decision.tier);
+    match ports.history.find_sent(&sent, finished_at).await {
+        Ok(Some(id)) => {
+            tracing::info!(decision = %decision.id, message = %id, "already told: not telling again");
+            outcome.notification_id = Some(id);
+            return Ok(outcome);
+        }
+        Ok(None) => {}
+        // Unknown: better twice than never.
+        Err(e) => {
+            tracing::warn!(error = %crate::error_chain(&e), decision = %decision.id, "sent alerts unreadable")
+        }
+    }
     if grouped(decision, &outcome, ports.history).await {
         tracing::info!(vigil_grouped_alerts = 1, decision = %decision.id, "alert grouped with an earlier one");
         return Ok(outcome);
@@ -220,7 +236,13 @@ where
         alert::add_console_links(&mut message, &decision.incident.resource, region);
     }
     match ports.alerts.publish(&message).await {
-        Ok(id) => outcome.notification_id = Some(id),
+        Ok(id) => {
+            let keep = finished_at + chrono::Duration::days(KEEP_ATTEMPTS_DAYS);
+            if let Err(e) = ports.history.mark_sent(&sent, &id, keep).await {
+                tracing::warn!(error = %crate::error_chain(&e), decision = %decision.id, "sent alert not remembered");
+            }
+            outcome.notification_id = Some(id);
+        }
         Err(source) => {
             return Err(RemediateError::Alert {
                 outcome: format!("{:?}: {}", outcome.status, outcome.detail),

@@ -738,6 +738,17 @@ impl Action {
             _ => None,
         }
     }
+
+    /// The Auto Scaling group whose instances the action changes: one taken out, or the
+    /// group's capacity or processes. Its instances' metrics move after it.
+    pub fn changes_group(&self) -> Option<&GroupName> {
+        match self {
+            Action::ScaleOut { group, .. }
+            | Action::SuspendScaling { group }
+            | Action::ResumeScaling { group } => Some(group),
+            _ => self.removes_instance(),
+        }
+    }
 }
 
 impl fmt::Display for Action {

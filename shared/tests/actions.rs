@@ -20,6 +20,8 @@ struct World {
     ops: MemoryOps,
     audit: MemoryAudit,
     clicks: std::sync::atomic::AtomicU32,
+    /// Decisions made so far: each gets its own id, as decide gives them.
+    decisions: std::sync::atomic::AtomicU32,
     group: GroupName,
     instances: Vec<InstanceId>,
 }
@@ -39,6 +41,7 @@ impl World {
             ops: MemoryOps::default(),
             audit: MemoryAudit::default(),
             clicks: Default::default(),
+            decisions: Default::default(),
             group,
             instances,
         }
@@ -55,8 +58,11 @@ impl World {
         mode: Mode,
         at: chrono::DateTime<Utc>,
     ) -> Outcome {
+        let n = self
+            .decisions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let decision = Decision {
-            id: "d-1".into(),
+            id: format!("d-{}", n + 1),
             incident: Incident {
                 id: "inc-1".into(),
                 resource: Resource::new(ResourceKind::Instance, self.instances[0].to_string()),

@@ -904,6 +904,24 @@ fn a_surge_on_one_instance_of_a_group_is_recorded_and_one_on_the_group_scales_it
     assert!(!d.cites("policy:lone-surge"), "{:#?}", d.reasons);
     assert!(matches!(d.action, Some(Action::ScaleOut { .. })), "{d:#?}");
     assert_eq!(all.fleet.desired(&group), Some(4));
+    // Remembered under the group: its instances' metrics settle after it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let changed = rt
+        .block_on(vigil_shared::ports::ActionHistory::recent(
+            &all.state,
+            &remediate::group_key(&group),
+            end - chrono::Duration::days(1),
+        ))
+        .unwrap();
+    assert_eq!(
+        changed
+            .iter()
+            .map(|a| a.action.as_str())
+            .collect::<Vec<_>>(),
+        ["scale_out"]
+    );
 }
 
 /// One entry of the hostile-input catalogue: a real event made hostile, and what must happen.

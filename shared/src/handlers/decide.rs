@@ -244,7 +244,13 @@ fn replacement(
     now: DateTime<Utc>,
 ) -> Option<Reason> {
     let group = launched_in(incident)?;
-    recovered_after(group_attempts, now, |minutes, last| {
+    // Only an instance taken out is replaced (a scale-out's launch is new capacity).
+    let removals: Vec<crate::domain::Attempt> = group_attempts
+        .iter()
+        .filter(|a| matches!(a.action.as_str(), "replace_instance" | "detach_instance"))
+        .cloned()
+        .collect();
+    recovered_after(&removals, now, |minutes, last| {
         format!(
             "{} launched in group {group} {minutes} minute(s) after {} (decision {}): the replacement is in service",
             incident.resource.id, last.action, last.decision_id

@@ -171,9 +171,9 @@ where
             // The action happened; losing its record weakens the loop breaker, so say so loudly.
             tracing::error!(error = %crate::error_chain(&e), resource, "attempt not recorded");
         }
-        // An instance taken out of a group is followed by a launch in that group: remembered
-        // under the group too, so the launch can be recognised as the replacement.
-        if let Some(group) = action.removes_instance() {
+        // Remembered under the group too: a launch after an instance was taken out is its
+        // replacement, and the group's instances' metrics settle after any change to it.
+        if let Some(group) = action.changes_group() {
             let key = group_key(group);
             if let Err(e) = ports.history.record(&key, &attempt, keep).await {
                 tracing::error!(error = %crate::error_chain(&e), key, "attempt not recorded");
@@ -468,7 +468,7 @@ async fn rollback<P: RollbackStage>(
     .await
 }
 
-/// The attempt-history key of a group (its replacements).
+/// The attempt-history key of a group: the actions that changed it (replacements, scale-outs).
 pub fn group_key(group: &GroupName) -> String {
     format!("group#{group}")
 }

@@ -59,6 +59,11 @@ pub struct Resource {
     /// Tags of the resource (for an instance: its Auto Scaling group's), capped at [`MAX_TAGS`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The account the resource is in, when it is not the one Vigil runs in: a member
+    /// account's GuardDuty finding seen by its delegated administrator. Vigil acts only in
+    /// its own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl Resource {
@@ -72,6 +77,7 @@ impl Resource {
             application: None,
             environment: None,
             tags: BTreeMap::new(),
+            account: None,
         }
     }
 

@@ -113,9 +113,16 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EventError> {
 }
 
 /// The accounts an event says it is about: the detail's `accountId` (GuardDuty) and
-/// `recipientAccountId` (CloudTrail), and the account field of each resource ARN.
+/// `recipientAccountId` (CloudTrail), and the account field of each resource ARN. A GuardDuty
+/// finding's `accountId` is left out: a delegated administrator receives its members'
+/// findings in its own account, and [`finding`] marks them.
 fn claimed_accounts(event: &Envelope) -> Vec<&str> {
-    let mut out: Vec<&str> = ["accountId", "recipientAccountId"]
+    let keys: &[&str] = if event.source == "aws.guardduty" {
+        &["recipientAccountId"]
+    } else {
+        &["accountId", "recipientAccountId"]
+    };
+    let mut out: Vec<&str> = keys
         .iter()
         .filter_map(|k| event.detail.get(*k).and_then(Value::as_str))
         .collect();
@@ -601,6 +608,23 @@ fn finding(event: &Envelope) -> Result<Vec<Signal>, EventError> {
         Resource::new(ResourceKind::Other, display_text(&r.resource_type, 64))
             .with_arn(d.arn.as_deref().map(|a| display_text(a, 2048)))
     };
+    // A member account's finding, received by the delegated administrator: about a resource
+    // in that account, which Vigil does not act on.
+    let mut resource = resource;
+    if let Some(member) = event
+        .detail
+        .get("accountId")
+        .and_then(Value::as_str)
+        .filter(|a| event.account.as_deref().is_some_and(|own| own != *a))
+    {
+        if !(member.len() == 12 && member.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(ctx.unusable(format!(
+                "accountId {:?} is not an account id",
+                display_text(member, 32)
+            )));
+        }
+        resource.account = Some(member.to_owned());
+    }
     let observed_at = ctx.time(d.updated_at.as_deref())?;
     let service = d.service.as_ref();
     let mut signal = ctx.signal(

@@ -963,6 +963,21 @@ impl Policy {
                 reasons,
             };
         }
+        if let Some(account) = &incident.resource.account {
+            reasons.push(Reason::new(
+                "policy:member-account",
+                format!(
+                    "{} is in account {account}, not the one Vigil runs in: people are told, nothing is changed there (a name in another account is another resource)",
+                    incident.resource.id
+                ),
+            ));
+            return Proposal {
+                tier: Tier::Escalate,
+                action: None,
+                mode: self.mode,
+                reasons,
+            };
+        }
         if let Some(why) = self.overruled(incident) {
             reasons.push(why);
             return Proposal {

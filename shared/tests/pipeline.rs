@@ -1001,9 +1001,9 @@ fn the_hostile_input_catalogue_is_refused_or_neutralised() {
             expect: Expect::Refused(|e| matches!(e, EventError::Envelope(_))),
         },
         Hostile {
-            name: "a finding about another account than the event's",
-            fixture: "sources/guardduty-credential-exfiltration.json",
-            edit: |v| v["detail"]["accountId"] = serde_json::json!("999999999999"),
+            name: "a trail record about another account than the event's",
+            fixture: "sources/cloudtrail-stop-logging.json",
+            edit: |v| v["detail"]["recipientAccountId"] = serde_json::json!("999999999999"),
             account: None,
             expect: Expect::Refused(|e| matches!(e, EventError::WrongAccount { .. })),
         },
@@ -1268,4 +1268,37 @@ fn remediate_retried_after_its_answer_was_lost_tells_people_once() {
     assert_eq!(world.outbox.sent().len(), 1, "one email, not two");
     assert_eq!(again.notification_id, first.notification_id);
     assert_eq!(world.health(), "UNHEALTHY");
+}
+
+#[test]
+fn a_member_accounts_finding_seen_by_the_delegated_administrator_is_told_not_acted_on() {
+    // GuardDuty's delegated administrator receives its members' findings in its own account:
+    // the envelope is the stack's account, the finding is about another.
+    let world = World::new(Mode::Enforce, 3);
+    let mut v: serde_json::Value = serde_json::from_slice(&common::fixture_bytes(
+        "sources/guardduty-credential-exfiltration.json",
+    ))
+    .unwrap();
+    v["detail"]["accountId"] = serde_json::json!("999999999999");
+    let results = check_bytes(&world, v.to_string().as_bytes(), "delivery-1", 0);
+    assert_eq!(results.len(), 1);
+    let (d, o) = &results[0];
+    assert_eq!(d.incident.resource.account.as_deref(), Some("999999999999"));
+    assert_eq!(d.tier, Tier::Escalate, "{:#?}", d.reasons);
+    assert!(d.action.is_none(), "nothing is changed in another account");
+    assert!(d.cites("policy:member-account"), "{:#?}", d.reasons);
+    assert_eq!(o.status, OutcomeStatus::NotActed);
+    // People are told, and the email says whose resource it is.
+    let sent = world.outbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.contains("999999999999"), "{}", sent[0].body);
+    // A malformed member account id is refused.
+    v["detail"]["accountId"] = serde_json::json!("99999999999$(x)");
+    let world = World::new(Mode::Enforce, 3);
+    let refused = run_bytes(&world, v.to_string().as_bytes(), "delivery-1", 0);
+    assert!(matches!(
+        refused,
+        Err(Refused::Envelope(_)) | Err(Refused::Ingest(_))
+    ));
+    assert!(world.outbox.sent().is_empty());
 }

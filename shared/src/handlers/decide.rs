@@ -352,17 +352,17 @@ where
         let recovery = recovery(&incident, &facts.attempts, now)
             .or_else(|| replacement(&incident, &replaced, now));
         let mut decision = policy.decide(incident, proposal, &facts, now);
-        // A finding from the pull, or an alarm the second look disputes, waits for the next
-        // pull to find it again.
+        // A finding from the pull, or an alarm the second look does not corroborate, waits for
+        // the next reading to find it again.
         let confirm = policy.tiers.confirm_within_minutes;
-        let disputed = (decision.tier != Tier::Observe)
+        let uncorroborated = (decision.tier != Tier::Observe)
             .then(|| policy.uncorroborated_alarm(&decision.incident))
             .flatten();
         if confirm > 0
             && decision.tier != Tier::Observe
-            && (disputed.is_some() || crate::policy::from_pull(&decision.incident))
+            && (uncorroborated.is_some() || crate::policy::from_pull(&decision.incident))
         {
-            decision.reasons.extend(disputed);
+            decision.reasons.extend(uncorroborated);
             let key = format!(
                 "{}#{}",
                 decision.incident.resource.id,

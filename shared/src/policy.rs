@@ -924,6 +924,17 @@ impl Policy {
         ))
     }
 
+    /// A proposal that changes nothing: recorded (`Observe`) or told (`Escalate`), with its
+    /// reasons.
+    fn no_action(&self, tier: Tier, reasons: Vec<Reason>) -> Proposal {
+        Proposal {
+            tier,
+            action: None,
+            mode: self.mode,
+            reasons,
+        }
+    }
+
     /// Matches the incident against the rules (first match wins) and picks the ladder's rung
     /// from the earlier attempts on the resource.
     pub fn propose(
@@ -956,12 +967,7 @@ impl Policy {
                 "policy:normal",
                 "no anomaly found: record only",
             ));
-            return Proposal {
-                tier: Tier::Observe,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Observe, reasons);
         }
         if let Some(account) = &incident.resource.account {
             reasons.push(Reason::new(
@@ -971,21 +977,11 @@ impl Policy {
                     incident.resource.id
                 ),
             ));
-            return Proposal {
-                tier: Tier::Escalate,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Escalate, reasons);
         }
         if let Some(why) = self.overruled(incident) {
             reasons.push(why);
-            return Proposal {
-                tier: Tier::Observe,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Observe, reasons);
         }
         // Threats are named only above the threat classifier's own calibrated threshold
         // (its card); the bar is for failure modes named from telemetry.
@@ -1002,21 +998,11 @@ impl Policy {
                     self.tiers.escalate_min_confidence
                 ),
             ));
-            return Proposal {
-                tier: Tier::Observe,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Observe, reasons);
         }
         if let Some(why) = self.uncertain_trend(incident) {
             reasons.push(why);
-            return Proposal {
-                tier: Tier::Observe,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Observe, reasons);
         }
         let horizon = match incident.failure_mode {
             FailureMode::MemoryLeak => self.tiers.memory_horizon_hours,
@@ -1035,12 +1021,7 @@ impl Policy {
                     incident.what()
                 ),
             ));
-            return Proposal {
-                tier: Tier::Observe,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Observe, reasons);
         }
         let rule = self.rules.iter().find(|r| {
             let covers = match incident.threat {
@@ -1057,12 +1038,7 @@ impl Policy {
                     incident.confidence
                 ),
             ));
-            return Proposal {
-                tier: Tier::Escalate,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Escalate, reasons);
         }
         let Some(rule) = rule else {
             reasons.push(Reason::new(
@@ -1072,12 +1048,7 @@ impl Policy {
                     incident.failure_mode, incident.confidence, incident.severity
                 ),
             ));
-            return Proposal {
-                tier: Tier::Escalate,
-                action: None,
-                mode: self.mode,
-                reasons,
-            };
+            return self.no_action(Tier::Escalate, reasons);
         };
         let mode = if rule.dry_run {
             Mode::DryRun

@@ -176,34 +176,37 @@ async fn stages(
                 .await
                 .unwrap(),
         );
-        let ops = vigil_shared::memory::MemoryOps::default();
-        let audit = vigil_shared::memory::MemoryAudit::default();
-        let rports = remediate::RemediatePorts {
-            kill_switch: &world.state,
-            instances: &world.fleet,
-            health: &world.fleet,
-            alerts: &world.outbox,
-            history: &world.state,
-            groups: &world.fleet,
-            commands: &ops,
-            pipelines: &ops,
-            audit: &audit,
-        };
-        let verify = remediate::RemediateConfig {
-            verify_attempts: 2,
-            verify_interval: std::time::Duration::ZERO,
-            ..Default::default()
-        };
         let mut out = Vec::new();
         // The Map state hands remediate one decision at a time.
         for d in decisions.decisions {
-            let o = remediate::handle(&over_the_wire(&d), &verify, &rports)
-                .await
-                .unwrap();
+            let o = remediate_one(world, &over_the_wire(&d)).await;
             out.push((d, over_the_wire(&o)));
         }
         Ok(out)
     }
+}
+
+/// `remediate` on one decision, on the world (SSM and CodePipeline fresh each time).
+async fn remediate_one(world: &World, d: &Decision) -> Outcome {
+    let ops = vigil_shared::memory::MemoryOps::default();
+    let audit = vigil_shared::memory::MemoryAudit::default();
+    let rports = remediate::RemediatePorts {
+        kill_switch: &world.state,
+        instances: &world.fleet,
+        health: &world.fleet,
+        alerts: &world.outbox,
+        history: &world.state,
+        groups: &world.fleet,
+        commands: &ops,
+        pipelines: &ops,
+        audit: &audit,
+    };
+    let verify = remediate::RemediateConfig {
+        verify_attempts: 2,
+        verify_interval: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    remediate::handle(d, &verify, &rports).await.unwrap()
 }
 
 #[test]
@@ -1240,31 +1243,11 @@ fn remediate_retried_after_its_answer_was_lost_tells_people_once() {
     let (d, first) = &results[0];
     assert_eq!(world.outbox.sent().len(), 1);
     // The state machine retries the same decision (the first answer never reached it).
-    let ops = vigil_shared::memory::MemoryOps::default();
-    let audit = vigil_shared::memory::MemoryAudit::default();
-    let rports = remediate::RemediatePorts {
-        kill_switch: &world.state,
-        instances: &world.fleet,
-        health: &world.fleet,
-        alerts: &world.outbox,
-        history: &world.state,
-        groups: &world.fleet,
-        commands: &ops,
-        pipelines: &ops,
-        audit: &audit,
-    };
-    let verify = remediate::RemediateConfig {
-        verify_attempts: 2,
-        verify_interval: std::time::Duration::ZERO,
-        ..Default::default()
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    let again = rt
-        .block_on(remediate::handle(&over_the_wire(d), &verify, &rports))
-        .unwrap();
+    let again = rt.block_on(remediate_one(&world, &over_the_wire(d)));
     assert_eq!(world.outbox.sent().len(), 1, "one email, not two");
     assert_eq!(again.notification_id, first.notification_id);
     assert_eq!(world.health(), "UNHEALTHY");

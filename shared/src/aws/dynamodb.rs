@@ -538,29 +538,38 @@ impl crate::ports::MarkAlertSent for StateTable {
 
 impl crate::ports::FindAlertSent for StateTable {
     async fn find_sent(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        let item = self.live_item(&sent_key(key), now).await?;
+        Ok(item.and_then(|i| i.get("message_id").and_then(|v| v.as_s().ok()).cloned()))
+    }
+}
+
+impl StateTable {
+    /// The item under `pk`, read consistently, unless its `expires_at` has passed (TTL deletes
+    /// late: an expired item counts as gone).
+    async fn live_item(
+        &self,
+        pk: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, PortError> {
         const OP: &str = "dynamodb:GetItem";
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(sent_key(key)))
+            .key("pk", AttributeValue::S(pk.to_owned()))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| port_error(OP, e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = out.item else {
             return Ok(None);
         };
-        // TTL deletes late: an expired item counts as gone.
         let expires = item
             .get("expires_at")
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse::<i64>().ok())
             .unwrap_or(0);
-        if now.timestamp() >= expires {
-            return Ok(None);
-        }
-        Ok(item.get("message_id").and_then(|v| v.as_s().ok()).cloned())
+        Ok((now.timestamp() < expires).then_some(item))
     }
 }
 
@@ -595,26 +604,9 @@ impl LoadPendingApproval for StateTable {
         now: DateTime<Utc>,
     ) -> Result<Option<crate::domain::Decision>, PortError> {
         const OP: &str = "dynamodb:GetItem";
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pending_key(decision_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| port_error(OP, e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.live_item(&pending_key(decision_id), now).await? else {
             return Ok(None);
         };
-        let expires = item
-            .get("expires_at")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(0);
-        if now.timestamp() >= expires {
-            return Ok(None);
-        }
         let body = item
             .get("decision")
             .and_then(|v| v.as_s().ok())

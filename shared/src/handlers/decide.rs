@@ -286,32 +286,31 @@ where
             .recent(&incident.resource.id, now - policy.loop_window())
             .await?;
         let mut proposal = policy.propose(&incident, &attempts, now);
-        if proposal.tier != Tier::Observe
-            && let Some(why) = policy.lone_surge(&incident, &peers)
+        // Second opinions on a finding from telemetry: the group's other instances, and
+        // Vigil's own recent actions on the instance or its group (its metrics settle).
+        let mut second = (proposal.tier != Tier::Observe)
+            .then(|| policy.lone_surge(&incident, &peers))
+            .flatten();
+        if second.is_none()
+            && proposal.tier != Tier::Observe
+            && crate::policy::led_by_telemetry(&incident)
         {
-            proposal.tier = Tier::Observe;
-            proposal.action = None;
-            proposal.reasons.push(why);
-        }
-        // Soon after an action on the instance or its group, its metrics settle.
-        if proposal.tier != Tier::Observe && crate::policy::led_by_telemetry(&incident) {
             let mut acted = attempts.clone();
             if let Some(group) = &incident.resource.group {
+                let since = now - chrono::Duration::minutes(i64::from(policy.tiers.settle_minutes));
                 acted.extend(
                     ports
                         .history
-                        .recent(
-                            &super::remediate::group_key(group),
-                            now - chrono::Duration::minutes(i64::from(policy.tiers.settle_minutes)),
-                        )
+                        .recent(&super::remediate::group_key(group), since)
                         .await?,
                 );
             }
-            if let Some(why) = policy.settling(&incident, &acted, now) {
-                proposal.tier = Tier::Observe;
-                proposal.action = None;
-                proposal.reasons.push(why);
-            }
+            second = policy.settling(&incident, &acted, now);
+        }
+        if let Some(why) = second {
+            proposal.tier = Tier::Observe;
+            proposal.action = None;
+            proposal.reasons.push(why);
         }
         if let Some(n) = &notice {
             proposal.reasons.push(n.clone());

@@ -206,6 +206,17 @@ pub struct TierThresholds {
     /// service's surge. 0 turns it off.
     #[serde(default = "default_surge_min_group_share")]
     pub surge_min_group_share: f64,
+    /// People told of a failure on a resource (escalated, asked to approve, or told an action
+    /// was held) are not told of the same failure on the same resource at the same tier again
+    /// for this many minutes: the finding is recorded, and a persisting condition is repeated
+    /// once per period, as Alertmanager's `repeat_interval` does. Actions are not affected
+    /// (cooldowns and the loop breaker limit those), nor are threats. 0 turns it off.
+    #[serde(default = "default_repeat_minutes")]
+    pub repeat_minutes: u32,
+}
+
+fn default_repeat_minutes() -> u32 {
+    240
 }
 
 fn default_alarm_corroborated_at() -> f64 {
@@ -268,6 +279,7 @@ impl Default for TierThresholds {
             trend_min_t: default_trend_min_t(),
             settle_minutes: default_settle_minutes(),
             surge_min_group_share: default_surge_min_group_share(),
+            repeat_minutes: default_repeat_minutes(),
         }
     }
 }
@@ -898,6 +910,44 @@ impl Policy {
                 incident.failure_mode
             ),
         ))
+    }
+
+    /// The claim that people were told of a decision's failure, held for
+    /// `tiers.repeat_minutes`: `told#<resource>#<failure>#<tier>`. `None` for a decision that
+    /// tells no one, that acts (an action is limited by cooldowns, not by this), or that names
+    /// a threat (each call of an intruder is a new act, and people hear of each), or when
+    /// repeats are not limited.
+    pub fn told_key(&self, d: &Decision) -> Option<String> {
+        (self.tiers.repeat_minutes > 0
+            && d.tier != Tier::Observe
+            && !d.acts()
+            && d.incident.threat.is_none())
+        .then(|| {
+            format!(
+                "told#{}#{}#{}",
+                d.incident.resource.id,
+                d.incident.what(),
+                d.tier
+            )
+        })
+    }
+
+    /// Records a decision whose finding people were told of within `tiers.repeat_minutes`.
+    pub fn repeated(&self, mut d: Decision) -> Decision {
+        let reason = Reason::new(
+            "policy:repeat",
+            format!(
+                "people were told of {} on {} at tier {} in the last {} minutes: recorded, told again once that has passed",
+                d.incident.what(),
+                d.incident.resource.id,
+                d.tier,
+                self.tiers.repeat_minutes
+            ),
+        );
+        d.tier = Tier::Observe;
+        d.action = None;
+        d.reasons.push(reason);
+        d
     }
 
     /// A traffic surge read on one instance whose group, read in the same pull, does not share
@@ -1648,6 +1698,44 @@ mod tests {
             "{:?}",
             p.reasons
         );
+    }
+
+    #[test]
+    fn only_failures_told_without_acting_are_limited_to_one_telling_per_period() {
+        use crate::domain::ThreatClass;
+        let mut policy = Policy::bundled().unwrap();
+        enforce(&mut policy);
+        let facts = Facts {
+            group: healthy_group(),
+            ..Facts::default()
+        };
+        let decided = |i: Incident| {
+            let p = policy.propose(&i, &[], t0());
+            policy.decide(i, p, &facts, t0())
+        };
+        // Told, nothing done: one telling per period, keyed by resource, failure and tier.
+        let told = decided(incident(FailureMode::DiskFilling, 0.9, Severity::High));
+        assert_eq!(told.tier, Tier::Escalate);
+        assert_eq!(
+            policy.told_key(&told).as_deref(),
+            Some("told#i-0123456789abcdef0#disk filling#escalate")
+        );
+        let repeated = policy.repeated(told);
+        assert_eq!(repeated.tier, Tier::Observe);
+        assert!(repeated.action.is_none() && repeated.cites("policy:repeat"));
+        // An action is limited by cooldowns, and every threat is told.
+        let acts = decided(incident(FailureMode::InstanceFailure, 0.95, Severity::High));
+        assert!(acts.acts(), "{:?}", acts.reasons);
+        assert_eq!(policy.told_key(&acts), None);
+        let principal = Resource::new(ResourceKind::Principal, "arn:aws:iam::1:user/alice");
+        let threat = decided(threat(ThreatClass::DefenceEvasion, principal));
+        assert_eq!(threat.tier, Tier::Escalate);
+        assert_eq!(policy.told_key(&threat), None);
+        // 0 turns it off.
+        let mut off = policy.clone();
+        off.tiers.repeat_minutes = 0;
+        let told = decided(incident(FailureMode::DiskFilling, 0.9, Severity::High));
+        assert_eq!(off.told_key(&told), None);
     }
 
     #[test]

@@ -170,7 +170,8 @@ async fn stages(
             policy: &world.state,
             alerts: &world.outbox,
         };
-        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, minute, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+            + chrono::Duration::minutes(i64::from(minute));
         let decisions: vigil_shared::stages::Decisions = over_the_wire(
             &decide::handle(scored, owner, &config, &ports, now)
                 .await
@@ -852,6 +853,54 @@ fn a_disk_projected_full_within_the_horizon_is_told_and_a_slow_one_is_watched() 
         assert!(d.cites("policy:beyond-horizon"), "{:#?}", d.reasons);
     }
     assert!(world.outbox.sent().is_empty());
+}
+
+#[test]
+fn a_persisting_failure_is_told_once_per_repeat_period() {
+    let (_, end) = tick();
+    let world = World::new(Mode::Enforce, 3);
+    busy_but_well(&world, end, 30.0);
+    // A disk full in about 14 hours: told, nothing to change.
+    world.metrics.put(
+        &InstanceId::parse(CPU_INSTANCE).unwrap(),
+        "CWAgent/disk_used_percent",
+        series_of(end, |m| 40.0 + 4.0 * (360 - m) as f64 / 60.0),
+    );
+    let schedule = String::from_utf8(common::fixture_bytes(
+        "sources/aws_lambda_events/example-eventbridge-schedule.json",
+    ))
+    .unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&schedule).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pull = |minute: u32| {
+        let event = schedule.replace(&id, &format!("pull-{minute}"));
+        check_bytes(&world, event.as_bytes(), &format!("delivery-{minute}"), minute)
+            .into_iter()
+            .map(|(d, _)| d)
+            .find(|d| d.incident.resource.id == CPU_INSTANCE)
+            .expect("a decision on the instance")
+    };
+    let repeat = Policy::bundled().unwrap().tiers.repeat_minutes;
+    assert_eq!(repeat, 240);
+
+    pull(0);
+    let told = pull(5);
+    assert_eq!(told.tier, Tier::Escalate, "{:#?}", told.reasons);
+    assert_eq!(world.outbox.sent().len(), 1);
+    // Still there five minutes later: recorded, not told again.
+    let again = pull(10);
+    assert_eq!(again.incident.failure_mode, FailureMode::DiskFilling);
+    assert_eq!(again.tier, Tier::Observe, "{:#?}", again.reasons);
+    assert!(again.cites("policy:repeat"), "{:#?}", again.reasons);
+    assert_eq!(world.outbox.sent().len(), 1, "people were told once");
+    // The period over (counted from the first telling), the next confirmed reading is told.
+    pull(repeat + 10);
+    let later = pull(repeat + 15);
+    assert_eq!(later.tier, Tier::Escalate, "{:#?}", later.reasons);
+    assert!(!later.cites("policy:repeat"));
+    assert_eq!(world.outbox.sent().len(), 2, "told again once the period is over");
 }
 
 /// Traffic on `instance` three times what it was for the last half hour, its CPU following.

@@ -515,5 +515,17 @@ where
             }
         }
     }
+
+    // People hear of a persisting finding once per `repeat_minutes` (after the limits, so a
+    // held action's repeats count too). A retry of this delivery re-wins its own claims.
+    let repeat = chrono::Duration::minutes(i64::from(policy.tiers.repeat_minutes));
+    for decision in &mut decisions {
+        let Some(key) = policy.told_key(decision) else {
+            continue;
+        };
+        if ports.claims.claim(&key, owner, now, now + repeat).await? == Claim::Held {
+            *decision = policy.repeated(decision.clone());
+        }
+    }
     Ok(Decisions { decisions })
 }

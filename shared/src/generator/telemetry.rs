@@ -114,9 +114,11 @@ fn healthy(rng: &mut Rng, c: TelemetryConfig) -> Healthy {
     let burst_p = log_uniform(rng, 0.001, 0.02);
     let mut burst_left = 0usize;
     let mut burst = 1.0;
-    // A benign change of traffic level within the window (a fifth of the samples).
+    // A benign change of traffic level within the window (a fifth of the samples): up to 1.4
+    // times, or down to 0.3 (a client or a region's traffic moving away, a batch ending). A
+    // partition leaves at most a few per cent, and the classifier must tell the two apart.
     let shift_at = rng.random_bool(0.2).then(|| rng.random_range(0..n.max(1)));
-    let shift = rng.random_range(0.7..1.4);
+    let shift = rng.random_range(0.3..1.4);
     let mut load = Vec::with_capacity(n);
     for i in 0..n {
         let minute = start + i as f64 * minutes_per_point;

@@ -213,6 +213,17 @@ pub struct TierThresholds {
     /// (cooldowns and the loop breaker limit those), nor are threats. 0 turns it off.
     #[serde(default = "default_repeat_minutes")]
     pub repeat_minutes: u32,
+    /// Reconnaissance named by the threat classifier alone, on calls each of which the
+    /// principal makes routinely (a known read: its API, user agent and region are familiar,
+    /// nothing denied, failed or sensitive) and whose only novelty is the network, is recorded,
+    /// not told: that is what travel, a VPN or a new instance behind a role looks like. Anything
+    /// else new about a call (an API, a tool, a region, a denial) is told as before.
+    #[serde(default = "default_record_familiar_reads")]
+    pub record_familiar_reads: bool,
+}
+
+fn default_record_familiar_reads() -> bool {
+    true
 }
 
 fn default_repeat_minutes() -> u32 {
@@ -280,6 +291,7 @@ impl Default for TierThresholds {
             settle_minutes: default_settle_minutes(),
             surge_min_group_share: default_surge_min_group_share(),
             repeat_minutes: default_repeat_minutes(),
+            record_familiar_reads: default_record_familiar_reads(),
         }
     }
 }
@@ -754,6 +766,42 @@ impl Policy {
         })
     }
 
+    /// Reconnaissance read from familiar calls whose only novelty is the network
+    /// (`tiers.record_familiar_reads`): a reason to record it only.
+    fn familiar_reads(&self, incident: &Incident) -> Option<Reason> {
+        use crate::features::identity::NAMES;
+        if !self.tiers.record_familiar_reads
+            || incident.threat != Some(crate::domain::ThreatClass::Reconnaissance)
+            || !model_only(incident)
+        {
+            return None;
+        }
+        let familiar = |f: &crate::domain::FeatureVector| {
+            let is = |name: &str, want: f64| f.get(name) == Some(want);
+            is("new_network", 1.0)
+                && is("read_only", 1.0)
+                && NAMES
+                    .iter()
+                    .filter(|n| !matches!(**n, "new_network" | "read_only" | "history"))
+                    .all(|n| is(n, 0.0))
+        };
+        let calls: Vec<&crate::domain::FeatureVector> = incident
+            .evidence
+            .iter()
+            .map(|e| &e.observation.features)
+            .filter(|f| f.schema == crate::features::IDENTITY_V2)
+            .collect();
+        (!calls.is_empty() && calls.iter().all(|f| familiar(f))).then(|| {
+            Reason::new(
+                "policy:familiar-reads",
+                format!(
+                    "{} read as reconnaissance only because its calls came from a network new to it; each call is one it makes routinely (API, user agent, region), read-only, nothing denied: what travel, a VPN or a new instance looks like. Recorded; told when anything else about a call is new",
+                    incident.resource.id
+                ),
+            )
+        })
+    }
+
     /// The second look at an alarm: a reason to record it only, when the alarm is barely past
     /// its threshold and the instance's own metrics, read when it fired, look normal.
     fn overruled(&self, incident: &Incident) -> Option<Reason> {
@@ -1029,7 +1077,10 @@ impl Policy {
             ));
             return self.no_action(Tier::Escalate, reasons);
         }
-        if let Some(why) = self.overruled(incident) {
+        if let Some(why) = self
+            .overruled(incident)
+            .or_else(|| self.familiar_reads(incident))
+        {
             reasons.push(why);
             return self.no_action(Tier::Observe, reasons);
         }
@@ -1736,6 +1787,93 @@ mod tests {
         off.tiers.repeat_minutes = 0;
         let told = decided(incident(FailureMode::DiskFilling, 0.9, Severity::High));
         assert_eq!(off.told_key(&told), None);
+    }
+
+    #[test]
+    fn reconnaissance_read_only_from_a_new_network_on_familiar_calls_is_recorded() {
+        use crate::domain::{Observation, Scored, Signal, SignalKind, Source, ThreatClass};
+        use crate::features::{IDENTITY_V2, identity::NAMES};
+        let policy = Policy::bundled().unwrap();
+        let call = |set: &[(&str, f64)]| {
+            let values = NAMES
+                .iter()
+                .map(|n| set.iter().find(|(k, _)| k == n).map_or(0.0, |(_, v)| *v))
+                .collect();
+            Scored {
+                observation: Observation {
+                    signal: Signal {
+                        event_id: "e".into(),
+                        source: Source::CloudTrail,
+                        resource: Resource::new(
+                            ResourceKind::Principal,
+                            "arn:aws:sts::1:assumed-role/app/s",
+                        ),
+                        observed_at: t0(),
+                        kind: SignalKind::ApiCall(crate::domain::ApiCall {
+                            event_source: "ec2.amazonaws.com".into(),
+                            event_name: "DescribeInstances".into(),
+                            principal: crate::domain::Principal {
+                                kind: "AssumedRole".into(),
+                                id: "arn:aws:sts::1:assumed-role/app/s".into(),
+                                name: Some("app".into()),
+                                access_key_id: None,
+                                mfa_authenticated: None,
+                            },
+                            source_ip: "203.0.113.9".into(),
+                            user_agent: "aws-sdk-go".into(),
+                            region: "us-east-1".into(),
+                            error_code: None,
+                            read_only: Some(true),
+                            request: Vec::new(),
+                        }),
+                        values: Default::default(),
+                    },
+                    features: crate::domain::FeatureVector {
+                        schema: IDENTITY_V2.into(),
+                        names: NAMES.iter().map(|n| (*n).to_owned()).collect(),
+                        values,
+                    },
+                },
+                score: crate::domain::Score::unscored("test"),
+            }
+        };
+        let recon = |calls: Vec<Scored>| {
+            let mut i = threat(
+                ThreatClass::Reconnaissance,
+                Resource::new(ResourceKind::Principal, "arn:aws:sts::1:assumed-role/app/s"),
+            );
+            i.evidence = calls;
+            policy.propose(&i, &[], t0())
+        };
+        let familiar = [("new_network", 1.0), ("read_only", 1.0), ("history", 7.0)];
+        let p = recon(vec![call(&familiar), call(&familiar)]);
+        assert_eq!(p.tier, Tier::Observe);
+        assert!(p.reasons.iter().any(|r| r.code == "policy:familiar-reads"));
+        // Anything else new about one of the calls: told.
+        for extra in [
+            "new_api",
+            "new_user_agent",
+            "new_region",
+            "access_denied_15m",
+            "tactic_discovery",
+        ] {
+            let mut odd = familiar.to_vec();
+            odd.push((extra, 1.0));
+            let p = recon(vec![call(&familiar), call(&odd)]);
+            assert_eq!(p.tier, Tier::Escalate, "{extra}");
+        }
+        // A write from a new network: told.
+        let p = recon(vec![call(&[("new_network", 1.0), ("history", 7.0)])]);
+        assert_eq!(p.tier, Tier::Escalate);
+        // Off: told.
+        let mut off = policy.clone();
+        off.tiers.record_familiar_reads = false;
+        let mut i = threat(
+            ThreatClass::Reconnaissance,
+            Resource::new(ResourceKind::Principal, "arn:aws:sts::1:assumed-role/app/s"),
+        );
+        i.evidence = vec![call(&familiar)];
+        assert_eq!(off.propose(&i, &[], t0()).tier, Tier::Escalate);
     }
 
     #[test]

@@ -876,11 +876,16 @@ fn a_persisting_failure_is_told_once_per_repeat_period() {
         .to_owned();
     let pull = |minute: u32| {
         let event = schedule.replace(&id, &format!("pull-{minute}"));
-        check_bytes(&world, event.as_bytes(), &format!("delivery-{minute}"), minute)
-            .into_iter()
-            .map(|(d, _)| d)
-            .find(|d| d.incident.resource.id == CPU_INSTANCE)
-            .expect("a decision on the instance")
+        check_bytes(
+            &world,
+            event.as_bytes(),
+            &format!("delivery-{minute}"),
+            minute,
+        )
+        .into_iter()
+        .map(|(d, _)| d)
+        .find(|d| d.incident.resource.id == CPU_INSTANCE)
+        .expect("a decision on the instance")
     };
     let repeat = Policy::bundled().unwrap().tiers.repeat_minutes;
     assert_eq!(repeat, 240);
@@ -900,7 +905,11 @@ fn a_persisting_failure_is_told_once_per_repeat_period() {
     let later = pull(repeat + 15);
     assert_eq!(later.tier, Tier::Escalate, "{:#?}", later.reasons);
     assert!(!later.cites("policy:repeat"));
-    assert_eq!(world.outbox.sent().len(), 2, "told again once the period is over");
+    assert_eq!(
+        world.outbox.sent().len(),
+        2,
+        "told again once the period is over"
+    );
 }
 
 /// Traffic on `instance` three times what it was for the last half hour, its CPU following.

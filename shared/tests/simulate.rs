@@ -116,3 +116,39 @@ fn stratus_detonations_are_replayed_one_fault_each() {
         serde_json::to_string(&again).unwrap()
     );
 }
+
+#[test]
+fn password_guessing_is_found_within_minutes_and_no_key_is_touched() {
+    let config = small(11);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let r = rt
+        .block_on(sim::run_scenario(&config, Scenario::BruteForce))
+        .unwrap();
+    assert_eq!(r.faults.len(), 2);
+    for (i, f) in r.faults.iter().enumerate() {
+        assert!(
+            f.target.contains(":user/"),
+            "people sign in, not roles: {}",
+            f.target
+        );
+        assert_eq!(f.alias, None, "a password guesser holds no key");
+        // Vigil names the guessing within minutes; nothing it can do stops it, so people do.
+        let detected = r.vigil.detected[i].expect("detected");
+        assert!(detected <= f.onset + 5, "{detected} vs onset {}", f.onset);
+        assert_eq!(r.vigil.cleared_by[i], "people");
+    }
+    assert_eq!(
+        r.vigil.actions, 0,
+        "no key is deactivated for a guessed password"
+    );
+    // People are asked no more often than the CIS filter pages them.
+    assert!(
+        r.vigil.human_interventions <= r.baseline.human_interventions,
+        "{} vs {}",
+        r.vigil.human_interventions,
+        r.baseline.human_interventions
+    );
+}

@@ -5,7 +5,9 @@
 //! the irregularities real accounts show: travel and VPNs (a new network), CLI upgrades (a new
 //! user agent), occasional new APIs, AccessDenied and mistyped passwords, and routine
 //! sensitive calls (admins changing IAM, CI updating Lambda code, services reading
-//! SecureString parameters). Attackers come from elsewhere, explore, then act on one tactic.
+//! SecureString parameters). Attackers come from elsewhere, explore, then act on one tactic;
+//! or guess a human's console password ([`brute_force`], which the threat classifier is not
+//! trained on: the experiment's brute-force scenario tests how it generalises).
 //! Every event carries the class the threat classifier should name.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -631,6 +633,78 @@ pub fn attack(
             ),
             class,
         });
+    }
+    out
+}
+
+/// Password guessing at `victim`'s console sign-in, starting at `at`: a burst of failed
+/// sign-ins from the intruder's network, and, for a user without MFA, now and then a guess that
+/// works and a look around from the console. Console sign-ins carry no access key, so the
+/// victim's keys are not the intruder's. Every event is credential compromise except the look
+/// around (reconnaissance).
+pub fn brute_force(rng: &mut Rng, victim: &Persona, at: DateTime<Utc>, tag: u64) -> Vec<Labelled> {
+    let network = random_network(rng);
+    let agent = random_agent(rng);
+    let region = victim.regions.choose(rng).cloned().unwrap_or_default();
+    let mut principal = victim.principal.clone();
+    principal.access_key_id = None;
+    principal.mfa_authenticated = Some(false);
+    let mut t = at;
+    let mut out = Vec::new();
+    let guesses = rng.random_range(8..60);
+    let sign_in = |t: DateTime<Utc>, id: String, ip: String, success: bool| Labelled {
+        signal: signal(
+            id,
+            t,
+            &principal,
+            SignalKind::ConsoleSignIn {
+                principal: principal.clone(),
+                success,
+                mfa_used: Some(false),
+                source_ip: ip,
+                user_agent: agent.clone(),
+            },
+        ),
+        class: ThreatClass::CredentialCompromise,
+    };
+    for k in 0..guesses {
+        t += Duration::seconds(rng.random_range(1..20));
+        out.push(sign_in(
+            t,
+            format!("brute-{tag}-{k}"),
+            ip_in(rng, &network),
+            false,
+        ));
+    }
+    let without_mfa = victim.principal.mfa_authenticated != Some(true);
+    if without_mfa && rng.random_bool(0.5) {
+        t += Duration::seconds(rng.random_range(1..20));
+        out.push(sign_in(
+            t,
+            format!("brute-{tag}-in"),
+            ip_in(rng, &network),
+            true,
+        ));
+        for k in 0..rng.random_range(2..8) {
+            let (s, n) = RECON.choose(rng).copied().unwrap_or(RECON[0]);
+            t += Duration::seconds(rng.random_range(5..90));
+            out.push(Labelled {
+                signal: call(
+                    format!("brute-{tag}-r{k}"),
+                    t,
+                    &principal,
+                    s,
+                    n,
+                    true,
+                    ip_in(rng, &network),
+                    &agent,
+                    &region,
+                    None,
+                    &[],
+                ),
+                class: ThreatClass::Reconnaissance,
+            });
+        }
     }
     out
 }

@@ -38,6 +38,8 @@ pub enum Scenario {
     Persistence,
     DefenceEvasion,
     Exfiltration,
+    /// Password guessing at a human's console sign-in.
+    BruteForce,
     /// Every Stratus Red Team detonation given in [`SimConfig::stratus`], replayed into the
     /// account as a benign principal's stolen credentials at work.
     StratusReplay,
@@ -50,12 +52,14 @@ pub enum Kind {
     Ops(FailureMode),
     /// An intruder with a principal's credentials.
     Security(ThreatClass),
+    /// An intruder guessing a human's console password.
+    BruteForce,
     /// Real detonation logs replayed.
     Replay,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::CpuRunaway,
         Scenario::MemoryLeak,
         Scenario::DiskFilling,
@@ -68,6 +72,7 @@ impl Scenario {
         Scenario::Persistence,
         Scenario::DefenceEvasion,
         Scenario::Exfiltration,
+        Scenario::BruteForce,
         Scenario::StratusReplay,
     ];
 
@@ -85,6 +90,7 @@ impl Scenario {
             Scenario::Persistence => Kind::Security(ThreatClass::Persistence),
             Scenario::DefenceEvasion => Kind::Security(ThreatClass::DefenceEvasion),
             Scenario::Exfiltration => Kind::Security(ThreatClass::Exfiltration),
+            Scenario::BruteForce => Kind::BruteForce,
             Scenario::StratusReplay => Kind::Replay,
         }
     }
@@ -103,6 +109,7 @@ impl Scenario {
             Scenario::Persistence => "persistence",
             Scenario::DefenceEvasion => "defence-evasion",
             Scenario::Exfiltration => "exfiltration",
+            Scenario::BruteForce => "brute-force",
             Scenario::StratusReplay => "stratus-replay",
         }
     }
@@ -119,6 +126,7 @@ impl Scenario {
             Scenario::DiskFilling => "disk %",
             Scenario::NetworkPartition => "network in (bytes/min)",
             Scenario::InstanceFailure => "status check failed",
+            Scenario::BruteForce => "intruder sign-ins and calls per minute",
             _ => "intruder calls per minute",
         }
     }

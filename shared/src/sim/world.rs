@@ -544,8 +544,9 @@ pub async fn run_scenario(
 ) -> Result<ScenarioResult, SimError> {
     match scenario.kind() {
         Kind::Ops(mode) => ops(config, scenario, mode).await,
-        Kind::Security(class) => security(config, scenario, Some(class)).await,
-        Kind::Replay => security(config, scenario, None).await,
+        kind @ (Kind::Security(_) | Kind::BruteForce | Kind::Replay) => {
+            security(config, scenario, kind).await
+        }
     }
 }
 
@@ -1147,12 +1148,13 @@ struct SecurityWorld {
     findings: Vec<(u32, usize)>,
 }
 
-/// The account's CloudTrail with `class` attacks injected, or (`None`) every Stratus
+/// The account's CloudTrail with the scenario's attacks injected: generated attacks of one
+/// class, password guessing at humans' console sign-ins, or (`Kind::Replay`) every Stratus
 /// detonation of the config replayed as a victim's stolen credentials.
 fn security_world(
     config: &SimConfig,
     scenario: Scenario,
-    class: Option<crate::domain::ThreatClass>,
+    kind: Kind,
 ) -> Result<SecurityWorld, SimError> {
     let seed = seed_of(config, scenario, 2);
     let mut rng = generator::rng(seed);
@@ -1171,56 +1173,33 @@ fn security_world(
     }
     let mut faults = Vec::new();
     let mut findings = Vec::new();
-    let Some(class) = class else {
-        // Stratus: every detonation, spread over the run, each by another principal.
-        let humans: Vec<&cloudtrail::Persona> = personas.iter().filter(|p| p.human).collect();
-        let roles: Vec<&cloudtrail::Persona> = personas.iter().filter(|p| !p.human).collect();
-        let n = config.stratus.len();
-        for (k, onset) in onsets(&mut rng, n, config.duration_minutes)
-            .into_iter()
-            .enumerate()
-        {
-            let (ack, fix, user_report) = humans_for(&mut rng, &config.humans);
-            let t = &config.stratus[k];
-            let signals = crate::eval::threats::technique_signals(t).map_err(SimError::Replay)?;
-            let pool = if crate::eval::threats::by_user(&signals) {
-                &humans
-            } else {
-                &roles
-            };
-            if pool.is_empty() {
-                continue;
-            }
-            let victim = pool[rng.random_range(0..pool.len())];
-            for l in crate::eval::threats::replant(signals, victim, at(onset)) {
-                let m = (l.signal.observed_at - epoch()).num_minutes().max(0) as u32;
-                if m < config.duration_minutes {
-                    events.push((m, l.signal, Some(faults.len())));
-                }
-            }
-            faults.push(Fault {
-                target: victim.principal.id.clone(),
-                group: None,
-                alias: victim.principal.access_key_id.clone(),
-                instances: Vec::new(),
-                technique: Some(t.name.clone()),
-                onset,
-                impact_from: None,
-                ack,
-                fix,
-                user_report,
+    let class = match kind {
+        Kind::Security(class) => class,
+        // The guessing is aimed at a sign-in, not at keys: no key and no GuardDuty finding.
+        Kind::BruteForce => crate::domain::ThreatClass::CredentialCompromise,
+        Kind::Replay => {
+            replay_stratus(config, &mut rng, &personas, &mut events, &mut faults)?;
+            events.sort_by_key(|(m, s, _)| (*m, s.observed_at));
+            return Ok(SecurityWorld {
+                history,
+                events,
+                faults,
+                findings,
             });
         }
-        events.sort_by_key(|(m, s, _)| (*m, s.observed_at));
-        return Ok(SecurityWorld {
-            history,
-            events,
-            faults,
-            findings,
-        });
+        Kind::Ops(_) => {
+            return Err(SimError::Stage(
+                "an operations scenario has no attacks to inject".into(),
+            ));
+        }
     };
+    let brute = kind == Kind::BruteForce;
     let victims: Vec<usize> = (0..personas.len())
         .filter(|&i| {
+            if brute {
+                // Only people sign in to the console.
+                return personas[i].human;
+            }
             personas[i].principal.access_key_id.is_some()
                 || class != crate::domain::ThreatClass::CredentialCompromise
         })
@@ -1232,7 +1211,11 @@ fn security_world(
     {
         let (ack, fix, user_report) = humans_for(&mut rng, &config.humans);
         let victim = &personas[victims[(k * 3 + 1) % victims.len()]];
-        let attack = cloudtrail::attack(&mut rng, victim, class, at(onset), 9000 + k as u64);
+        let attack = if brute {
+            cloudtrail::brute_force(&mut rng, victim, at(onset), 9000 + k as u64)
+        } else {
+            cloudtrail::attack(&mut rng, victim, class, at(onset), 9000 + k as u64)
+        };
         let last = attack
             .iter()
             .map(|l| (l.signal.observed_at - epoch()).num_minutes().max(0) as u32)
@@ -1244,7 +1227,7 @@ fn security_world(
                 events.push((m, l.signal, Some(faults.len())));
             }
         }
-        if class == crate::domain::ThreatClass::CredentialCompromise {
+        if class == crate::domain::ThreatClass::CredentialCompromise && !brute {
             // GuardDuty's own latency before the finding.
             let delay = draw(&mut rng, (12.0, 0.4));
             findings.push((onset + delay, faults.len()));
@@ -1252,7 +1235,12 @@ fn security_world(
         faults.push(Fault {
             target: victim.principal.id.clone(),
             group: None,
-            alias: victim.principal.access_key_id.clone(),
+            // A password guesser holds no key: deactivating one does not stop them.
+            alias: if brute {
+                None
+            } else {
+                victim.principal.access_key_id.clone()
+            },
             instances: Vec::new(),
             technique: None,
             onset,
@@ -1271,6 +1259,56 @@ fn security_world(
         faults,
         findings,
     })
+}
+
+/// Every Stratus detonation of the config, spread over the run, each by another principal
+/// (a human's for the techniques run by a user, else a role's).
+fn replay_stratus(
+    config: &SimConfig,
+    rng: &mut Rng,
+    personas: &[cloudtrail::Persona],
+    events: &mut Vec<(u32, Signal, Option<usize>)>,
+    faults: &mut Vec<Fault>,
+) -> Result<(), SimError> {
+    let humans: Vec<&cloudtrail::Persona> = personas.iter().filter(|p| p.human).collect();
+    let roles: Vec<&cloudtrail::Persona> = personas.iter().filter(|p| !p.human).collect();
+    let n = config.stratus.len();
+    for (k, onset) in onsets(rng, n, config.duration_minutes)
+        .into_iter()
+        .enumerate()
+    {
+        let (ack, fix, user_report) = humans_for(rng, &config.humans);
+        let t = &config.stratus[k];
+        let signals = crate::eval::threats::technique_signals(t).map_err(SimError::Replay)?;
+        let pool = if crate::eval::threats::by_user(&signals) {
+            &humans
+        } else {
+            &roles
+        };
+        if pool.is_empty() {
+            continue;
+        }
+        let victim = pool[rng.random_range(0..pool.len())];
+        for l in crate::eval::threats::replant(signals, victim, at(onset)) {
+            let m = (l.signal.observed_at - epoch()).num_minutes().max(0) as u32;
+            if m < config.duration_minutes {
+                events.push((m, l.signal, Some(faults.len())));
+            }
+        }
+        faults.push(Fault {
+            target: victim.principal.id.clone(),
+            group: None,
+            alias: victim.principal.access_key_id.clone(),
+            instances: Vec::new(),
+            technique: Some(t.name.clone()),
+            onset,
+            impact_from: None,
+            ack,
+            fix,
+            user_report,
+        });
+    }
+    Ok(())
 }
 
 fn finding_event(key: &str, user: &str, minute: u32, n: usize) -> serde_json::Value {
@@ -1307,9 +1345,9 @@ fn finding_event(key: &str, user: &str, minute: u32, n: usize) -> serde_json::Va
 async fn security(
     config: &SimConfig,
     scenario: Scenario,
-    class: Option<crate::domain::ThreatClass>,
+    kind: Kind,
 ) -> Result<ScenarioResult, SimError> {
-    let world = security_world(config, scenario, class)?;
+    let world = security_world(config, scenario, kind)?;
     let (baseline, bl) = security_arm(config, &world, false).await?;
     let (vigil, vl) = security_arm(config, &world, true).await?;
     Ok(ScenarioResult {

@@ -1343,3 +1343,56 @@ fn a_member_accounts_finding_seen_by_the_delegated_administrator_is_told_not_act
     ));
     assert!(world.outbox.sent().is_empty());
 }
+
+#[test]
+fn a_burst_of_guessed_passwords_is_one_alert_and_the_guess_that_works_another() {
+    let world = World::new(Mode::Enforce, 3);
+    let failure =
+        String::from_utf8(common::fixture_bytes("sources/signin-console-failure.json")).unwrap();
+    // Each sign-in is its own event, ten seconds apart, as EventBridge delivers them.
+    let at = |k: u32| format!("2026-11-20T03:{:02}:{:02}Z", 12 + k / 6, (k % 6) * 10);
+    let mut flagged = Vec::new();
+    for k in 0..40 {
+        let event = failure
+            .replace(
+                "6f87d04b-9f74-4f04-a780-7acf4b0a9b38",
+                &format!("guess-{k}"),
+            )
+            .replace(
+                "a1b2c3d4-1111-2222-3333-444455556666",
+                &format!("trail-{k}"),
+            )
+            .replace("2026-11-20T03:12:09Z", &at(k));
+        for (d, _) in check_bytes(&world, event.as_bytes(), &format!("delivery-{k}"), k / 6) {
+            if d.tier != Tier::Observe {
+                assert_eq!(
+                    d.incident.threat,
+                    Some(vigil_shared::domain::ThreatClass::CredentialCompromise)
+                );
+                assert!(
+                    d.action.is_none(),
+                    "a console sign-in has no key to deactivate"
+                );
+                flagged.push(k);
+            }
+        }
+    }
+    // The failures pile up until the classifier names the guessing, and every guess after is
+    // named too; people get one alert for them, not one per guess.
+    assert!(flagged.len() > 5, "{flagged:?}");
+    assert_eq!(world.outbox.sent().len(), 1);
+
+    // The guess that works, from the same network: another act, told at once.
+    let success = String::from_utf8(common::fixture_bytes(
+        "sources/signin-console-success-without-mfa.json",
+    ))
+    .unwrap()
+    .replace("2026-11-20T03:12:09Z", &at(41));
+    let results = check_bytes(&world, success.as_bytes(), "delivery-in", 7);
+    assert!(
+        results.iter().any(|(d, _)| d.tier != Tier::Observe),
+        "{:#?}",
+        results.iter().map(|(d, _)| &d.reasons).collect::<Vec<_>>()
+    );
+    assert_eq!(world.outbox.sent().len(), 2);
+}

@@ -313,6 +313,21 @@ fn activity(signal: &Signal) -> Option<Activity<'_>> {
     }
 }
 
+/// What a CloudTrail call or sign-in did and from where: its API (a sign-in's outcome
+/// included) and its source network. Two events with the same act are the same thing done
+/// again (one more guessed password, one more page of a listing); `None` for other signals.
+pub fn act(signal: &Signal) -> Option<String> {
+    let a = activity(signal)?;
+    let outcome = if a.failed_sign_in {
+        ":failed"
+    } else if a.denied {
+        ":denied"
+    } else {
+        ""
+    };
+    Some(format!("{}{outcome}@{}", a.api, network(a.source_ip)))
+}
+
 impl PrincipalProfile {
     /// Folds a signal into the history (a no-op for signals without a principal).
     pub fn observe(&mut self, signal: &Signal) {
@@ -706,6 +721,37 @@ mod tests {
         // Entries unseen for longer than the age limit are dropped.
         p.forget(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
         assert!(p.apis.is_empty());
+    }
+
+    #[test]
+    fn an_act_is_the_api_its_outcome_and_the_network() {
+        let sign_in = |success: bool, ip: &str| Signal {
+            event_id: "e".into(),
+            source: Source::CloudTrail,
+            resource: Resource::new(ResourceKind::Principal, "arn:aws:iam::1:user/alice"),
+            observed_at: Utc::now(),
+            kind: SignalKind::ConsoleSignIn {
+                principal: Principal {
+                    kind: "IAMUser".into(),
+                    id: "arn:aws:iam::1:user/alice".into(),
+                    name: Some("alice".into()),
+                    access_key_id: None,
+                    mfa_authenticated: None,
+                },
+                success,
+                mfa_used: Some(false),
+                source_ip: ip.into(),
+                user_agent: "Mozilla/5.0".into(),
+            },
+            values: Default::default(),
+        };
+        let failed = act(&sign_in(false, "203.0.113.50")).unwrap();
+        assert_eq!(failed, "signin:ConsoleLogin:failed@203.0.113.0/24");
+        // Another guess from the same network is the same act; the one that works is not, nor
+        // is a guess from elsewhere.
+        assert_eq!(act(&sign_in(false, "203.0.113.51")).unwrap(), failed);
+        assert_ne!(act(&sign_in(true, "203.0.113.50")).unwrap(), failed);
+        assert_ne!(act(&sign_in(false, "198.51.100.7")).unwrap(), failed);
     }
 
     #[test]

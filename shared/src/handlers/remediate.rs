@@ -478,9 +478,11 @@ pub const ALERT_GROUP_MINUTES: i64 = 15;
 
 /// Whether this alert joins one already sent: the same thing (failure mode or threat) on the
 /// same group (or application, or resource), in the same tier and mode, in the same window,
-/// and nothing was done. Alerts
-/// about actions carried out and approval requests are always sent; so is everything when the
-/// grouping counter cannot be read.
+/// and nothing was done; for a threat led by a call or sign-in, also the same act (the same
+/// API, a sign-in's outcome, the same network: [`crate::features::identity::act`]), so that
+/// sixty guessed passwords are one alert and the guess that works, or another intruder, is
+/// another. Alerts about actions carried out and approval requests are always sent; so is
+/// everything when the grouping counter cannot be read.
 async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R) -> bool {
     if outcome.status != OutcomeStatus::NotActed || decision.tier == Tier::Approval {
         return false;
@@ -494,12 +496,21 @@ async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R
         .unwrap_or_else(|| r.id.clone());
     let window = decision.decided_at.timestamp() / (ALERT_GROUP_MINUTES * 60);
     // Only like with like: the same situation (tier and mode) about the same thing.
-    let key = format!(
+    let mut key = format!(
         "alerts#{scope}#{}#{}#{}#{window}",
         decision.incident.what(),
         decision.tier,
         decision.mode
     );
+    if decision.incident.threat.is_some()
+        && let Some(act) = decision
+            .incident
+            .evidence
+            .first()
+            .and_then(|e| crate::features::identity::act(&e.observation.signal))
+    {
+        key = format!("{key}#{act}");
+    }
     let until = decision.decided_at + chrono::Duration::minutes(2 * ALERT_GROUP_MINUTES);
     matches!(state.take(&key, 1, until).await, Ok(None))
 }

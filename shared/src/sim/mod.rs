@@ -38,11 +38,12 @@ pub enum Scenario {
     Persistence,
     DefenceEvasion,
     Exfiltration,
-    /// Password guessing at a human's console sign-in.
-    BruteForce,
     /// Every Stratus Red Team detonation given in [`SimConfig::stratus`], replayed into the
     /// account as a benign principal's stolen credentials at work.
     StratusReplay,
+    /// Password guessing at a human's console sign-in. (Declared last: a scenario's world is
+    /// seeded by its place here, and the others keep theirs.)
+    BruteForce,
 }
 
 /// What a scenario injects.

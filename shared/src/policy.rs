@@ -214,8 +214,8 @@ pub struct TierThresholds {
     #[serde(default = "default_repeat_minutes")]
     pub repeat_minutes: u32,
     /// Reconnaissance named by the threat classifier alone, on calls each of which the
-    /// principal makes routinely (a known read: its API, user agent and region are familiar,
-    /// nothing denied, failed or sensitive) and whose only novelty is the network, is recorded,
+    /// principal makes routinely (a known read: its API, user agent, region and hour are
+    /// familiar, nothing denied, failed or sensitive) and whose only novelty is the network, is recorded,
     /// not told: that is what travel, a VPN or a new instance behind a role looks like. Anything
     /// else new about a call (an API, a tool, a region, a denial) is told as before.
     #[serde(default = "default_record_familiar_reads")]
@@ -963,8 +963,8 @@ impl Policy {
     /// The claim that people were told of a decision's failure, held for
     /// `tiers.repeat_minutes`: `told#<resource>#<failure>#<tier>`. `None` for a decision that
     /// tells no one, that acts (an action is limited by cooldowns, not by this), or that names
-    /// a threat (each call of an intruder is a new act, and people hear of each), or when
-    /// repeats are not limited.
+    /// a threat (an intruder's calls are grouped by `remediate` per act over 15 minutes only,
+    /// so that another act is told at once), or when repeats are not limited.
     pub fn told_key(&self, d: &Decision) -> Option<String> {
         (self.tiers.repeat_minutes > 0
             && d.tier != Tier::Observe

@@ -1,5 +1,5 @@
 # Vigil's developer commands. `make test` is the one CI runs.
-.PHONY: simulate demo test e2e deny lint-template build-lambdas fmt
+.PHONY: simulate demo test e2e deny lint-template sam-build build-lambdas fmt permissions
 
 # The fault-injection experiment, baseline vs Vigil: the table, then target/simulate/report.md.
 simulate:
@@ -24,6 +24,14 @@ deny:
 # sam validate --lint, cfn-lint and checkov on template.yaml.
 lint-template:
 	./scripts/lint-template.sh
+
+# `sam build` as README.md documents it: every function's arm64 release artifact.
+sam-build:
+	./scripts/sam-build.sh
+
+# The permission check alone: every operation of infra/permissions.yaml, every role, evaluated.
+permissions:
+	./scripts/permissions/setup.sh && ./scripts/permissions/run.sh >/dev/null
 
 # The deployable artifacts (cargo lambda build --release --arm64), with their sizes.
 build-lambdas:

@@ -16,4 +16,4 @@ echo "==> cfn-lint"
 "$venv/bin/cfn-lint" template.yaml
 echo "==> checkov"
 "$venv/bin/checkov" -f template.yaml --framework cloudformation --skip-download --compact --quiet
-python3 -c "import json; json.load(open('infra/statemachine.asl.json'))"
+python3 -c "import json; [json.load(open(f)) for f in ('infra/statemachine.asl.json', 'infra/remediation.asl.json')]"

@@ -199,7 +199,7 @@ async fn ssm_automation_request_shapes() {
     // The captured response carries no execution id: the adapter fails rather than invent one.
     let _err = commands
         .start_automation(
-            "AWSSupport-ContainEC2Instance",
+            "Vigil-ContainInstance",
             &[
                 ("InstanceId", "i-0123456789abcdef0"),
                 (
@@ -212,7 +212,7 @@ async fn ssm_automation_request_shapes() {
         .unwrap_err();
     let (target, body) = h::request_json(&rx.expect_request());
     assert_eq!(target, "AmazonSSM.StartAutomationExecution");
-    assert_eq!(body["DocumentName"], "AWSSupport-ContainEC2Instance");
+    assert_eq!(body["DocumentName"], "Vigil-ContainInstance");
     assert_eq!(
         body["Parameters"]["InstanceId"],
         serde_json::json!(["i-0123456789abcdef0"])

@@ -546,7 +546,7 @@ async fn threats_are_contained_and_the_gate_then_holds_the_targets_deployments()
     .await
     .unwrap();
 
-    // The instance: quarantined by AWS's containment runbook, verified, and its target frozen.
+    // The instance: quarantined by the stack's containment runbook, verified, and its target frozen.
     assert_eq!(contained.len(), 1, "{contained:?}");
     let (decision, outcome) = &contained[0];
     assert_eq!(decision["tier"], "block", "{decision}");
@@ -565,7 +565,7 @@ async fn threats_are_contained_and_the_gate_then_holds_the_targets_deployments()
     );
     let started = proxy.emulated("AmazonSSM.StartAutomationExecution");
     assert_eq!(started.len(), 2, "{started:?}");
-    assert_eq!(started[0]["DocumentName"], "AWSSupport-ContainEC2Instance");
+    assert_eq!(started[0]["DocumentName"], "Vigil-ContainInstance");
     assert_eq!(started[0]["Parameters"]["InstanceId"], json!([miner]));
     // Only the miner: the other instance of the group is left alone.
     assert_eq!(

@@ -30,6 +30,7 @@ pub const APPROVAL_KEY_PARAMETER: &str = "VIGIL_APPROVAL_KEY_PARAMETER";
 /// The stack's SSM documents and the role Automation assumes.
 pub const RESTART_DOCUMENT: &str = "VIGIL_RESTART_DOCUMENT";
 pub const DEACTIVATE_KEY_DOCUMENT: &str = "VIGIL_DEACTIVATE_KEY_DOCUMENT";
+pub const QUARANTINE_DOCUMENT: &str = "VIGIL_QUARANTINE_DOCUMENT";
 pub const AUTOMATION_ROLE_ARN: &str = "VIGIL_AUTOMATION_ROLE_ARN";
 
 /// Reads an optional variable (unset or blank: `None`).

@@ -657,7 +657,7 @@ pub enum Action {
         group: GroupName,
         instance: InstanceId,
     },
-    /// Isolate the instance (AWS's `AWSSupport-ContainEC2Instance` runbook).
+    /// Isolate the instance (the stack's containment runbook, `infra/ssm/contain-instance.yaml`).
     QuarantineInstance { instance: InstanceId },
     /// Deactivate a leaked access key (the stack's runbook).
     DeactivateAccessKey { access_key_id: AccessKeyId },
@@ -778,7 +778,10 @@ impl fmt::Display for Action {
                 "detach {instance} from Auto Scaling group {group} for forensics (the group replaces it)"
             ),
             Action::QuarantineInstance { instance } => {
-                write!(f, "quarantine {instance} (AWSSupport-ContainEC2Instance)")
+                write!(
+                    f,
+                    "quarantine {instance} (deny-all security group, volumes snapshotted, detached)"
+                )
             }
             Action::DeactivateAccessKey { access_key_id } => {
                 write!(f, "deactivate access key {access_key_id}")

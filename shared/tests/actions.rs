@@ -255,7 +255,7 @@ fn containment_starts_the_runbooks_with_their_parameters() {
     );
     assert_eq!(out.status, OutcomeStatus::Verified, "{}", out.detail);
     let started = w.ops.automations();
-    assert_eq!(started[0].0, "AWSSupport-ContainEC2Instance");
+    assert_eq!(started[0].0, "Vigil-ContainInstance");
     assert!(
         started[0]
             .1

@@ -110,6 +110,8 @@ pub fn remediate_config(
             .unwrap_or(defaults.restart_document.clone()),
         deactivate_key_document: config::optional(lookup, config::DEACTIVATE_KEY_DOCUMENT)
             .unwrap_or(defaults.deactivate_key_document.clone()),
+        quarantine_document: config::optional(lookup, config::QUARANTINE_DOCUMENT)
+            .unwrap_or(defaults.quarantine_document.clone()),
         automation_role: config::optional(lookup, config::AUTOMATION_ROLE_ARN),
         // Set by Lambda itself.
         region: config::optional(lookup, "AWS_REGION"),

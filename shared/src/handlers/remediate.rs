@@ -29,7 +29,7 @@ pub struct RemediateConfig {
     pub verify_interval: Duration,
     /// The stack's Run Command document that restarts a service (parameter `ServiceName`).
     pub restart_document: String,
-    /// The Automation runbook that isolates an instance (parameter `InstanceId`).
+    /// The stack's Automation runbook that isolates an instance (parameter `InstanceId`).
     pub quarantine_document: String,
     /// The stack's Automation runbook that deactivates an access key (`AccessKeyId`).
     pub deactivate_key_document: String,
@@ -64,7 +64,7 @@ impl Default for RemediateConfig {
             verify_attempts: 6,
             verify_interval: Duration::from_secs(5),
             restart_document: "Vigil-RestartService".to_owned(),
-            quarantine_document: "AWSSupport-ContainEC2Instance".to_owned(),
+            quarantine_document: "Vigil-ContainInstance".to_owned(),
             deactivate_key_document: "Vigil-DeactivateAccessKey".to_owned(),
             automation_role: None,
             approval: None,

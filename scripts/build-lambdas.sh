@@ -3,16 +3,7 @@
 # reports their sizes. Installs cargo-lambda (with zig, in a venv) and the target if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=${VIGIL_LAMBDA_VENV:-.venv-lambda}
-if ! "$venv/bin/cargo-lambda" lambda --version >/dev/null 2>&1; then
-  echo "==> creating $venv with cargo-lambda"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-lambda.txt
-fi
-rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$' \
-  || rustup target add aarch64-unknown-linux-gnu
-PATH="$(cd "$venv/bin" && pwd):$PATH"
-export PATH
+source scripts/lambda-toolchain.sh
 cargo lambda build --release --arm64 --output-format zip \
   -p vigil-ingest -p vigil-score -p vigil-decide -p vigil-remediate -p vigil-gate -p vigil-approve
 echo "==> artifacts"

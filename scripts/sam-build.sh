@@ -5,21 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iac=${VIGIL_IAC_VENV:-.venv-iac}
-lambda=${VIGIL_LAMBDA_VENV:-.venv-lambda}
 if ! "$iac/bin/python" -c 'import samcli' 2>/dev/null; then
   echo "==> creating $iac with the template tools (requirements-iac.txt)"
   python3 -m venv "$iac"
   "$iac/bin/pip" install --quiet --disable-pip-version-check -r requirements-iac.txt
 fi
-if ! "$lambda/bin/cargo-lambda" lambda --version >/dev/null 2>&1; then
-  echo "==> creating $lambda with cargo-lambda (requirements-lambda.txt)"
-  python3 -m venv "$lambda"
-  "$lambda/bin/pip" install --quiet --disable-pip-version-check -r requirements-lambda.txt
-fi
-rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$' \
-  || rustup target add aarch64-unknown-linux-gnu
-PATH="$(cd "$lambda/bin" && pwd):$PATH"
-export PATH SAM_CLI_TELEMETRY=0
+source scripts/lambda-toolchain.sh
+export SAM_CLI_TELEMETRY=0
 start=$(date +%s)
 "$iac/bin/sam" build --region us-east-1
 for f in IngestFunction ScoreFunction DecideFunction RemediateFunction GateFunction ApproveFunction; do

@@ -44,58 +44,48 @@ def generated(logical, limit=64):
     return f"{STACK}-{logical}-ABCDEF123456"[:limit]
 
 
+# Per resource type: the property that names it, CloudFormation's length limit for a generated
+# name, and the forms of its Ref and its ARN ({name}, {path}, {arn} and the pseudo parameters).
+FORMS = {
+    "AWS::IAM::Role": ("RoleName", 64, "{name}", "arn:{p}:iam::{a}:role{path}{name}"),
+    "AWS::IAM::ManagedPolicy": ("ManagedPolicyName", 128, "{arn}", "arn:{p}:iam::{a}:policy{path}{name}"),
+    "AWS::Lambda::Function": ("FunctionName", 64, "{name}", "arn:{p}:lambda:{r}:{a}:function:{name}"),
+    "AWS::SNS::Topic": ("TopicName", 256, "{arn}", "arn:{p}:sns:{r}:{a}:{name}"),
+    "AWS::SQS::Queue": ("QueueName", 80, "https://sqs.{r}.amazonaws.com/{a}/{name}", "arn:{p}:sqs:{r}:{a}:{name}"),
+    "AWS::DynamoDB::Table": ("TableName", 255, "{name}", "arn:{p}:dynamodb:{r}:{a}:table/{name}"),
+    "AWS::S3::Bucket": ("BucketName", 63, "{name}", "arn:{p}:s3:::{name}"),
+    "AWS::SSM::Parameter": ("Name", 64, "{name}", "arn:{p}:ssm:{r}:{a}:parameter/{bare}"),
+    "AWS::SSM::Document": ("Name", 64, "{name}", "arn:{p}:ssm:{r}:{a}:document/{name}"),
+    "AWS::KMS::Key": (None, 0, "{name}", "arn:{p}:kms:{r}:{a}:key/{name}"),
+    "AWS::StepFunctions::StateMachine": ("StateMachineName", 80, "{arn}", "arn:{p}:states:{r}:{a}:stateMachine:{name}"),
+    "AWS::Logs::LogGroup": ("LogGroupName", 512, "{name}", "arn:{p}:logs:{r}:{a}:log-group:{name}:*"),
+    "AWS::Events::Rule": ("Name", 64, "{name}", "arn:{p}:events:{r}:{a}:rule/{name}"),
+    "AWS::Lambda::Url": (None, 0, "{name}", "https://{name}.lambda-url.{r}.on.aws/"),
+}
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
 def physical(logical, resource):
     """(Ref value, ARN) of a resource, by type, as CloudFormation returns them."""
     kind = resource["Type"]
     props = resource.get("Properties", {})
-    arn = f"arn:{PARTITION}"
-    if kind == "AWS::IAM::Role":
-        name = props.get("RoleName") or generated(logical)
-        path = props.get("Path", "/")
-        return name, f"{arn}:iam::{ACCOUNT}:role{path}{name}"
-    if kind == "AWS::IAM::ManagedPolicy":
-        name = props.get("ManagedPolicyName") or generated(logical, 128)
-        full = f"{arn}:iam::{ACCOUNT}:policy{props.get('Path', '/')}{name}"
-        return full, full
-    if kind == "AWS::Lambda::Function":
-        name = props.get("FunctionName") or generated(logical)
-        return name, f"{arn}:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    if kind == "AWS::SNS::Topic":
-        name = props.get("TopicName") or generated(logical, 256)
-        full = f"{arn}:sns:{REGION}:{ACCOUNT}:{name}"
-        return full, full
-    if kind == "AWS::SQS::Queue":
-        name = props.get("QueueName") or generated(logical, 80)
-        return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}", f"{arn}:sqs:{REGION}:{ACCOUNT}:{name}"
-    if kind == "AWS::DynamoDB::Table":
-        name = props.get("TableName") or generated(logical, 255)
-        return name, f"{arn}:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-    if kind == "AWS::S3::Bucket":
-        name = props.get("BucketName") or generated(logical).lower()
-        return name, f"{arn}:s3:::{name}"
-    if kind == "AWS::SSM::Parameter":
-        name = props.get("Name") or generated(logical)
-        return name, f"{arn}:ssm:{REGION}:{ACCOUNT}:parameter{name if name.startswith('/') else '/' + name}"
-    if kind == "AWS::SSM::Document":
-        name = props.get("Name") or generated(logical)
-        return name, f"{arn}:ssm:{REGION}:{ACCOUNT}:document/{name}"
+    naming, limit, ref, arn = FORMS.get(
+        kind, ("Name", 64, "{name}", "arn:{p}:unknown:{r}:{a}:{name}")
+    )
     if kind == "AWS::KMS::Key":
-        key = "1234abcd-12ab-34cd-56ef-1234567890ab"
-        return key, f"{arn}:kms:{REGION}:{ACCOUNT}:key/{key}"
-    if kind == "AWS::StepFunctions::StateMachine":
-        name = props.get("StateMachineName") or generated(logical, 80)
-        full = f"{arn}:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
-        return full, full
-    if kind == "AWS::Logs::LogGroup":
-        name = props.get("LogGroupName") or generated(logical, 512)
-        return name, f"{arn}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
-    if kind == "AWS::Events::Rule":
-        name = props.get("Name") or generated(logical)
-        return name, f"{arn}:events:{REGION}:{ACCOUNT}:rule/{name}"
-    if kind == "AWS::Lambda::Url":
-        return logical, f"https://{logical.lower()}.lambda-url.{REGION}.on.aws/"
-    name = generated(logical)
-    return name, f"{arn}:unknown:{REGION}:{ACCOUNT}:{logical}"
+        name = KEY_ID
+    elif kind == "AWS::Lambda::Url":
+        name = logical.lower()
+    else:
+        name = props.get(naming) or generated(logical, limit)
+    if kind == "AWS::S3::Bucket":
+        name = name.lower()
+    fields = {
+        "p": PARTITION, "r": REGION, "a": ACCOUNT, "name": name,
+        "bare": name.lstrip("/"), "path": props.get("Path", "/"),
+    }
+    full = arn.format(**fields)
+    return ref.format(arn=full, **fields), full
 
 
 def attribute(logical, resource, name):

@@ -135,6 +135,9 @@ impl Functions {
     }
 }
 
+/// The containment runbook's name, as the template passes it to remediate.
+const QUARANTINE_DOCUMENT: &str = "vigil-ContainInstanceDocument-AbC123";
+
 /// The functions' environment, as the template sets it, pointed at the emulator.
 fn environment(stack: &h::Stack) -> Vec<(&'static str, String)> {
     let mut env = vec![
@@ -150,6 +153,8 @@ fn environment(stack: &h::Stack) -> Vec<(&'static str, String)> {
         ("VIGIL_POLICY_PARAMETER", stack.policy.clone()),
         ("VIGIL_AUDIT_BUCKET", stack.audit_bucket.clone()),
         ("VIGIL_ACCOUNT_ID", "123456789012".into()),
+        // A generated name, as CloudFormation gives the stack's runbook.
+        ("VIGIL_QUARANTINE_DOCUMENT", QUARANTINE_DOCUMENT.into()),
     ];
     // CloudWatch speaks CBOR, which moto does not: ministack answers it when `make e2e` runs it.
     if let Ok(url) = std::env::var(h::CLOUDWATCH_ENDPOINT_VAR) {
@@ -565,7 +570,7 @@ async fn threats_are_contained_and_the_gate_then_holds_the_targets_deployments()
     );
     let started = proxy.emulated("AmazonSSM.StartAutomationExecution");
     assert_eq!(started.len(), 2, "{started:?}");
-    assert_eq!(started[0]["DocumentName"], "Vigil-ContainInstance");
+    assert_eq!(started[0]["DocumentName"], QUARANTINE_DOCUMENT);
     assert_eq!(started[0]["Parameters"]["InstanceId"], json!([miner]));
     // Only the miner: the other instance of the group is left alone.
     assert_eq!(

@@ -1271,13 +1271,13 @@ fn the_state_machine_retries_failed_aws_calls_and_not_refused_events() {
     for never in [ingest::EVENT_REFUSED, "States.TaskFailed", "States.ALL"] {
         assert!(!ingest.iter().any(|e| e == never), "{never} in {ingest:?}");
     }
+    // Remediation runs in its own (Standard) workflow.
+    let remediation: serde_json::Value =
+        serde_json::from_str(include_str!("../../infra/remediation.asl.json")).unwrap();
     // The functions' own failures are retried where a retry can succeed.
     for (name, state) in [
         ("Decide", &states["Decide"]),
-        (
-            "RemediateOne",
-            &states["Remediate"]["Iterator"]["States"]["RemediateOne"],
-        ),
+        ("Remediate", &remediation["States"]["Remediate"]),
     ] {
         assert!(
             retried(state).contains(&"States.TaskFailed".to_owned()),
@@ -1288,6 +1288,10 @@ fn the_state_machine_retries_failed_aws_calls_and_not_refused_events() {
     for name in ["Ingest", "Score", "Decide", "Remediate"] {
         assert_eq!(states[name]["Catch"][0]["Next"], "ReportFailure", "{name}");
     }
+    assert_eq!(
+        remediation["States"]["Remediate"]["Catch"][0]["Next"],
+        "ReportFailure"
+    );
     // And the function reports each kind as the state machine expects.
     let refused =
         ingest::IngestError::Event(vigil_shared::events::EventError::TooLarge { size: 2, max: 1 });

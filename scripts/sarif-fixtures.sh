@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$(realpath "${VIGIL_IAC_VENV:-.venv-iac}")
-out=shared/tests/fixtures/sarif
+out=fixtures/sarif
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 scan() {

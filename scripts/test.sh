@@ -19,7 +19,7 @@ if ! "$cw_venv/bin/python" -c 'import ministack, cbor2' 2>/dev/null; then
   python3 -m venv "$cw_venv"
   "$cw_venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-cloudwatch.txt
 fi
-# The permission check's IAM policy evaluator and template expansion (shared/tests/permissions.rs).
+# The permission check's IAM policy evaluator and template expansion (tests/permissions.rs).
 ./scripts/permissions/setup.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"

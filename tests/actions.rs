@@ -6,17 +6,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
-use vigil_shared::aws::{autoscaling::AutoScaling, codepipeline::CodePipeline, ssm::Commands};
-use vigil_shared::domain::{
+use vigil_aws::{autoscaling::AutoScaling, codepipeline::CodePipeline, ssm::Commands};
+use vigil_core::domain::{
     Action, Decision, FailureMode, Incident, Mode, OutcomeStatus, Resource, ResourceKind, Severity,
     Tier,
 };
-use vigil_shared::handlers::remediate::{self, RemediateConfig};
-use vigil_shared::names::{GroupName, InstanceId, PipelineName};
-use vigil_shared::ports::{
+use vigil_core::names::{GroupName, InstanceId, PipelineName};
+use vigil_handlers::ports::{
     AutomationStatus, CommandStatus, DescribeInstance, DetachFromGroup, DisableTransition,
     RunCommand, SetDesiredCapacity, StartAutomation, TransitionEnabled,
 };
+use vigil_handlers::remediate::{self, RemediateConfig};
 use vigil_tests as h;
 
 async fn group_state(config: &aws_config::SdkConfig, group: &str) -> (i32, Vec<String>) {
@@ -50,8 +50,8 @@ async fn autoscaling_scale_out_and_detach_leave_the_group_as_asked() {
     // the handler applies before calling is tested on the in-memory fleet.)
 
     // Suspend and resume what would disturb people examining the group.
-    use vigil_shared::ports::ScalingProcesses;
-    let hold = vigil_shared::domain::SUSPENDED_PROCESSES;
+    use vigil_handlers::ports::ScalingProcesses;
+    let hold = vigil_core::domain::SUSPENDED_PROCESSES;
     asg.set_processes(&name, &hold, true).await.unwrap();
     let out = aws_sdk_autoscaling::Client::new(&config)
         .describe_auto_scaling_groups()
@@ -258,7 +258,7 @@ async fn codepipeline_freeze_request_shapes() {
     assert_eq!(body["name"], "web-release");
 
     // Stopping a deployment, and lifting a freeze.
-    use vigil_shared::ports::StopAndResume;
+    use vigil_handlers::ports::StopAndResume;
     let (config, rx) = h::capturing_config();
     let execution = PipelineName::parse("3137f7cb-7cf7-4c5e-9b2a-d7eu3EXAMPLE").unwrap();
     CodePipeline::new(&config)
@@ -284,7 +284,7 @@ async fn codepipeline_freeze_request_shapes() {
 
     // A rollback first looks for the last good execution; with none, it refuses to guess.
     let (config, rx) = h::capturing_config();
-    use vigil_shared::ports::RollbackStage;
+    use vigil_handlers::ports::RollbackStage;
     let err = CodePipeline::new(&config)
         .rollback(&pipeline, &stage)
         .await
@@ -297,8 +297,8 @@ async fn codepipeline_freeze_request_shapes() {
 
 #[tokio::test]
 async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapters() {
-    use vigil_shared::handlers::approve;
-    use vigil_shared::ports::ReadSigningKey;
+    use vigil_handlers::approve;
+    use vigil_handlers::ports::ReadSigningKey;
     let stack = h::Stack::new().await;
     let adapters = h::Adapters::new(&stack);
     let (group, _) = h::create_group(&stack.config, 2).await;
@@ -312,7 +312,7 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         .send()
         .await
         .unwrap();
-    let key = vigil_shared::aws::ssm::SigningKeyParameter::new(&stack.config, &key_name)
+    let key = vigil_aws::ssm::SigningKeyParameter::new(&stack.config, &key_name)
         .signing_key()
         .await
         .unwrap();
@@ -320,13 +320,10 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
     // A plain String parameter is refused as a key.
     h::put_parameter(&stack.config, &format!("{key_name}-plain"), &"k".repeat(48)).await;
     assert!(
-        vigil_shared::aws::ssm::SigningKeyParameter::new(
-            &stack.config,
-            format!("{key_name}-plain")
-        )
-        .signing_key()
-        .await
-        .is_err()
+        vigil_aws::ssm::SigningKeyParameter::new(&stack.config, format!("{key_name}-plain"))
+            .signing_key()
+            .await
+            .is_err()
     );
     let settings = RemediateConfig {
         verify_attempts: 3,
@@ -410,5 +407,5 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         })
         .collect();
     assert!(kinds.contains(&"approval".to_owned()), "{kinds:?}");
-    vigil_shared::audit::verify_stored("audit/", &objects).unwrap();
+    vigil_core::audit::verify_stored("audit/", &objects).unwrap();
 }

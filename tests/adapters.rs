@@ -3,13 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration, TimeZone, Utc};
-use vigil_shared::alert::Alert;
-use vigil_shared::aws::{
+use vigil_aws::{
     autoscaling::AutoScaling, codepipeline::CodePipeline, dynamodb::StateTable, sns::Sns,
     ssm::KillSwitchParameter,
 };
-use vigil_shared::names::{GroupName, InstanceId};
-use vigil_shared::ports::{
+use vigil_core::alert::Alert;
+use vigil_core::names::{GroupName, InstanceId};
+use vigil_handlers::ports::{
     Claim, ClaimOnce, DescribeGroup, DescribeInstance, JobResult, PortErrorKind, PublishAlert,
     ReadDeploymentFreeze, ReadKillSwitch, ReportJobResult, SetInstanceHealth,
 };
@@ -232,8 +232,8 @@ async fn codepipeline_success_result_request_shape() {
 
 #[tokio::test]
 async fn dynamodb_principal_history_round_trips() {
-    use vigil_shared::features::identity::PrincipalProfile;
-    use vigil_shared::ports::PrincipalHistory;
+    use vigil_core::features::identity::PrincipalProfile;
+    use vigil_handlers::ports::PrincipalHistory;
     let config = h::sdk_config();
     let name = h::create_table(&config).await;
     let table = StateTable::new(&config, &name);
@@ -242,7 +242,7 @@ async fn dynamodb_principal_history_round_trips() {
 
     let mut profile = PrincipalProfile::default();
     let record = h::fixture_json("sources/cloudtrail-stop-logging.json");
-    let signal = vigil_shared::events::normalise_cloudtrail_record(&record["detail"]).unwrap();
+    let signal = vigil_core::events::normalise_cloudtrail_record(&record["detail"]).unwrap();
     profile.observe(&signal);
     table.save(principal, &profile, Utc::now()).await.unwrap();
     assert_eq!(table.load(principal).await.unwrap(), Some(profile));
@@ -312,9 +312,9 @@ async fn put_series(
 
 #[tokio::test]
 async fn cloudwatch_pull_batches_past_the_query_limit_and_reads_values_back() {
-    use vigil_shared::aws::cloudwatch::CloudWatch;
-    use vigil_shared::metrics::{self, MAX_QUERIES_PER_CALL, WatchedInstance};
-    use vigil_shared::ports::FetchMetrics;
+    use vigil_aws::cloudwatch::CloudWatch;
+    use vigil_core::metrics::{self, MAX_QUERIES_PER_CALL, WatchedInstance};
+    use vigil_handlers::ports::FetchMetrics;
     let config = h::cloudwatch_config();
     let end = Utc::now() - Duration::seconds(Utc::now().timestamp() % 60);
     let start = end - Duration::minutes(10);
@@ -389,9 +389,9 @@ async fn cloudwatch_pull_batches_past_the_query_limit_and_reads_values_back() {
 
 #[tokio::test]
 async fn cloudwatch_finds_the_agents_disk_metrics() {
-    use vigil_shared::aws::cloudwatch::CloudWatch;
-    use vigil_shared::metrics::WatchedInstance;
-    use vigil_shared::ports::ListDiskMetrics;
+    use vigil_aws::cloudwatch::CloudWatch;
+    use vigil_core::metrics::WatchedInstance;
+    use vigil_handlers::ports::ListDiskMetrics;
     let config = h::cloudwatch_config();
     let id = format!(
         "i-{:017x}",
@@ -424,7 +424,7 @@ async fn cloudwatch_finds_the_agents_disk_metrics() {
 
 #[tokio::test]
 async fn autoscaling_lists_the_instances_of_watched_groups() {
-    use vigil_shared::ports::ListWatchedInstances;
+    use vigil_handlers::ports::ListWatchedInstances;
     let config = h::sdk_config();
     let (watched_group, watched_ids) = h::create_group(&config, 2).await;
     let (other_group, _) = h::create_group(&config, 1).await;
@@ -480,7 +480,7 @@ async fn autoscaling_lists_the_instances_of_watched_groups() {
 
 #[tokio::test]
 async fn sightings_count_other_deliveries_within_the_window() {
-    use vigil_shared::ports::Sightings;
+    use vigil_handlers::ports::Sightings;
     let config = h::sdk_config();
     let name = h::create_table(&config).await;
     let state = StateTable::new(&config, &name);

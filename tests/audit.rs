@@ -5,9 +5,9 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{Duration, TimeZone, Utc};
-use vigil_shared::audit::{self, AuditRecord, StoredTrailError};
-use vigil_shared::aws::audit::AuditTrail;
-use vigil_shared::ports::AppendAudit;
+use vigil_aws::audit::AuditTrail;
+use vigil_core::audit::{self, AuditRecord, StoredTrailError};
+use vigil_handlers::ports::AppendAudit;
 use vigil_tests as h;
 
 struct Trail {

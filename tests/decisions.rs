@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use vigil_shared::aws::dynamodb::StateTable;
-use vigil_shared::domain::{Attempt, Decision, Mode, OutcomeStatus, Tier};
-use vigil_shared::handlers::{decide, remediate, score};
-use vigil_shared::models::Models;
-use vigil_shared::policy::Policy;
-use vigil_shared::ports::{ActionHistory, TakeQuota};
-use vigil_shared::stages::Observed;
+use vigil_aws::dynamodb::StateTable;
+use vigil_core::domain::{Attempt, Decision, Mode, OutcomeStatus, Tier};
+use vigil_core::models::Models;
+use vigil_core::policy::Policy;
+use vigil_core::stages::Observed;
+use vigil_handlers::ports::{ActionHistory, TakeQuota};
+use vigil_handlers::{decide, remediate, score};
 use vigil_tests as h;
 
 type World = h::Stack;
@@ -26,22 +26,22 @@ impl Decider<'_> {
         instance: &str,
         group: &str,
         event_id: &str,
-    ) -> vigil_shared::stages::ScoredBatch {
+    ) -> vigil_core::stages::ScoredBatch {
         let mut e = h::fixture_json("alarm-cpu-high.json");
         e["id"] = serde_json::json!(event_id);
         e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
             serde_json::json!(instance);
-        let env = vigil_shared::events::parse_envelope(e.to_string().as_bytes()).unwrap();
-        let vigil_shared::events::Normalised::Signals(mut signals) =
-            vigil_shared::events::normalise(&env).unwrap()
+        let env = vigil_core::events::parse_envelope(e.to_string().as_bytes()).unwrap();
+        let vigil_core::events::Normalised::Signals(mut signals) =
+            vigil_core::events::normalise(&env).unwrap()
         else {
             panic!()
         };
-        signals[0].resource.group = Some(vigil_shared::names::GroupName::parse(group).unwrap());
+        signals[0].resource.group = Some(vigil_core::names::GroupName::parse(group).unwrap());
         let observations = signals
             .into_iter()
-            .map(|signal| vigil_shared::domain::Observation {
-                features: vigil_shared::features::extract(&signal, Default::default()),
+            .map(|signal| vigil_core::domain::Observation {
+                features: vigil_core::features::extract(&signal, Default::default()),
                 signal,
             })
             .collect();
@@ -58,7 +58,7 @@ impl Decider<'_> {
     async fn decide(
         &self,
         store: &decide::PolicyStore,
-        batch: vigil_shared::stages::ScoredBatch,
+        batch: vigil_core::stages::ScoredBatch,
         owner: &str,
     ) -> Vec<Decision> {
         let aws = h::Adapters::new(self.0);
@@ -178,7 +178,7 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
     );
 
     // An operator raises the bar for CPU runaway: the next decision follows.
-    let stricter = vigil_shared::policy::DEFAULT_POLICY_YAML
+    let stricter = vigil_core::policy::DEFAULT_POLICY_YAML
         .replace("min_confidence: 0.7", "min_confidence: 0.99");
     h::put_parameter(&world.config, &world.policy, &stricter).await;
     let second = Decider(&world)
@@ -297,7 +297,7 @@ async fn attempt_history_appends_trims_and_filters_by_time() {
 
 #[tokio::test]
 async fn a_sent_alert_is_remembered_in_the_table_until_it_expires() {
-    use vigil_shared::ports::{FindAlertSent, MarkAlertSent};
+    use vigil_handlers::ports::{FindAlertSent, MarkAlertSent};
     let config = h::sdk_config();
     let name = h::create_table(&config).await;
     let table = StateTable::new(&config, &name);

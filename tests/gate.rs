@@ -12,21 +12,21 @@ use std::time::{Duration, Instant};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use chrono::{TimeZone, Utc};
-use vigil_shared::aws::{
+use vigil_aws::{
     artifacts::Artifacts, codepipeline::CodePipeline, dynamodb::StateTable, guardduty::GuardDuty,
 };
-use vigil_shared::domain::{
+use vigil_core::domain::{
     FailureMode, Incident, Resource, ResourceKind, Severity, ThreatClass, Tier,
 };
-use vigil_shared::gate::{Deploy, GatePolicy};
-use vigil_shared::handlers::gate::{self, GateConfig, GateEvent, GatePorts};
-use vigil_shared::memory::MemoryOutbox;
-use vigil_shared::names::PipelineName;
-use vigil_shared::ports::{
+use vigil_core::gate::{Deploy, GatePolicy};
+use vigil_core::names::PipelineName;
+use vigil_handlers::gate::{self, GateConfig, GateEvent, GatePorts};
+use vigil_handlers::ports::{
     ApprovalAction, ArtifactCredentials, ArtifactLocation, FetchArtifact, Fetched, JobResult,
     LastDeploy, ListFindings, PortErrorKind, ReadDeploymentFreeze, ReadPosture, RecordDeploy,
     RecordIncident, ReportApproval, ReportJobResult, SetDeploymentFreeze,
 };
+use vigil_lab::memory::MemoryOutbox;
 use vigil_tests as h;
 
 fn incident(id: &str, app: &str, env: &str, opened: chrono::DateTime<Utc>) -> Incident {
@@ -125,7 +125,7 @@ fn zipped(name: &str, bytes: &[u8]) -> Vec<u8> {
 fn insecure_sarif() -> Vec<u8> {
     std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/tests/fixtures/sarif/checkov.insecure.sarif"
+        "/../fixtures/sarif/checkov.insecure.sarif"
     ))
     .unwrap()
 }

@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
-use vigil_shared::domain::{Mode, OutcomeStatus, Tier};
-use vigil_shared::events;
-use vigil_shared::handlers::{decide, ingest, remediate, score};
-use vigil_shared::models::Models;
-use vigil_shared::policy::Policy;
+use vigil_core::domain::{Mode, OutcomeStatus, Tier};
+use vigil_core::events;
+use vigil_core::models::Models;
+use vigil_core::policy::Policy;
+use vigil_handlers::{decide, ingest, remediate, score};
 use vigil_tests as h;
 
 use h::Stack;
@@ -22,10 +22,7 @@ impl Pipeline<'_> {
         event: &serde_json::Value,
         owner: &str,
         mode: Mode,
-    ) -> Vec<(
-        vigil_shared::domain::Decision,
-        vigil_shared::domain::Outcome,
-    )> {
+    ) -> Vec<(vigil_core::domain::Decision, vigil_core::domain::Outcome)> {
         let aws = h::Adapters::new(self.0);
         let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
         let observed = ingest::handle(

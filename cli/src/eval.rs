@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDateTime;
-use vigil_shared::eval::nab::{self, File, PROFILES};
-use vigil_shared::models::anomaly::{DetectorConfig, score_series};
+use vigil_core::models::anomaly::{DetectorConfig, score_series};
+use vigil_lab::eval::nab::{self, File, PROFILES};
 
 /// The detector's name in NAB's results layout.
 pub const DETECTOR: &str = "vigil";
@@ -245,15 +245,15 @@ pub fn print_nab(report: &NabReport) {
 }
 
 /// Reads every detonation log under `data` and runs the threat evaluation.
-pub fn threats(data: &Path) -> Result<vigil_shared::eval::threats::ThreatReport> {
+pub fn threats(data: &Path) -> Result<vigil_lab::eval::threats::ThreatReport> {
     let techniques = techniques(data)?;
-    let model = vigil_shared::models::classifier::threat()?;
-    Ok(vigil_shared::eval::threats::evaluate(model, &techniques)?)
+    let model = vigil_core::models::classifier::threat()?;
+    Ok(vigil_lab::eval::threats::evaluate(model, &techniques)?)
 }
 
 /// Every detonation log (`*.json`, a JSON array of CloudTrail records) under `data`, by name.
-pub fn techniques(data: &Path) -> Result<Vec<vigil_shared::eval::threats::Technique>> {
-    use vigil_shared::eval::threats::Technique;
+pub fn techniques(data: &Path) -> Result<Vec<vigil_lab::eval::threats::Technique>> {
+    use vigil_lab::eval::threats::Technique;
     let mut techniques = Vec::new();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(data)
         .with_context(|| format!("reading {}", data.display()))?
@@ -284,7 +284,7 @@ pub fn techniques(data: &Path) -> Result<Vec<vigil_shared::eval::threats::Techni
 }
 
 /// The threat report as text.
-pub fn print_threats(r: &vigil_shared::eval::threats::ThreatReport) {
+pub fn print_threats(r: &vigil_lab::eval::threats::ThreatReport) {
     println!(
         "{}: alert threshold P(not benign) >= {:.4}",
         r.model, r.threshold

@@ -180,8 +180,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Replay { paths, mode, json } => {
             let mode = match mode {
-                ModeArg::DryRun => vigil_shared::domain::Mode::DryRun,
-                ModeArg::Enforce => vigil_shared::domain::Mode::Enforce,
+                ModeArg::DryRun => vigil_core::domain::Mode::DryRun,
+                ModeArg::Enforce => vigil_core::domain::Mode::Enforce,
             };
             let files = event_files(&paths)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -200,13 +200,13 @@ fn run(cli: Cli) -> Result<()> {
             stratus,
         } => {
             let scenarios = if scenario.is_empty() {
-                vigil_shared::sim::Scenario::ALL.to_vec()
+                vigil_lab::sim::Scenario::ALL.to_vec()
             } else {
                 scenario
                     .iter()
                     .map(|s| {
-                        vigil_shared::sim::Scenario::parse(s).with_context(|| {
-                            let all: Vec<&str> = vigil_shared::sim::Scenario::ALL
+                        vigil_lab::sim::Scenario::parse(s).with_context(|| {
+                            let all: Vec<&str> = vigil_lab::sim::Scenario::ALL
                                 .iter()
                                 .map(|x| x.name())
                                 .collect();
@@ -215,12 +215,12 @@ fn run(cli: Cli) -> Result<()> {
                     })
                     .collect::<Result<_>>()?
             };
-            let stratus = if scenarios.contains(&vigil_shared::sim::Scenario::StratusReplay) {
+            let stratus = if scenarios.contains(&vigil_lab::sim::Scenario::StratusReplay) {
                 eval::techniques(&stratus)?
             } else {
                 Vec::new()
             };
-            let config = vigil_shared::sim::SimConfig {
+            let config = vigil_lab::sim::SimConfig {
                 seed,
                 duration_minutes: duration.max(300),
                 instances: instances.max(3),
@@ -240,7 +240,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Policy {
             command: PolicyCommand::Schema,
         } => {
-            print!("{}", vigil_shared::policy::Policy::json_schema());
+            print!("{}", vigil_core::policy::Policy::json_schema());
             Ok(())
         }
         Command::Policy {
@@ -251,7 +251,7 @@ fn run(cli: Cli) -> Result<()> {
                     let text = std::fs::read_to_string(&f)
                         .with_context(|| format!("reading {}", f.display()))?;
                     Some(
-                        vigil_shared::policy::Policy::from_yaml(&text, &f.display().to_string())
+                        vigil_core::policy::Policy::from_yaml(&text, &f.display().to_string())
                             .with_context(|| format!("checking {}", f.display()))?,
                     )
                 }
@@ -274,7 +274,7 @@ fn run(cli: Cli) -> Result<()> {
                     serde_json::from_str(&text)
                         .with_context(|| format!("parsing {}", f.display()))?
                 }
-                None => vigil_shared::models::anomaly::DetectorConfig::default(),
+                None => vigil_core::models::anomaly::DetectorConfig::default(),
             };
             let report = eval::nab(&data, &out, config)?;
             eval::print_nab(&report);
@@ -337,7 +337,7 @@ fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn policy_check(file: Option<&Path>) -> Result<()> {
-    use vigil_shared::policy::Policy;
+    use vigil_core::policy::Policy;
     let (name, policy) = match file {
         Some(f) => {
             let text =
@@ -392,20 +392,20 @@ fn audit_verify_bucket(bucket: &str, prefix: &str) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let objects = runtime.block_on(async {
-        let config = vigil_shared::aws::load_config().await;
+        let config = vigil_aws::load_config().await;
         // The trail is read only: the state table is not touched.
-        vigil_shared::aws::audit::AuditTrail::new(&config, bucket, prefix, "")
+        vigil_aws::audit::AuditTrail::new(&config, bucket, prefix, "")
             .read_all()
             .await
     })?;
-    let n = vigil_shared::audit::verify_stored(prefix, &objects)
+    let n = vigil_core::audit::verify_stored(prefix, &objects)
         .with_context(|| format!("s3://{bucket}/{prefix} is not intact"))?;
     println!("s3://{bucket}/{prefix}: {n} record(s), chain intact");
     Ok(())
 }
 
 fn audit_verify(file: &Path) -> Result<()> {
-    use vigil_shared::audit::{self, AuditRecord};
+    use vigil_core::audit::{self, AuditRecord};
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let records = text

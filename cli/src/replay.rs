@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use vigil_shared::domain::{Action, Mode};
-use vigil_shared::events;
-use vigil_shared::handlers::{decide, ingest, remediate, score};
-use vigil_shared::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
-use vigil_shared::models::Models;
-use vigil_shared::names::{GroupName, InstanceId};
-use vigil_shared::policy::Policy;
+use vigil_core::domain::{Action, Mode};
+use vigil_core::events;
+use vigil_core::models::Models;
+use vigil_core::names::{GroupName, InstanceId};
+use vigil_core::policy::Policy;
+use vigil_handlers::{decide, ingest, remediate, score};
+use vigil_lab::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
 
 /// The in-memory world: each instance an event names sits in a group of three healthy
 /// instances (so the blast-radius limit lets one be replaced).
@@ -103,8 +103,8 @@ async fn run_with(
         policy: &world.state,
         alerts: &world.outbox,
     };
-    let ops = vigil_shared::memory::MemoryOps::default();
-    let audit = vigil_shared::memory::MemoryAudit::default();
+    let ops = vigil_lab::memory::MemoryOps::default();
+    let audit = vigil_lab::memory::MemoryAudit::default();
     let remediate_ports = remediate::RemediatePorts {
         kill_switch: &world.state,
         instances: &world.fleet,
@@ -131,7 +131,7 @@ async fn run_with(
         let envelope = match events::parse_envelope(&bytes) {
             Ok(e) => e,
             Err(e) => {
-                print_refusal(&name, &vigil_shared::error_chain(&e), as_json);
+                print_refusal(&name, &vigil_core::error_chain(&e), as_json);
                 continue;
             }
         };
@@ -139,7 +139,7 @@ async fn run_with(
         let observed = match ingest::handle(&envelope, &ingest_config, &ingest_ports).await {
             Ok(o) => o,
             Err(e) => {
-                print_refusal(&name, &vigil_shared::error_chain(&e), as_json);
+                print_refusal(&name, &vigil_core::error_chain(&e), as_json);
                 continue;
             }
         };

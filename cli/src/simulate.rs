@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use vigil_shared::sim::{self, Measures, Report, Scenario, SimConfig};
+use vigil_lab::sim::{self, Measures, Report, Scenario, SimConfig};
 
 /// Runs the experiment with a progress bar on stderr.
 pub fn run(config: &SimConfig, scenarios: &[Scenario]) -> Result<Report> {

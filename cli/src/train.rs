@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use vigil_shared::models::classifier::{Artifact, Card};
-use vigil_shared::train;
+use vigil_core::models::classifier::{Artifact, Card};
+use vigil_lab::train;
 
 /// Trains both classifiers; writes `<models>/<name>.postcard` and `<cards>/<name>.md`.
 pub fn run(models: &Path, cards: &Path) -> Result<()> {
@@ -72,7 +72,7 @@ pub fn card(a: &Artifact, bytes: usize) -> String {
         s,
         "- **Alert threshold:** {:.4} (for the threat classifier: P(not benign) at which at most {}% of held-out benign events alert).",
         c.alert_threshold,
-        vigil_shared::train::THREAT_BENIGN_ALERT_RATE * 100.0
+        vigil_lab::train::THREAT_BENIGN_ALERT_RATE * 100.0
     );
     let _ = writeln!(
         s,

@@ -77,7 +77,7 @@ fn policy_check_accepts_the_bundled_policy_and_refuses_a_bad_one() {
 
 #[test]
 fn audit_verify_finds_tampering() {
-    use vigil_shared::audit::AuditRecord;
+    use vigil_core::audit::AuditRecord;
     let mut records: Vec<AuditRecord> = Vec::new();
     for i in 0..3 {
         let r = AuditRecord::next(

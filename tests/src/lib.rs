@@ -40,7 +40,7 @@ pub fn sdk_config() -> SdkConfig {
         .endpoint_url(endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .http_client(vigil_shared::aws::http_client())
+        .http_client(vigil_aws::http_client())
         .retry_config(RetryConfig::standard().with_max_attempts(1))
         .build()
 }
@@ -197,7 +197,7 @@ pub async fn create_table(config: &SdkConfig) -> String {
         .key_schema(key("pk", KeyType::Hash))
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
-                .index_name(vigil_shared::aws::dynamodb::POSTURE_INDEX)
+                .index_name(vigil_aws::dynamodb::POSTURE_INDEX)
                 .key_schema(key("target", KeyType::Hash))
                 .key_schema(key("opened", KeyType::Range))
                 .projection(
@@ -400,14 +400,14 @@ impl Stack {
     }
 }
 
-use vigil_shared::aws::{
+use vigil_aws::{
     autoscaling::AutoScaling,
     cloudwatch::CloudWatch,
     dynamodb::StateTable,
     sns::Sns,
     ssm::{KillSwitchParameter, PolicyParameter},
 };
-use vigil_shared::handlers::{decide::DecidePorts, ingest::IngestPorts};
+use vigil_handlers::{decide::DecidePorts, ingest::IngestPorts};
 
 /// The stack's AWS adapters, built once from a [`Stack`], wired the way the functions wire them.
 pub struct Adapters {
@@ -421,7 +421,7 @@ pub struct Adapters {
     pub cloudwatch: CloudWatch,
     /// Built the way the remediate and approve functions build them, from the environment
     /// the template gives them (here, the stack's names).
-    pub remediate: vigil_shared::aws::stack::RemediateAdapters,
+    pub remediate: vigil_aws::stack::RemediateAdapters,
 }
 
 impl Adapters {
@@ -434,14 +434,12 @@ impl Adapters {
             policy: PolicyParameter::new(c, &stack.policy),
             sns: Sns::new(c, &stack.topic),
             cloudwatch: CloudWatch::new(c),
-            remediate: vigil_shared::aws::stack::RemediateAdapters::from_env(c, &|name: &str| {
-                match name {
-                    vigil_shared::config::TABLE => Some(stack.table.clone()),
-                    vigil_shared::config::TOPIC_ARN => Some(stack.topic.clone()),
-                    vigil_shared::config::KILL_SWITCH_PARAMETER => Some(stack.kill_switch.clone()),
-                    vigil_shared::config::AUDIT_BUCKET => Some(stack.audit_bucket.clone()),
-                    _ => None,
-                }
+            remediate: vigil_aws::stack::RemediateAdapters::from_env(c, &|name: &str| match name {
+                vigil_handlers::config::TABLE => Some(stack.table.clone()),
+                vigil_handlers::config::TOPIC_ARN => Some(stack.topic.clone()),
+                vigil_handlers::config::KILL_SWITCH_PARAMETER => Some(stack.kill_switch.clone()),
+                vigil_handlers::config::AUDIT_BUCKET => Some(stack.audit_bucket.clone()),
+                _ => None,
             })
             .expect("the stack's environment is complete"),
         }
@@ -484,7 +482,7 @@ impl Adapters {
         }
     }
 
-    pub fn remediate_ports(&self) -> vigil_shared::aws::stack::Ports<'_> {
+    pub fn remediate_ports(&self) -> vigil_aws::stack::Ports<'_> {
         self.remediate.ports()
     }
 }

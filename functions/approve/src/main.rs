@@ -1,19 +1,18 @@
 //! The `approve` Lambda function (behind a function URL): wiring only (the handler is
-//! vigil_shared::handlers::approve).
+//! vigil_handlers::approve).
 
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use aws_lambda_events::http::HeaderMap;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{self, stack};
-use vigil_shared::config::from_process;
-use vigil_shared::handlers;
+use vigil_aws::stack;
+use vigil_handlers::config::from_process;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk = aws::load_config().await;
+    let sdk = vigil_aws::load_config().await;
     let adapters = stack::RemediateAdapters::from_env(&sdk, &from_process)?;
     let key = stack::signing_key(&sdk, &from_process).await;
     let settings = stack::remediate_config(&from_process, key.clone());
@@ -22,7 +21,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
             let token = event.payload.query_string_parameters.get("t").cloned();
-            let page = handlers::approve::handle(
+            let page = vigil_handlers::approve::handle(
                 token.as_deref(),
                 key.as_deref(),
                 &event.context.request_id,

@@ -1,20 +1,16 @@
-//! The `decide` Lambda function: wiring only (the handler is vigil_shared::handlers).
+//! The `decide` Lambda function: wiring only (the handler is vigil_handlers).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{
-    self,
+use vigil_aws::{
     autoscaling::AutoScaling,
     dynamodb::StateTable,
     sns::Sns,
     ssm::{KillSwitchParameter, PolicyParameter},
 };
-use vigil_shared::config::{self, from_process};
-use vigil_shared::handlers::{
-    self,
-    decide::{DecidePorts, POLICY_TTL, PolicyStore},
-};
-use vigil_shared::policy::Policy;
-use vigil_shared::stages::ScoredBatch;
+use vigil_core::policy::Policy;
+use vigil_core::stages::ScoredBatch;
+use vigil_handlers::config::{self, from_process};
+use vigil_handlers::decide::{DecidePorts, POLICY_TTL, PolicyStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,7 +19,7 @@ async fn main() -> Result<(), Error> {
     if let Some(tag) = config::optional(&from_process, config::PROTECT_TAG) {
         store = store.with_protect_tag(tag);
     }
-    let sdk = aws::load_config().await;
+    let sdk = vigil_aws::load_config().await;
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let kill_switch = KillSwitchParameter::new(
         &sdk,
@@ -52,9 +48,9 @@ async fn main() -> Result<(), Error> {
                 .execution_id
                 .clone()
                 .unwrap_or_else(|| event.context.request_id.clone());
-            handlers::decide::handle(event.payload, &owner, store, ports, chrono::Utc::now())
+            vigil_handlers::decide::handle(event.payload, &owner, store, ports, chrono::Utc::now())
                 .await
-                .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
+                .map_err(|e| Error::from(vigil_core::error_chain(&e)))
         },
     ))
     .await

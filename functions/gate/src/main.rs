@@ -1,22 +1,22 @@
-//! The `gate` Lambda function: wiring only (the handler is vigil_shared::handlers).
+//! The `gate` Lambda function: wiring only (the handler is vigil_handlers).
 
 use std::time::{Instant, SystemTime};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{
-    self, artifacts::Artifacts, codepipeline::CodePipeline, dynamodb::StateTable,
-    guardduty::GuardDuty, sns::Sns, ssm::PolicyParameter,
+use vigil_aws::{
+    artifacts::Artifacts, codepipeline::CodePipeline, dynamodb::StateTable, guardduty::GuardDuty,
+    sns::Sns, ssm::PolicyParameter,
 };
-use vigil_shared::config::{self, from_process};
-use vigil_shared::handlers::decide::{POLICY_TTL, PolicyStore};
-use vigil_shared::handlers::gate::{self, GateConfig, GateEvent, GatePorts};
-use vigil_shared::policy::Policy;
+use vigil_core::policy::Policy;
+use vigil_handlers::config::{self, from_process};
+use vigil_handlers::decide::{POLICY_TTL, PolicyStore};
+use vigil_handlers::gate::{self, GateConfig, GateEvent, GatePorts};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let store = PolicyStore::new(Policy::bundled()?, config::mode(&from_process)?, POLICY_TTL);
-    let sdk = aws::load_config().await;
+    let sdk = vigil_aws::load_config().await;
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let pipeline = CodePipeline::new(&sdk);
     let findings = GuardDuty::new(&sdk);
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Error> {
                 .unwrap_or_default();
             let (current, _) = store.current(policy, ports.alerts).await;
             let parsed = GateEvent::parse(event.payload)
-                .map_err(|e| Error::from(vigil_shared::error_chain(&e)))?;
+                .map_err(|e| Error::from(vigil_core::error_chain(&e)))?;
             gate::handle(
                 parsed,
                 &current.gate,
@@ -57,7 +57,7 @@ async fn main() -> Result<(), Error> {
                 Instant::now() + left,
             )
             .await
-            .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
+            .map_err(|e| Error::from(vigil_core::error_chain(&e)))
         },
     ))
     .await

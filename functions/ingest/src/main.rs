@@ -1,18 +1,15 @@
-//! The `ingest` Lambda function: wiring only (the handler is vigil_shared::handlers).
+//! The `ingest` Lambda function: wiring only (the handler is vigil_handlers).
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{
-    self, autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable,
-};
-use vigil_shared::config::{self, from_process};
-use vigil_shared::events::Envelope;
-use vigil_shared::handlers;
-use vigil_shared::handlers::ingest::{IngestConfig, IngestPorts};
+use vigil_aws::{autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable};
+use vigil_core::events::Envelope;
+use vigil_handlers::config::{self, from_process};
+use vigil_handlers::ingest::{IngestConfig, IngestPorts};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk = aws::load_config().await;
+    let sdk = vigil_aws::load_config().await;
     let autoscaling = AutoScaling::new(&sdk);
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let cloudwatch = CloudWatch::new(&sdk);
@@ -35,11 +32,11 @@ async fn main() -> Result<(), Error> {
     let (ports, settings) = (&ports, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
         // Typed for the state machine: it retries a failed AWS call, not a refused event.
-        handlers::ingest::handle(&event.payload, settings, ports)
+        vigil_handlers::ingest::handle(&event.payload, settings, ports)
             .await
             .map_err(|e| Diagnostic {
                 error_type: e.error_type().to_owned(),
-                error_message: vigil_shared::error_chain(&e),
+                error_message: vigil_core::error_chain(&e),
             })
     }))
     .await

@@ -1,24 +1,23 @@
-//! The `remediate` Lambda function: wiring only (the handler is vigil_shared::handlers).
+//! The `remediate` Lambda function: wiring only (the handler is vigil_handlers).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::aws::{self, stack};
-use vigil_shared::config::from_process;
-use vigil_shared::domain::Decision;
-use vigil_shared::handlers;
+use vigil_aws::stack;
+use vigil_core::domain::Decision;
+use vigil_handlers::config::from_process;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk = aws::load_config().await;
+    let sdk = vigil_aws::load_config().await;
     let adapters = stack::RemediateAdapters::from_env(&sdk, &from_process)?;
     let key = stack::signing_key(&sdk, &from_process).await;
     let settings = stack::remediate_config(&from_process, key);
     let ports = adapters.ports();
     let (settings, ports) = (&settings, &ports);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Decision>| async move {
-        handlers::remediate::handle(&event.payload, settings, ports)
+        vigil_handlers::remediate::handle(&event.payload, settings, ports)
             .await
-            .map_err(|e| Error::from(vigil_shared::error_chain(&e)))
+            .map_err(|e| Error::from(vigil_core::error_chain(&e)))
     }))
     .await
 }

@@ -1,9 +1,8 @@
-//! The `score` Lambda function: wiring only (the handler is vigil_shared::handlers).
+//! The `score` Lambda function: wiring only (the handler is vigil_handlers).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_shared::handlers;
-use vigil_shared::models::Models;
-use vigil_shared::stages::Observed;
+use vigil_core::models::Models;
+use vigil_core::stages::Observed;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let models = Models::bundled()?;
     let models = &models;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Observed>| async move {
-        Ok::<_, Error>(handlers::score::handle(event.payload, models))
+        Ok::<_, Error>(vigil_handlers::score::handle(event.payload, models))
     }))
     .await
 }

@@ -1,0 +1,124 @@
+//! The remediation adapters as the stack's functions wire them from their environment: shared
+//! by `remediate` and `approve`, which carry out actions the same way.
+
+use super::{
+    audit::AuditTrail,
+    autoscaling::AutoScaling,
+    codepipeline::CodePipeline,
+    dynamodb::StateTable,
+    sns::Sns,
+    ssm::{Commands, KillSwitchParameter, SigningKeyParameter},
+};
+use vigil_handlers::config::{self, ConfigError};
+use vigil_handlers::ports::ReadSigningKey;
+use vigil_handlers::remediate::{ApprovalLinks, RemediateConfig, RemediatePorts};
+
+/// Every adapter `remediate` needs, built once per process.
+#[derive(Debug, Clone)]
+pub struct RemediateAdapters {
+    pub kill_switch: KillSwitchParameter,
+    pub autoscaling: AutoScaling,
+    pub alerts: Sns,
+    pub state: StateTable,
+    pub commands: Commands,
+    pub pipelines: CodePipeline,
+    pub audit: AuditTrail,
+}
+
+/// The ports, borrowed from the adapters.
+pub type Ports<'a> = RemediatePorts<
+    'a,
+    KillSwitchParameter,
+    AutoScaling,
+    AutoScaling,
+    Sns,
+    StateTable,
+    AutoScaling,
+    Commands,
+    CodePipeline,
+    AuditTrail,
+>;
+
+impl RemediateAdapters {
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<RemediateAdapters, ConfigError> {
+        let table = config::required(lookup, config::TABLE)?;
+        Ok(RemediateAdapters {
+            kill_switch: KillSwitchParameter::new(
+                sdk,
+                config::required(lookup, config::KILL_SWITCH_PARAMETER)?,
+            ),
+            autoscaling: AutoScaling::new(sdk),
+            alerts: Sns::new(sdk, config::required(lookup, config::TOPIC_ARN)?),
+            state: StateTable::new(sdk, &table),
+            commands: Commands::new(sdk),
+            pipelines: CodePipeline::new(sdk),
+            audit: AuditTrail::new(
+                sdk,
+                config::required(lookup, config::AUDIT_BUCKET)?,
+                "audit/",
+                &table,
+            ),
+        })
+    }
+
+    pub fn ports(&self) -> Ports<'_> {
+        RemediatePorts {
+            kill_switch: &self.kill_switch,
+            instances: &self.autoscaling,
+            health: &self.autoscaling,
+            alerts: &self.alerts,
+            history: &self.state,
+            groups: &self.autoscaling,
+            commands: &self.commands,
+            pipelines: &self.pipelines,
+            audit: &self.audit,
+        }
+    }
+}
+
+/// The signing key of approval links, when the stack names one and it can be read. Without it
+/// approvals are told without links (remediate) and no link is accepted (approve).
+pub async fn signing_key(
+    sdk: &aws_config::SdkConfig,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Option<Vec<u8>> {
+    let name = config::optional(lookup, config::APPROVAL_KEY_PARAMETER)?;
+    match SigningKeyParameter::new(sdk, name).signing_key().await {
+        Ok(key) if key.len() >= vigil_core::approval::MIN_KEY_BYTES => Some(key),
+        Ok(_) => {
+            tracing::error!("the approval signing key is too short: approvals are disabled");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %vigil_core::error_chain(&e), "approval signing key unreadable: approvals are disabled");
+            None
+        }
+    }
+}
+
+/// `remediate`'s settings from the environment.
+pub fn remediate_config(
+    lookup: &impl Fn(&str) -> Option<String>,
+    key: Option<Vec<u8>>,
+) -> RemediateConfig {
+    let defaults = RemediateConfig::default();
+    RemediateConfig {
+        restart_document: config::optional(lookup, config::RESTART_DOCUMENT)
+            .unwrap_or(defaults.restart_document.clone()),
+        deactivate_key_document: config::optional(lookup, config::DEACTIVATE_KEY_DOCUMENT)
+            .unwrap_or(defaults.deactivate_key_document.clone()),
+        quarantine_document: config::optional(lookup, config::QUARANTINE_DOCUMENT)
+            .unwrap_or(defaults.quarantine_document.clone()),
+        automation_role: config::optional(lookup, config::AUTOMATION_ROLE_ARN),
+        // Set by Lambda itself.
+        region: config::optional(lookup, "AWS_REGION"),
+        approval: match (config::optional(lookup, config::APPROVAL_URL), key) {
+            (Some(base_url), Some(key)) => Some(ApprovalLinks { base_url, key }),
+            _ => None,
+        },
+        ..defaults
+    }
+}

@@ -1,0 +1,977 @@
+//! The domain: what Vigil observes, concludes, decides and does. Pure data, no IO.
+//!
+//! The stages exchange these types as JSON (the Step Functions payloads), so every type here is
+//! `Serialize + Deserialize` and field names are stable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::names::{AccessKeyId, GroupName, InstanceId, NameError, PipelineName, ServiceName};
+
+/// Where a signal came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    CloudWatchAlarm,
+    GuardDuty,
+    CloudTrail,
+    Ec2,
+    AutoScaling,
+    Health,
+    CodePipeline,
+    MetricPull,
+}
+
+/// The kind of AWS resource a signal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Instance,
+    AutoScalingGroup,
+    /// An IAM user, role or other principal (CloudTrail, sign-in, GuardDuty IAM findings).
+    Principal,
+    /// An IAM access key.
+    AccessKey,
+    Pipeline,
+    /// The account as a whole (scheduled ticks, account-wide health events).
+    Account,
+    Other,
+}
+
+/// The identity of a resource: its id plus what Vigil knows of its context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub kind: ResourceKind,
+    /// The resource's id (an instance id, a group name, ...), validated on the way in.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The Auto Scaling group the resource belongs to, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Tags of the resource (for an instance: its Auto Scaling group's), capped at [`MAX_TAGS`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The account the resource is in, when it is not the one Vigil runs in: a member
+    /// account's GuardDuty finding seen by its delegated administrator. Vigil acts only in
+    /// its own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+impl Resource {
+    /// A resource known only by its kind and id.
+    pub fn new(kind: ResourceKind, id: impl Into<String>) -> Self {
+        Resource {
+            kind,
+            id: id.into(),
+            arn: None,
+            group: None,
+            application: None,
+            environment: None,
+            tags: BTreeMap::new(),
+            account: None,
+        }
+    }
+
+    pub fn instance(id: &InstanceId) -> Self {
+        Resource::new(ResourceKind::Instance, id.to_string())
+    }
+
+    pub fn with_arn(mut self, arn: Option<String>) -> Self {
+        self.arn = arn;
+        self
+    }
+
+    /// The instance id, when this resource is an instance.
+    pub fn instance_id(&self) -> Result<Option<InstanceId>, NameError> {
+        match self.kind {
+            ResourceKind::Instance => InstanceId::parse(&self.id).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.group {
+            Some(g) => write!(f, "{} (group {g})", self.id),
+            None => f.write_str(&self.id),
+        }
+    }
+}
+
+/// A CloudWatch alarm's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+/// What was observed, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A CloudWatch alarm changed state.
+    AlarmStateChange {
+        alarm: String,
+        state: AlarmState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<AlarmState>,
+        /// `Namespace/MetricName` of the alarm's metric, when it watches a single metric.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<String>,
+        reason: String,
+    },
+    /// A GuardDuty finding.
+    Finding {
+        finding_id: String,
+        /// `ThreatPurpose:ResourceTypeAffected/ThreatFamilyName.DetectionMechanism!Artifact`.
+        finding_type: String,
+        /// 1.0 to 10.0.
+        severity: f64,
+        title: String,
+        archived: bool,
+        count: u64,
+    },
+    /// A CloudTrail record: an API call (or service event) by a principal.
+    ApiCall(ApiCall),
+    /// A console sign-in attempt.
+    ConsoleSignIn {
+        principal: Principal,
+        success: bool,
+        /// Whether MFA was used, when the record says.
+        mfa_used: Option<bool>,
+        source_ip: String,
+        user_agent: String,
+    },
+    /// An EC2 instance changed state (`pending`, `running`, `stopping`, `stopped`, ...).
+    InstanceStateChange { state: String },
+    /// An Auto Scaling activity or lifecycle action on an instance.
+    ScalingActivity {
+        activity: ScalingActivityKind,
+        #[serde(default)]
+        status: String,
+        #[serde(default)]
+        cause: String,
+    },
+    /// An AWS Health event affecting the account or a resource.
+    HealthEvent {
+        service: String,
+        type_code: String,
+        category: String,
+        #[serde(default)]
+        status: String,
+    },
+    /// A CodePipeline execution, stage or action changed state: deployments.
+    Deployment {
+        pipeline: String,
+        execution_id: String,
+        #[serde(default)]
+        stage: Option<String>,
+        #[serde(default)]
+        action: Option<String>,
+        state: String,
+    },
+    /// A window of a metric's recent datapoints, pulled on the schedule.
+    MetricWindow {
+        /// `Namespace/MetricName`.
+        metric: String,
+        /// Seconds between datapoints.
+        period: u32,
+        /// Oldest first; `None` where CloudWatch had no datapoint.
+        points: Vec<Option<f64>>,
+    },
+    /// An instance's pulled metric windows read together (the failure-mode classifier's
+    /// input; the features are computed by the pull, which holds the windows).
+    InstanceMetrics {
+        /// `Namespace/MetricName` of each window read.
+        metrics: Vec<String>,
+        /// Seconds between datapoints, and datapoints per window.
+        period: u32,
+        points: usize,
+    },
+}
+
+/// Who made a CloudTrail call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Principal {
+    /// `IAMUser`, `AssumedRole`, `Root`, `AWSService`, `FederatedUser`, `Unknown`, ...
+    pub kind: String,
+    /// The principal's ARN, or its id when it has none.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Whether the session was MFA-authenticated, when the record says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_authenticated: Option<bool>,
+}
+
+/// One CloudTrail API call, reduced to what detection needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCall {
+    pub event_source: String,
+    pub event_name: String,
+    pub principal: Principal,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Request parameters detection looks at (user names, policy ARNs, CIDRs, attribute
+    /// changes), flattened to `path=value` strings and capped.
+    #[serde(default)]
+    pub request: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScalingActivityKind {
+    LaunchSucceeded,
+    LaunchFailed,
+    TerminateSucceeded,
+    TerminateFailed,
+    LaunchLifecycleAction,
+    TerminateLifecycleAction,
+}
+
+/// One observation about one resource at one time, from one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// The id of the event this signal came from (EventBridge `id`): the de-duplication key.
+    pub event_id: String,
+    pub source: Source,
+    pub resource: Resource,
+    pub observed_at: DateTime<Utc>,
+    pub kind: SignalKind,
+    /// Numeric values carried by the event (datapoints, threshold, ...), by name.
+    #[serde(default)]
+    pub values: BTreeMap<String, f64>,
+}
+
+impl Signal {
+    /// One line saying what was observed, for alerts and logs.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            SignalKind::AlarmStateChange {
+                alarm,
+                state,
+                metric,
+                reason,
+                ..
+            } => format!(
+                "alarm {alarm:?} is {state:?}{}: {reason}",
+                metric
+                    .as_deref()
+                    .map(|m| format!(" on {m}"))
+                    .unwrap_or_default()
+            ),
+            SignalKind::Finding {
+                finding_type,
+                severity,
+                title,
+                ..
+            } => format!("GuardDuty {finding_type} (severity {severity:.1}): {title}"),
+            SignalKind::ApiCall(c) => format!(
+                "{} called {}:{} from {}{}",
+                c.principal.id,
+                c.event_source,
+                c.event_name,
+                c.source_ip,
+                c.error_code
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ),
+            SignalKind::ConsoleSignIn {
+                principal,
+                success,
+                mfa_used,
+                source_ip,
+                ..
+            } => format!(
+                "console sign-in by {} from {source_ip}: {}{}",
+                principal.id,
+                if *success { "success" } else { "failure" },
+                match mfa_used {
+                    Some(false) => ", without MFA",
+                    Some(true) => ", with MFA",
+                    None => "",
+                }
+            ),
+            SignalKind::InstanceStateChange { state } => format!("instance is {state}"),
+            SignalKind::ScalingActivity {
+                activity,
+                status,
+                cause,
+                ..
+            } => format!("Auto Scaling {activity:?} ({status}): {cause}"),
+            SignalKind::HealthEvent {
+                service,
+                type_code,
+                status,
+                ..
+            } => format!("AWS Health {service} {type_code} {status}"),
+            SignalKind::Deployment {
+                pipeline,
+                stage,
+                action,
+                state,
+                ..
+            } => format!(
+                "pipeline {pipeline}{}{} is {state}",
+                stage
+                    .as_deref()
+                    .map(|s| format!(" stage {s}"))
+                    .unwrap_or_default(),
+                action
+                    .as_deref()
+                    .map(|a| format!(" action {a}"))
+                    .unwrap_or_default()
+            ),
+            SignalKind::InstanceMetrics {
+                metrics,
+                period,
+                points,
+            } => format!(
+                "{} metrics over the last {} minutes",
+                metrics.len(),
+                (u64::from(*period) * *points as u64) / 60
+            ),
+            SignalKind::MetricWindow { metric, points, .. } => format!(
+                "{metric}: {} datapoints, latest {}",
+                points.len(),
+                points
+                    .iter()
+                    .rev()
+                    .find_map(|p| *p)
+                    .map_or_else(|| "missing".to_owned(), |v| format!("{v:.2}"))
+            ),
+        }
+    }
+}
+
+/// Named numeric features computed from signals, in a fixed order given by `schema`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureVector {
+    /// Which feature set (and version) produced these values; models check it.
+    pub schema: String,
+    pub names: Vec<String>,
+    pub values: Vec<f64>,
+}
+
+impl FeatureVector {
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.values.get(i).copied())
+    }
+}
+
+/// A signal with the features computed from it: the output of `ingest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub signal: Signal,
+    pub features: FeatureVector,
+}
+
+/// What is going wrong, as named by a model.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    Normal,
+    CpuRunaway,
+    MemoryLeak,
+    DiskFilling,
+    NetworkPartition,
+    InstanceFailure,
+    TrafficSurge,
+    BadDeployment,
+    Unknown,
+}
+
+impl FailureMode {
+    /// Every failure mode, in declaration order.
+    pub const ALL: [FailureMode; 9] = [
+        FailureMode::Normal,
+        FailureMode::CpuRunaway,
+        FailureMode::MemoryLeak,
+        FailureMode::DiskFilling,
+        FailureMode::NetworkPartition,
+        FailureMode::InstanceFailure,
+        FailureMode::TrafficSurge,
+        FailureMode::BadDeployment,
+        FailureMode::Unknown,
+    ];
+}
+
+impl fmt::Display for FailureMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            FailureMode::Normal => "normal",
+            FailureMode::CpuRunaway => "CPU runaway",
+            FailureMode::MemoryLeak => "memory leak",
+            FailureMode::DiskFilling => "disk filling",
+            FailureMode::NetworkPartition => "network partition",
+            FailureMode::InstanceFailure => "instance failure",
+            FailureMode::TrafficSurge => "traffic surge",
+            FailureMode::BadDeployment => "bad deployment",
+            FailureMode::Unknown => "unknown",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A model's verdict on one observation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Name and version of the model that produced the score.
+    pub model: String,
+    /// How anomalous the observation is, in [0, 1].
+    pub anomaly: f64,
+    pub failure_mode: FailureMode,
+    /// The model's confidence in `failure_mode` (or `threat`), in [0, 1].
+    pub confidence: f64,
+    /// For CloudTrail activity: the kind of threat named, when it is not benign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat: Option<ThreatClass>,
+    /// Every class's probability, when a classifier scored the observation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probabilities: Vec<ClassProbability>,
+    /// The features that drove the score, furthest from their healthy baseline first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<Driver>,
+    /// For memory leaks and filling disks: hours until the resource is full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_to_exhaustion: Option<f64>,
+}
+
+impl Score {
+    /// A score of nothing: the observation is not one any model reads.
+    pub fn unscored(model: &str) -> Score {
+        Score {
+            model: model.to_owned(),
+            anomaly: 0.0,
+            failure_mode: FailureMode::Normal,
+            confidence: 0.0,
+            threat: None,
+            probabilities: Vec::new(),
+            drivers: Vec::new(),
+            hours_to_exhaustion: None,
+        }
+    }
+}
+
+/// One class's probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassProbability {
+    pub class: String,
+    pub probability: f64,
+}
+
+/// A feature that drove a score: its value and what it is on healthy resources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    pub feature: String,
+    pub value: f64,
+    pub baseline: f64,
+}
+
+/// What a threat classifier names for CloudTrail activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreatClass {
+    Benign,
+    CredentialCompromise,
+    Reconnaissance,
+    Persistence,
+    PrivilegeEscalation,
+    DefenceEvasion,
+    Exfiltration,
+}
+
+impl ThreatClass {
+    /// Every threat class, in declaration order.
+    pub const ALL: [ThreatClass; 7] = [
+        ThreatClass::Benign,
+        ThreatClass::CredentialCompromise,
+        ThreatClass::Reconnaissance,
+        ThreatClass::Persistence,
+        ThreatClass::PrivilegeEscalation,
+        ThreatClass::DefenceEvasion,
+        ThreatClass::Exfiltration,
+    ];
+}
+
+impl fmt::Display for ThreatClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ThreatClass::Benign => "benign",
+            ThreatClass::CredentialCompromise => "credential compromise",
+            ThreatClass::Reconnaissance => "reconnaissance",
+            ThreatClass::Persistence => "persistence",
+            ThreatClass::PrivilegeEscalation => "privilege escalation",
+            ThreatClass::DefenceEvasion => "defence evasion",
+            ThreatClass::Exfiltration => "exfiltration",
+        })
+    }
+}
+
+/// An observation with its score: the output of `score`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub observation: Observation,
+    pub score: Score,
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Severity::Info => "INFO",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Something going wrong on one resource, built from one or more scored signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id: derived from the resource and the triggering event.
+    pub id: String,
+    pub resource: Resource,
+    pub failure_mode: FailureMode,
+    /// The threat named, for CloudTrail activity and GuardDuty findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat: Option<ThreatClass>,
+    pub severity: Severity,
+    pub confidence: f64,
+    pub opened_at: DateTime<Utc>,
+    /// The evidence: the scored signals this incident was built from.
+    #[serde(default)]
+    pub evidence: Vec<Scored>,
+}
+
+impl Incident {
+    /// What the incident is about: the threat named, else the failure mode.
+    pub fn what(&self) -> String {
+        match self.threat {
+            Some(t) => t.to_string(),
+            None => self.failure_mode.to_string(),
+        }
+    }
+
+    /// The soonest projected exhaustion (memory or disk full) among the evidence that names
+    /// the incident's failure mode, in hours; `None` when no evidence projects one.
+    pub fn hours_to_exhaustion(&self) -> Option<f64> {
+        self.evidence
+            .iter()
+            .filter(|e| e.score.failure_mode == self.failure_mode)
+            .filter_map(|e| e.score.hours_to_exhaustion)
+            .filter(|h| h.is_finite())
+            .min_by(f64::total_cmp)
+    }
+}
+
+impl Score {
+    /// What the score names: the threat, else the failure mode.
+    pub fn what(&self) -> String {
+        match self.threat {
+            Some(t) => t.to_string(),
+            None => self.failure_mode.to_string(),
+        }
+    }
+}
+
+/// How far Vigil may go on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// Act now, then tell people.
+    AutoHeal,
+    /// Ask a person; act on their approval.
+    Approval,
+    /// Tell people; act on nothing.
+    Escalate,
+    /// Stop deployments or contain.
+    Block,
+    /// Record only.
+    Observe,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Tier::AutoHeal => "auto-heal",
+            Tier::Approval => "approval",
+            Tier::Escalate => "escalate",
+            Tier::Block => "block",
+            Tier::Observe => "observe",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A remediation Vigil can carry out. Every variant carries validated names only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Mark the instance Unhealthy so that its Auto Scaling group replaces it.
+    ReplaceInstance {
+        group: GroupName,
+        instance: InstanceId,
+    },
+    /// Restart a service on the instance with the stack's Run Command document.
+    RestartService {
+        group: GroupName,
+        instance: InstanceId,
+        service: ServiceName,
+    },
+    /// Raise the group's desired capacity by `by`, within its maximum.
+    ScaleOut { group: GroupName, by: u32 },
+    /// Take the instance out of its group for forensics; the group launches a replacement.
+    DetachInstance {
+        group: GroupName,
+        instance: InstanceId,
+    },
+    /// Isolate the instance (the stack's containment runbook, `infra/ssm/contain-instance.yaml`).
+    QuarantineInstance { instance: InstanceId },
+    /// Deactivate a leaked access key (the stack's runbook).
+    DeactivateAccessKey { access_key_id: AccessKeyId },
+    /// Disable the transition into a pipeline stage: no deployment enters it until people
+    /// enable it again.
+    FreezeDeployments {
+        pipeline: PipelineName,
+        stage: PipelineName,
+    },
+    /// Suspend the group's scaling processes that would disturb people examining it (launches
+    /// and terminations stay: the group keeps healing).
+    SuspendScaling { group: GroupName },
+    /// Resume what [`Action::SuspendScaling`] suspended.
+    ResumeScaling { group: GroupName },
+    /// Roll a pipeline stage back to its last successful execution.
+    RollbackDeployment {
+        pipeline: PipelineName,
+        stage: PipelineName,
+    },
+    /// Stop a pipeline execution that is deploying (in-flight actions finish).
+    StopDeployment {
+        pipeline: PipelineName,
+        execution: PipelineName,
+    },
+    /// Enable the transition into a stage again: lift a deployment freeze.
+    UnfreezeDeployments {
+        pipeline: PipelineName,
+        stage: PipelineName,
+    },
+}
+
+/// The scaling processes [`Action::SuspendScaling`] suspends.
+pub const SUSPENDED_PROCESSES: [&str; 3] = ["AZRebalance", "AlarmNotification", "ScheduledActions"];
+
+/// The resource tags Vigil keeps (a group's tags on its instances), at most this many.
+pub const MAX_TAGS: usize = 50;
+
+impl Action {
+    /// A short stable name of the action kind, for rate limits, cooldown keys and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::ReplaceInstance { .. } => "replace_instance",
+            Action::RestartService { .. } => "restart_service",
+            Action::ScaleOut { .. } => "scale_out",
+            Action::DetachInstance { .. } => "detach_instance",
+            Action::QuarantineInstance { .. } => "quarantine_instance",
+            Action::DeactivateAccessKey { .. } => "deactivate_access_key",
+            Action::FreezeDeployments { .. } => "freeze_deployments",
+            Action::SuspendScaling { .. } => "suspend_scaling",
+            Action::ResumeScaling { .. } => "resume_scaling",
+            Action::RollbackDeployment { .. } => "rollback_deployment",
+            Action::StopDeployment { .. } => "stop_deployment",
+            Action::UnfreezeDeployments { .. } => "unfreeze_deployments",
+        }
+    }
+
+    /// The resource the action touches, for cooldown keys.
+    pub fn target(&self) -> String {
+        match self {
+            Action::ReplaceInstance { instance, .. }
+            | Action::RestartService { instance, .. }
+            | Action::DetachInstance { instance, .. }
+            | Action::QuarantineInstance { instance } => instance.to_string(),
+            Action::ScaleOut { group, .. }
+            | Action::SuspendScaling { group }
+            | Action::ResumeScaling { group } => group.to_string(),
+            Action::DeactivateAccessKey { access_key_id } => access_key_id.to_string(),
+            Action::FreezeDeployments { pipeline, stage }
+            | Action::RollbackDeployment { pipeline, stage }
+            | Action::UnfreezeDeployments { pipeline, stage } => format!("{pipeline}/{stage}"),
+            Action::StopDeployment {
+                pipeline,
+                execution,
+            } => format!("{pipeline}/{execution}"),
+        }
+    }
+
+    /// The instance the action takes out of service, if any (for the blast radius).
+    pub fn removes_instance(&self) -> Option<&GroupName> {
+        match self {
+            Action::ReplaceInstance { group, .. } | Action::DetachInstance { group, .. } => {
+                Some(group)
+            }
+            _ => None,
+        }
+    }
+
+    /// The Auto Scaling group whose instances the action changes: one taken out, or the
+    /// group's capacity or processes. Its instances' metrics move after it.
+    pub fn changes_group(&self) -> Option<&GroupName> {
+        match self {
+            Action::ScaleOut { group, .. }
+            | Action::SuspendScaling { group }
+            | Action::ResumeScaling { group } => Some(group),
+            _ => self.removes_instance(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::ReplaceInstance { group, instance } => write!(
+                f,
+                "replace instance {instance} (mark it Unhealthy in Auto Scaling group {group})"
+            ),
+            Action::RestartService {
+                instance, service, ..
+            } => write!(
+                f,
+                "restart service {service} on {instance} (SSM Run Command)"
+            ),
+            Action::ScaleOut { group, by } => {
+                write!(f, "scale Auto Scaling group {group} out by {by}")
+            }
+            Action::DetachInstance { group, instance } => write!(
+                f,
+                "detach {instance} from Auto Scaling group {group} for forensics (the group replaces it)"
+            ),
+            Action::QuarantineInstance { instance } => {
+                write!(
+                    f,
+                    "quarantine {instance} (deny-all security group, volumes snapshotted, detached)"
+                )
+            }
+            Action::DeactivateAccessKey { access_key_id } => {
+                write!(f, "deactivate access key {access_key_id}")
+            }
+            Action::FreezeDeployments { pipeline, stage } => write!(
+                f,
+                "freeze deployments: disable the transition into stage {stage} of pipeline {pipeline}"
+            ),
+            Action::SuspendScaling { group } => write!(
+                f,
+                "suspend {} in Auto Scaling group {group}",
+                SUSPENDED_PROCESSES.join(", ")
+            ),
+            Action::ResumeScaling { group } => write!(
+                f,
+                "resume {} in Auto Scaling group {group}",
+                SUSPENDED_PROCESSES.join(", ")
+            ),
+            Action::RollbackDeployment { pipeline, stage } => write!(
+                f,
+                "roll stage {stage} of pipeline {pipeline} back to its last successful execution"
+            ),
+            Action::StopDeployment {
+                pipeline,
+                execution,
+            } => write!(f, "stop execution {execution} of pipeline {pipeline}"),
+            Action::UnfreezeDeployments { pipeline, stage } => write!(
+                f,
+                "lift the freeze: enable the transition into stage {stage} of pipeline {pipeline}"
+            ),
+        }
+    }
+}
+
+/// Whether actions are carried out or only recorded.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema, Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Shadow mode: record and report what would have been done. The default.
+    #[default]
+    DryRun,
+    Enforce,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::DryRun => "dry-run",
+            Mode::Enforce => "enforce",
+        })
+    }
+}
+
+/// One reason behind a decision: which check or rule, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The rule or check that produced the reason, e.g. `rule:replace-on-cpu-runaway`, `limit:cooldown`.
+    pub code: String,
+    pub message: String,
+}
+
+impl Reason {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Reason {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What Vigil decided about an incident, and why: the output of `decide`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Stable id: the incident id and the action, so a re-delivery maps to the same decision.
+    pub id: String,
+    pub incident: Incident,
+    pub tier: Tier,
+    /// The action to carry out, if any. `None` for observe and escalate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    pub mode: Mode,
+    #[serde(default)]
+    pub reasons: Vec<Reason>,
+    pub decided_at: DateTime<Utc>,
+}
+
+impl Decision {
+    /// Whether remediation should call AWS to change anything.
+    pub fn acts(&self) -> bool {
+        self.action.is_some()
+            && self.mode == Mode::Enforce
+            && matches!(self.tier, Tier::AutoHeal | Tier::Block)
+    }
+
+    /// Whether one of the decision's reasons has the given code.
+    pub fn cites(&self, code: &str) -> bool {
+        self.reasons.iter().any(|r| r.code == code)
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// Carried out and its effect verified.
+    Verified,
+    /// Carried out, but its effect could not be verified.
+    Unverified,
+    /// Carried out and failed.
+    Failed,
+    /// Not carried out: dry-run, kill switch, or no action in the decision.
+    NotActed,
+}
+
+/// The result of carrying out (or declining to carry out) a decision: the output of `remediate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub decision_id: String,
+    pub status: OutcomeStatus,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// What Vigil needs to know of an Auto Scaling group to bound an action's blast radius.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCapacity {
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired: u32,
+    /// Instances in the `InService` lifecycle state and healthy.
+    pub in_service: u32,
+}
+
+/// An instance's membership of an Auto Scaling group, as Auto Scaling reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub group: GroupName,
+    /// `HEALTHY` or `UNHEALTHY`.
+    pub health: String,
+    /// `InService`, `Terminating`, ...
+    pub lifecycle: String,
+    /// The application and environment the group's tags name, if they do.
+    #[serde(default)]
+    pub application: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The group's tags, capped at [`MAX_TAGS`].
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One earlier action on a resource and how it ended: the loop breaker's and the remediation
+/// ladder's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// [`Action::kind`] of the action.
+    pub action: String,
+    pub status: OutcomeStatus,
+    pub decision_id: String,
+}

@@ -1,0 +1,109 @@
+//! Function settings, read from the environment the SAM template sets. Pure: the lookup is
+//! passed in, so tests need not touch the process environment.
+
+use vigil_core::domain::Mode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} has an invalid value: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+pub const TABLE: &str = "VIGIL_TABLE";
+pub const TOPIC_ARN: &str = "VIGIL_TOPIC_ARN";
+pub const KILL_SWITCH_PARAMETER: &str = "VIGIL_KILL_SWITCH_PARAMETER";
+pub const MODE: &str = "VIGIL_MODE";
+pub const WATCH_TAG: &str = "VIGIL_WATCH_TAG";
+/// The stack's own account: events about any other are refused (`!Ref AWS::AccountId`).
+pub const ACCOUNT_ID: &str = "VIGIL_ACCOUNT_ID";
+pub const PROTECT_TAG: &str = "VIGIL_PROTECT_TAG";
+/// GuardDuty findings below this severity (1.0 to 10.0) are ignored.
+pub const GUARDDUTY_MIN_SEVERITY: &str = "VIGIL_GUARDDUTY_MIN_SEVERITY";
+pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
+/// The audit trail's bucket (records under `audit/`).
+pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
+/// The approve function's URL and the SecureString parameter holding the links' key.
+pub const APPROVAL_URL: &str = "VIGIL_APPROVAL_URL";
+pub const APPROVAL_KEY_PARAMETER: &str = "VIGIL_APPROVAL_KEY_PARAMETER";
+/// The stack's SSM documents and the role Automation assumes.
+pub const RESTART_DOCUMENT: &str = "VIGIL_RESTART_DOCUMENT";
+pub const DEACTIVATE_KEY_DOCUMENT: &str = "VIGIL_DEACTIVATE_KEY_DOCUMENT";
+pub const QUARANTINE_DOCUMENT: &str = "VIGIL_QUARANTINE_DOCUMENT";
+pub const AUTOMATION_ROLE_ARN: &str = "VIGIL_AUTOMATION_ROLE_ARN";
+
+/// Reads an optional variable (unset or blank: `None`).
+pub fn optional(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).filter(|v| !v.trim().is_empty())
+}
+
+/// Reads a required variable.
+pub fn required(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    lookup(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+/// Reads the deployment's mode (`dry-run` or `enforce`). Absent means dry-run.
+pub fn mode(lookup: &impl Fn(&str) -> Option<String>) -> Result<Mode, ConfigError> {
+    match lookup(MODE).as_deref().map(str::trim) {
+        None | Some("") | Some("dry-run") => Ok(Mode::DryRun),
+        Some("enforce") => Ok(Mode::Enforce),
+        Some(other) => Err(ConfigError::Invalid {
+            name: MODE,
+            why: format!("{other:?} is neither dry-run nor enforce"),
+        }),
+    }
+}
+
+/// Reads an optional number within `[lo, hi]`.
+pub fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    lo: f64,
+    hi: f64,
+) -> Result<Option<f64>, ConfigError> {
+    match optional(lookup, name) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(Some(x)),
+            _ => Err(ConfigError::Invalid {
+                name,
+                why: format!("{v:?} is not a number from {lo} to {hi}"),
+            }),
+        },
+    }
+}
+
+/// The process environment as a lookup.
+pub fn from_process(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_read_within_their_range() {
+        let env = |v: &'static str| move |_: &str| Some(v.to_owned());
+        assert_eq!(
+            number(&env("4.5"), GUARDDUTY_MIN_SEVERITY, 1.0, 10.0).unwrap(),
+            Some(4.5)
+        );
+        assert_eq!(
+            number(&|_: &str| None, GUARDDUTY_MIN_SEVERITY, 1.0, 10.0).unwrap(),
+            None
+        );
+        for bad in ["0", "11", "NaN", "high", "inf"] {
+            assert!(
+                number(&env(bad), GUARDDUTY_MIN_SEVERITY, 1.0, 10.0).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

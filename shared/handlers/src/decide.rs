@@ -1,0 +1,531 @@
+//! `decide`: scored observations in, decisions with their reasons out.
+//!
+//! Load the policy (the operators' override from SSM, cached, else the bundled one), correlate
+//! into incidents and match the policy (pure), gather the facts the safety limits need (kill
+//! switch, group capacity, earlier attempts) through ports, apply the limits (pure), then take
+//! the atomic claims: the event itself (a re-delivered event never acts twice), then each
+//! action's cooldown and its hourly quota.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::ports::{
+    ActionHistory, Claim, ClaimOnce, DescribeGroup, PortError, PublishAlert, ReadKillSwitch,
+    ReadPolicy, RecordIncident, SetDeploymentFreeze, Sightings, TakeQuota,
+};
+use vigil_core::alert::Alert;
+use vigil_core::domain::{Action, Mode, Reason, Tier};
+use vigil_core::incidents;
+use vigil_core::policy::{Facts, Policy};
+use vigil_core::stages::{Decisions, ScoredBatch};
+
+/// How long an event id is remembered for de-duplication (EventBridge retries for up to 24 h).
+pub const DEDUP_WINDOW_HOURS: i64 = 48;
+
+/// How long an incident record is kept.
+pub const INCIDENT_DAYS: i64 = 30;
+
+/// How long a fetched policy override is used before it is read again.
+pub const POLICY_TTL: Duration = Duration::from_secs(60);
+
+/// The policy in force: the operators' override when it is valid, else the last good one,
+/// else the bundled one. Never falls open: an invalid override changes nothing but is reported.
+pub struct PolicyStore {
+    deploy_mode: Mode,
+    /// The stack's protect tag key, when it sets one: it replaces the policy's.
+    protect_tag: Option<String>,
+    ttl: Duration,
+    state: Mutex<StoreState>,
+}
+
+struct StoreState {
+    current: Policy,
+    fetched: Option<Instant>,
+    /// The override version last refused, so it is reported once, not on every call.
+    refused: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PolicyStore {
+    /// `deploy_mode` is the stack's Mode, the master switch: in dry-run nothing is enforced;
+    /// in enforce, a policy override can still shadow everything with `mode: dry-run`.
+    pub fn new(bundled: Policy, deploy_mode: Mode, ttl: Duration) -> Self {
+        PolicyStore {
+            deploy_mode,
+            protect_tag: None,
+            ttl,
+            state: Mutex::new(StoreState {
+                current: bundled,
+                fetched: None,
+                refused: None,
+            }),
+        }
+    }
+
+    /// Resources tagged `<tag>=true` are never acted on, whatever the policy says.
+    pub fn with_protect_tag(mut self, tag: impl Into<String>) -> Self {
+        self.protect_tag = Some(tag.into());
+        self
+    }
+
+    /// The policy to decide with, and a reason when an override was refused.
+    pub async fn current(
+        &self,
+        source: &impl ReadPolicy,
+        alerts: &impl PublishAlert,
+    ) -> (Policy, Option<Reason>) {
+        let fresh = lock(&self.state)
+            .fetched
+            .is_some_and(|t| t.elapsed() < self.ttl);
+        let mut notice = None;
+        if !fresh {
+            match source.read().await {
+                Ok(Some((text, version))) => {
+                    let name = format!("ssm:v{version}");
+                    match Policy::from_yaml(&text, &name) {
+                        Ok(p) => {
+                            let mut s = lock(&self.state);
+                            s.current = p;
+                            s.refused = None;
+                        }
+                        Err(e) => {
+                            let why = vigil_core::error_chain(&e);
+                            let first_time = {
+                                let mut s = lock(&self.state);
+                                let first = s.refused.as_deref() != Some(version.as_str());
+                                s.refused = Some(version.clone());
+                                first
+                            };
+                            let kept = lock(&self.state).current.id.clone();
+                            tracing::error!(version, error = %why, kept, "policy override refused");
+                            if first_time {
+                                let alert = Alert {
+                                    subject: format!("[Vigil] policy override v{version} refused"),
+                                    body: format!(
+                                        "The policy override (version {version}) is invalid and was not applied:\n  {why}\n\nThe policy in force is still {kept}. Fix the parameter, or run `vigil policy check FILE` before setting it."
+                                    ),
+                                    attributes: [("severity".to_owned(), "HIGH".to_owned())]
+                                        .into_iter()
+                                        .collect(),
+                                };
+                                if let Err(e) = alerts.publish(&alert).await {
+                                    tracing::error!(error = %vigil_core::error_chain(&e), "could not report the refused policy");
+                                }
+                            }
+                            notice = Some(Reason::new(
+                                "policy:override-refused",
+                                format!(
+                                    "override v{version} is invalid ({why}); {kept} stays in force"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %vigil_core::error_chain(&e), "policy override unreadable: keeping the policy in force");
+                }
+            }
+            lock(&self.state).fetched = Some(Instant::now());
+        } else if let Some(v) = lock(&self.state).refused.clone() {
+            let kept = lock(&self.state).current.id.clone();
+            notice = Some(Reason::new(
+                "policy:override-refused",
+                format!("override v{v} is invalid; {kept} stays in force"),
+            ));
+        }
+        let mut policy = lock(&self.state).current.clone();
+        if let Some(tag) = &self.protect_tag {
+            policy.limits.protect_tag = tag.clone();
+        }
+        // The stack's Mode is the master switch; an operator's override may only be stricter.
+        let overridden_to_dry_run = policy.id.starts_with("ssm:") && policy.mode == Mode::DryRun;
+        policy.mode = if self.deploy_mode == Mode::DryRun || overridden_to_dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Enforce
+        };
+        (policy, notice)
+    }
+}
+
+/// The ports `decide` uses.
+pub struct DecidePorts<'a, C, K, G, H, Q, P, A> {
+    pub claims: &'a C,
+    pub kill_switch: &'a K,
+    pub groups: &'a G,
+    /// Earlier attempts (read), and the incident record (written): one table in AWS.
+    pub history: &'a H,
+    pub quotas: &'a Q,
+    pub policy: &'a P,
+    pub alerts: &'a A,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("a port failed while deciding")]
+    Port(#[from] PortError),
+}
+
+/// The verification that comes later than an action can wait for: the alarm that led to an
+/// action on this resource is back to OK. Cites the attempt it follows.
+fn recovery(
+    incident: &vigil_core::domain::Incident,
+    attempts: &[vigil_core::domain::Attempt],
+    now: DateTime<Utc>,
+) -> Option<Reason> {
+    use vigil_core::domain::{AlarmState, FailureMode, SignalKind};
+    if incident.failure_mode != FailureMode::Normal || incident.threat.is_some() {
+        return None;
+    }
+    let alarm = incident
+        .evidence
+        .iter()
+        .find_map(|e| match &e.observation.signal.kind {
+            SignalKind::AlarmStateChange {
+                alarm,
+                state: AlarmState::Ok,
+                ..
+            } => Some(alarm.clone()),
+            _ => None,
+        })?;
+    recovered_after(attempts, now, |minutes, last| {
+        format!(
+            "alarm {} is back to OK {minutes} minute(s) after {} (decision {}): recovered",
+            vigil_core::names::display_text(&alarm, 256),
+            last.action,
+            last.decision_id
+        )
+    })
+}
+
+/// The `recovery` reason for the last action carried out among `attempts`, worded by `say`
+/// from the minutes since it and the attempt.
+fn recovered_after(
+    attempts: &[vigil_core::domain::Attempt],
+    now: DateTime<Utc>,
+    say: impl FnOnce(i64, &vigil_core::domain::Attempt) -> String,
+) -> Option<Reason> {
+    use vigil_core::domain::OutcomeStatus;
+    let last = attempts.iter().rev().find(|a| {
+        matches!(
+            a.status,
+            OutcomeStatus::Verified | OutcomeStatus::Unverified
+        )
+    })?;
+    let minutes = (now - last.at).num_minutes().max(0);
+    Some(Reason::new("recovery", say(minutes, last)))
+}
+
+/// The group an incident's launch-succeeded evidence is in, if it has any.
+fn launched_in(incident: &vigil_core::domain::Incident) -> Option<vigil_core::names::GroupName> {
+    use vigil_core::domain::{ScalingActivityKind, SignalKind};
+    incident.evidence.iter().find_map(|e| {
+        let s = &e.observation.signal;
+        match &s.kind {
+            SignalKind::ScalingActivity {
+                activity: ScalingActivityKind::LaunchSucceeded,
+                ..
+            } => s.resource.group.clone(),
+            _ => None,
+        }
+    })
+}
+
+/// A launch in a group after Vigil took an instance out of it: the replacement is in service.
+fn replacement(
+    incident: &vigil_core::domain::Incident,
+    group_attempts: &[vigil_core::domain::Attempt],
+    now: DateTime<Utc>,
+) -> Option<Reason> {
+    let group = launched_in(incident)?;
+    // Only an instance taken out is replaced (a scale-out's launch is new capacity).
+    let removals: Vec<vigil_core::domain::Attempt> = group_attempts
+        .iter()
+        .filter(|a| matches!(a.action.as_str(), "replace_instance" | "detach_instance"))
+        .cloned()
+        .collect();
+    recovered_after(&removals, now, |minutes, last| {
+        format!(
+            "{} launched in group {group} {minutes} minute(s) after {} (decision {}): the replacement is in service",
+            incident.resource.id, last.action, last.decision_id
+        )
+    })
+}
+
+/// Decides on one scored batch. `owner` identifies this delivery (the state machine's
+/// execution id, else the Lambda request id): stable across retries of one delivery, distinct
+/// between deliveries.
+pub async fn handle<C, K, G, H, Q, P, A>(
+    input: ScoredBatch,
+    owner: &str,
+    store: &PolicyStore,
+    ports: &DecidePorts<'_, C, K, G, H, Q, P, A>,
+    now: DateTime<Utc>,
+) -> Result<Decisions, DecideError>
+where
+    C: ClaimOnce,
+    K: ReadKillSwitch,
+    G: DescribeGroup,
+    H: ActionHistory + RecordIncident + SetDeploymentFreeze + Sightings,
+    Q: TakeQuota,
+    P: ReadPolicy,
+    A: PublishAlert,
+{
+    let (policy, notice) = store.current(ports.policy, ports.alerts).await;
+    let mut decisions = Vec::new();
+    let peers = vigil_core::policy::GroupReadings::of_batch(&input.scored);
+    for incident in incidents::open(input.scored) {
+        let attempts = ports
+            .history
+            .recent(&incident.resource.id, now - policy.loop_window())
+            .await?;
+        let mut proposal = policy.propose(&incident, &attempts, now);
+        // Second opinions on a finding from telemetry: the group's other instances, and
+        // Vigil's own recent actions on the instance or its group (its metrics settle).
+        let mut second = (proposal.tier != Tier::Observe)
+            .then(|| policy.lone_surge(&incident, &peers))
+            .flatten();
+        if second.is_none()
+            && proposal.tier != Tier::Observe
+            && vigil_core::policy::led_by_telemetry(&incident)
+        {
+            let mut acted = attempts.clone();
+            if let Some(group) = &incident.resource.group {
+                let since = now - chrono::Duration::minutes(i64::from(policy.tiers.settle_minutes));
+                acted.extend(
+                    ports
+                        .history
+                        .recent(&super::remediate::group_key(group), since)
+                        .await?,
+                );
+            }
+            second = policy.settling(&incident, &acted, now);
+        }
+        if let Some(why) = second {
+            proposal.tier = Tier::Observe;
+            proposal.action = None;
+            proposal.reasons.push(why);
+        }
+        if let Some(n) = &notice {
+            proposal.reasons.push(n.clone());
+        }
+        let mut facts = Facts {
+            attempts,
+            ..Facts::default()
+        };
+        if let Some(action) = &proposal.action {
+            facts.kill_switch = match ports.kill_switch.engaged().await {
+                Ok(engaged) => engaged,
+                Err(e) => {
+                    tracing::error!(error = %e, "kill switch unreadable: failing closed");
+                    true
+                }
+            };
+            // Actions on a group need its capacity for the blast radius and the caps.
+            if let Action::ReplaceInstance { group, .. }
+            | Action::DetachInstance { group, .. }
+            | Action::RestartService { group, .. }
+            | Action::ScaleOut { group, .. } = action
+            {
+                facts.group = Some(ports.groups.capacity(group).await?);
+            }
+        }
+        let replaced = match launched_in(&incident) {
+            Some(group) => {
+                ports
+                    .history
+                    .recent(
+                        &super::remediate::group_key(&group),
+                        now - policy.loop_window(),
+                    )
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let recovery = recovery(&incident, &facts.attempts, now)
+            .or_else(|| replacement(&incident, &replaced, now));
+        let mut decision = policy.decide(incident, proposal, &facts, now);
+        // A finding from the pull, or an alarm the second look does not corroborate, waits for
+        // the next reading to find it again.
+        let confirm = policy.tiers.confirm_within_minutes;
+        let uncorroborated = (decision.tier != Tier::Observe)
+            .then(|| policy.uncorroborated_alarm(&decision.incident))
+            .flatten();
+        if confirm > 0
+            && decision.tier != Tier::Observe
+            && (uncorroborated.is_some() || vigil_core::policy::from_pull(&decision.incident))
+        {
+            decision.reasons.extend(uncorroborated);
+            let key = format!(
+                "{}#{}",
+                decision.incident.resource.id,
+                decision.incident.what()
+            );
+            let window = chrono::Duration::minutes(i64::from(confirm));
+            let before = ports.history.sighted(&key, owner, now, window).await?;
+            if before == 0 {
+                decision.tier = Tier::Observe;
+                decision.action = None;
+                decision.reasons.push(Reason::new(
+                    "confirm",
+                    format!(
+                        "first sighting of {} on {}: told and acted on only if a pull within {confirm} min finds it again",
+                        decision.incident.what(),
+                        decision.incident.resource.id
+                    ),
+                ));
+            } else {
+                decision.reasons.push(Reason::new(
+                    "confirm",
+                    format!("confirmed: found again within {confirm} min"),
+                ));
+            }
+        }
+        if let Some(r) = recovery {
+            decision.reasons.push(r);
+        }
+        decisions.push(decision);
+    }
+
+    // De-duplication: after every read that can fail (so a retry is not mistaken for a
+    // duplicate) and before any claim that has an effect.
+    if let Some(event_id) = &input.event_id {
+        let until = now + chrono::Duration::hours(DEDUP_WINDOW_HOURS);
+        let key = format!("event#{event_id}");
+        if ports.claims.claim(&key, owner, now, until).await? == Claim::Held {
+            tracing::info!(event_id, "duplicate event: already decided");
+            for d in &mut decisions {
+                d.tier = Tier::Observe;
+                d.reasons.push(Reason::new(
+                    "dedup",
+                    format!("event {event_id} was already handled: recorded only"),
+                ));
+            }
+            return Ok(Decisions { decisions });
+        }
+    }
+
+    let keep = now + chrono::Duration::days(INCIDENT_DAYS);
+    // Incidents people hear about, and those on a deployment target that the gate weighs.
+    let recorded = |d: &vigil_core::domain::Decision| {
+        d.tier != Tier::Observe
+            || (vigil_core::gate::target_of(&d.incident.resource).is_some()
+                && d.incident.severity >= vigil_core::domain::Severity::Medium)
+    };
+    for d in decisions.iter().filter(|d| recorded(d)) {
+        if !ports
+            .history
+            .record_incident(&d.incident, d.tier, keep)
+            .await?
+        {
+            tracing::info!(incident = %d.incident.id, "incident already recorded");
+        }
+    }
+
+    // A threat blocked on a deployment target holds its deployments at the gate.
+    for d in &mut decisions {
+        let Some(target) = vigil_core::gate::target_of(&d.incident.resource) else {
+            continue;
+        };
+        if d.tier != Tier::Block || d.incident.threat.is_none() || d.mode != Mode::Enforce {
+            continue;
+        }
+        let until = now + chrono::Duration::hours(i64::from(policy.gate.freeze.hours));
+        let reason = format!(
+            "{} on {} (incident {}, decision {})",
+            d.incident.what(),
+            d.incident.resource.id,
+            d.incident.id,
+            d.id
+        );
+        ports.history.set_freeze(&target, &reason, until).await?;
+        d.reasons.push(Reason::new(
+            "gate:freeze",
+            format!(
+                "deployments of {target} are held at the gate until {} or until people lift the freeze",
+                until.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
+    }
+
+    // A retry of this delivery re-wins its own cooldown claims, so two decisions of one batch on
+    // the same target (a group's surge read on each of its instances) are told apart here.
+    let mut this_batch = std::collections::BTreeSet::new();
+    for decision in &mut decisions {
+        let Some(action) = decision.action.as_ref().filter(|_| decision.acts()) else {
+            continue;
+        };
+        let (kind, target) = (action.kind(), action.target());
+        let key = format!("cooldown#{kind}#{target}");
+        if !this_batch.insert(key.clone()) {
+            let reason = Reason::new(
+                "limit:cooldown",
+                format!("{target} is acted on by another decision of this batch: not repeating it"),
+            );
+            *decision = decision.clone().hold(reason);
+            continue;
+        }
+        if ports
+            .claims
+            .claim(&key, owner, now, now + policy.cooldown())
+            .await?
+            == Claim::Held
+        {
+            let reason = Reason::new(
+                "limit:cooldown",
+                format!(
+                    "{target} was already acted on in the last {} minutes: not repeating it",
+                    policy.limits.cooldown_minutes
+                ),
+            );
+            *decision = decision.clone().hold(reason);
+            continue;
+        }
+        decision.reasons.push(Reason::new(
+            "limit:cooldown",
+            format!(
+                "free: {target} not acted on in the last {} minutes",
+                policy.limits.cooldown_minutes
+            ),
+        ));
+        let hour = now.timestamp() / 3600;
+        let limit = policy.limits.max_actions_per_hour;
+        let until = now + chrono::Duration::hours(2);
+        match ports
+            .quotas
+            .take(&format!("rate#{kind}#{hour}"), limit, until)
+            .await?
+        {
+            Some(n) => decision.reasons.push(Reason::new(
+                "limit:rate",
+                format!("{n}/{limit} {kind} actions this hour"),
+            )),
+            None => {
+                let reason = Reason::new(
+                    "limit:rate",
+                    format!("{limit} {kind} actions already taken this hour: holding this one"),
+                );
+                *decision = decision.clone().hold(reason);
+            }
+        }
+    }
+
+    // People hear of a persisting finding once per `repeat_minutes` (after the limits, so a
+    // held action's repeats count too). A retry of this delivery re-wins its own claims.
+    let repeat = chrono::Duration::minutes(i64::from(policy.tiers.repeat_minutes));
+    for decision in &mut decisions {
+        let Some(key) = policy.told_key(decision) else {
+            continue;
+        };
+        if ports.claims.claim(&key, owner, now, now + repeat).await? == Claim::Held {
+            *decision = policy.repeated(decision.clone());
+        }
+    }
+    Ok(Decisions { decisions })
+}

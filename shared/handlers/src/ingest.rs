@@ -1,0 +1,457 @@
+//! `ingest`: an EventBridge event in, observations (signals with their features) out.
+//!
+//! Parse, normalise (pure), enrich each instance with its Auto Scaling group (port), compute
+//! features (pure). An unknown event is logged and counted, and yields nothing.
+
+use crate::ports::{
+    DescribeInstance, FetchMetrics, LastDeploy, ListDiskMetrics, ListWatchedInstances, PortError,
+    PrincipalHistory,
+};
+use vigil_core::domain::{Observation, ResourceKind, SignalKind};
+use vigil_core::events::{self, Envelope, EventError, Normalised};
+use vigil_core::features::{self, Context};
+use vigil_core::metrics;
+use vigil_core::stages::Observed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the event was refused")]
+    Event(#[from] EventError),
+    #[error("enriching the signal failed")]
+    Port(#[from] PortError),
+}
+
+/// The error type `ingest` reports for a refused event: final, the state machine does not retry
+/// it.
+pub const EVENT_REFUSED: &str = "Vigil.EventRefused";
+/// The error type `ingest` reports when an AWS call failed: the state machine retries it.
+pub const PORT_FAILED: &str = "Vigil.PortFailed";
+
+impl IngestError {
+    /// The error type the function reports to Lambda, which the state machine's `Retry`
+    /// matches: a refused event is final, a failed AWS call is worth another try.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            IngestError::Event(_) => EVENT_REFUSED,
+            IngestError::Port(_) => PORT_FAILED,
+        }
+    }
+}
+
+/// Settings of the scheduled metric pull.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Auto Scaling groups tagged `<watch_tag>=true` are watched.
+    pub watch_tag: String,
+    /// Seconds per datapoint.
+    pub period: u32,
+    /// Datapoints per window: enough history for the streaming detector to learn from.
+    pub points: usize,
+    /// The most recent datapoints the instance features read (the failure-mode classifier
+    /// was trained on windows of this length).
+    pub instance_points: usize,
+    /// Most observations one tick hands on (the state machine's payload is bounded); the
+    /// most anomalous-looking are not chosen here, the first are, and the rest are counted.
+    pub max_observations: usize,
+    /// Datapoints of each window kept in the observation after its features are computed.
+    pub keep_points: usize,
+    /// GuardDuty findings below this severity are ignored.
+    pub guardduty_min_severity: f64,
+    /// The stack's account: an event from or about another is refused. `None` (local tools)
+    /// checks only that an event agrees with itself.
+    pub account: Option<String>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            watch_tag: "vigil:watch".to_owned(),
+            period: 60,
+            points: 360,
+            instance_points: 60,
+            max_observations: 200,
+            keep_points: 5,
+            // GuardDuty's medium band starts at 4.0.
+            guardduty_min_severity: 4.0,
+            account: None,
+        }
+    }
+}
+
+/// The ports `ingest` uses.
+pub struct IngestPorts<'a, I, H, W, D, M, L> {
+    pub instances: &'a I,
+    pub history: &'a H,
+    pub watched: &'a W,
+    pub disks: &'a D,
+    pub metrics: &'a M,
+    /// The gate's deploy records: how long ago each target was deployed.
+    pub deploys: &'a L,
+}
+
+/// Handles one EventBridge event.
+pub async fn handle<I, H, W, D, M, L>(
+    event: &Envelope,
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+) -> Result<Observed, IngestError>
+where
+    I: DescribeInstance,
+    H: PrincipalHistory,
+    W: ListWatchedInstances,
+    D: ListDiskMetrics,
+    M: FetchMetrics,
+    L: LastDeploy,
+{
+    let size = serde_json::to_vec(&event.detail).map_or(usize::MAX, |v| v.len());
+    if size > events::MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge {
+            size,
+            max: events::MAX_EVENT_BYTES,
+        }
+        .into());
+    }
+    if let Some(account) = config.account.as_deref() {
+        events::check_account(event, account)?;
+        if let Some(from) = event.account.as_deref().filter(|a| *a != account) {
+            return Err(EventError::WrongAccount {
+                detail_type: vigil_core::names::display_text(&event.detail_type, 128),
+                event_id: event.id.clone().unwrap_or_default(),
+                claimed: vigil_core::names::display_text(from, 32),
+                account: account.to_owned(),
+            }
+            .into());
+        }
+    }
+    let mut signals = match events::normalise(event)? {
+        Normalised::Signals(signals) => signals,
+        Normalised::Tick { at } => {
+            let tick = event.id.clone().unwrap_or_else(|| at.to_rfc3339());
+            return pull(&tick, at, config, ports)
+                .await
+                .map(|observations| Observed {
+                    event_id: event.id.clone(),
+                    observations,
+                    ignored: None,
+                });
+        }
+        Normalised::Ignored(why) => {
+            // One log line per ignored event; `vigil_ignored_events` is the counter the
+            // dashboard charts (a metric filter on this field).
+            tracing::warn!(vigil_ignored_events = 1, reason = %why, "event ignored");
+            return Ok(Observed {
+                event_id: event.id.clone(),
+                observations: Vec::new(),
+                ignored: Some(why.to_string()),
+            });
+        }
+    };
+    let before = signals.len();
+    signals.retain(|s| match &s.kind {
+        SignalKind::Finding { severity, .. } => *severity >= config.guardduty_min_severity,
+        _ => true,
+    });
+    if signals.is_empty() && before > 0 {
+        let why = format!(
+            "GuardDuty finding below the stack's severity threshold {}",
+            config.guardduty_min_severity
+        );
+        tracing::info!(vigil_ignored_events = 1, reason = %why, "event ignored");
+        return Ok(Observed {
+            event_id: event.id.clone(),
+            observations: Vec::new(),
+            ignored: Some(why),
+        });
+    }
+    for signal in &mut signals {
+        if signal.resource.kind != ResourceKind::Instance || signal.resource.group.is_some() {
+            continue;
+        }
+        let Ok(Some(instance)) = signal.resource.instance_id() else {
+            continue;
+        };
+        if let Some(m) = ports.instances.membership(&instance).await? {
+            signal.resource.group = Some(m.group);
+            signal.resource.application = m.application;
+            signal.resource.environment = m.environment;
+            signal.resource.tags = m.tags;
+        }
+    }
+    let mut observations = observe(signals, ports.history).await?;
+    second_look(&mut observations, event.id.as_deref(), config, ports).await;
+    Ok(Observed {
+        event_id: event.id.clone(),
+        observations,
+        ignored: None,
+    })
+}
+
+/// An alarm on a watched instance gets a second look: the instance's metrics are read at once,
+/// as the pull reads them, and the failure-mode classifier's reading joins the alarm as
+/// evidence (the policy weighs one against the other). Best effort: when the metrics cannot be
+/// read, the alarm goes on alone.
+async fn second_look<I, H, W, D, M, L>(
+    observations: &mut Vec<Observation>,
+    event_id: Option<&str>,
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+) where
+    D: ListDiskMetrics,
+    M: FetchMetrics,
+    L: LastDeploy,
+{
+    let mut looked = Vec::new();
+    for o in observations.iter() {
+        let s = &o.signal;
+        if !matches!(
+            s.kind,
+            SignalKind::AlarmStateChange {
+                state: vigil_core::domain::AlarmState::Alarm,
+                ..
+            }
+        ) {
+            continue;
+        }
+        let (Ok(Some(instance)), Some(group)) = (s.resource.instance_id(), &s.resource.group)
+        else {
+            continue;
+        };
+        let watched = metrics::WatchedInstance {
+            instance,
+            group: group.clone(),
+            application: s.resource.application.clone(),
+            environment: s.resource.environment.clone(),
+            tags: s.resource.tags.clone(),
+        };
+        let tick = format!("{}:second-look", event_id.unwrap_or(&s.event_id));
+        match read_instances(&tick, s.observed_at, &[watched], config, ports).await {
+            Ok(read) => looked.extend(
+                read.into_iter()
+                    .filter(|o| matches!(o.signal.kind, SignalKind::InstanceMetrics { .. })),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %vigil_core::error_chain(&e), "second look at the alarm's instance failed: the alarm goes on alone");
+            }
+        }
+    }
+    observations.extend(looked);
+}
+
+/// Signals to observations: features, and for CloudTrail calls and sign-ins the principal's
+/// novelty against its history, which the call then joins. (Also the simulator's way in for
+/// generated CloudTrail activity.)
+pub async fn observe<H: PrincipalHistory>(
+    signals: Vec<vigil_core::domain::Signal>,
+    history: &H,
+) -> Result<Vec<Observation>, PortError> {
+    let mut observations = Vec::with_capacity(signals.len());
+    for signal in signals {
+        let features = match signal.kind {
+            SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. } => {
+                // Features against the history before this call, then the call joins it.
+                let key = &signal.resource.id;
+                let mut profile = history.load(key).await?.unwrap_or_default();
+                let features = features::extract(
+                    &signal,
+                    Context {
+                        principal: Some(&profile),
+                    },
+                );
+                profile.observe(&signal);
+                history.save(key, &profile, signal.observed_at).await?;
+                features
+            }
+            _ => features::extract(&signal, Context::default()),
+        };
+        observations.push(Observation { signal, features });
+    }
+    Ok(observations)
+}
+
+/// One observation per instance with its metrics read together ([`features::INSTANCE_V1`]),
+/// from the last `instance_points` of each window.
+fn instance_observations(
+    windows: &[Observation],
+    since_deploy: &std::collections::BTreeMap<String, f64>,
+    config: &IngestConfig,
+) -> Vec<Observation> {
+    use std::collections::BTreeMap;
+    let mut by_instance: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+    for o in windows {
+        if matches!(o.signal.kind, SignalKind::MetricWindow { .. }) {
+            by_instance
+                .entry(&o.signal.resource.id)
+                .or_default()
+                .push(o);
+        }
+    }
+    let recent = |s: &[Option<f64>]| -> Vec<Option<f64>> {
+        s[s.len().saturating_sub(config.instance_points)..].to_vec()
+    };
+    let mut out = Vec::with_capacity(by_instance.len());
+    for group in by_instance.values() {
+        let mut series: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
+        for o in group {
+            if let SignalKind::MetricWindow { metric, points, .. } = &o.signal.kind {
+                let name = vigil_core::metrics::metric_name(metric);
+                let window = recent(points);
+                // Of several volumes, the fullest one speaks for the instance's disk.
+                let latest = |w: &[Option<f64>]| w.iter().rev().find_map(|v| *v);
+                match series.get(name) {
+                    Some(have) if latest(have) >= latest(&window) => {}
+                    _ => {
+                        series.insert(name, window);
+                    }
+                }
+            }
+        }
+        let Some(first) = group.first() else { continue };
+        let get = |k: &str| series.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        let values = features::instance::instance(&features::instance::InstanceMetrics {
+            period_secs: config.period,
+            cpu: get("CPUUtilization"),
+            net_in: get("NetworkIn"),
+            net_out: get("NetworkOut"),
+            status_failed: get("StatusCheckFailed"),
+            mem: get("mem_used_percent"),
+            disk: get("disk_used_percent"),
+            minutes_since_deploy: vigil_core::gate::target_of(&first.signal.resource)
+                .and_then(|t| since_deploy.get(&t).copied()),
+        });
+        let mut signal = first.signal.clone();
+        signal.kind = SignalKind::InstanceMetrics {
+            metrics: group
+                .iter()
+                .filter_map(|o| match &o.signal.kind {
+                    SignalKind::MetricWindow { metric, .. } => Some(metric.clone()),
+                    _ => None,
+                })
+                .collect(),
+            period: config.period,
+            points: config.instance_points,
+        };
+        signal.values.clear();
+        out.push(Observation {
+            signal,
+            features: vigil_core::domain::FeatureVector {
+                schema: features::INSTANCE_V1.to_owned(),
+                names: features::instance::NAMES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                values: values.to_vec(),
+            },
+        });
+    }
+    out
+}
+
+/// The scheduled pull: the watched instances' recent metrics, as metric-window observations
+/// and one instance observation per instance.
+async fn pull<I, H, W, D, M, L>(
+    tick: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+) -> Result<Vec<Observation>, IngestError>
+where
+    W: ListWatchedInstances,
+    D: ListDiskMetrics,
+    M: FetchMetrics,
+    L: LastDeploy,
+{
+    let instances = ports.watched.watched(&config.watch_tag).await?;
+    read_instances(tick, at, &instances, config, ports).await
+}
+
+/// The given instances' recent metrics, as metric-window observations and one instance
+/// observation per instance.
+async fn read_instances<I, H, W, D, M, L>(
+    tick: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    instances: &[metrics::WatchedInstance],
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+) -> Result<Vec<Observation>, IngestError>
+where
+    D: ListDiskMetrics,
+    M: FetchMetrics,
+    L: LastDeploy,
+{
+    // Disk metrics are optional: without them the pull goes on with the rest.
+    let disks = match ports.disks.disks(instances).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %vigil_core::error_chain(&e), "disk metrics not discovered");
+            Vec::new()
+        }
+    };
+    let queries = metrics::plan(instances, &disks);
+    let period = i64::from(config.period.max(1));
+    // Whole periods only: the current, incomplete one would look like a drop.
+    let end_secs = at.timestamp() - at.timestamp().rem_euclid(period);
+    let end = chrono::DateTime::from_timestamp(end_secs, 0).unwrap_or(at);
+    let start = end - chrono::Duration::seconds(period * config.points as i64);
+    let results = ports
+        .metrics
+        .fetch(&queries, start, end, config.period)
+        .await?;
+    let signals = metrics::signals(
+        tick,
+        end,
+        config.period,
+        config.points,
+        instances,
+        &queries,
+        &results,
+    );
+    let total = signals.len();
+    let mut observations: Vec<Observation> = signals
+        .into_iter()
+        .take(config.max_observations)
+        .map(|signal| Observation {
+            features: features::extract(&signal, Context::default()),
+            signal,
+        })
+        .collect();
+    features::relate_cpu_to_load(&mut observations);
+    // The deploy feedback: minutes since the gate last let a deploy through to each target.
+    let mut since_deploy = std::collections::BTreeMap::new();
+    let targets: std::collections::BTreeSet<String> = instances
+        .iter()
+        .filter_map(|w| {
+            Some(format!(
+                "{}/{}",
+                w.application.as_ref()?,
+                w.environment.as_ref()?
+            ))
+        })
+        .collect();
+    for target in targets {
+        match ports.deploys.last_deploy(&target).await {
+            Ok(Some(d)) => {
+                since_deploy.insert(target, (at - d.at).num_seconds().max(0) as f64 / 60.0);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(target, error = %vigil_core::error_chain(&e), "deploy record unreadable");
+            }
+        }
+    }
+    let instances_read = instance_observations(&observations, &since_deploy, config);
+    observations.extend(instances_read);
+    for o in &mut observations {
+        if let SignalKind::MetricWindow { points, .. } = &mut o.signal.kind {
+            let excess = points.len().saturating_sub(config.keep_points);
+            points.drain(..excess);
+        }
+    }
+    tracing::info!(
+        instances = instances.len(),
+        queries = queries.len(),
+        windows = total,
+        vigil_dropped_windows = total.saturating_sub(config.max_observations),
+        "metric pull"
+    );
+    Ok(observations)
+}

@@ -167,7 +167,8 @@ async fn the_remediate_handler_scales_out_and_detaches_through_the_real_adapters
             by: 1,
         }),
         &settings,
-        &ports,
+        ports,
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -181,7 +182,8 @@ async fn the_remediate_handler_scales_out_and_detaches_through_the_real_adapters
             instance: victim.clone(),
         }),
         &settings,
-        &ports,
+        ports,
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -356,7 +358,7 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         reasons: Vec::new(),
         decided_at: Utc::now(),
     };
-    let out = remediate::handle(&decision, &settings, &ports)
+    let out = remediate::handle(&decision, &settings, ports, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(out.status, OutcomeStatus::NotActed);
@@ -378,7 +380,7 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         "click-1",
         Utc::now(),
         &settings,
-        &ports,
+        ports,
     )
     .await;
     assert_eq!(page.status, 200, "{page:?}");
@@ -390,7 +392,7 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         "click-2",
         Utc::now(),
         &settings,
-        &ports,
+        ports,
     )
     .await;
     assert_eq!(again.status, 409);

@@ -183,3 +183,42 @@ fn the_check_sees_a_violation() {
     assert!(sdks.iter().any(|d| d == "aws-sdk-dynamodb"), "{sdks:?}");
     assert!(graph.closure("vigil-cli").contains("vigil-lab"));
 }
+
+/// Longest a source file under a crate's `src/` may be, inline tests included: past it, a
+/// module holds more than one idea (split it by source, by arm, by step).
+const MAX_SOURCE_LINES: usize = 800;
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_source_file_is_longer_than_the_limit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut crates = vec![root.join("cli"), root.join("tests")];
+    for parent in ["shared", "functions"] {
+        for entry in std::fs::read_dir(root.join(parent)).unwrap() {
+            crates.push(entry.unwrap().path());
+        }
+    }
+    let mut files = Vec::new();
+    for c in crates.iter().map(|c| c.join("src")).filter(|s| s.is_dir()) {
+        rust_files(&c, &mut files);
+    }
+    assert!(files.len() > 50, "found only {} source files", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).unwrap().lines().count();
+            (lines > MAX_SOURCE_LINES).then(|| format!("{} ({lines} lines)", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "over {MAX_SOURCE_LINES} lines: {long:?}");
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use vigil_aws::dynamodb::StateTable;
-use vigil_core::domain::{Attempt, Decision, Mode, OutcomeStatus, Tier};
+use vigil_core::domain::{Attempt, Code, Decision, Mode, OutcomeStatus, Tier};
 use vigil_core::models::Models;
 use vigil_core::policy::Policy;
 use vigil_core::stages::Observed;
@@ -132,7 +132,7 @@ async fn concurrent_deliveries_of_one_event_act_once() {
         verify_interval: std::time::Duration::from_millis(100),
         ..Default::default()
     };
-    let outcome = remediate::handle(&acting[0], &verify, &ports)
+    let outcome = remediate::handle(&acting[0], &verify, ports, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(outcome.status, OutcomeStatus::Verified);
@@ -189,7 +189,7 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
         )
         .await;
     assert_eq!(second[0].tier, Tier::Escalate, "{:#?}", second[0].reasons);
-    assert!(second[0].cites("policy:no-rule"));
+    assert!(second[0].cites(&Code::NoRule));
     assert!(
         second[0]
             .reasons
@@ -211,7 +211,7 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
             "x3",
         )
         .await;
-    assert!(third[0].cites("policy:override-refused"));
+    assert!(third[0].cites(&Code::OverrideRefused));
     assert_eq!(third[0].tier, Tier::Escalate, "still the stricter policy");
     assert!(
         third[0]
@@ -226,7 +226,7 @@ async fn a_policy_change_in_ssm_is_followed_and_an_invalid_one_is_refused() {
             "x4",
         )
         .await;
-    assert!(fourth[0].cites("policy:override-refused"));
+    assert!(fourth[0].cites(&Code::OverrideRefused));
     let reports: Vec<_> = h::sns_sent(&world.topic)
         .into_iter()
         .filter(|m| m.subject.contains("policy override"))

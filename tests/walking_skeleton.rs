@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
-use vigil_core::domain::{Mode, OutcomeStatus, Tier};
+use vigil_core::domain::{Code, Mode, OutcomeStatus, Tier};
 use vigil_core::events;
 use vigil_core::models::Models;
 use vigil_core::policy::Policy;
@@ -45,7 +45,9 @@ impl Pipeline<'_> {
         };
         let mut out = Vec::new();
         for d in decisions.decisions {
-            let o = remediate::handle(&d, &verify, &rports).await.unwrap();
+            let o = remediate::handle(&d, &verify, rports, d.decided_at)
+                .await
+                .unwrap();
             out.push((d, o));
         }
         out
@@ -130,7 +132,7 @@ async fn a_redelivered_event_acts_once() {
 
     assert_eq!(first[0].1.status, OutcomeStatus::Verified);
     assert_eq!(second[0].0.tier, Tier::Observe);
-    assert!(second[0].0.cites("dedup"));
+    assert!(second[0].0.cites(&Code::Dedup));
     assert_eq!(second[0].1.status, OutcomeStatus::NotActed);
     assert_eq!(h::sns_sent(&stack.topic).len(), 1);
     // Only the alarm's instance was touched.
@@ -159,7 +161,7 @@ async fn dry_run_and_kill_switch_change_nothing() {
         .deliver(&cpu_alarm(&instances[1]), "execution-2", Mode::Enforce)
         .await;
     assert_eq!(killed[0].0.tier, Tier::Escalate);
-    assert!(killed[0].0.cites("limit:kill-switch"));
+    assert!(killed[0].0.cites(&Code::KillSwitch));
     assert_eq!(
         h::instance_health(&stack.config, &instances[1]).await,
         "Healthy"

@@ -104,6 +104,8 @@ enum PolicyCommand {
     Check { file: Option<PathBuf> },
     /// Print the policy format's JSON Schema (published as infra/policy/schema.json).
     Schema,
+    /// Read a policy written in an earlier format and print it in the current one.
+    Migrate { file: PathBuf },
     /// The decision an event would get, with every reason, in dry-run on an in-memory world.
     Explain {
         /// The EventBridge event (JSON).
@@ -241,6 +243,21 @@ fn run(cli: Cli) -> Result<()> {
             command: PolicyCommand::Schema,
         } => {
             print!("{}", vigil_core::policy::Policy::json_schema());
+            Ok(())
+        }
+        Command::Policy {
+            command: PolicyCommand::Migrate { file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let policy = vigil_core::policy::Policy::from_yaml(&text, &file.display().to_string())
+                .with_context(|| format!("checking {}", file.display()))?;
+            println!(
+                "# {} in policy format {} (comments of the original are not kept)",
+                file.display(),
+                vigil_core::policy::VERSION
+            );
+            print!("{}", policy.to_yaml()?);
             Ok(())
         }
         Command::Policy {

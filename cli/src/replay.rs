@@ -9,52 +9,36 @@ use vigil_core::events;
 use vigil_core::models::Models;
 use vigil_core::names::{GroupName, InstanceId};
 use vigil_core::policy::Policy;
-use vigil_handlers::{decide, ingest, remediate, score};
-use vigil_lab::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
+use vigil_handlers::score;
+use vigil_lab::memory::MemoryFleet;
+use vigil_lab::pipeline::Pipeline;
 
-/// The in-memory world: each instance an event names sits in a group of three healthy
-/// instances (so the blast-radius limit lets one be replaced).
-struct World {
-    fleet: MemoryFleet,
-    outbox: MemoryOutbox,
-    state: MemoryState,
-}
-
-impl World {
-    fn new() -> Self {
-        World {
-            fleet: MemoryFleet::default(),
-            outbox: MemoryOutbox::default(),
-            state: MemoryState::default(),
-        }
-    }
-
-    /// Puts every instance the event names into a group of its own, if it has none yet.
-    fn place(&self, envelope: &events::Envelope, n: usize) -> Result<()> {
-        let Ok(events::Normalised::Signals(signals)) = events::normalise(envelope) else {
-            return Ok(());
+/// Puts every instance the event names into a group of three healthy instances of its own, if
+/// it has none yet (so the blast-radius limit lets one be replaced).
+fn place(fleet: &MemoryFleet, envelope: &events::Envelope, n: usize) -> Result<()> {
+    let Ok(events::Normalised::Signals(signals)) = events::normalise(envelope) else {
+        return Ok(());
+    };
+    for s in signals {
+        let Ok(Some(instance)) = s.resource.instance_id() else {
+            continue;
         };
-        for s in signals {
-            let Ok(Some(instance)) = s.resource.instance_id() else {
-                continue;
-            };
-            if self.fleet.health(&instance).is_some() {
-                continue;
-            }
-            let group = GroupName::parse(&format!("replay-group-{n}"))?;
-            let peers = [
-                InstanceId::parse(&format!("i-{:08x}", 0xa000_0000_u32 + n as u32 * 2))?,
-                InstanceId::parse(&format!("i-{:08x}", 0xa000_0001_u32 + n as u32 * 2))?,
-            ];
-            self.fleet.add_group(
-                &group,
-                1,
-                6,
-                &[instance, peers[0].clone(), peers[1].clone()],
-            );
+        if fleet.health(&instance).is_some() {
+            continue;
         }
-        Ok(())
+        let group = GroupName::parse(&format!("replay-group-{n}"))?;
+        let peers = [
+            InstanceId::parse(&format!("i-{:08x}", 0xa000_0000_u32 + n as u32 * 2))?,
+            InstanceId::parse(&format!("i-{:08x}", 0xa000_0001_u32 + n as u32 * 2))?,
+        ];
+        fleet.add_group(
+            &group,
+            1,
+            6,
+            &[instance, peers[0].clone(), peers[1].clone()],
+        );
     }
+    Ok(())
 }
 
 /// `vigil policy explain`: one event, dry-run, with the given policy (default: bundled).
@@ -72,50 +56,11 @@ async fn run_with(
     as_json: bool,
     policy: Option<Policy>,
 ) -> Result<()> {
-    let world = World::new();
-    let models = Models::bundled()?;
     let policy = match policy {
         Some(p) => p,
         None => Policy::bundled()?,
     };
-    let settings = decide::PolicyStore::new(policy, mode, decide::POLICY_TTL);
-    let verify = remediate::RemediateConfig {
-        verify_attempts: 1,
-        verify_interval: std::time::Duration::ZERO,
-        ..Default::default()
-    };
-    let metrics = MemoryMetrics::default();
-    let ingest_ports = ingest::IngestPorts {
-        instances: &world.fleet,
-        history: &world.state,
-        watched: &world.fleet,
-        disks: &metrics,
-        metrics: &metrics,
-        deploys: &world.state,
-    };
-    let ingest_config = ingest::IngestConfig::default();
-    let decide_ports = decide::DecidePorts {
-        claims: &world.state,
-        kill_switch: &world.state,
-        groups: &world.fleet,
-        history: &world.state,
-        quotas: &world.state,
-        policy: &world.state,
-        alerts: &world.outbox,
-    };
-    let ops = vigil_lab::memory::MemoryOps::default();
-    let audit = vigil_lab::memory::MemoryAudit::default();
-    let remediate_ports = remediate::RemediatePorts {
-        kill_switch: &world.state,
-        instances: &world.fleet,
-        health: &world.fleet,
-        alerts: &world.outbox,
-        history: &world.state,
-        groups: &world.fleet,
-        commands: &ops,
-        pipelines: &ops,
-        audit: &audit,
-    };
+    let pipeline = Pipeline::new(Models::bundled()?, policy, mode);
     if !as_json {
         println!(
             "Replaying {} event(s) in {mode} mode on an in-memory world.\n",
@@ -135,8 +80,8 @@ async fn run_with(
                 continue;
             }
         };
-        world.place(&envelope, n)?;
-        let observed = match ingest::handle(&envelope, &ingest_config, &ingest_ports).await {
+        place(&pipeline.fleet, &envelope, n)?;
+        let observed = match pipeline.ingest(&envelope).await {
             Ok(o) => o,
             Err(e) => {
                 print_refusal(&name, &vigil_core::error_chain(&e), as_json);
@@ -151,13 +96,13 @@ async fn run_with(
             }
             continue;
         }
-        let mut scored = score::handle(observed, &models);
+        let mut scored = score::handle(observed, &pipeline.models);
         scored.execution_id = Some(format!("replay-{n}"));
         let owner = scored.execution_id.clone().unwrap_or_default();
-        let decisions =
-            decide::handle(scored, &owner, &settings, &decide_ports, chrono::Utc::now()).await?;
+        let now = chrono::Utc::now();
+        let decisions = pipeline.decide_scored(scored, &owner, now).await?;
         for d in &decisions.decisions {
-            let outcome = remediate::handle(d, &verify, &remediate_ports).await?;
+            let outcome = pipeline.remediate(d, now).await?;
             if as_json {
                 println!(
                     "{}",
@@ -182,7 +127,7 @@ async fn run_with(
             }
             println!("  outcome:  {:?}: {}", outcome.status, outcome.detail);
             if let Some(Action::ReplaceInstance { instance, .. }) = &d.action
-                && let Some(h) = world.fleet.health(instance)
+                && let Some(h) = pipeline.fleet.health(instance)
             {
                 println!("  world:    {instance} is {h}");
             }
@@ -192,7 +137,7 @@ async fn run_with(
     if !as_json {
         println!(
             "{} alert(s) would have been published.",
-            world.outbox.sent().len()
+            pipeline.outbox.sent().len()
         );
     }
     Ok(())

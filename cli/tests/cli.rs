@@ -76,6 +76,24 @@ fn policy_check_accepts_the_bundled_policy_and_refuses_a_bad_one() {
 }
 
 #[test]
+fn policy_migrate_writes_a_version_1_policy_in_the_current_format() {
+    let old = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/upgrade/policy-v1.yaml"
+    );
+    let run = check(&["policy", "migrate", old]);
+    assert!(run.ok, "{}", run.stderr);
+    let mut migrated = vigil_core::policy::Policy::from_yaml(&run.stdout, "migrated").unwrap();
+    assert_eq!(migrated.version, vigil_core::policy::VERSION);
+    // The previous release's default policy is this release's default, written anew (its id
+    // names the document it was read from).
+    let bundled = vigil_core::policy::Policy::bundled().unwrap();
+    assert_ne!(migrated.id, bundled.id);
+    migrated.id = bundled.id.clone();
+    assert_eq!(migrated, bundled);
+}
+
+#[test]
 fn audit_verify_finds_tampering() {
     use vigil_core::audit::AuditRecord;
     let mut records: Vec<AuditRecord> = Vec::new();

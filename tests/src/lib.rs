@@ -482,8 +482,8 @@ impl Adapters {
         }
     }
 
-    pub fn remediate_ports(&self) -> vigil_aws::stack::Ports<'_> {
-        self.remediate.ports()
+    pub fn remediate_ports(&self) -> &vigil_aws::stack::RemediateAdapters {
+        &self.remediate
     }
 }
 

@@ -16,8 +16,7 @@ async fn main() -> Result<(), Error> {
     let adapters = stack::RemediateAdapters::from_env(&sdk, &from_process)?;
     let key = stack::signing_key(&sdk, &from_process).await;
     let settings = stack::remediate_config(&from_process, key.clone());
-    let ports = adapters.ports();
-    let (settings, ports, key) = (&settings, &ports, &key);
+    let (settings, ports, key) = (&settings, &adapters, &key);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
             let token = event.payload.query_string_parameters.get("t").cloned();

@@ -12,10 +12,9 @@ async fn main() -> Result<(), Error> {
     let adapters = stack::RemediateAdapters::from_env(&sdk, &from_process)?;
     let key = stack::signing_key(&sdk, &from_process).await;
     let settings = stack::remediate_config(&from_process, key);
-    let ports = adapters.ports();
-    let (settings, ports) = (&settings, &ports);
+    let (settings, ports) = (&settings, &adapters);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Decision>| async move {
-        vigil_handlers::remediate::handle(&event.payload, settings, ports)
+        vigil_handlers::remediate::handle(&event.payload, settings, ports, chrono::Utc::now())
             .await
             .map_err(|e| Error::from(vigil_core::error_chain(&e)))
     }))

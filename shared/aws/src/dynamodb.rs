@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::port_error;
 use vigil_core::domain::Attempt;
 use vigil_core::features::identity::{MAX_AGE_DAYS, PrincipalProfile};
+use vigil_core::keys;
 use vigil_handlers::ports::{
     ActionHistory, Claim, ClaimOnce, LoadPendingApproval, PortError, PortErrorKind,
     PrincipalHistory, ReadDeploymentFreeze, RecordIncident, SavePendingApproval, TakeQuota,
@@ -31,12 +32,12 @@ impl StateTable {
 
     /// The key of a principal's history item.
     pub fn principal_key(principal: &str) -> String {
-        format!("principal#{principal}")
+        keys::principal(principal)
     }
 
     /// The key of a pipeline's deployment freeze item.
     pub fn freeze_key(pipeline: &str) -> String {
-        format!("freeze#{pipeline}")
+        keys::freeze(pipeline)
     }
 }
 
@@ -172,7 +173,7 @@ impl vigil_handlers::ports::Sightings for StateTable {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("sighting#{key}")))
+            .key("pk", AttributeValue::S(keys::sighting(key)))
             .update_expression("SET seen = if_not_exists(seen, :empty), expires_at = :ttl")
             .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
             .expression_attribute_values(":ttl", epoch(now + chrono::Duration::days(1)))
@@ -194,7 +195,7 @@ impl vigil_handlers::ports::Sightings for StateTable {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("sighting#{key}")))
+            .key("pk", AttributeValue::S(keys::sighting(key)))
             .update_expression("SET seen.#o = :now")
             .expression_attribute_names("#o", owner)
             .expression_attribute_values(":now", epoch(now))
@@ -235,7 +236,7 @@ impl vigil_handlers::ports::SetDeploymentFreeze for StateTable {
 impl StateTable {
     /// The key of a target's last deploy.
     pub fn deploy_key(target: &str) -> String {
-        format!("deploy#{target}")
+        keys::deploy(target)
     }
 }
 
@@ -352,7 +353,7 @@ impl ActionHistory for StateTable {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("attempts#{resource}")))
+            .key("pk", AttributeValue::S(keys::attempts(resource)))
             .consistent_read(true)
             .send()
             .await
@@ -380,7 +381,7 @@ impl ActionHistory for StateTable {
         const OP: &str = "dynamodb:UpdateItem";
         let text = serde_json::to_string(attempt)
             .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
-        let key = AttributeValue::S(format!("attempts#{resource}"));
+        let key = AttributeValue::S(keys::attempts(resource));
         // An atomic append, so concurrent deliveries never lose each other's attempts.
         let out = self
             .client
@@ -480,7 +481,7 @@ impl RecordIncident for StateTable {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("incident#{}", incident.id)))
+            .item("pk", AttributeValue::S(keys::incident(&incident.id)))
             .item("incident", summary)
             .item("expires_at", epoch(keep_until));
         // Incidents on a deployment target are indexed for the gate (POSTURE_INDEX).
@@ -511,11 +512,11 @@ impl RecordIncident for StateTable {
 
 /// The key of a pending approval's item.
 fn pending_key(decision_id: &str) -> String {
-    format!("approval#{decision_id}")
+    keys::pending_approval(decision_id)
 }
 
 fn sent_key(key: &str) -> String {
-    format!("sent#{key}")
+    keys::sent(key)
 }
 
 impl vigil_handlers::ports::MarkAlertSent for StateTable {

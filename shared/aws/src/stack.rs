@@ -25,20 +25,6 @@ pub struct RemediateAdapters {
     pub audit: AuditTrail,
 }
 
-/// The ports, borrowed from the adapters.
-pub type Ports<'a> = RemediatePorts<
-    'a,
-    KillSwitchParameter,
-    AutoScaling,
-    AutoScaling,
-    Sns,
-    StateTable,
-    AutoScaling,
-    Commands,
-    CodePipeline,
-    AuditTrail,
->;
-
 impl RemediateAdapters {
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
@@ -63,19 +49,47 @@ impl RemediateAdapters {
             ),
         })
     }
+}
 
-    pub fn ports(&self) -> Ports<'_> {
-        RemediatePorts {
-            kill_switch: &self.kill_switch,
-            instances: &self.autoscaling,
-            health: &self.autoscaling,
-            alerts: &self.alerts,
-            history: &self.state,
-            groups: &self.autoscaling,
-            commands: &self.commands,
-            pipelines: &self.pipelines,
-            audit: &self.audit,
-        }
+/// The stack's adapters are `remediate`'s ports: Auto Scaling answers for instances, their
+/// health and their groups.
+impl RemediatePorts for RemediateAdapters {
+    type KillSwitch = KillSwitchParameter;
+    type Instances = AutoScaling;
+    type Health = AutoScaling;
+    type Alerts = Sns;
+    type History = StateTable;
+    type Groups = AutoScaling;
+    type Commands = Commands;
+    type Pipelines = CodePipeline;
+    type Audit = AuditTrail;
+
+    fn kill_switch(&self) -> &KillSwitchParameter {
+        &self.kill_switch
+    }
+    fn instances(&self) -> &AutoScaling {
+        &self.autoscaling
+    }
+    fn health(&self) -> &AutoScaling {
+        &self.autoscaling
+    }
+    fn alerts(&self) -> &Sns {
+        &self.alerts
+    }
+    fn history(&self) -> &StateTable {
+        &self.state
+    }
+    fn groups(&self) -> &AutoScaling {
+        &self.autoscaling
+    }
+    fn commands(&self) -> &Commands {
+        &self.commands
+    }
+    fn pipelines(&self) -> &CodePipeline {
+        &self.pipelines
+    }
+    fn audit(&self) -> &AuditTrail {
+        &self.audit
     }
 }
 

@@ -12,7 +12,7 @@ use vigil_core::features;
 use vigil_core::incidents;
 use vigil_core::models::{AlarmBaseline, Scorer};
 use vigil_core::names::GroupName;
-use vigil_core::policy::{Facts, Policy};
+use vigil_core::policy::{Facts, Policy, Readings};
 
 fn one_decision(c: &mut Criterion) {
     let path = concat!(
@@ -64,8 +64,9 @@ fn one_decision(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let incident = incidents::open(vec![black_box(scored.clone())]).remove(0);
-                let proposal = policy.propose(&incident, &facts.attempts, now);
-                policy.decide(incident, proposal, black_box(&facts), now)
+                let draft = policy.draft(incident, &Readings::default(), now);
+                let pending = policy.limit(draft, black_box(&facts), now);
+                policy.settle(pending, Some(1))
             })
         },
     );

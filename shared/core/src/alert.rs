@@ -1,5 +1,6 @@
 //! What people are told: the SNS message for a decision and its outcome. Pure.
 
+use crate::domain::Code;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -19,7 +20,7 @@ pub struct Alert {
 }
 
 fn status_word(decision: &Decision, outcome: &Outcome) -> &'static str {
-    if decision.tier == Tier::Observe && decision.cites("recovery") {
+    if decision.tier == Tier::Observe && decision.cites(&Code::Recovery) {
         return "RECOVERED";
     }
     match (decision.tier, outcome.status) {
@@ -44,7 +45,7 @@ pub fn render_with_links(
     links: Option<&(String, String)>,
 ) -> Alert {
     let inc = &decision.incident;
-    let subject_full = if decision.tier == Tier::Observe && decision.cites("recovery") {
+    let subject_full = if decision.tier == Tier::Observe && decision.cites(&Code::Recovery) {
         format!(
             "[Vigil {}] {} is healthy again: RECOVERED",
             inc.severity, inc.resource.id

@@ -11,6 +11,7 @@ pub mod events;
 pub mod features;
 pub mod gate;
 pub mod incidents;
+pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod names;

@@ -6,15 +6,10 @@
 //! recorded and told. Every refusal changes nothing.
 
 use chrono::{DateTime, Utc};
+use vigil_core::domain::Code;
 
 use super::remediate::{self, RemediateConfig, RemediatePorts};
-use crate::ports::{
-    ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
-    DescribeInstance, DetachFromGroup, DisableTransition, LoadPendingApproval, PublishAlert,
-    ReadKillSwitch, RunCommand, SavePendingApproval, SetDesiredCapacity, SetInstanceHealth,
-    StartAutomation, TransitionEnabled,
-};
-use crate::ports::{RollbackStage, ScalingProcesses, StopAndResume, TakeQuota};
+use crate::ports::{AppendAudit, Claim, ClaimOnce, LoadPendingApproval};
 use vigil_core::approval::{self, ApprovalError, Verdict};
 use vigil_core::domain::{Reason, Tier};
 
@@ -61,30 +56,17 @@ fn escape(s: &str) -> String {
 /// Handles one click. `key` is the signing key (`None` when it could not be read: nothing is
 /// accepted then); `request` identifies this click (the Lambda request id), so a second click
 /// is a second claimant.
-pub async fn handle<K, I, H, A, R, G, C, P, U>(
+pub async fn handle<P>(
     token: Option<&str>,
     key: Option<&[u8]>,
     request: &str,
     now: DateTime<Utc>,
     config: &RemediateConfig,
-    ports: &RemediatePorts<'_, K, I, H, A, R, G, C, P, U>,
+    ports: &P,
 ) -> Page
 where
-    K: ReadKillSwitch,
-    I: DescribeInstance,
-    H: SetInstanceHealth,
-    A: PublishAlert,
-    R: ActionHistory
-        + SavePendingApproval
-        + LoadPendingApproval
-        + ClaimOnce
-        + TakeQuota
-        + crate::ports::MarkAlertSent
-        + crate::ports::FindAlertSent,
-    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
-    C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
-    P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
-    U: AppendAudit,
+    P: RemediatePorts,
+    P::History: LoadPendingApproval + ClaimOnce,
 {
     let Some(key) = key else {
         return Page::new(
@@ -119,7 +101,7 @@ where
         }
         Err(e) => return Page::new(400, "Bad link", format!("{e}: nothing was changed.")),
     };
-    let state = ports.history;
+    let state = ports.history();
     // Load before claiming, so a failed read can be retried with the same link.
     let decision = match state.load_pending(&token.decision_id, now).await {
         Ok(Some(d)) => d,
@@ -140,8 +122,8 @@ where
     };
     // One use per link, one verdict per decision.
     for key in [
-        format!("approval-link#{}", token.nonce),
-        format!("approval-decided#{}", token.decision_id),
+        vigil_core::keys::approval_link(&token.nonce),
+        vigil_core::keys::approval_decided(&token.decision_id),
     ] {
         match state.claim(&key, request, now, token.expires_at).await {
             Ok(Claim::Won) => {}
@@ -163,7 +145,7 @@ where
     }
     let verdict = token.verdict;
     if let Err(e) = ports
-        .audit
+        .audit()
         .append(
             "approval",
             &decision.id,
@@ -187,14 +169,14 @@ where
         Verdict::Approve => {
             d.tier = Tier::AutoHeal;
             d.reasons.push(Reason::new(
-                "approval",
+                Code::Approval,
                 format!("approved by a person through the signed link at {now}"),
             ));
         }
         Verdict::Deny => {
             d.tier = Tier::Escalate;
             d.reasons.push(Reason::new(
-                "approval",
+                Code::Approval,
                 format!("denied by a person through the signed link at {now}: not acting"),
             ));
         }
@@ -203,7 +185,7 @@ where
         .action
         .as_ref()
         .map_or_else(|| "nothing".to_owned(), ToString::to_string);
-    match remediate::handle(&d, config, ports).await {
+    match remediate::handle(&d, config, ports, now).await {
         Ok(outcome) => Page::new(
             200,
             match verdict {

@@ -1,13 +1,15 @@
 //! `decide`: scored observations in, decisions with their reasons out.
 //!
-//! Load the policy (the operators' override from SSM, cached, else the bundled one), correlate
-//! into incidents and match the policy (pure), gather the facts the safety limits need (kill
-//! switch, group capacity, earlier attempts) through ports, apply the limits (pure), then take
-//! the atomic claims: the event itself (a re-delivered event never acts twice), then each
-//! action's cooldown and its hourly quota.
+//! Load the policy (the operators' override from SSM, cached, else the bundled one) and
+//! correlate into incidents. For each incident the decision flows one way (see
+//! `vigil_core::policy`): read what the policy asks for, draft (rules and second opinions,
+//! pure), read what the limits need, apply the limits (pure), take the sighting claim, settle
+//! (pure). Then, across the batch, the atomic claims: the event itself (a re-delivered event
+//! never acts twice), each action's cooldown and its hourly quota, and repeats.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use vigil_core::domain::Code;
 
 use chrono::{DateTime, Utc};
 
@@ -16,9 +18,9 @@ use crate::ports::{
     ReadPolicy, RecordIncident, SetDeploymentFreeze, Sightings, TakeQuota,
 };
 use vigil_core::alert::Alert;
-use vigil_core::domain::{Action, Mode, Reason, Tier};
+use vigil_core::domain::{Mode, Reason, Tier};
 use vigil_core::incidents;
-use vigil_core::policy::{Facts, Policy};
+use vigil_core::policy::{Facts, Policy, Readings};
 use vigil_core::stages::{Decisions, ScoredBatch};
 
 /// How long an event id is remembered for de-duplication (EventBridge retries for up to 24 h).
@@ -118,7 +120,7 @@ impl PolicyStore {
                                 }
                             }
                             notice = Some(Reason::new(
-                                "policy:override-refused",
+                                Code::OverrideRefused,
                                 format!(
                                     "override v{version} is invalid ({why}); {kept} stays in force"
                                 ),
@@ -135,7 +137,7 @@ impl PolicyStore {
         } else if let Some(v) = lock(&self.state).refused.clone() {
             let kept = lock(&self.state).current.id.clone();
             notice = Some(Reason::new(
-                "policy:override-refused",
+                Code::OverrideRefused,
                 format!("override v{v} is invalid; {kept} stays in force"),
             ));
         }
@@ -172,92 +174,6 @@ pub enum DecideError {
     Port(#[from] PortError),
 }
 
-/// The verification that comes later than an action can wait for: the alarm that led to an
-/// action on this resource is back to OK. Cites the attempt it follows.
-fn recovery(
-    incident: &vigil_core::domain::Incident,
-    attempts: &[vigil_core::domain::Attempt],
-    now: DateTime<Utc>,
-) -> Option<Reason> {
-    use vigil_core::domain::{AlarmState, FailureMode, SignalKind};
-    if incident.failure_mode != FailureMode::Normal || incident.threat.is_some() {
-        return None;
-    }
-    let alarm = incident
-        .evidence
-        .iter()
-        .find_map(|e| match &e.observation.signal.kind {
-            SignalKind::AlarmStateChange {
-                alarm,
-                state: AlarmState::Ok,
-                ..
-            } => Some(alarm.clone()),
-            _ => None,
-        })?;
-    recovered_after(attempts, now, |minutes, last| {
-        format!(
-            "alarm {} is back to OK {minutes} minute(s) after {} (decision {}): recovered",
-            vigil_core::names::display_text(&alarm, 256),
-            last.action,
-            last.decision_id
-        )
-    })
-}
-
-/// The `recovery` reason for the last action carried out among `attempts`, worded by `say`
-/// from the minutes since it and the attempt.
-fn recovered_after(
-    attempts: &[vigil_core::domain::Attempt],
-    now: DateTime<Utc>,
-    say: impl FnOnce(i64, &vigil_core::domain::Attempt) -> String,
-) -> Option<Reason> {
-    use vigil_core::domain::OutcomeStatus;
-    let last = attempts.iter().rev().find(|a| {
-        matches!(
-            a.status,
-            OutcomeStatus::Verified | OutcomeStatus::Unverified
-        )
-    })?;
-    let minutes = (now - last.at).num_minutes().max(0);
-    Some(Reason::new("recovery", say(minutes, last)))
-}
-
-/// The group an incident's launch-succeeded evidence is in, if it has any.
-fn launched_in(incident: &vigil_core::domain::Incident) -> Option<vigil_core::names::GroupName> {
-    use vigil_core::domain::{ScalingActivityKind, SignalKind};
-    incident.evidence.iter().find_map(|e| {
-        let s = &e.observation.signal;
-        match &s.kind {
-            SignalKind::ScalingActivity {
-                activity: ScalingActivityKind::LaunchSucceeded,
-                ..
-            } => s.resource.group.clone(),
-            _ => None,
-        }
-    })
-}
-
-/// A launch in a group after Vigil took an instance out of it: the replacement is in service.
-fn replacement(
-    incident: &vigil_core::domain::Incident,
-    group_attempts: &[vigil_core::domain::Attempt],
-    now: DateTime<Utc>,
-) -> Option<Reason> {
-    let group = launched_in(incident)?;
-    // Only an instance taken out is replaced (a scale-out's launch is new capacity).
-    let removals: Vec<vigil_core::domain::Attempt> = group_attempts
-        .iter()
-        .filter(|a| matches!(a.action.as_str(), "replace_instance" | "detach_instance"))
-        .cloned()
-        .collect();
-    recovered_after(&removals, now, |minutes, last| {
-        format!(
-            "{} launched in group {group} {minutes} minute(s) after {} (decision {}): the replacement is in service",
-            incident.resource.id, last.action, last.decision_id
-        )
-    })
-}
-
 /// Decides on one scored batch. `owner` identifies this delivery (the state machine's
 /// execution id, else the Lambda request id): stable across retries of one delivery, distinct
 /// between deliveries.
@@ -281,45 +197,38 @@ where
     let mut decisions = Vec::new();
     let peers = vigil_core::policy::GroupReadings::of_batch(&input.scored);
     for incident in incidents::open(input.scored) {
+        // 1. What the policy needs read for this incident.
+        let reads = policy.reads(&incident, now);
         let attempts = ports
             .history
-            .recent(&incident.resource.id, now - policy.loop_window())
+            .recent(&incident.resource.id, reads.since)
             .await?;
-        let mut proposal = policy.propose(&incident, &attempts, now);
-        // Second opinions on a finding from telemetry: the group's other instances, and
-        // Vigil's own recent actions on the instance or its group (its metrics settle).
-        let mut second = (proposal.tier != Tier::Observe)
-            .then(|| policy.lone_surge(&incident, &peers))
-            .flatten();
-        if second.is_none()
-            && proposal.tier != Tier::Observe
-            && vigil_core::policy::led_by_telemetry(&incident)
-        {
-            let mut acted = attempts.clone();
-            if let Some(group) = &incident.resource.group {
-                let since = now - chrono::Duration::minutes(i64::from(policy.tiers.settle_minutes));
-                acted.extend(
-                    ports
-                        .history
-                        .recent(&super::remediate::group_key(group), since)
-                        .await?,
-                );
+        let group_attempts = match &reads.group {
+            Some((group, since)) => {
+                ports
+                    .history
+                    .recent(&vigil_core::keys::group(group), *since)
+                    .await?
             }
-            second = policy.settling(&incident, &acted, now);
-        }
-        if let Some(why) = second {
-            proposal.tier = Tier::Observe;
-            proposal.action = None;
-            proposal.reasons.push(why);
-        }
-        if let Some(n) = &notice {
-            proposal.reasons.push(n.clone());
-        }
-        let mut facts = Facts {
+            None => Vec::new(),
+        };
+        let readings = Readings {
             attempts,
+            group_attempts,
+            peers: peers.clone(),
+        };
+        // 2. The rules' proposal and the second opinions.
+        let mut draft = policy.draft(incident, &readings, now);
+        if let Some(n) = &notice {
+            draft.cite(n.clone());
+        }
+        // 3. The facts the limits need, then the limits.
+        let needs = draft.needs();
+        let mut facts = Facts {
+            attempts: readings.attempts,
             ..Facts::default()
         };
-        if let Some(action) = &proposal.action {
+        if needs.kill_switch {
             facts.kill_switch = match ports.kill_switch.engaged().await {
                 Ok(engaged) => engaged,
                 Err(e) => {
@@ -327,83 +236,29 @@ where
                     true
                 }
             };
-            // Actions on a group need its capacity for the blast radius and the caps.
-            if let Action::ReplaceInstance { group, .. }
-            | Action::DetachInstance { group, .. }
-            | Action::RestartService { group, .. }
-            | Action::ScaleOut { group, .. } = action
-            {
-                facts.group = Some(ports.groups.capacity(group).await?);
-            }
         }
-        let replaced = match launched_in(&incident) {
-            Some(group) => {
-                ports
-                    .history
-                    .recent(
-                        &super::remediate::group_key(&group),
-                        now - policy.loop_window(),
-                    )
-                    .await?
-            }
-            None => Vec::new(),
+        if let Some(group) = &needs.capacity {
+            facts.group = Some(ports.groups.capacity(group).await?);
+        }
+        let pending = policy.limit(draft, &facts, now);
+        // 4. The claim the decision waits on (a finding seen a second time), then the decision.
+        let sightings = match pending.sighting() {
+            Some((key, window)) => Some(ports.history.sighted(key, owner, now, window).await?),
+            None => None,
         };
-        let recovery = recovery(&incident, &facts.attempts, now)
-            .or_else(|| replacement(&incident, &replaced, now));
-        let mut decision = policy.decide(incident, proposal, &facts, now);
-        // A finding from the pull, or an alarm the second look does not corroborate, waits for
-        // the next reading to find it again.
-        let confirm = policy.tiers.confirm_within_minutes;
-        let uncorroborated = (decision.tier != Tier::Observe)
-            .then(|| policy.uncorroborated_alarm(&decision.incident))
-            .flatten();
-        if confirm > 0
-            && decision.tier != Tier::Observe
-            && (uncorroborated.is_some() || vigil_core::policy::from_pull(&decision.incident))
-        {
-            decision.reasons.extend(uncorroborated);
-            let key = format!(
-                "{}#{}",
-                decision.incident.resource.id,
-                decision.incident.what()
-            );
-            let window = chrono::Duration::minutes(i64::from(confirm));
-            let before = ports.history.sighted(&key, owner, now, window).await?;
-            if before == 0 {
-                decision.tier = Tier::Observe;
-                decision.action = None;
-                decision.reasons.push(Reason::new(
-                    "confirm",
-                    format!(
-                        "first sighting of {} on {}: told and acted on only if a pull within {confirm} min finds it again",
-                        decision.incident.what(),
-                        decision.incident.resource.id
-                    ),
-                ));
-            } else {
-                decision.reasons.push(Reason::new(
-                    "confirm",
-                    format!("confirmed: found again within {confirm} min"),
-                ));
-            }
-        }
-        if let Some(r) = recovery {
-            decision.reasons.push(r);
-        }
-        decisions.push(decision);
+        decisions.push(policy.settle(pending, sightings));
     }
 
     // De-duplication: after every read that can fail (so a retry is not mistaken for a
     // duplicate) and before any claim that has an effect.
     if let Some(event_id) = &input.event_id {
         let until = now + chrono::Duration::hours(DEDUP_WINDOW_HOURS);
-        let key = format!("event#{event_id}");
+        let key = vigil_core::keys::event(event_id);
         if ports.claims.claim(&key, owner, now, until).await? == Claim::Held {
             tracing::info!(event_id, "duplicate event: already decided");
             for d in &mut decisions {
-                d.tier = Tier::Observe;
-                d.reasons.push(Reason::new(
-                    "dedup",
+                *d = d.clone().shelve(Reason::new(
+                    Code::Dedup,
                     format!("event {event_id} was already handled: recorded only"),
                 ));
             }
@@ -446,7 +301,7 @@ where
         );
         ports.history.set_freeze(&target, &reason, until).await?;
         d.reasons.push(Reason::new(
-            "gate:freeze",
+            Code::GateFreeze,
             format!(
                 "deployments of {target} are held at the gate until {} or until people lift the freeze",
                 until.format("%Y-%m-%d %H:%M UTC")
@@ -462,10 +317,10 @@ where
             continue;
         };
         let (kind, target) = (action.kind(), action.target());
-        let key = format!("cooldown#{kind}#{target}");
+        let key = vigil_core::keys::cooldown(kind, &target.to_string());
         if !this_batch.insert(key.clone()) {
             let reason = Reason::new(
-                "limit:cooldown",
+                Code::Cooldown,
                 format!("{target} is acted on by another decision of this batch: not repeating it"),
             );
             *decision = decision.clone().hold(reason);
@@ -478,7 +333,7 @@ where
             == Claim::Held
         {
             let reason = Reason::new(
-                "limit:cooldown",
+                Code::Cooldown,
                 format!(
                     "{target} was already acted on in the last {} minutes: not repeating it",
                     policy.limits.cooldown_minutes
@@ -488,7 +343,7 @@ where
             continue;
         }
         decision.reasons.push(Reason::new(
-            "limit:cooldown",
+            Code::Cooldown,
             format!(
                 "free: {target} not acted on in the last {} minutes",
                 policy.limits.cooldown_minutes
@@ -499,16 +354,16 @@ where
         let until = now + chrono::Duration::hours(2);
         match ports
             .quotas
-            .take(&format!("rate#{kind}#{hour}"), limit, until)
+            .take(&vigil_core::keys::rate(kind, hour), limit, until)
             .await?
         {
             Some(n) => decision.reasons.push(Reason::new(
-                "limit:rate",
+                Code::Rate,
                 format!("{n}/{limit} {kind} actions this hour"),
             )),
             None => {
                 let reason = Reason::new(
-                    "limit:rate",
+                    Code::Rate,
                     format!("{limit} {kind} actions already taken this hour: holding this one"),
                 );
                 *decision = decision.clone().hold(reason);
@@ -518,7 +373,7 @@ where
 
     // People hear of a persisting finding once per `repeat_minutes` (after the limits, so a
     // held action's repeats count too). A retry of this delivery re-wins its own claims.
-    let repeat = chrono::Duration::minutes(i64::from(policy.tiers.repeat_minutes));
+    let repeat = policy.opinions.repeat.period();
     for decision in &mut decisions {
         let Some(key) = policy.told_key(decision) else {
             continue;

@@ -274,11 +274,13 @@ proptest! {
         let text = serde_norway::to_string(&v).unwrap();
         if let Ok(p) = Policy::from_yaml(&text, "fuzz") {
             let t = &p.tiers;
+            let o = &p.opinions;
             prop_assert!(t.approval_min_confidence <= t.auto_heal_min_confidence);
-            prop_assert!((0.0..=1.0).contains(&t.escalate_min_confidence));
+            prop_assert!((0.0..=1.0).contains(&o.model_confidence.min_confidence));
             prop_assert!(p.limits.max_group_share > 0.0 && p.limits.max_group_share <= 1.0);
             prop_assert!(p.limits.max_actions_per_hour >= 1);
-            prop_assert!(t.memory_horizon_hours >= 0.0 && t.disk_horizon_hours >= 0.0);
+            prop_assert!(o.horizon.memory_hours >= 0.0 && o.horizon.disk_hours >= 0.0);
+            prop_assert!((0.0..=1.0).contains(&o.lone_surge.min_group_share));
         }
     }
 

@@ -7,5 +7,6 @@
 pub mod eval;
 pub mod generator;
 pub mod memory;
+pub mod pipeline;
 pub mod sim;
 pub mod train;

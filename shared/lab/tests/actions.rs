@@ -7,23 +7,28 @@ use vigil_core::domain::{
     Action, Decision, FailureMode, Incident, Mode, Outcome, OutcomeStatus, Resource, ResourceKind,
     Severity, Tier,
 };
+use vigil_core::models::Models;
 use vigil_core::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
+use vigil_core::policy::Policy;
 use vigil_handlers::approve;
 use vigil_handlers::ports::DescribeGroup;
-use vigil_handlers::remediate::{self, ApprovalLinks, RemediateConfig, RemediatePorts};
-use vigil_lab::memory::{MemoryAudit, MemoryFleet, MemoryOps, MemoryOutbox, MemoryState};
+use vigil_handlers::remediate::{self, ApprovalLinks, RemediateConfig};
+use vigil_lab::pipeline::Pipeline;
 
 struct World {
-    fleet: MemoryFleet,
-    state: MemoryState,
-    outbox: MemoryOutbox,
-    ops: MemoryOps,
-    audit: MemoryAudit,
+    pipeline: Pipeline,
     clicks: std::sync::atomic::AtomicU32,
     /// Decisions made so far: each gets its own id, as decide gives them.
     decisions: std::sync::atomic::AtomicU32,
     group: GroupName,
     instances: Vec<InstanceId>,
+}
+
+impl std::ops::Deref for World {
+    type Target = Pipeline;
+    fn deref(&self) -> &Pipeline {
+        &self.pipeline
+    }
 }
 
 impl World {
@@ -32,14 +37,14 @@ impl World {
         let instances: Vec<InstanceId> = (0..3)
             .map(|i| InstanceId::parse(&format!("i-0000000{i}")).unwrap())
             .collect();
-        let fleet = MemoryFleet::default();
-        fleet.add_group(&group, 1, 4, &instances);
+        let pipeline = Pipeline::new(
+            Models::bundled().unwrap(),
+            Policy::bundled().unwrap(),
+            Mode::Enforce,
+        );
+        pipeline.fleet.add_group(&group, 1, 4, &instances);
         World {
-            fleet,
-            state: MemoryState::default(),
-            outbox: MemoryOutbox::default(),
-            ops: MemoryOps::default(),
-            audit: MemoryAudit::default(),
+            pipeline,
             clicks: Default::default(),
             decisions: Default::default(),
             group,
@@ -79,33 +84,19 @@ impl World {
             reasons: Vec::new(),
             decided_at: at,
         };
-        let ports = RemediatePorts {
-            kill_switch: &self.state,
-            instances: &self.fleet,
-            health: &self.fleet,
-            alerts: &self.outbox,
-            history: &self.state,
-            groups: &self.fleet,
-            commands: &self.ops,
-            pipelines: &self.ops,
-            audit: &self.audit,
-        };
-        block_on(remediate::handle(&decision, &settings(), &ports)).unwrap()
+        let ports = &self.pipeline;
+        block_on(remediate::handle(
+            &decision,
+            &settings(),
+            ports,
+            decision.decided_at,
+        ))
+        .unwrap()
     }
 
     /// A person clicks a link (its full URL) at `now`.
     fn click(&self, link: &str, now: chrono::DateTime<Utc>) -> approve::Page {
-        let ports = RemediatePorts {
-            kill_switch: &self.state,
-            instances: &self.fleet,
-            health: &self.fleet,
-            alerts: &self.outbox,
-            history: &self.state,
-            groups: &self.fleet,
-            commands: &self.ops,
-            pipelines: &self.ops,
-            audit: &self.audit,
-        };
+        let ports = &self.pipeline;
         let token = link.split_once("?t=").map(|(_, t)| t);
         let click = format!(
             "click-{}",
@@ -118,7 +109,7 @@ impl World {
             &click,
             now,
             &settings(),
-            &ports,
+            ports,
         ))
     }
 

@@ -13,8 +13,8 @@ use vigil_core::models::Models;
 use vigil_core::names::{GroupName, InstanceId};
 use vigil_core::policy::Policy;
 use vigil_core::stages::Observed;
-use vigil_handlers::{decide, remediate, score};
-use vigil_lab::memory::{MemoryFleet, MemoryOutbox, MemoryState};
+use vigil_handlers::score;
+use vigil_lab::pipeline::Pipeline;
 
 const GROUP_SIZE: usize = 6;
 
@@ -86,38 +86,10 @@ fn simulate(
     let mut policy = Policy::bundled().unwrap();
     policy.limits.max_actions_per_hour = max_per_hour;
     let limits = policy.limits.clone();
-    let fleet = MemoryFleet::default();
+    let pipeline = Pipeline::new(models(), policy, Mode::Enforce);
+    let fleet = &pipeline.fleet;
     let ids: Vec<InstanceId> = (0..GROUP_SIZE).map(instance).collect();
     fleet.add_group(&GroupName::parse("web").unwrap(), 1, 10, &ids);
-    let (state, outbox) = (MemoryState::default(), MemoryOutbox::default());
-    let store = decide::PolicyStore::new(policy, Mode::Enforce, decide::POLICY_TTL);
-    let ports = decide::DecidePorts {
-        claims: &state,
-        kill_switch: &state,
-        groups: &fleet,
-        history: &state,
-        quotas: &state,
-        policy: &state,
-        alerts: &outbox,
-    };
-    let ops = vigil_lab::memory::MemoryOps::default();
-    let audit = vigil_lab::memory::MemoryAudit::default();
-    let rports = remediate::RemediatePorts {
-        kill_switch: &state,
-        instances: &fleet,
-        health: &fleet,
-        alerts: &outbox,
-        history: &state,
-        groups: &fleet,
-        commands: &ops,
-        pipelines: &ops,
-        audit: &audit,
-    };
-    let verify = remediate::RemediateConfig {
-        verify_attempts: 1,
-        verify_interval: std::time::Duration::ZERO,
-        ..Default::default()
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -135,13 +107,11 @@ fn simulate(
                 .count();
             let owner = format!("{id}-delivery-{delivery}");
             let decisions = rt
-                .block_on(decide::handle(batch(ev, &id), &owner, &store, &ports, now))
+                .block_on(pipeline.decide_scored(batch(ev, &id), &owner, now))
                 .unwrap();
             for d in decisions.decisions {
                 let acts = d.acts();
-                let outcome = rt
-                    .block_on(remediate::handle(&d, &verify, &rports))
-                    .unwrap();
+                let outcome = rt.block_on(pipeline.remediate(&d, d.decided_at)).unwrap();
                 if acts && outcome.status == OutcomeStatus::Verified {
                     let Some(Action::ReplaceInstance { instance, .. }) = &d.action else {
                         panic!()

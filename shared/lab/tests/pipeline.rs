@@ -5,64 +5,52 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
+use vigil_core::domain::Code;
 use vigil_core::domain::{
     Action, Decision, FailureMode, Mode, Outcome, OutcomeStatus, SignalKind, Tier,
 };
 use vigil_core::models::Models;
 use vigil_core::names::{GroupName, InstanceId};
 use vigil_core::policy::Policy;
-use vigil_handlers::{decide, ingest, remediate, score};
-use vigil_lab::memory::{MemoryFleet, MemoryMetrics, MemoryOutbox, MemoryState};
+use vigil_core::policy::opinions::OpinionCode;
+use vigil_handlers::{decide, ingest, score};
+use vigil_lab::pipeline::Pipeline;
 
 const CPU_INSTANCE: &str = "i-12345678901234567";
 
+/// The in-memory pipeline, the CPU alarm's instance in its group, and the stack's mode and
+/// account as the test sets them.
 struct World {
-    fleet: MemoryFleet,
-    outbox: MemoryOutbox,
-    state: MemoryState,
-    metrics: MemoryMetrics,
+    pipeline: Pipeline,
     mode: Mode,
     /// The stack's account, when the test sets one.
     account: Option<String>,
 }
 
+impl std::ops::Deref for World {
+    type Target = Pipeline;
+    fn deref(&self) -> &Pipeline {
+        &self.pipeline
+    }
+}
+
 impl World {
     /// The CPU alarm's instance in a group of `size` healthy instances.
     fn new(mode: Mode, size: usize) -> Self {
-        let fleet = MemoryFleet::default();
+        let mut pipeline = Pipeline::new(models(), Policy::bundled().unwrap(), mode);
+        // Remediate looks twice, as a deployed one looks several times.
+        pipeline.remediate.verify_attempts = 2;
         let mut ids = vec![InstanceId::parse(CPU_INSTANCE).unwrap()];
         for i in 1..size {
             ids.push(InstanceId::parse(&format!("i-{:08x}", 0xb000_0000_u32 + i as u32)).unwrap());
         }
-        fleet.add_group(&GroupName::parse("web-prod").unwrap(), 1, 6, &ids);
+        pipeline
+            .fleet
+            .add_group(&GroupName::parse("web-prod").unwrap(), 1, 6, &ids);
         World {
-            fleet,
-            outbox: MemoryOutbox::default(),
-            state: MemoryState::default(),
-            metrics: MemoryMetrics::default(),
+            pipeline,
             mode,
             account: None,
-        }
-    }
-
-    fn ingest_ports(
-        &self,
-    ) -> ingest::IngestPorts<
-        '_,
-        MemoryFleet,
-        MemoryState,
-        MemoryFleet,
-        MemoryMetrics,
-        MemoryMetrics,
-        MemoryState,
-    > {
-        ingest::IngestPorts {
-            instances: &self.fleet,
-            history: &self.state,
-            watched: &self.fleet,
-            disks: &self.metrics,
-            metrics: &self.metrics,
-            deploys: &self.state,
         }
     }
 
@@ -161,15 +149,7 @@ async fn stages(
         }));
         let config =
             decide::PolicyStore::new(Policy::bundled().unwrap(), world.mode, decide::POLICY_TTL);
-        let ports = decide::DecidePorts {
-            claims: &world.state,
-            kill_switch: &world.state,
-            groups: &world.fleet,
-            history: &world.state,
-            quotas: &world.state,
-            policy: &world.state,
-            alerts: &world.outbox,
-        };
+        let ports = world.decide_ports();
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
             + chrono::Duration::minutes(i64::from(minute));
         let decisions: vigil_core::stages::Decisions = over_the_wire(
@@ -187,27 +167,9 @@ async fn stages(
     }
 }
 
-/// `remediate` on one decision, on the world (SSM and CodePipeline fresh each time).
+/// `remediate` on one decision, on the world.
 async fn remediate_one(world: &World, d: &Decision) -> Outcome {
-    let ops = vigil_lab::memory::MemoryOps::default();
-    let audit = vigil_lab::memory::MemoryAudit::default();
-    let rports = remediate::RemediatePorts {
-        kill_switch: &world.state,
-        instances: &world.fleet,
-        health: &world.fleet,
-        alerts: &world.outbox,
-        history: &world.state,
-        groups: &world.fleet,
-        commands: &ops,
-        pipelines: &ops,
-        audit: &audit,
-    };
-    let verify = remediate::RemediateConfig {
-        verify_attempts: 2,
-        verify_interval: std::time::Duration::ZERO,
-        ..Default::default()
-    };
-    remediate::handle(d, &verify, &rports).await.unwrap()
+    world.remediate(d, d.decided_at).await.unwrap()
 }
 
 #[test]
@@ -220,7 +182,7 @@ fn cpu_alarm_replaces_the_instance_and_tells_people() {
     assert!(
         matches!(&d.action, Some(Action::ReplaceInstance { group, .. }) if group.as_str() == "web-prod")
     );
-    assert!(d.cites("rule:replace-on-cpu-runaway"));
+    assert!(d.cites(&Code::rule("replace-on-cpu-runaway")));
     assert_eq!(o.status, OutcomeStatus::Verified);
     assert_eq!(world.health(), "UNHEALTHY");
     let sent = world.outbox.sent();
@@ -247,7 +209,11 @@ fn a_trail_stopped_is_told_to_people_as_defence_evasion_and_nothing_changes() {
         Some(vigil_core::domain::ThreatClass::DefenceEvasion)
     );
     // The freeze rung needs the principal's pipeline tags; without them people are told.
-    assert!(d.cites("rule:freeze-on-intrusion"), "{:?}", d.reasons);
+    assert!(
+        d.cites(&Code::rule("freeze-on-intrusion")),
+        "{:?}",
+        d.reasons
+    );
     assert_ne!(o.status, OutcomeStatus::Verified);
     assert_eq!(world.health(), "HEALTHY");
     let sent = world.outbox.sent();
@@ -281,7 +247,7 @@ fn the_alarm_back_to_ok_after_a_replacement_closes_the_loop() {
     );
     let (d, _) = &ok[0];
     assert_eq!(d.tier, Tier::Observe);
-    assert!(d.cites("recovery"), "{:?}", d.reasons);
+    assert!(d.cites(&Code::Recovery), "{:?}", d.reasons);
     let sent = world.outbox.sent();
     assert_eq!(sent.len(), 2);
     assert!(sent[1].subject.contains("RECOVERED"), "{}", sent[1].subject);
@@ -303,14 +269,14 @@ fn the_alarm_back_to_ok_after_a_replacement_closes_the_loop() {
     assert!(
         d.reasons
             .iter()
-            .any(|r| r.code == "recovery" && r.message.contains("replacement is in service")),
+            .any(|r| r.code == Code::Recovery && r.message.contains("replacement is in service")),
         "{:?}",
         d.reasons
     );
     // An OK with no action before it is recorded only, as before.
     let quiet = World::new(Mode::Enforce, 3);
     let ok = check(&quiet, "alarm-cpu-ok.json", "delivery-3");
-    assert!(!ok[0].0.cites("recovery"));
+    assert!(!ok[0].0.cites(&Code::Recovery));
     assert!(quiet.outbox.sent().is_empty());
 }
 
@@ -331,7 +297,7 @@ fn a_redelivered_event_acts_once() {
     let again = check(&world, "alarm-cpu-high.json", "delivery-2");
     assert_eq!(first[0].1.status, OutcomeStatus::Verified);
     assert_eq!(again[0].0.tier, Tier::Observe);
-    assert!(again[0].0.cites("dedup"));
+    assert!(again[0].0.cites(&Code::Dedup));
     assert_eq!(again[0].1.status, OutcomeStatus::NotActed);
     // Observe records only: one message and one incident in all.
     assert_eq!(world.outbox.sent().len(), 1);
@@ -354,7 +320,7 @@ fn kill_switch_stops_every_action() {
     world.state.set_kill_switch(true);
     let results = check(&world, "alarm-cpu-high.json", "delivery-1");
     assert_eq!(results[0].0.tier, Tier::Escalate);
-    assert!(results[0].0.cites("limit:kill-switch"));
+    assert!(results[0].0.cites(&Code::KillSwitch));
     assert_eq!(world.health(), "HEALTHY");
 }
 
@@ -363,7 +329,7 @@ fn blast_radius_protects_small_groups() {
     let world = World::new(Mode::Enforce, 1);
     let results = check(&world, "alarm-cpu-high.json", "delivery-1");
     assert_eq!(results[0].0.tier, Tier::Escalate);
-    assert!(results[0].0.cites("limit:blast-radius"));
+    assert!(results[0].0.cites(&Code::BlastRadius));
     assert_eq!(world.health(), "HEALTHY");
 }
 
@@ -378,7 +344,7 @@ fn cooldown_holds_a_second_action_on_the_same_instance() {
     let second = check_bytes(&world, event.to_string().as_bytes(), "delivery-2", 5);
     let (d, o) = &second[0];
     assert_eq!(d.tier, Tier::Escalate);
-    assert!(d.cites("limit:cooldown"));
+    assert!(d.cites(&Code::Cooldown));
     assert_eq!(o.status, OutcomeStatus::NotActed);
 }
 
@@ -535,7 +501,11 @@ fn the_pull_names_a_cpu_runaway_and_the_instance_is_replaced() {
         .find(|(d, _)| d.incident.resource.id == CPU_INSTANCE)
         .expect("a decision on the instance");
     assert_eq!(d.tier, Tier::Observe, "{:?}", d.reasons);
-    assert!(d.cites("confirm"), "{:?}", d.reasons);
+    assert!(
+        d.cites(&Code::Opinion(OpinionCode::Confirmation)),
+        "{:?}",
+        d.reasons
+    );
     assert_eq!(world.health(), "HEALTHY");
     // The next pull (another event, five minutes on) finds it again: confirmed.
     let text = String::from_utf8(common::fixture_bytes(schedule)).unwrap();
@@ -550,12 +520,20 @@ fn the_pull_names_a_cpu_runaway_and_the_instance_is_replaced() {
         .find(|(d, _)| d.incident.resource.id == CPU_INSTANCE)
         .expect("a decision on the instance");
     assert_eq!(d.incident.failure_mode, FailureMode::CpuRunaway, "{d:?}");
-    assert!(d.cites("confirm"), "{:?}", d.reasons);
+    assert!(
+        d.cites(&Code::Opinion(OpinionCode::Confirmation)),
+        "{:?}",
+        d.reasons
+    );
     // The instance classifier named it, with its drivers.
     let lead = &d.incident.evidence[0];
     assert_eq!(lead.observation.features.schema, "instance.v1");
     assert!(!lead.score.drivers.is_empty());
-    assert!(d.cites("rule:replace-on-cpu-runaway"), "{:?}", d.reasons);
+    assert!(
+        d.cites(&Code::rule("replace-on-cpu-runaway")),
+        "{:?}",
+        d.reasons
+    );
     if d.tier == Tier::AutoHeal {
         assert_eq!(o.status, OutcomeStatus::Verified);
         assert_eq!(world.health(), "UNHEALTHY");
@@ -674,7 +652,7 @@ fn a_threat_on_a_tagged_target_holds_its_deployments_at_the_gate() {
         "{message}"
     );
     assert_eq!(d.tier, Tier::Block);
-    assert!(d.cites("gate:freeze"), "{:?}", d.reasons);
+    assert!(d.cites(&Code::GateFreeze), "{:?}", d.reasons);
     assert!(
         message.contains("- [freeze] deployment freeze: "),
         "{message}"
@@ -746,7 +724,11 @@ fn an_alarm_gets_a_second_look_and_a_marginal_one_on_a_well_instance_is_recorded
         "the alarm and the second look"
     );
     assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
-    assert!(d.cites("policy:second-look"), "{:#?}", d.reasons);
+    assert!(
+        d.cites(&Code::Opinion(OpinionCode::SecondLook)),
+        "{:#?}",
+        d.reasons
+    );
     assert_eq!(world.health(), "HEALTHY");
     assert!(world.outbox.sent().is_empty(), "nobody is paged");
 
@@ -758,9 +740,10 @@ fn an_alarm_gets_a_second_look_and_a_marginal_one_on_a_well_instance_is_recorded
     let results = check_bytes(&world, &bytes, "delivery-1", 0);
     let (d, _) = &results[0];
     assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
-    assert!(!d.cites("policy:second-look"));
+    assert!(!d.cites(&Code::Opinion(OpinionCode::SecondLook)));
     assert!(
-        d.cites("policy:uncorroborated") && d.cites("confirm"),
+        d.cites(&Code::Opinion(OpinionCode::Corroboration))
+            && d.cites(&Code::Opinion(OpinionCode::Confirmation)),
         "{:#?}",
         d.reasons
     );
@@ -773,7 +756,8 @@ fn an_alarm_gets_a_second_look_and_a_marginal_one_on_a_well_instance_is_recorded
     let (d, _) = &results[0];
     assert_ne!(d.tier, Tier::Observe, "{:#?}", d.reasons);
     assert!(
-        d.cites("policy:uncorroborated") && d.cites("confirm"),
+        d.cites(&Code::Opinion(OpinionCode::Corroboration))
+            && d.cites(&Code::Opinion(OpinionCode::Confirmation)),
         "{:#?}",
         d.reasons
     );
@@ -830,7 +814,7 @@ fn a_disk_projected_full_within_the_horizon_is_told_and_a_slow_one_is_watched() 
     assert_eq!(d.incident.failure_mode, FailureMode::DiskFilling, "{d:#?}");
     assert_eq!(d.tier, Tier::Escalate, "{:#?}", d.reasons);
     assert!(
-        d.cites("rule:escalate-resource-exhaustion"),
+        d.cites(&Code::rule("escalate-resource-exhaustion")),
         "{:#?}",
         d.reasons
     );
@@ -850,7 +834,11 @@ fn a_disk_projected_full_within_the_horizon_is_told_and_a_slow_one_is_watched() 
     let d = two_pulls(&world);
     assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
     if d.incident.failure_mode == FailureMode::DiskFilling {
-        assert!(d.cites("policy:beyond-horizon"), "{:#?}", d.reasons);
+        assert!(
+            d.cites(&Code::Opinion(OpinionCode::Horizon)),
+            "{:#?}",
+            d.reasons
+        );
     }
     assert!(world.outbox.sent().is_empty());
 }
@@ -887,7 +875,7 @@ fn a_persisting_failure_is_told_once_per_repeat_period() {
         .find(|d| d.incident.resource.id == CPU_INSTANCE)
         .expect("a decision on the instance")
     };
-    let repeat = Policy::bundled().unwrap().tiers.repeat_minutes;
+    let repeat = Policy::bundled().unwrap().opinions.repeat.minutes;
     assert_eq!(repeat, 240);
 
     pull(0);
@@ -898,13 +886,17 @@ fn a_persisting_failure_is_told_once_per_repeat_period() {
     let again = pull(10);
     assert_eq!(again.incident.failure_mode, FailureMode::DiskFilling);
     assert_eq!(again.tier, Tier::Observe, "{:#?}", again.reasons);
-    assert!(again.cites("policy:repeat"), "{:#?}", again.reasons);
+    assert!(
+        again.cites(&Code::Opinion(OpinionCode::Repeat)),
+        "{:#?}",
+        again.reasons
+    );
     assert_eq!(world.outbox.sent().len(), 1, "people were told once");
     // The period over (counted from the first telling), the next confirmed reading is told.
     pull(repeat + 10);
     let later = pull(repeat + 15);
     assert_eq!(later.tier, Tier::Escalate, "{:#?}", later.reasons);
-    assert!(!later.cites("policy:repeat"));
+    assert!(!later.cites(&Code::Opinion(OpinionCode::Repeat)));
     assert_eq!(
         world.outbox.sent().len(),
         2,
@@ -953,7 +945,11 @@ fn a_surge_on_one_instance_of_a_group_is_recorded_and_one_on_the_group_scales_it
     let d = two_pulls(&lone);
     assert_eq!(d.incident.failure_mode, FailureMode::TrafficSurge, "{d:#?}");
     assert_eq!(d.tier, Tier::Observe, "{:#?}", d.reasons);
-    assert!(d.cites("policy:lone-surge"), "{:#?}", d.reasons);
+    assert!(
+        d.cites(&Code::Opinion(OpinionCode::LoneSurge)),
+        "{:#?}",
+        d.reasons
+    );
     let group = GroupName::parse("web-prod").unwrap();
     assert_eq!(lone.fleet.desired(&group), Some(3));
     assert!(lone.outbox.sent().is_empty());
@@ -962,7 +958,11 @@ fn a_surge_on_one_instance_of_a_group_is_recorded_and_one_on_the_group_scales_it
     let all = world(3);
     let d = two_pulls(&all);
     assert_eq!(d.incident.failure_mode, FailureMode::TrafficSurge, "{d:#?}");
-    assert!(!d.cites("policy:lone-surge"), "{:#?}", d.reasons);
+    assert!(
+        !d.cites(&Code::Opinion(OpinionCode::LoneSurge)),
+        "{:#?}",
+        d.reasons
+    );
     assert!(matches!(d.action, Some(Action::ScaleOut { .. })), "{d:#?}");
     assert_eq!(all.fleet.desired(&group), Some(4));
     // Remembered under the group: its instances' metrics settle after it.
@@ -972,7 +972,7 @@ fn a_surge_on_one_instance_of_a_group_is_recorded_and_one_on_the_group_scales_it
     let changed = rt
         .block_on(vigil_handlers::ports::ActionHistory::recent(
             &all.state,
-            &remediate::group_key(&group),
+            &vigil_core::keys::group(&group),
             end - chrono::Duration::days(1),
         ))
         .unwrap();
@@ -1183,7 +1183,7 @@ fn three_deliveries_of_an_event_at_once_act_once() {
             .flat_map(|r| r.unwrap_or_else(|e| panic!("{fixture}: {e:?}")))
             .collect();
         assert_eq!(actions(&all), 1, "{fixture}: exactly one action");
-        let deduplicated = all.iter().filter(|(d, _)| d.cites("dedup")).count();
+        let deduplicated = all.iter().filter(|(d, _)| d.cites(&Code::Dedup)).count();
         assert!(
             deduplicated >= 2,
             "{fixture}: the other deliveries are recorded as duplicates"
@@ -1331,7 +1331,7 @@ fn a_member_accounts_finding_seen_by_the_delegated_administrator_is_told_not_act
     assert_eq!(d.incident.resource.account.as_deref(), Some("999999999999"));
     assert_eq!(d.tier, Tier::Escalate, "{:#?}", d.reasons);
     assert!(d.action.is_none(), "nothing is changed in another account");
-    assert!(d.cites("policy:member-account"), "{:#?}", d.reasons);
+    assert!(d.cites(&Code::MemberAccount), "{:#?}", d.reasons);
     assert_eq!(o.status, OutcomeStatus::NotActed);
     // People are told, and the email says whose resource it is.
     let sent = world.outbox.sent();

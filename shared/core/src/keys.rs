@@ -1,0 +1,168 @@
+//! Every key format of the state table, in one place. Items written by an earlier release are
+//! found again only if these stay as they are: `tests/upgrade.rs` reads items written by the
+//! previous release through them, and the tests below pin each format.
+//!
+//! A key is `<kind>#<parts>`: the kind says what the item is, the parts which one. The handlers
+//! build the keys of the claims and counters they take; the state table adapter builds the
+//! keys of the items it owns.
+
+use std::fmt::Display;
+
+use crate::domain::{Mode, Tier};
+
+/// An event's de-duplication claim.
+pub fn event(event_id: &str) -> String {
+    format!("event#{event_id}")
+}
+
+/// The cooldown claim of an action kind on a target.
+pub fn cooldown(kind: &str, target: &str) -> String {
+    format!("cooldown#{kind}#{target}")
+}
+
+/// The hourly quota counter of an action kind (`hour`: hours since the epoch).
+pub fn rate(kind: &str, hour: i64) -> String {
+    format!("rate#{kind}#{hour}")
+}
+
+/// The attempt-history key of a group: the actions that changed it (replacements, scale-outs).
+/// A resource's own history is kept under [`attempts`] of its id.
+pub fn group(group: impl Display) -> String {
+    format!("group#{group}")
+}
+
+/// The attempt-history item of a resource (or of a [`group`] key).
+pub fn attempts(resource: &str) -> String {
+    format!("attempts#{resource}")
+}
+
+/// The grouping counter of similar alerts: the same thing in the same situation about the same
+/// scope in one window, and for a threat the same act.
+pub fn alert_group(
+    scope: &str,
+    what: &str,
+    tier: Tier,
+    mode: Mode,
+    window: i64,
+    act: Option<&str>,
+) -> String {
+    match act {
+        Some(act) => format!("alerts#{scope}#{what}#{tier}#{mode}#{window}#{act}"),
+        None => format!("alerts#{scope}#{what}#{tier}#{mode}#{window}"),
+    }
+}
+
+/// What marks a decision told at a tier (wrapped by [`sent`] in the table).
+pub fn told_decision(decision_id: &str, tier: Tier) -> String {
+    format!("{decision_id}#{tier}")
+}
+
+/// The item that remembers an alert sent.
+pub fn sent(key: &str) -> String {
+    format!("sent#{key}")
+}
+
+/// The repeat claim: people told of a failure on a resource at a tier.
+pub fn told(resource: &str, what: &str, tier: Tier) -> String {
+    format!("told#{resource}#{what}#{tier}")
+}
+
+/// What a sighting is counted under (wrapped by [`sighting`] in the table).
+pub fn sighting_of(resource: &str, what: &str) -> String {
+    format!("{resource}#{what}")
+}
+
+/// The sighting item of a finding awaiting confirmation.
+pub fn sighting(key: &str) -> String {
+    format!("sighting#{key}")
+}
+
+/// An approval link's single-use claim.
+pub fn approval_link(nonce: &str) -> String {
+    format!("approval-link#{nonce}")
+}
+
+/// The one-verdict-per-decision claim.
+pub fn approval_decided(decision_id: &str) -> String {
+    format!("approval-decided#{decision_id}")
+}
+
+/// A decision waiting for approval.
+pub fn pending_approval(decision_id: &str) -> String {
+    format!("approval#{decision_id}")
+}
+
+/// A principal's history (identity features).
+pub fn principal(principal: &str) -> String {
+    format!("principal#{principal}")
+}
+
+/// A pipeline's deployment freeze.
+pub fn freeze(pipeline: &str) -> String {
+    format!("freeze#{pipeline}")
+}
+
+/// A target's last deploy.
+pub fn deploy(target: &str) -> String {
+    format!("deploy#{target}")
+}
+
+/// An incident recorded on a target for the gate.
+pub fn incident(incident_id: &str) -> String {
+    format!("incident#{incident_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_those_earlier_releases_wrote() {
+        let pinned = [
+            (event("e-1"), "event#e-1"),
+            (
+                cooldown("restart-service", "i-1"),
+                "cooldown#restart-service#i-1",
+            ),
+            (rate("scale-out", 491_000), "rate#scale-out#491000"),
+            (group("web"), "group#web"),
+            (attempts("group#web"), "attempts#group#web"),
+            (
+                alert_group("web", "cpu_runaway", Tier::Escalate, Mode::DryRun, 9, None),
+                "alerts#web#cpu_runaway#escalate#dry-run#9",
+            ),
+            (
+                alert_group(
+                    "u",
+                    "credential_access",
+                    Tier::Block,
+                    Mode::Enforce,
+                    9,
+                    Some("a"),
+                ),
+                "alerts#u#credential_access#block#enforce#9#a",
+            ),
+            (told_decision("d-1", Tier::Approval), "d-1#approval"),
+            (sent("d-1#approval"), "sent#d-1#approval"),
+            (
+                told("i-1", "disk_filling", Tier::Escalate),
+                "told#i-1#disk_filling#escalate",
+            ),
+            (sighting_of("i-1", "memory_leak"), "i-1#memory_leak"),
+            (sighting("i-1#memory_leak"), "sighting#i-1#memory_leak"),
+            (approval_link("n"), "approval-link#n"),
+            (approval_decided("d-1"), "approval-decided#d-1"),
+            (pending_approval("d-1"), "approval#d-1"),
+            (
+                principal("arn:aws:iam::1:user/a"),
+                "principal#arn:aws:iam::1:user/a",
+            ),
+            (freeze("p"), "freeze#p"),
+            (deploy("p/Prod"), "deploy#p/Prod"),
+            (incident("inc-1"), "incident#inc-1"),
+        ];
+        for (key, text) in pinned {
+            assert_eq!(key, text);
+        }
+    }
+}

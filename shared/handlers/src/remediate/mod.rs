@@ -1,0 +1,301 @@
+//! `remediate`: one decision in; the action carried out and verified, people told, the
+//! outcome out.
+//!
+//! Nothing is changed unless the decision acts (auto-heal tier, enforce mode) and the kill
+//! switch, read again right before acting, is off. An action counts as done only once its
+//! effect is seen.
+//!
+//! `actions`: each action carried out; `verification`: how its effect is looked for;
+//! `notification`: how people are told (once, grouped, with approval links).
+
+mod actions;
+mod notification;
+mod verification;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::ports::{
+    ActionHistory, AppendAudit, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
+    DetachFromGroup, DisableTransition, FindAlertSent, MarkAlertSent, PortError, PublishAlert,
+    ReadKillSwitch, RollbackStage, RunCommand, SavePendingApproval, ScalingProcesses,
+    SetDesiredCapacity, SetInstanceHealth, StartAutomation, StopAndResume, TakeQuota,
+    TransitionEnabled,
+};
+use vigil_core::domain::{Attempt, Code, Decision, Outcome, OutcomeStatus, Tier};
+use vigil_core::keys;
+
+pub use notification::ALERT_GROUP_MINUTES;
+
+/// How actions are carried out and verified.
+#[derive(Debug, Clone)]
+pub struct RemediateConfig {
+    /// How many times the effect is looked for after acting.
+    pub verify_attempts: u32,
+    /// The wait between looks.
+    pub verify_interval: Duration,
+    /// The stack's Run Command document that restarts a service (parameter `ServiceName`).
+    pub restart_document: String,
+    /// The stack's Automation runbook that isolates an instance (parameter `InstanceId`).
+    pub quarantine_document: String,
+    /// The stack's Automation runbook that deactivates an access key (`AccessKeyId`).
+    pub deactivate_key_document: String,
+    /// The role Automation assumes (`AutomationAssumeRole`), when the stack sets one.
+    pub automation_role: Option<String>,
+    /// Where approval links point and the key that signs them; without it, decisions that
+    /// need a person's approval are escalated by email without links.
+    pub approval: Option<ApprovalLinks>,
+    /// The region, for console links in alerts.
+    pub region: Option<String>,
+}
+
+/// The approve function's URL and the links' signing key.
+#[derive(Clone)]
+pub struct ApprovalLinks {
+    pub base_url: String,
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ApprovalLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("ApprovalLinks")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RemediateConfig {
+    fn default() -> Self {
+        RemediateConfig {
+            verify_attempts: 6,
+            verify_interval: Duration::from_secs(5),
+            restart_document: "Vigil-RestartService".to_owned(),
+            quarantine_document: "Vigil-ContainInstance".to_owned(),
+            deactivate_key_document: "Vigil-DeactivateAccessKey".to_owned(),
+            automation_role: None,
+            approval: None,
+            region: None,
+        }
+    }
+}
+
+/// What `remediate` needs from the outside world, as one aggregate of narrow ports: each
+/// associated type names the capabilities one adapter must have. The stages below are generic
+/// over this one parameter.
+pub trait RemediatePorts {
+    type KillSwitch: ReadKillSwitch;
+    type Instances: DescribeInstance;
+    type Health: SetInstanceHealth;
+    type Alerts: PublishAlert;
+    type History: ActionHistory + SavePendingApproval + TakeQuota + MarkAlertSent + FindAlertSent;
+    type Groups: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses;
+    type Commands: RunCommand + CommandStatus + StartAutomation + AutomationStatus;
+    type Pipelines: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume;
+    type Audit: AppendAudit;
+
+    fn kill_switch(&self) -> &Self::KillSwitch;
+    fn instances(&self) -> &Self::Instances;
+    fn health(&self) -> &Self::Health;
+    fn alerts(&self) -> &Self::Alerts;
+    /// Where each attempt is recorded for the loop breaker and the ladder, and where
+    /// decisions wait for approval.
+    fn history(&self) -> &Self::History;
+    /// Group capacity: read, raise, detach from.
+    fn groups(&self) -> &Self::Groups;
+    /// Run Command and Automation.
+    fn commands(&self) -> &Self::Commands;
+    /// Pipeline stage transitions.
+    fn pipelines(&self) -> &Self::Pipelines;
+    /// The tamper-evident audit trail: every decision, and every outcome.
+    fn audit(&self) -> &Self::Audit;
+}
+
+/// [`RemediatePorts`] from one adapter per capability: how the functions, the simulator and
+/// the tests wire it.
+pub struct RemediateAdapters<'a, K, I, H, A, R, G, C, P, U> {
+    pub kill_switch: &'a K,
+    pub instances: &'a I,
+    pub health: &'a H,
+    pub alerts: &'a A,
+    pub history: &'a R,
+    pub groups: &'a G,
+    pub commands: &'a C,
+    pub pipelines: &'a P,
+    pub audit: &'a U,
+}
+
+impl<K, I, H, A, R, G, C, P, U> RemediatePorts for RemediateAdapters<'_, K, I, H, A, R, G, C, P, U>
+where
+    K: ReadKillSwitch,
+    I: DescribeInstance,
+    H: SetInstanceHealth,
+    A: PublishAlert,
+    R: ActionHistory + SavePendingApproval + TakeQuota + MarkAlertSent + FindAlertSent,
+    G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
+    C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
+    P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
+    U: AppendAudit,
+{
+    type KillSwitch = K;
+    type Instances = I;
+    type Health = H;
+    type Alerts = A;
+    type History = R;
+    type Groups = G;
+    type Commands = C;
+    type Pipelines = P;
+    type Audit = U;
+
+    fn kill_switch(&self) -> &K {
+        self.kill_switch
+    }
+    fn instances(&self) -> &I {
+        self.instances
+    }
+    fn health(&self) -> &H {
+        self.health
+    }
+    fn alerts(&self) -> &A {
+        self.alerts
+    }
+    fn history(&self) -> &R {
+        self.history
+    }
+    fn groups(&self) -> &G {
+        self.groups
+    }
+    fn commands(&self) -> &C {
+        self.commands
+    }
+    fn pipelines(&self) -> &P {
+        self.pipelines
+    }
+    fn audit(&self) -> &U {
+        self.audit
+    }
+}
+
+/// How long attempts are kept: beyond any loop-breaker window a policy would set.
+const KEEP_ATTEMPTS_DAYS: i64 = 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemediateError {
+    #[error("telling people failed; the outcome was: {outcome}")]
+    Alert {
+        outcome: String,
+        #[source]
+        source: PortError,
+    },
+}
+
+/// Carries out one decision. `now` is when the invocation began; the outcome is stamped with
+/// it plus the time acting and verifying took.
+pub async fn handle(
+    decision: &Decision,
+    config: &RemediateConfig,
+    ports: &impl RemediatePorts,
+    now: DateTime<Utc>,
+) -> Result<Outcome, RemediateError> {
+    let started = tokio::time::Instant::now();
+    // No action goes unrecorded: the decision is written to the trail first, and if it cannot
+    // be, nothing is changed. Decisions that found nothing (a healthy resource, recorded only)
+    // are left to the logs: the trail holds what was acted on, asked, escalated or blocked.
+    let found_nothing = decision.tier == Tier::Observe
+        && !decision.cites(&Code::Recovery)
+        && decision.action.is_none()
+        && decision.incident.threat.is_none()
+        && decision.incident.failure_mode == vigil_core::domain::FailureMode::Normal;
+    let recorded = if found_nothing {
+        Err(None)
+    } else {
+        ports
+            .audit()
+            .append(
+                "decision",
+                &decision.id,
+                serde_json::to_value(decision).unwrap_or_default(),
+                decision.decided_at,
+            )
+            .await
+            .map_err(Some)
+    };
+    let (status, mut detail) = match &recorded {
+        Ok(_) | Err(None) => actions::act(decision, config, ports).await,
+        Err(Some(e)) => (
+            OutcomeStatus::NotActed,
+            format!("the audit trail could not record the decision ({e}): nothing was changed"),
+        ),
+    };
+    remember_attempt(decision, status, ports.history()).await;
+    let finished_at = now
+        + chrono::Duration::from_std(started.elapsed())
+            .unwrap_or_else(|_| chrono::Duration::zero());
+    if recorded.is_ok() {
+        let record = serde_json::json!({"status": status, "detail": detail});
+        if let Err(e) = ports
+            .audit()
+            .append("outcome", &decision.id, record, finished_at)
+            .await
+        {
+            tracing::error!(error = %vigil_core::error_chain(&e), decision = %decision.id, "outcome not recorded in the audit trail");
+            detail.push_str(&format!(
+                " (the audit trail could not record this outcome: {e})"
+            ));
+        }
+    }
+    let outcome = Outcome {
+        decision_id: decision.id.clone(),
+        status,
+        detail,
+        notification_id: None,
+        finished_at,
+    };
+    tracing::info!(
+        decision = %decision.id,
+        tier = %decision.tier,
+        status = ?outcome.status,
+        detail = %outcome.detail,
+        "decision carried out"
+    );
+    notification::tell(decision, outcome, config, ports, now).await
+}
+
+/// Records an action that was carried out (whatever its end) under its resource and, when it
+/// changed a group, under the group: the loop breaker's and the ladder's memory.
+async fn remember_attempt<R: ActionHistory>(
+    decision: &Decision,
+    status: OutcomeStatus,
+    history: &R,
+) {
+    let Some(action) = decision
+        .action
+        .as_ref()
+        .filter(|_| status != OutcomeStatus::NotActed)
+    else {
+        return;
+    };
+    // Stamped with the decision's time, the clock the policy's windows are read against.
+    let at = decision.decided_at;
+    let attempt = Attempt {
+        at,
+        action: action.kind().to_owned(),
+        status,
+        decision_id: decision.id.clone(),
+    };
+    let resource = &decision.incident.resource.id;
+    let keep = at + chrono::Duration::days(KEEP_ATTEMPTS_DAYS);
+    if let Err(e) = history.record(resource, &attempt, keep).await {
+        // The action happened; losing its record weakens the loop breaker, so say so loudly.
+        tracing::error!(error = %vigil_core::error_chain(&e), resource, "attempt not recorded");
+    }
+    // Remembered under the group too: a launch after an instance was taken out is its
+    // replacement, and the group's instances' metrics settle after any change to it.
+    if let Some(group) = action.changes_group() {
+        let key = keys::group(group);
+        if let Err(e) = history.record(&key, &attempt, keep).await {
+            tracing::error!(error = %vigil_core::error_chain(&e), key, "attempt not recorded");
+        }
+    }
+}

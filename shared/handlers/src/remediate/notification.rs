@@ -1,0 +1,135 @@
+//! Telling people: once per decision and tier (a retry finds the alert it sent), similar
+//! alerts grouped, and for the approval tier the decision saved as pending with signed links.
+
+use chrono::{DateTime, Utc};
+
+use super::{KEEP_ATTEMPTS_DAYS, RemediateConfig, RemediateError, RemediatePorts};
+use crate::ports::{FindAlertSent, MarkAlertSent, PublishAlert, SavePendingApproval, TakeQuota};
+use vigil_core::alert;
+use vigil_core::domain::{Code, Decision, Outcome, OutcomeStatus, Tier};
+use vigil_core::keys;
+
+/// Tells people of a decision's outcome, unless it was recorded only (and closes no loop on an
+/// earlier action), they were told already, or it joins an alert sent in the same window.
+pub(super) async fn tell(
+    decision: &Decision,
+    mut outcome: Outcome,
+    config: &RemediateConfig,
+    ports: &impl RemediatePorts,
+    now: DateTime<Utc>,
+) -> Result<Outcome, RemediateError> {
+    // Recorded only, unless it closes the loop on an earlier action: people hear it recovered.
+    if decision.tier == Tier::Observe && !decision.cites(&Code::Recovery) {
+        return Ok(outcome);
+    }
+    let finished_at = outcome.finished_at;
+    // A retry of this decision after its answer was lost: people were told already.
+    let sent = keys::told_decision(&decision.id, decision.tier);
+    match ports.history().find_sent(&sent, finished_at).await {
+        Ok(Some(id)) => {
+            tracing::info!(decision = %decision.id, message = %id, "already told: not telling again");
+            outcome.notification_id = Some(id);
+            return Ok(outcome);
+        }
+        Ok(None) => {}
+        // Unknown: better twice than never.
+        Err(e) => {
+            tracing::warn!(error = %vigil_core::error_chain(&e), decision = %decision.id, "sent alerts unreadable")
+        }
+    }
+    if grouped(decision, &outcome, ports.history()).await {
+        tracing::info!(vigil_grouped_alerts = 1, decision = %decision.id, "alert grouped with an earlier one");
+        return Ok(outcome);
+    }
+    let links = approval_links(decision, config, ports.history(), now).await;
+    let mut message = alert::render_with_links(decision, &outcome, links.as_ref());
+    if let Some(region) = &config.region {
+        alert::add_console_links(&mut message, &decision.incident.resource, region);
+    }
+    match ports.alerts().publish(&message).await {
+        Ok(id) => {
+            let keep = finished_at + chrono::Duration::days(KEEP_ATTEMPTS_DAYS);
+            if let Err(e) = ports.history().mark_sent(&sent, &id, keep).await {
+                tracing::warn!(error = %vigil_core::error_chain(&e), decision = %decision.id, "sent alert not remembered");
+            }
+            outcome.notification_id = Some(id);
+            Ok(outcome)
+        }
+        Err(source) => Err(RemediateError::Alert {
+            outcome: format!("{:?}: {}", outcome.status, outcome.detail),
+            source,
+        }),
+    }
+}
+
+/// Minutes in which similar alerts are grouped into the first one.
+pub const ALERT_GROUP_MINUTES: i64 = 15;
+
+/// Whether this alert joins one already sent: the same thing (failure mode or threat) on the
+/// same group (or application, or resource), in the same tier and mode, in the same window,
+/// and nothing was done; for a threat led by a call or sign-in, also the same act (the same
+/// API, a sign-in's outcome, the same network: [`vigil_core::features::identity::act`]), so that
+/// sixty guessed passwords are one alert and the guess that works, or another intruder, is
+/// another. Alerts about actions carried out and approval requests are always sent; so is
+/// everything when the grouping counter cannot be read.
+async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R) -> bool {
+    if outcome.status != OutcomeStatus::NotActed || decision.tier == Tier::Approval {
+        return false;
+    }
+    let r = &decision.incident.resource;
+    let scope = r
+        .group
+        .as_ref()
+        .map(ToString::to_string)
+        .or_else(|| r.application.clone())
+        .unwrap_or_else(|| r.id.clone());
+    let window = decision.decided_at.timestamp() / (ALERT_GROUP_MINUTES * 60);
+    let act = decision
+        .incident
+        .threat
+        .and(decision.incident.evidence.first())
+        .and_then(|e| vigil_core::features::identity::act(&e.observation.signal));
+    // Only like with like: the same situation (tier and mode) about the same thing.
+    let key = keys::alert_group(
+        &scope,
+        &decision.incident.what(),
+        decision.tier,
+        decision.mode,
+        window,
+        act.as_deref(),
+    );
+    let until = decision.decided_at + chrono::Duration::minutes(2 * ALERT_GROUP_MINUTES);
+    matches!(state.take(&key, 1, until).await, Ok(None))
+}
+
+/// For a decision a person must approve: saves it as pending and makes its approve and deny
+/// links. `None` when approvals are not configured or the decision cannot be saved (the alert
+/// then asks people to act by hand).
+async fn approval_links<R: SavePendingApproval>(
+    decision: &Decision,
+    config: &RemediateConfig,
+    pending: &R,
+    now: DateTime<Utc>,
+) -> Option<(String, String)> {
+    if decision.tier != Tier::Approval || decision.action.is_none() {
+        return None;
+    }
+    let Some(approval) = &config.approval else {
+        tracing::warn!(decision = %decision.id, "approval links are not configured");
+        return None;
+    };
+    let until = now + chrono::Duration::hours(vigil_core::approval::LINK_HOURS);
+    if let Err(e) = pending.save_pending(decision, until).await {
+        tracing::error!(error = %vigil_core::error_chain(&e), decision = %decision.id, "pending approval not saved");
+        return None;
+    }
+    match vigil_core::approval::links(&approval.key, &approval.base_url, &decision.id, now, |v| {
+        format!("{}:{v:?}", decision.id)
+    }) {
+        Ok(links) => Some(links),
+        Err(e) => {
+            tracing::error!(error = %e, "approval links not signed");
+            None
+        }
+    }
+}

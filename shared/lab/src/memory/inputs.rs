@@ -1,0 +1,134 @@
+//! What Vigil reads from the world: metrics, GuardDuty findings, pipeline artifacts, the signing key.
+
+use super::*;
+
+/// Metric datapoints by instance and `Namespace/MetricName`.
+#[derive(Debug, Default)]
+pub struct MemoryMetrics {
+    series: Mutex<BTreeMap<(InstanceId, String), Series>>,
+}
+
+impl MemoryMetrics {
+    pub fn put(&self, instance: &InstanceId, metric: &str, points: Series) {
+        lock(&self.series).insert((instance.clone(), metric.to_owned()), points);
+    }
+}
+
+impl FetchMetrics for MemoryMetrics {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        _period: u32,
+    ) -> Result<BTreeMap<String, Series>, PortError> {
+        let series = lock(&self.series);
+        Ok(queries
+            .iter()
+            .filter_map(|q| {
+                let key = (q.instance.clone(), format!("{}/{}", q.namespace, q.metric));
+                let points = series.get(&key)?;
+                let inside = points
+                    .iter()
+                    .filter(|(t, _)| *t >= start && *t < end)
+                    .copied()
+                    .collect();
+                Some((q.id.clone(), inside))
+            })
+            .collect())
+    }
+}
+
+impl ListDiskMetrics for MemoryMetrics {
+    /// The root volume of every instance that has a disk series (as the agent reports it).
+    async fn disks(&self, instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
+        let series = lock(&self.series);
+        Ok(instances
+            .iter()
+            .filter(|w| {
+                series.contains_key(&(w.instance.clone(), "CWAgent/disk_used_percent".into()))
+            })
+            .map(|w| DiskMetric {
+                instance: w.instance.clone(),
+                dimensions: vec![
+                    ("path".into(), "/".into()),
+                    ("device".into(), "nvme0n1p1".into()),
+                    ("fstype".into(), "xfs".into()),
+                ],
+            })
+            .collect())
+    }
+}
+
+/// GuardDuty's active findings, as a test or the simulator sets them.
+#[derive(Debug, Default)]
+pub struct MemoryFindings {
+    findings: Mutex<Vec<vigil_core::gate::FindingSummary>>,
+}
+
+impl MemoryFindings {
+    pub fn add(&self, finding: vigil_core::gate::FindingSummary) {
+        lock(&self.findings).push(finding);
+    }
+}
+
+impl vigil_handlers::ports::ListFindings for MemoryFindings {
+    async fn active_findings(
+        &self,
+        min_severity: f64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<vigil_core::gate::FindingSummary>, PortError> {
+        Ok(lock(&self.findings)
+            .iter()
+            .filter(|f| f.severity >= min_severity && f.updated_at >= since)
+            .cloned()
+            .collect())
+    }
+}
+
+/// Pipeline artifacts by bucket and key.
+#[derive(Debug, Default)]
+pub struct MemoryArtifacts {
+    objects: Mutex<HashMap<(String, String), Vec<u8>>>,
+}
+
+impl MemoryArtifacts {
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), bytes);
+    }
+}
+
+impl vigil_handlers::ports::FetchArtifact for MemoryArtifacts {
+    async fn fetch(
+        &self,
+        location: &vigil_handlers::ports::ArtifactLocation,
+        _credentials: &vigil_handlers::ports::ArtifactCredentials,
+        max_bytes: u64,
+    ) -> Result<vigil_handlers::ports::Fetched, PortError> {
+        let objects = lock(&self.objects);
+        let bytes = objects
+            .get(&(location.bucket.clone(), location.key.clone()))
+            .ok_or_else(|| {
+                PortError::new(
+                    "s3:GetObject",
+                    PortErrorKind::NotFound,
+                    format!("no object s3://{}/{}", location.bucket, location.key),
+                )
+            })?;
+        Ok(if bytes.len() as u64 > max_bytes {
+            vigil_handlers::ports::Fetched::TooLarge(bytes.len() as u64)
+        } else {
+            vigil_handlers::ports::Fetched::Bytes(bytes.clone())
+        })
+    }
+}
+
+/// A fixed signing key (tests and the local world).
+#[derive(Debug, Clone)]
+pub struct MemoryKey(pub Vec<u8>);
+
+impl vigil_handlers::ports::ReadSigningKey for MemoryKey {
+    async fn signing_key(&self) -> Result<Vec<u8>, PortError> {
+        Ok(self.0.clone())
+    }
+}

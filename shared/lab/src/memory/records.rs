@@ -1,0 +1,63 @@
+//! Where Vigil's words go: the audit trail and the alert topic.
+
+use super::*;
+
+/// The audit trail as a list of chained records.
+#[derive(Debug, Default)]
+pub struct MemoryAudit {
+    records: Mutex<Vec<vigil_core::audit::AuditRecord>>,
+    broken: Mutex<bool>,
+}
+
+impl MemoryAudit {
+    pub fn records(&self) -> Vec<vigil_core::audit::AuditRecord> {
+        lock(&self.records).clone()
+    }
+
+    /// Makes every later append fail (the store is unreachable).
+    pub fn break_store(&self) {
+        *lock(&self.broken) = true;
+    }
+}
+
+impl vigil_handlers::ports::AppendAudit for MemoryAudit {
+    async fn append(
+        &self,
+        kind: &str,
+        subject: &str,
+        payload: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<vigil_core::audit::AuditRecord, PortError> {
+        if *lock(&self.broken) {
+            return Err(PortError::new(
+                "audit:append",
+                PortErrorKind::Transient,
+                "the audit store is unreachable",
+            ));
+        }
+        let mut all = lock(&self.records);
+        let r = vigil_core::audit::AuditRecord::next(all.last(), at, kind, subject, payload);
+        all.push(r.clone());
+        Ok(r)
+    }
+}
+
+/// Published alerts, kept in order.
+#[derive(Debug, Default)]
+pub struct MemoryOutbox {
+    sent: Mutex<Vec<Alert>>,
+}
+
+impl MemoryOutbox {
+    pub fn sent(&self) -> Vec<Alert> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl PublishAlert for MemoryOutbox {
+    async fn publish(&self, alert: &Alert) -> Result<String, PortError> {
+        let mut sent = lock(&self.sent);
+        sent.push(alert.clone());
+        Ok(format!("memory-{}", sent.len()))
+    }
+}

@@ -1,0 +1,709 @@
+//! The operations arm: the fleet's telemetry, the static alarms (the baseline's pages; with
+//! Vigil on, events to Vigil), and faults injected into instances and groups.
+
+use super::*;
+
+// --- Telemetry ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Metric {
+    Cpu,
+    NetIn,
+    NetOut,
+    Status,
+    Mem,
+    Disk,
+}
+
+pub(super) const METRICS: [(Metric, &str, &str); 6] = [
+    (Metric::Cpu, "AWS/EC2", "CPUUtilization"),
+    (Metric::NetIn, "AWS/EC2", "NetworkIn"),
+    (Metric::NetOut, "AWS/EC2", "NetworkOut"),
+    (Metric::Status, "AWS/EC2", "StatusCheckFailed"),
+    (Metric::Mem, "CWAgent", "mem_used_percent"),
+    (Metric::Disk, "CWAgent", "disk_used_percent"),
+];
+
+pub(super) fn series(s: &telemetry::InstanceSample, m: Metric) -> &[Option<f64>] {
+    match m {
+        Metric::Cpu => &s.cpu,
+        Metric::NetIn => &s.net_in,
+        Metric::NetOut => &s.net_out,
+        Metric::Status => &s.status_failed,
+        Metric::Mem => &s.mem,
+        Metric::Disk => &s.disk,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Instance {
+    pub(super) id: InstanceId,
+    pub(super) group: usize,
+    pub(super) healthy: telemetry::InstanceSample,
+    /// The fault this instance carries and its series.
+    pub(super) faulty: Option<(usize, telemetry::InstanceSample)>,
+    pub(super) gone_at: Option<u32>,
+}
+
+/// Whether a fault shows in a minute: `[onset, cleared)`.
+pub(super) fn active(faults: &[Fault], cleared: &[Option<u32>], f: usize, minute: u32) -> bool {
+    faults[f].onset <= minute && cleared[f].is_none_or(|c| minute < c)
+}
+
+impl Instance {
+    pub(super) fn value(
+        &self,
+        m: Metric,
+        minute: u32,
+        faults: &[Fault],
+        cleared: &[Option<u32>],
+    ) -> Option<f64> {
+        let i = HISTORY + minute as usize;
+        let s = match &self.faulty {
+            Some((f, s)) if active(faults, cleared, *f, minute) => s,
+            _ => &self.healthy,
+        };
+        series(s, m).get(i).copied().flatten()
+    }
+
+    /// Whether users feel the fault in this minute.
+    pub(super) fn impaired(&self, kind: FailureMode, minute: u32) -> bool {
+        let Some((_, s)) = &self.faulty else {
+            return false;
+        };
+        let v = |m| {
+            series(s, m)
+                .get(HISTORY + minute as usize)
+                .copied()
+                .flatten()
+        };
+        match kind {
+            FailureMode::CpuRunaway => v(Metric::Cpu).is_some_and(|c| c >= 90.0),
+            FailureMode::TrafficSurge => v(Metric::Cpu).is_some_and(|c| c >= 85.0),
+            FailureMode::MemoryLeak => v(Metric::Mem).is_some_and(|c| c >= 95.0),
+            FailureMode::DiskFilling => v(Metric::Disk).is_some_and(|c| c >= 95.0),
+            _ => true,
+        }
+    }
+}
+
+// --- Static alarms (the baseline's pages; with Vigil on, events to Vigil) ---------------------
+
+/// CloudWatch-style static alarms: (metric, threshold, datapoints that must breach).
+pub(super) const ALARMS: [(Metric, f64, usize, &str); 4] = [
+    (Metric::Cpu, 80.0, 3, "cpu-high"),
+    (Metric::Status, 1.0, 2, "status-check-failed"),
+    (Metric::Mem, 90.0, 3, "memory-high"),
+    (Metric::Disk, 90.0, 3, "disk-high"),
+];
+
+/// Which alarms are in ALARM, per instance, updated each minute.
+#[derive(Default)]
+pub(super) struct Alarms {
+    pub(super) state: HashMap<(String, usize), bool>,
+}
+
+impl Alarms {
+    /// The alarms that went into ALARM this minute.
+    pub(super) fn step(
+        &mut self,
+        inst: &Instance,
+        minute: u32,
+        faults: &[Fault],
+        cleared: &[Option<u32>],
+    ) -> Vec<usize> {
+        let mut fired = Vec::new();
+        for (k, (metric, threshold, n, _)) in ALARMS.iter().enumerate() {
+            let breaching = (0..*n as u32).all(|back| {
+                minute >= back
+                    && inst
+                        .value(*metric, minute - back, faults, cleared)
+                        .is_some_and(|v| v >= *threshold)
+            });
+            let key = (inst.id.to_string(), k);
+            let was = self.state.get(&key).copied().unwrap_or(false);
+            if breaching && !was {
+                fired.push(k);
+            }
+            self.state.insert(key, breaching);
+        }
+        fired
+    }
+}
+
+/// What CloudWatch holds of an instance at `minute`: six hours of each metric, reaching back
+/// into the history before minute 0.
+pub(super) fn publish(metrics: &MemoryMetrics, inst: &Instance, minute: u32, book: &Book) {
+    for (m, ns, name) in METRICS {
+        let points: vigil_core::metrics::Series = (i64::from(minute) - HISTORY as i64
+            ..i64::from(minute))
+            .filter_map(|t| {
+                let v = match u32::try_from(t) {
+                    Ok(t) => inst.value(m, t, &book.faults, &book.cleared)?,
+                    Err(_) => {
+                        let i = usize::try_from(HISTORY as i64 + t).ok()?;
+                        series(&inst.healthy, m).get(i).copied().flatten()?
+                    }
+                };
+                Some((epoch() + Duration::minutes(t), v))
+            })
+            .collect();
+        if !points.is_empty() || matches!(m, Metric::Cpu) {
+            metrics.put(&inst.id, &format!("{ns}/{name}"), points);
+        }
+    }
+}
+
+/// The EventBridge event of an alarm going into ALARM, with its `reasonData` (the breaching
+/// datapoints and the threshold) as CloudWatch sends it.
+pub(super) fn alarm_event(
+    instance: &Instance,
+    alarm: usize,
+    minute: u32,
+    book: &Book,
+) -> serde_json::Value {
+    let inst = &instance.id;
+    let (metric, threshold, n, name) = ALARMS[alarm];
+    let recent: Vec<f64> = (0..n as u32)
+        .rev()
+        .filter_map(|back| {
+            instance.value(
+                metric,
+                minute.checked_sub(back)?,
+                &book.faults,
+                &book.cleared,
+            )
+        })
+        .collect();
+    let reason_data = serde_json::json!({
+        "version": "1.0",
+        "queryDate": at(minute).to_rfc3339(),
+        "statistic": "Average",
+        "period": 60,
+        "recentDatapoints": recent,
+        "threshold": threshold,
+        "evaluatedDatapoints": []
+    })
+    .to_string();
+    let (namespace, metric_name) = METRICS
+        .iter()
+        .find(|(m, _, _)| *m == metric)
+        .map(|(_, ns, name)| (*ns, *name))
+        .unwrap_or(("AWS/EC2", "CPUUtilization"));
+    let time = at(minute).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    serde_json::json!({
+        "version": "0",
+        "id": format!("alarm-{inst}-{name}-{minute}"),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": ACCOUNT,
+        "time": time,
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{name}-{inst}")],
+        "detail": {
+            "alarmName": format!("{name}-{inst}"),
+            "configuration": {"metrics": [{
+                "id": "m1",
+                "metricStat": {
+                    "metric": {"dimensions": {"InstanceId": inst.to_string()}, "name": metric_name, "namespace": namespace},
+                    "period": 60, "stat": "Average"
+                },
+                "returnData": true
+            }]},
+            "previousState": {"reason": "Threshold Crossed", "timestamp": time, "value": "OK"},
+            "state": {
+                "reason": format!("Threshold Crossed: {n} out of the last {n} datapoints were greater than or equal to the threshold ({threshold})."),
+                "reasonData": reason_data,
+                "timestamp": time,
+                "value": "ALARM"
+            }
+        }
+    })
+}
+
+/// The generated world of an ops scenario, shared by both arms.
+pub(super) struct OpsWorld {
+    pub(super) instances: Vec<Instance>,
+    pub(super) faults: Vec<Fault>,
+    pub(super) kind: FailureMode,
+    pub(super) next_id: usize,
+    pub(super) seed: u64,
+    pub(super) points: usize,
+}
+
+impl OpsWorld {
+    pub(super) fn healthy(&self, n: usize) -> telemetry::InstanceSample {
+        let mut rng = generator::rng(self.seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+        telemetry::series(
+            &mut rng,
+            FailureMode::Normal,
+            telemetry::TelemetryConfig {
+                period_secs: 60,
+                points: self.points,
+            },
+            self.points,
+        )
+    }
+}
+
+pub(super) fn ops_world(config: &SimConfig, scenario: Scenario, kind: FailureMode) -> OpsWorld {
+    let seed = seed_of(config, scenario, 1);
+    let mut rng = generator::rng(seed);
+    let points = HISTORY + config.duration_minutes as usize + 1;
+    let tc = telemetry::TelemetryConfig {
+        period_secs: 60,
+        points,
+    };
+    let mut world = OpsWorld {
+        instances: Vec::new(),
+        faults: Vec::new(),
+        kind,
+        next_id: config.instances.max(GROUPS.len()),
+        seed,
+        points,
+    };
+    let n = config.instances.max(GROUPS.len());
+    for i in 0..n {
+        world.instances.push(Instance {
+            id: instance_id(i),
+            group: i % GROUPS.len(),
+            healthy: world.healthy(i),
+            faulty: None,
+            gone_at: None,
+        });
+    }
+    let group_level = matches!(kind, FailureMode::BadDeployment | FailureMode::TrafficSurge);
+    let count = if group_level {
+        config.faults.min(GROUPS.len())
+    } else {
+        config.faults.min(n)
+    };
+    let onsets = onsets(&mut rng, count, config.duration_minutes);
+    for (k, onset) in onsets.into_iter().enumerate() {
+        let (ack, fix, user_report) = humans_for(&mut rng, &config.humans);
+        let members: Vec<usize> = if group_level {
+            (0..n)
+                .filter(|i| i % GROUPS.len() == k % GROUPS.len())
+                .collect()
+        } else {
+            // A different instance each time, across the groups.
+            vec![(k * 5 + 1) % n]
+        };
+        let f = world.faults.len();
+        for &i in &members {
+            let mut frng = generator::rng(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let s = telemetry::series(&mut frng, kind, tc, HISTORY + onset as usize);
+            world.instances[i].faulty = Some((f, s));
+        }
+        let impact_from = (onset..config.duration_minutes).find(|m| {
+            members
+                .iter()
+                .any(|&i| world.instances[i].impaired(kind, *m))
+        });
+        world.faults.push(Fault {
+            target: if group_level {
+                group_name(k % GROUPS.len())
+            } else {
+                world.instances[members[0]].id.to_string()
+            },
+            group: Some(group_name(members[0] % GROUPS.len())),
+            alias: None,
+            instances: members
+                .iter()
+                .map(|&i| world.instances[i].id.to_string())
+                .collect(),
+            technique: None,
+            onset,
+            impact_from,
+            ack,
+            fix,
+            user_report,
+        });
+    }
+    world
+}
+
+/// The ops scenario: both arms on one generated world.
+pub(super) async fn ops(
+    config: &SimConfig,
+    scenario: Scenario,
+    kind: FailureMode,
+) -> Result<ScenarioResult, SimError> {
+    let world = ops_world(config, scenario, kind);
+    let (baseline, base_line) = ops_arm(config, &world, false).await?;
+    let (vigil, vigil_line) = ops_arm(config, &world, true).await?;
+    let timeline = base_line
+        .into_iter()
+        .zip(vigil_line)
+        .enumerate()
+        .map(|(m, (b, v))| (m as u32, b, v))
+        .collect();
+    Ok(ScenarioResult {
+        scenario,
+        duration_minutes: config.duration_minutes,
+        faults: world.faults.clone(),
+        baseline,
+        vigil,
+        timeline,
+    })
+}
+
+pub(super) fn key_metric(kind: FailureMode) -> Metric {
+    match kind {
+        FailureMode::MemoryLeak => Metric::Mem,
+        FailureMode::DiskFilling => Metric::Disk,
+        FailureMode::NetworkPartition => Metric::NetIn,
+        FailureMode::InstanceFailure => Metric::Status,
+        _ => Metric::Cpu,
+    }
+}
+
+/// One arm of an ops scenario. Returns its result and the first fault's key metric per minute.
+pub(super) async fn ops_arm(
+    config: &SimConfig,
+    world: &OpsWorld,
+    with_vigil: bool,
+) -> Result<(ArmResult, Vec<Option<f64>>), SimError> {
+    let mut instances = world.instances.clone();
+    let mut next_id = world.next_id;
+    let mut book = Book::new(&world.faults);
+    let mut alarms = Alarms::default();
+    let stages = if with_vigil {
+        Some(Stages::new()?)
+    } else {
+        None
+    };
+    if let Some(s) = &stages {
+        for (g, app) in GROUPS.iter().enumerate() {
+            let members: Vec<InstanceId> = instances
+                .iter()
+                .filter(|i| i.group == g)
+                .map(|i| i.id.clone())
+                .collect();
+            let name =
+                GroupName::parse(&group_name(g)).map_err(|e| SimError::Stage(e.to_string()))?;
+            s.fleet
+                .add_group(&name, 1, members.len() as u32 * 2, &members);
+            for (k, v) in tags(g) {
+                for m in &members {
+                    s.fleet.tag(m, &k, &v);
+                }
+            }
+            s.ops.add_stage(&format!("{app}-release"), "Prod");
+        }
+    }
+    // Effects scheduled by actions: (minute, what).
+    let mut pending: Vec<(u32, Effect)> = Vec::new();
+    let mut timeline = Vec::with_capacity(config.duration_minutes as usize);
+    let watch = world.faults.first().and_then(|f| {
+        instances
+            .iter()
+            .position(|i| i.id.to_string() == f.instances[0])
+    });
+    let metric = key_metric(world.kind);
+    for minute in 0..config.duration_minutes {
+        // Effects due now.
+        let due: Vec<Effect> = pending
+            .iter()
+            .filter(|(m, _)| *m == minute)
+            .map(|(_, e)| e.clone())
+            .collect();
+        pending.retain(|(m, _)| *m != minute);
+        for e in due {
+            match e {
+                Effect::Replace(idx) => {
+                    let old = instances[idx].clone();
+                    instances[idx].gone_at = Some(minute);
+                    // A replacement clears a fault of the instance itself once it has begun.
+                    // The code's faults (a bad deployment, a surge of traffic) and faults yet
+                    // to begin go with the workload onto the new instance.
+                    let group_level = matches!(
+                        world.kind,
+                        FailureMode::BadDeployment | FailureMode::TrafficSurge
+                    );
+                    let inherited = match &old.faulty {
+                        Some((f, s)) if group_level || book.faults[*f].onset > minute => {
+                            Some((*f, s.clone()))
+                        }
+                        Some((f, _)) => {
+                            book.clear(*f, minute, "Vigil: replaced");
+                            None
+                        }
+                        None => None,
+                    };
+                    let fresh = Instance {
+                        id: instance_id(next_id),
+                        group: old.group,
+                        healthy: world.healthy(next_id),
+                        faulty: inherited,
+                        gone_at: None,
+                    };
+                    next_id += 1;
+                    if let Some((f, _)) = &fresh.faulty {
+                        book.faults[*f].instances.push(fresh.id.to_string());
+                    }
+                    if let Some(s) = &stages {
+                        s.fleet.terminate(&old.id);
+                        let name = GroupName::parse(&group_name(old.group))
+                            .map_err(|e| SimError::Stage(e.to_string()))?;
+                        s.fleet.launch(&name, &fresh.id, &tags(old.group));
+                    }
+                    instances.push(fresh);
+                }
+                Effect::Clear(f, by) => book.clear(f, minute, &by),
+            }
+        }
+        let live: Vec<usize> = (0..instances.len())
+            .filter(|i| instances[*i].gone_at.is_none())
+            .collect();
+
+        // Static alarms.
+        let mut fired = Vec::new();
+        for &i in &live {
+            for a in alarms.step(&instances[i], minute, &book.faults, &book.cleared) {
+                fired.push((i, a));
+            }
+        }
+        for (i, a) in fired {
+            let id = instances[i].id.to_string();
+            match &stages {
+                None => {
+                    book.page(&id, minute, ALARMS[a].3);
+                }
+                Some(s) => {
+                    // CloudWatch has the instance's metrics up to now: the second look reads them.
+                    publish(&s.metrics, &instances[i], minute, &book);
+                    let event = alarm_event(&instances[i], a, minute, &book);
+                    let owner = format!("alarm-{id}-{a}-{minute}");
+                    let decisions = s.event(&event, &owner, minute).await?;
+                    apply(
+                        &decisions,
+                        minute,
+                        &instances,
+                        &mut book,
+                        &mut pending,
+                        world.kind,
+                    );
+                }
+            }
+        }
+
+        // The scheduled pull.
+        if let Some(s) = &stages
+            && minute % config.pull_minutes.max(1) == 0
+        {
+            for &i in &live {
+                publish(&s.metrics, &instances[i], minute, &book);
+            }
+            let tick = serde_json::json!({
+                "version": "0",
+                "id": format!("tick-{minute}"),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT,
+                "time": at(minute).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "region": "us-east-1",
+                "resources": [format!("arn:aws:events:us-east-1:{ACCOUNT}:rule/vigil-pull")],
+                "detail": {}
+            });
+            let decisions = s.event(&tick, &format!("tick-{minute}"), minute).await?;
+            apply(
+                &decisions,
+                minute,
+                &instances,
+                &mut book,
+                &mut pending,
+                world.kind,
+            );
+        }
+
+        // A bad deployment is announced by its deploy (the gate's record), which Vigil reads.
+        if let Some(s) = &stages
+            && world.kind == FailureMode::BadDeployment
+        {
+            for f in book.faults.iter().filter(|f| f.onset == minute) {
+                let app = f.target.trim_end_matches("-prod");
+                let _ = s
+                    .state
+                    .record_deploy(
+                        &vigil_core::gate::Deploy {
+                            target: format!("{app}/prod"),
+                            pipeline: Some(format!("{app}-release")),
+                            job_id: format!("job-{minute}"),
+                            revision: Some(format!("rev-{minute}")),
+                            at: at(minute),
+                        },
+                        at(minute) + Duration::days(7),
+                    )
+                    .await;
+            }
+        }
+
+        book.user_reports(minute);
+
+        // Impact.
+        for (f, fault) in book.faults.iter().enumerate() {
+            if !active(&book.faults, &book.cleared, f, minute) {
+                continue;
+            }
+            let hurt = instances.iter().any(|i| {
+                i.gone_at.is_none_or(|g| minute < g)
+                    && i.faulty.as_ref().is_some_and(|(ff, _)| *ff == f)
+                    && i.impaired(world.kind, minute)
+            });
+            if hurt && fault.onset <= minute {
+                book.result.impact_minutes += 1;
+            }
+        }
+        timeline.push(watch.and_then(|w| {
+            let i = &instances[w];
+            if i.gone_at.is_some_and(|g| minute >= g) {
+                // The replacement, when there is one.
+                instances
+                    .iter()
+                    .rev()
+                    .find(|x| x.group == i.group && x.gone_at.is_none())
+                    .and_then(|x| x.value(metric, minute, &book.faults, &book.cleared))
+            } else {
+                i.value(metric, minute, &book.faults, &book.cleared)
+            }
+        }));
+    }
+    Ok((book.result, timeline))
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Effect {
+    Replace(usize),
+    Clear(usize, String),
+}
+
+/// What the world makes of Vigil's decisions: alerts, people engaged, actions' effects.
+pub(super) fn apply(
+    decisions: &[(Decision, OutcomeStatus)],
+    minute: u32,
+    instances: &[Instance],
+    book: &mut Book,
+    pending: &mut Vec<(u32, Effect)>,
+    kind: FailureMode,
+) {
+    for (d, status) in decisions {
+        if held_by_limit(d) {
+            book.result.blocked_by_limits += 1;
+        }
+        if d.tier == Tier::Observe {
+            continue;
+        }
+        let res = &d.incident.resource;
+        let group = res.group.as_ref().map(|g| g.to_string());
+        let mut names: Vec<&str> = vec![res.id.as_str()];
+        if let Some(g) = &group {
+            names.push(g);
+        }
+        let (new, fault) = book.alert_with(
+            &names,
+            minute,
+            &d.incident.what(),
+            d.incident.confidence,
+            &d.tier.to_string(),
+        );
+        let acted =
+            d.acts() && matches!(status, OutcomeStatus::Verified | OutcomeStatus::Unverified);
+        if acted {
+            book.result.actions += 1;
+            if let Some(a) = &d.action {
+                effect(a, minute, instances, book, pending, kind);
+            }
+            continue;
+        }
+        // Told or asked: people.
+        if new {
+            book.result.human_interventions += 1;
+        }
+        if let Some(f) = fault {
+            let quick = matches!(d.tier, Tier::Approval)
+                .then(|| d.action.as_ref().map(|_| RESTART_MINUTES))
+                .flatten();
+            book.people(f, minute, quick);
+        }
+    }
+}
+
+pub(super) fn effect(
+    a: &Action,
+    minute: u32,
+    instances: &[Instance],
+    book: &mut Book,
+    pending: &mut Vec<(u32, Effect)>,
+    kind: FailureMode,
+) {
+    let idx = |id: &InstanceId| {
+        instances
+            .iter()
+            .position(|i| &i.id == id && i.gone_at.is_none())
+    };
+    let fault_on =
+        |id: &InstanceId| idx(id).and_then(|i| instances[i].faulty.as_ref().map(|(f, _)| *f));
+    let group_fault = |g: &GroupName| {
+        book.faults.iter().position(|f| {
+            f.target == g.as_str()
+                || (f.group.as_deref() == Some(g.as_str()) && f.instances.len() > 1)
+        })
+    };
+    match a {
+        Action::ReplaceInstance { instance, .. } | Action::DetachInstance { instance, .. } => {
+            if let Some(i) = idx(instance)
+                && !pending
+                    .iter()
+                    .any(|(_, e)| matches!(e, Effect::Replace(x) if *x == i))
+            {
+                pending.push((minute + REPLACE_MINUTES, Effect::Replace(i)));
+            }
+        }
+        Action::RestartService { instance, .. } => {
+            if let Some(f) = fault_on(instance)
+                && matches!(kind, FailureMode::CpuRunaway | FailureMode::MemoryLeak)
+            {
+                pending.push((
+                    minute + RESTART_MINUTES,
+                    Effect::Clear(f, "Vigil: restarted".into()),
+                ));
+            }
+        }
+        Action::ScaleOut { group, .. } => {
+            if let Some(f) = group_fault(group)
+                && kind == FailureMode::TrafficSurge
+            {
+                pending.push((
+                    minute + SCALE_MINUTES,
+                    Effect::Clear(f, "Vigil: scaled out".into()),
+                ));
+            }
+        }
+        Action::RollbackDeployment { pipeline, .. } => {
+            let app = pipeline.as_str().trim_end_matches("-release");
+            let g = format!("{app}-prod");
+            if let Some(f) = book.faults.iter().position(|f| f.target == g)
+                && kind == FailureMode::BadDeployment
+            {
+                pending.push((
+                    minute + ROLLBACK_MINUTES,
+                    Effect::Clear(f, "Vigil: rolled back".into()),
+                ));
+            }
+        }
+        Action::DeactivateAccessKey { access_key_id } => {
+            if let Some(f) = book
+                .faults
+                .iter()
+                .position(|f| f.alias.as_deref() == Some(access_key_id.as_str()))
+            {
+                pending.push((
+                    minute + CONTAIN_MINUTES,
+                    Effect::Clear(f, "Vigil: key deactivated".into()),
+                ));
+            }
+        }
+        _ => {}
+    }
+}

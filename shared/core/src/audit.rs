@@ -230,4 +230,17 @@ mod tests {
         relinked[1].prev_hash = GENESIS.to_owned();
         check(&relinked, Err(AuditError::Link { seq: 1 }));
     }
+
+    #[test]
+    fn a_record_read_back_from_its_json_still_verifies() {
+        // Floats whose shortest text a fast parser reads back one ulp off (a decision's
+        // features are full of them).
+        let payload =
+            serde_json::json!({"values": [1.9900320459386867, 0.1 + 0.2, 1e-7, 99.50160229693434]});
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let first = AuditRecord::next(None, at, "decision", "d-1", payload);
+        let text = serde_json::to_string(&first).unwrap();
+        let read: AuditRecord = serde_json::from_str(&text).unwrap();
+        verify(&[read]).unwrap();
+    }
 }

@@ -1,12 +1,10 @@
 //! A leak or a fill named from the last hour, without a certain trend over six hours.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict, within};
-use crate::domain::{FailureMode, Reason, SignalKind};
+use super::{Ask, Opinion, OpinionCode, Verdict, within};
+use crate::domain::{Code, FailureMode, Reason, SignalKind};
 use crate::policy::led_by_telemetry;
 
 /// A memory leak or a filling disk named from the last hour of telemetry is told or acted on

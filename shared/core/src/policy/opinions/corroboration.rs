@@ -1,12 +1,10 @@
 //! An alarm that the instance's own metrics, read when it fired, do not corroborate.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict, within};
-use crate::domain::{FailureMode, Reason, SignalKind};
+use super::{Ask, Opinion, OpinionCode, Verdict, within};
+use crate::domain::{Code, FailureMode, Reason, SignalKind};
 use crate::policy::top_features;
 
 /// An alarm on one of `failures` is acted on at once when the second look corroborates it:

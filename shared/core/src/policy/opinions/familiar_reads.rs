@@ -1,12 +1,10 @@
 //! Reconnaissance read only from familiar calls whose one novelty is the network.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict};
-use crate::domain::{FeatureVector, Reason, ThreatClass};
+use super::{Ask, Opinion, OpinionCode, Verdict};
+use crate::domain::{Code, FeatureVector, Reason, ThreatClass};
 use crate::features::identity::NAMES;
 use crate::policy::model_only;
 

@@ -1,12 +1,10 @@
 //! A leak or a fill projected to run out later than people need to hear of it.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict, within};
-use crate::domain::{FailureMode, Reason};
+use super::{Ask, Opinion, OpinionCode, Verdict, within};
+use crate::domain::{Code, FailureMode, Reason};
 use crate::policy::led_by_telemetry;
 
 /// A memory leak named from telemetry whose projected exhaustion is further away than

@@ -1,12 +1,10 @@
 //! A traffic surge on one instance that its group, read in the same pull, does not share.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict, within};
-use crate::domain::{FailureMode, Reason};
+use super::{Ask, Opinion, OpinionCode, Verdict, within};
+use crate::domain::{Code, FailureMode, Reason};
 use crate::policy::led_by_telemetry;
 
 /// A traffic surge read from one instance's metrics scales its group out only when at least

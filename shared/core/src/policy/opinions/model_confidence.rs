@@ -1,12 +1,10 @@
 //! A failure a model names on its own, below the confidence worth telling people about.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict, within};
-use crate::domain::Reason;
+use super::{Ask, Opinion, OpinionCode, Verdict, within};
+use crate::domain::{Code, Reason};
 use crate::policy::model_only;
 
 /// A failure named by a model from telemetry (not an alarm people set) below `min_confidence`

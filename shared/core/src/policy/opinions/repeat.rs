@@ -1,12 +1,10 @@
 //! A failure people were told of, told again only once a period has passed.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict};
-use crate::domain::{Decision, Reason, Tier};
+use super::{Ask, Opinion, OpinionCode, Verdict};
+use crate::domain::{Code, Decision, Reason, Tier};
 
 /// People told of a failure on a resource (escalated, asked to approve, or told an action was
 /// held) are not told of the same failure on the same resource at the same tier again for

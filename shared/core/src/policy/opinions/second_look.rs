@@ -1,12 +1,10 @@
 //! An alarm barely past its threshold on an instance whose own metrics read as normal.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict, within};
-use crate::domain::{FailureMode, Reason, SignalKind};
+use super::{Ask, Opinion, OpinionCode, Verdict, within};
+use crate::domain::{Code, FailureMode, Reason, SignalKind};
 use crate::policy::top_features;
 
 /// An alarm gets a second look: the instance's own metrics, read by the failure-mode

@@ -1,12 +1,10 @@
 //! A finding read from telemetry soon after Vigil acted on the instance or its group.
 
-use super::OpinionCode;
-use crate::domain::Code;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Ask, Opinion, Verdict};
-use crate::domain::{OutcomeStatus, Reason};
+use super::{Ask, Opinion, OpinionCode, Verdict};
+use crate::domain::{Code, OutcomeStatus, Reason};
 use crate::policy::led_by_telemetry;
 
 /// After Vigil acts on an instance or its group, the instance's metrics jump (a restart drops

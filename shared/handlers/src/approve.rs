@@ -11,7 +11,7 @@ use vigil_core::domain::Code;
 use super::remediate::{self, RemediateConfig, RemediatePorts};
 use crate::ports::{AppendAudit, Claim, ClaimOnce, LoadPendingApproval};
 use vigil_core::approval::{self, ApprovalError, Verdict};
-use vigil_core::domain::{Reason, Tier};
+use vigil_core::domain::Reason;
 
 /// What the person's browser shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,22 +165,16 @@ where
     }
     let mut d = decision;
     d.decided_at = now;
-    match verdict {
-        Verdict::Approve => {
-            d.tier = Tier::AutoHeal;
-            d.reasons.push(Reason::new(
-                Code::Approval,
-                format!("approved by a person through the signed link at {now}"),
-            ));
-        }
-        Verdict::Deny => {
-            d.tier = Tier::Escalate;
-            d.reasons.push(Reason::new(
-                Code::Approval,
-                format!("denied by a person through the signed link at {now}: not acting"),
-            ));
-        }
-    }
+    let d = match verdict {
+        Verdict::Approve => d.approved(Reason::new(
+            Code::Approval,
+            format!("approved by a person through the signed link at {now}"),
+        )),
+        Verdict::Deny => d.hold(Reason::new(
+            Code::Approval,
+            format!("denied by a person through the signed link at {now}: not acting"),
+        )),
+    };
     let action = d
         .action
         .as_ref()

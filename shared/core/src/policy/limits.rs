@@ -310,8 +310,16 @@ impl Policy {
     }
 }
 
-/// The three ways a step after the rules changes a decision's tier. Nothing else sets it.
+/// The ways a step after the rules changes a decision's tier: a limit holds, records or
+/// shelves it, a person approves it. Nothing else sets it.
 impl Decision {
+    /// A person approved the action through a signed link: it is carried out as a heal.
+    pub fn approved(mut self, reason: Reason) -> Decision {
+        self.tier = Tier::AutoHeal;
+        self.reasons.push(reason);
+        self
+    }
+
     /// Withholds the decision's action: people are told instead, with the reason.
     pub fn hold(mut self, reason: Reason) -> Decision {
         self.tier = Tier::Escalate;

@@ -166,6 +166,7 @@ async fn the_remediate_handler_scales_out_and_detaches_through_the_real_adapters
             group: name.clone(),
             by: 1,
         }),
+        "attempt-1",
         &settings,
         ports,
         chrono::Utc::now(),
@@ -181,6 +182,7 @@ async fn the_remediate_handler_scales_out_and_detaches_through_the_real_adapters
             group: name.clone(),
             instance: victim.clone(),
         }),
+        "attempt-1",
         &settings,
         ports,
         chrono::Utc::now(),
@@ -358,7 +360,7 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         reasons: Vec::new(),
         decided_at: Utc::now(),
     };
-    let out = remediate::handle(&decision, &settings, ports, chrono::Utc::now())
+    let out = remediate::handle(&decision, "attempt-1", &settings, ports, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(out.status, OutcomeStatus::NotActed);
@@ -372,29 +374,30 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         .find_map(|l| l.trim().strip_prefix("Approve: "))
         .unwrap()
         .to_owned();
-    let token = approve_link.split_once("?t=").unwrap().1.to_owned();
-
-    let page = approve::handle(
-        Some(&token),
-        Some(&key),
-        "click-1",
-        Utc::now(),
-        &settings,
-        ports,
-    )
-    .await;
+    // The link followed (as a mail scanner would, too) changes nothing; the page's button
+    // posts the verdict back.
+    let store = vigil_handlers::decide::PolicyStore::new(
+        vigil_core::policy::Policy::bundled().unwrap(),
+        Mode::Enforce,
+        std::time::Duration::ZERO,
+    );
+    let setup = approve::Setup {
+        key: Some(&key),
+        remediate: &settings,
+        store: &store,
+        policy: &adapters.policy,
+    };
+    let follow = vigil_lab::requests::follow("GET", &approve_link);
+    let shown = approve::respond(&follow, "get-1", &setup, ports, Utc::now()).await;
+    assert_eq!(shown.status, 200, "{shown:?}");
+    assert_eq!(group_state(&stack.config, &group).await.0, 2);
+    let token = shown.form.unwrap().token;
+    let post = vigil_lab::requests::confirm(&token, "198.51.100.7", true);
+    let page = approve::respond(&post, "click-1", &setup, ports, Utc::now()).await;
     assert_eq!(page.status, 200, "{page:?}");
     assert_eq!(group_state(&stack.config, &group).await.0, 3);
-    // Clicked again: refused, the group stays.
-    let again = approve::handle(
-        Some(&token),
-        Some(&key),
-        "click-2",
-        Utc::now(),
-        &settings,
-        ports,
-    )
-    .await;
+    // Posted again: refused, the group stays.
+    let again = approve::respond(&post, "click-2", &setup, ports, Utc::now()).await;
     assert_eq!(again.status, 409);
     assert_eq!(group_state(&stack.config, &group).await.0, 3);
     // The verdict is in the trail.

@@ -132,7 +132,7 @@ async fn concurrent_deliveries_of_one_event_act_once() {
         verify_interval: std::time::Duration::from_millis(100),
         ..Default::default()
     };
-    let outcome = remediate::handle(&acting[0], &verify, ports, chrono::Utc::now())
+    let outcome = remediate::handle(&acting[0], "attempt-1", &verify, ports, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(outcome.status, OutcomeStatus::Verified);

@@ -646,22 +646,28 @@ async fn threats_are_contained_and_the_gate_then_holds_the_targets_deployments()
     );
 }
 
-/// A request to the approve function's URL, in Lambda's function URL payload (version 2.0), as
-/// a click on the email's link sends it.
-fn url_request(query: &str, token: &str) -> Value {
+/// A request to the approve function's URL, in Lambda's function URL payload (version 2.0): a
+/// link followed (GET, the token in the query) or the confirming form posted (POST, the token in
+/// the body).
+fn url_request(method: &str, token: &str) -> Value {
+    let (query, body) = match method {
+        "POST" => (String::new(), format!("t={token}")),
+        _ => (format!("t={token}"), String::new()),
+    };
     json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": "/",
         "rawQueryString": query,
-        "headers": {"accept": "text/html", "host": "abcdefg.lambda-url.us-east-1.on.aws"},
-        "queryStringParameters": {"t": token},
+        "headers": {"accept": "text/html", "host": "abcdefg.lambda-url.us-east-1.on.aws",
+                    "content-type": "application/x-www-form-urlencoded"},
+        "queryStringParameters": if method == "POST" { json!({}) } else { json!({"t": token}) },
         "requestContext": {
             "accountId": "anonymous",
             "apiId": "abcdefg",
             "domainName": "abcdefg.lambda-url.us-east-1.on.aws",
             "domainPrefix": "abcdefg",
-            "http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1",
+            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1",
                      "sourceIp": "198.51.100.7", "userAgent": "Mozilla/5.0"},
             "requestId": h::unique("request"),
             "routeKey": "$default",
@@ -669,6 +675,7 @@ fn url_request(query: &str, token: &str) -> Value {
             "time": "22/Nov/2026:15:00:00 +0000",
             "timeEpoch": 1_795_359_600_000_i64
         },
+        "body": body,
         "isBase64Encoded": false
     })
 }
@@ -748,12 +755,13 @@ async fn an_approval_email_link_runs_the_action_once_through_the_approve_functio
     let query = link.split_once('?').unwrap().1.to_owned();
     let token = query.strip_prefix("t=").unwrap().to_owned();
 
-    // A tampered link, then the link clicked, then clicked again.
-    let click = move |t: String| {
+    // A tampered link, then the link followed (by a mail scanner, say), then the page's button
+    // pressed, then pressed again.
+    let send = move |method: &'static str, t: String| {
         let functions = functions.clone();
         async move {
             tokio::task::spawn_blocking(move || {
-                functions.invoke("vigil-approve", &url_request(&format!("t={t}"), &t))
+                functions.invoke("vigil-approve", &url_request(method, &t))
             })
             .await
             .unwrap()
@@ -762,7 +770,7 @@ async fn an_approval_email_link_runs_the_action_once_through_the_approve_functio
     let mut tampered = token.clone().into_bytes();
     let mid = tampered.len() / 2;
     tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
-    let forged = click(String::from_utf8(tampered).unwrap()).await;
+    let forged = send("POST", String::from_utf8(tampered).unwrap()).await;
     assert!(
         [400, 403].contains(&forged["statusCode"].as_i64().unwrap()),
         "{forged}"
@@ -772,10 +780,25 @@ async fn an_approval_email_link_runs_the_action_once_through_the_approve_functio
         "Healthy",
         "a tampered link changes nothing"
     );
-    let first = click(token.clone()).await;
-    let second = click(token).await;
+    let followed = send("GET", token.clone()).await;
+    assert_eq!(followed["statusCode"], 200, "{followed}");
+    assert!(
+        followed["body"]
+            .as_str()
+            .unwrap()
+            .contains("<form method=\"post\">"),
+        "{followed}"
+    );
+    assert_eq!(
+        h::instance_health(&stack.config, &target).await,
+        "Healthy",
+        "following the link changes nothing"
+    );
+    let first = send("POST", token.clone()).await;
+    let second = send("POST", token).await;
     assert_eq!(first["statusCode"], 200, "{first}");
     assert_eq!(first["headers"]["cache-control"], "no-store", "{first}");
+    assert_eq!(first["headers"]["x-frame-options"], "DENY", "{first}");
     assert_eq!(
         h::instance_health(&stack.config, &target).await,
         "Unhealthy",

@@ -45,7 +45,7 @@ impl Pipeline<'_> {
         };
         let mut out = Vec::new();
         for d in decisions.decisions {
-            let o = remediate::handle(&d, &verify, rports, d.decided_at)
+            let o = remediate::handle(&d, "attempt-1", &verify, rports, d.decided_at)
                 .await
                 .unwrap();
             out.push((d, o));

@@ -6,32 +6,48 @@ use aws_lambda_events::event::lambda_function_urls::{
 };
 use aws_lambda_events::http::HeaderMap;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use vigil_aws::stack;
-use vigil_handlers::config::from_process;
+use vigil_aws::{ssm::PolicyParameter, stack};
+use vigil_core::policy::Policy;
+use vigil_handlers::approve::{Page, Setup};
+use vigil_handlers::config::{self, from_process};
+use vigil_handlers::decide::{POLICY_TTL, PolicyStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let mut store = PolicyStore::new(Policy::bundled()?, config::mode(&from_process)?, POLICY_TTL);
+    if let Some(tag) = config::optional(&from_process, config::PROTECT_TAG) {
+        store = store.with_protect_tag(tag);
+    }
     let sdk = vigil_aws::load_config().await;
     let adapters = stack::RemediateAdapters::from_env(&sdk, &from_process)?;
     let key = stack::signing_key(&sdk, &from_process).await;
     let settings = stack::remediate_config(&from_process, key.clone());
-    let (settings, ports, key) = (&settings, &adapters, &key);
+    let policy = PolicyParameter::new(
+        &sdk,
+        config::required(&from_process, config::POLICY_PARAMETER)?,
+    );
+    let setup = Setup {
+        key: key.as_deref(),
+        remediate: &settings,
+        store: &store,
+        policy: &policy,
+    };
+    let (setup, ports) = (&setup, &adapters);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
-            let token = event.payload.query_string_parameters.get("t").cloned();
-            let page = vigil_handlers::approve::handle(
-                token.as_deref(),
-                key.as_deref(),
+            let page = vigil_handlers::approve::respond(
+                &event.payload,
                 &event.context.request_id,
-                chrono::Utc::now(),
-                settings,
+                setup,
                 ports,
+                chrono::Utc::now(),
             )
             .await;
             let mut headers = HeaderMap::new();
-            headers.insert("content-type", "text/html; charset=utf-8".parse()?);
-            headers.insert("cache-control", "no-store".parse()?);
+            for (name, value) in Page::headers() {
+                headers.insert(name, value.parse()?);
+            }
             let mut response = LambdaFunctionUrlResponse::default();
             response.status_code = i64::from(page.status);
             response.headers = headers;

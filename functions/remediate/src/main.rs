@@ -14,9 +14,15 @@ async fn main() -> Result<(), Error> {
     let settings = stack::remediate_config(&from_process, key);
     let (settings, ports) = (&settings, &adapters);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Decision>| async move {
-        vigil_handlers::remediate::handle(&event.payload, settings, ports, chrono::Utc::now())
-            .await
-            .map_err(|e| Error::from(vigil_core::error_chain(&e)))
+        vigil_handlers::remediate::handle(
+            &event.payload,
+            &event.context.request_id,
+            settings,
+            ports,
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| Error::from(vigil_core::error_chain(&e)))
     }))
     .await
 }

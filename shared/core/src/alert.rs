@@ -127,7 +127,7 @@ pub fn render_with_links(
             let _ = writeln!(body, "  Deny:    {deny}");
             let _ = writeln!(
                 body,
-                "  Each link works once, for {} hours.",
+                "  Each link opens a page where you confirm; it works once, for {} hours, and the action is checked again against the limits when you confirm.",
                 crate::approval::LINK_HOURS
             );
         }

@@ -1,16 +1,20 @@
 //! Approval links: what a person clicks in an approval email. Pure.
 //!
-//! A link carries a token: the decision, the verdict (approve or deny), an expiry and a
-//! nonce, signed with HMAC-SHA256 under a key only the stack holds. The approve handler
-//! accepts a token once (the nonce is claimed), before it expires, and only if the signature
-//! is the stack's.
+//! A link carries a token: the decision, the verdict (approve or deny), an expiry, a nonce
+//! and the [`digest`] of the decision as the email showed it, signed with HMAC-SHA256 under a
+//! key only the stack holds. The approve handler accepts a token once (the nonce is claimed),
+//! before it expires, only if the signature is the stack's, and only for the decision it was
+//! signed for: a pending decision whose action, target or incident was changed after the email
+//! was sent no longer matches its digest.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+
+use crate::domain::Decision;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -37,6 +41,33 @@ pub struct Token {
     pub expires_at: DateTime<Utc>,
     /// Unique per link: the key of its single use.
     pub nonce: String,
+    /// The [`digest`] of the decision the link was sent for. Empty in links signed by releases
+    /// that did not bind them: those are refused.
+    #[serde(default)]
+    pub digest: String,
+}
+
+impl Token {
+    /// Whether the token was signed for this decision, as it is now.
+    pub fn binds(&self, decision: &Decision) -> bool {
+        !self.digest.is_empty()
+            && self.decision_id == decision.id
+            && self.digest == digest(decision)
+    }
+}
+
+/// What a person approves, as the approval email shows it: the decision, its incident, the
+/// resource and the action (kind, target and parameters). SHA-256 over their JSON, base64url.
+pub fn digest(decision: &Decision) -> String {
+    let shown = serde_json::json!({
+        "decision": decision.id,
+        "incident": decision.incident.id,
+        "resource": decision.incident.resource.id,
+        "kind": decision.incident.resource.kind,
+        "account": decision.incident.resource.account,
+        "action": decision.action,
+    });
+    URL_SAFE_NO_PAD.encode(Sha256::digest(shown.to_string().as_bytes()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,17 +126,19 @@ pub fn verify(key: &[u8], text: &str, now: DateTime<Utc>) -> Result<Token, Appro
 pub fn links(
     key: &[u8],
     base_url: &str,
-    decision_id: &str,
+    decision: &Decision,
     now: DateTime<Utc>,
     nonce: impl Fn(Verdict) -> String,
 ) -> Result<(String, String), ApprovalError> {
     let expires_at = now + chrono::Duration::hours(LINK_HOURS);
+    let digest = digest(decision);
     let link = |verdict| -> Result<String, ApprovalError> {
         let token = Token {
-            decision_id: decision_id.to_owned(),
+            decision_id: decision.id.clone(),
             verdict,
             expires_at,
             nonce: nonce(verdict),
+            digest: digest.clone(),
         };
         Ok(format!(
             "{}?t={}",
@@ -133,6 +166,7 @@ mod tests {
             verdict: Verdict::Approve,
             expires_at: t0() + chrono::Duration::hours(1),
             nonce: "n-1".into(),
+            digest: "x".into(),
         }
     }
 
@@ -187,12 +221,40 @@ mod tests {
         assert_eq!(sign(b"short", &token()), Err(ApprovalError::WeakKey));
     }
 
+    fn decision(id: &str, by: u32) -> Decision {
+        use crate::domain::{
+            Action, FailureMode, Incident, Mode, Resource, ResourceKind, Severity, Tier,
+        };
+        Decision {
+            id: id.into(),
+            incident: Incident {
+                id: "inc-1".into(),
+                resource: Resource::new(ResourceKind::AutoScalingGroup, "web"),
+                failure_mode: FailureMode::CpuRunaway,
+                threat: None,
+                severity: Severity::High,
+                confidence: 0.9,
+                opened_at: t0(),
+                evidence: Vec::new(),
+            },
+            tier: Tier::Approval,
+            action: Some(Action::ScaleOut {
+                group: crate::names::GroupName::parse("web").unwrap(),
+                by,
+            }),
+            mode: Mode::Enforce,
+            reasons: Vec::new(),
+            decided_at: t0(),
+        }
+    }
+
     #[test]
-    fn links_carry_both_verdicts() {
+    fn links_carry_both_verdicts_bound_to_the_decision_shown() {
+        let shown = decision("d-9", 1);
         let (yes, no) = links(
             KEY,
             "https://x.lambda-url.eu-west-1.on.aws/",
-            "d-9",
+            &shown,
             t0(),
             |v| format!("{v:?}"),
         )
@@ -202,5 +264,25 @@ mod tests {
         assert_eq!(t(&no).verdict, Verdict::Deny);
         assert_eq!(t(&yes).decision_id, "d-9");
         assert!(yes.starts_with("https://x.lambda-url.eu-west-1.on.aws?t="));
+        // Bound to what was shown: the same decision read back, not one with another action,
+        // another id or another resource.
+        assert!(t(&yes).binds(&shown));
+        let mut tiered = shown.clone();
+        tiered.reasons.push(crate::domain::Reason::new(
+            crate::domain::Code::Approval,
+            "reasons are not what is approved",
+        ));
+        assert!(t(&yes).binds(&tiered));
+        assert!(!t(&yes).binds(&decision("d-9", 5)));
+        assert!(!t(&yes).binds(&decision("d-8", 1)));
+        let mut elsewhere = shown.clone();
+        elsewhere.incident.resource.id = "api".into();
+        assert!(!t(&yes).binds(&elsewhere));
+        // A token signed without a digest (an earlier release's link) binds nothing.
+        let unbound = Token {
+            digest: String::new(),
+            ..t(&yes)
+        };
+        assert!(!unbound.binds(&shown));
     }
 }

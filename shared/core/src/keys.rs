@@ -87,6 +87,17 @@ pub fn approval_decided(decision_id: &str) -> String {
     format!("approval-decided#{decision_id}")
 }
 
+/// The counter of verdicts confirmed through approval links in one minute (`minute`: minutes
+/// since the epoch): the global rate limit on approvals.
+pub fn approval_rate(minute: i64) -> String {
+    format!("approval-rate#{minute}")
+}
+
+/// The claim that a decision's action was carried out: a retried `remediate` never repeats it.
+pub fn acted(decision_id: &str) -> String {
+    format!("acted#{decision_id}")
+}
+
 /// A decision waiting for approval.
 pub fn pending_approval(decision_id: &str) -> String {
     format!("approval#{decision_id}")
@@ -120,6 +131,8 @@ mod tests {
     fn formats_are_those_earlier_releases_wrote() {
         let pinned = [
             (event("e-1"), "event#e-1"),
+            (approval_rate(29_000_000), "approval-rate#29000000"),
+            (acted("inc-1:scale_out"), "acted#inc-1:scale_out"),
             (
                 cooldown("restart-service", "i-1"),
                 "cooldown#restart-service#i-1",

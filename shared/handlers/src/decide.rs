@@ -18,7 +18,7 @@ use crate::ports::{
     ReadPolicy, RecordIncident, SetDeploymentFreeze, Sightings, TakeQuota,
 };
 use vigil_core::alert::Alert;
-use vigil_core::domain::{Mode, Reason, Tier};
+use vigil_core::domain::{Decision, Mode, Reason, Tier};
 use vigil_core::incidents;
 use vigil_core::policy::{Facts, Policy, Readings};
 use vigil_core::stages::{Decisions, ScoredBatch};
@@ -316,9 +316,9 @@ where
         let Some(action) = decision.action.as_ref().filter(|_| decision.acts()) else {
             continue;
         };
-        let (kind, target) = (action.kind(), action.target());
-        let key = vigil_core::keys::cooldown(kind, &target.to_string());
-        if !this_batch.insert(key.clone()) {
+        let target = action.target();
+        let key = vigil_core::keys::cooldown(action.kind(), &target.to_string());
+        if !this_batch.insert(key) {
             let reason = Reason::new(
                 Code::Cooldown,
                 format!("{target} is acted on by another decision of this batch: not repeating it"),
@@ -326,49 +326,15 @@ where
             *decision = decision.clone().hold(reason);
             continue;
         }
-        if ports
-            .claims
-            .claim(&key, owner, now, now + policy.cooldown())
-            .await?
-            == Claim::Held
-        {
-            let reason = Reason::new(
-                Code::Cooldown,
-                format!(
-                    "{target} was already acted on in the last {} minutes: not repeating it",
-                    policy.limits.cooldown_minutes
-                ),
-            );
-            *decision = decision.clone().hold(reason);
-            continue;
-        }
-        decision.reasons.push(Reason::new(
-            Code::Cooldown,
-            format!(
-                "free: {target} not acted on in the last {} minutes",
-                policy.limits.cooldown_minutes
-            ),
-        ));
-        let hour = now.timestamp() / 3600;
-        let limit = policy.limits.max_actions_per_hour;
-        let until = now + chrono::Duration::hours(2);
-        match ports
-            .quotas
-            .take(&vigil_core::keys::rate(kind, hour), limit, until)
-            .await?
-        {
-            Some(n) => decision.reasons.push(Reason::new(
-                Code::Rate,
-                format!("{n}/{limit} {kind} actions this hour"),
-            )),
-            None => {
-                let reason = Reason::new(
-                    Code::Rate,
-                    format!("{limit} {kind} actions already taken this hour: holding this one"),
-                );
-                *decision = decision.clone().hold(reason);
-            }
-        }
+        *decision = claim_action(
+            decision.clone(),
+            &policy,
+            ports.claims,
+            ports.quotas,
+            owner,
+            now,
+        )
+        .await?;
     }
 
     // People hear of a persisting finding once per `repeat_minutes` (after the limits, so a
@@ -383,4 +349,65 @@ where
         }
     }
     Ok(Decisions { decisions })
+}
+
+/// The limits on an acting decision that are claims: its target's cooldown and its kind's
+/// hourly quota. A claim held by someone else holds the decision. Used by decide for every
+/// decision that acts, and by approve for an approved one.
+pub async fn claim_action(
+    mut decision: Decision,
+    policy: &Policy,
+    claims: &impl ClaimOnce,
+    quotas: &impl TakeQuota,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<Decision, PortError> {
+    let Some(action) = decision.action.as_ref().filter(|_| decision.acts()) else {
+        return Ok(decision);
+    };
+    let (kind, target) = (action.kind(), action.target());
+    let key = vigil_core::keys::cooldown(kind, &target);
+    if claims
+        .claim(&key, owner, now, now + policy.cooldown())
+        .await?
+        == Claim::Held
+    {
+        let reason = Reason::new(
+            Code::Cooldown,
+            format!(
+                "{target} was already acted on in the last {} minutes: not repeating it",
+                policy.limits.cooldown_minutes
+            ),
+        );
+        return Ok(decision.hold(reason));
+    }
+    decision.reasons.push(Reason::new(
+        Code::Cooldown,
+        format!(
+            "free: {target} not acted on in the last {} minutes",
+            policy.limits.cooldown_minutes
+        ),
+    ));
+    let hour = now.timestamp() / 3600;
+    let limit = policy.limits.max_actions_per_hour;
+    let until = now + chrono::Duration::hours(2);
+    match quotas
+        .take(&vigil_core::keys::rate(kind, hour), limit, until)
+        .await?
+    {
+        Some(n) => {
+            decision.reasons.push(Reason::new(
+                Code::Rate,
+                format!("{n}/{limit} {kind} actions this hour"),
+            ));
+            Ok(decision)
+        }
+        None => {
+            let reason = Reason::new(
+                Code::Rate,
+                format!("{limit} {kind} actions already taken this hour: holding this one"),
+            );
+            Ok(decision.hold(reason))
+        }
+    }
 }

@@ -330,6 +330,7 @@ proptest! {
             verdict: Verdict::Approve,
             expires_at: now + chrono::Duration::hours(1),
             nonce: "n-1".into(),
+            digest: "bound".into(),
         };
         let link = approval::sign(KEY, &token).unwrap();
         let altered = String::from_utf8_lossy(&damage(link.as_bytes(), &edits)).into_owned();

@@ -8,5 +8,6 @@ pub mod eval;
 pub mod generator;
 pub mod memory;
 pub mod pipeline;
+pub mod requests;
 pub mod sim;
 pub mod train;

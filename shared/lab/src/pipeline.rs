@@ -14,7 +14,7 @@ use vigil_core::models::Models;
 use vigil_core::policy::Policy;
 use vigil_core::stages::{Decisions, Observed, ScoredBatch};
 use vigil_handlers::remediate::RemediatePorts;
-use vigil_handlers::{decide, ingest, remediate, score};
+use vigil_handlers::{approve, decide, ingest, remediate, score};
 
 /// A stage that failed, with its error chain.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,9 @@ pub struct Pipeline {
     pub ingest: ingest::IngestConfig,
     /// Verification looks once, without waiting: the memory world answers at once.
     pub remediate: remediate::RemediateConfig,
+    /// Invocations of `remediate` so far: each is an attempt of its own, as each Lambda
+    /// invocation has its own request id.
+    attempts: std::sync::atomic::AtomicU64,
 }
 
 impl Pipeline {
@@ -60,6 +63,7 @@ impl Pipeline {
                 verify_interval: std::time::Duration::ZERO,
                 ..Default::default()
             },
+            attempts: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -143,9 +147,36 @@ impl Pipeline {
         decision: &Decision,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PipelineError> {
-        remediate::handle(decision, &self.remediate, self, now)
-            .await
-            .map_err(PipelineError::Remediate)
+        let n = self
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        remediate::handle(
+            decision,
+            &format!("attempt-{n}"),
+            &self.remediate,
+            self,
+            now,
+        )
+        .await
+        .map_err(PipelineError::Remediate)
+    }
+
+    /// `approve` on one request to its function URL. `remediate` says where the links point
+    /// and holds the key that signs them.
+    pub async fn approve(
+        &self,
+        http: &aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest,
+        request: &str,
+        remediate: &remediate::RemediateConfig,
+        now: DateTime<Utc>,
+    ) -> approve::Page {
+        let setup = approve::Setup {
+            key: remediate.approval.as_ref().map(|a| a.key.as_slice()),
+            remediate,
+            store: &self.policy,
+            policy: &self.state,
+        };
+        approve::respond(http, request, &setup, self, now).await
     }
 
     /// score -> decide -> remediate on what ingest observed; the decisions with their outcomes.

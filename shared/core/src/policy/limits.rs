@@ -308,18 +308,43 @@ impl Policy {
         }
         decision
     }
+
+    /// A decision a person approved, decided again now: proposed as a heal under the policy in
+    /// force (its Mode included) and put through every limit with facts read now, as if the
+    /// rules had proposed it. The approval's reason comes first among the new reasons; the
+    /// earlier reasons are kept before it.
+    pub fn reconsider(
+        &self,
+        pending: Decision,
+        approval: Reason,
+        facts: &Facts,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let Decision {
+            id,
+            incident,
+            action,
+            mut reasons,
+            ..
+        } = pending;
+        reasons.push(approval);
+        let proposal = super::Proposal {
+            tier: Tier::AutoHeal,
+            action,
+            mode: self.mode,
+            reasons,
+        };
+        let mut decision = self.decide(incident, proposal, facts, now);
+        // The same decision: its id is the one the person was shown.
+        decision.id = id;
+        decision
+    }
 }
 
 /// The ways a step after the rules changes a decision's tier: a limit holds, records or
-/// shelves it, a person approves it. Nothing else sets it.
+/// shelves it. Nothing else sets it after the draft, except a person's approval, which goes
+/// through [`Policy::reconsider`] and so through every limit again.
 impl Decision {
-    /// A person approved the action through a signed link: it is carried out as a heal.
-    pub fn approved(mut self, reason: Reason) -> Decision {
-        self.tier = Tier::AutoHeal;
-        self.reasons.push(reason);
-        self
-    }
-
     /// Withholds the decision's action: people are told instead, with the reason.
     pub fn hold(mut self, reason: Reason) -> Decision {
         self.tier = Tier::Escalate;

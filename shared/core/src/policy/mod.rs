@@ -259,10 +259,10 @@ pub struct Needs {
     pub capacity: Option<GroupName>,
 }
 
-impl Draft {
-    /// What the limits need read before they apply.
-    pub fn needs(&self) -> Needs {
-        let Some(action) = &self.proposal.action else {
+impl Needs {
+    /// What the limits need read before they apply to an action.
+    pub fn of(action: Option<&Action>) -> Needs {
+        let Some(action) = action else {
             return Needs::default();
         };
         let capacity = match action {
@@ -276,6 +276,13 @@ impl Draft {
             kill_switch: true,
             capacity,
         }
+    }
+}
+
+impl Draft {
+    /// What the limits need read before they apply.
+    pub fn needs(&self) -> Needs {
+        Needs::of(self.proposal.action.as_ref())
     }
 
     /// Adds a reason about the policy in force (an override that was refused).

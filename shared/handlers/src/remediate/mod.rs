@@ -3,7 +3,9 @@
 //!
 //! Nothing is changed unless the decision acts (auto-heal tier, enforce mode) and the kill
 //! switch, read again right before acting, is off. An action counts as done only once its
-//! effect is seen.
+//! effect is seen. A decision's action is carried out once: the first attempt claims it
+//! (`acted#<decision>`), and a retried invocation (after telling people failed, say) reports
+//! what the first one did instead of doing it again.
 //!
 //! `actions`: each action carried out; `verification`: how its effect is looked for;
 //! `notification`: how people are told (once, grouped, with approval links).
@@ -17,9 +19,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::ports::{
-    ActionHistory, AppendAudit, AutomationStatus, CommandStatus, DescribeGroup, DescribeInstance,
-    DetachFromGroup, DisableTransition, FindAlertSent, MarkAlertSent, PortError, PublishAlert,
-    ReadKillSwitch, RollbackStage, RunCommand, SavePendingApproval, ScalingProcesses,
+    ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
+    DescribeInstance, DetachFromGroup, DisableTransition, FindAlertSent, MarkAlertSent, PortError,
+    PublishAlert, ReadKillSwitch, RollbackStage, RunCommand, SavePendingApproval, ScalingProcesses,
     SetDesiredCapacity, SetInstanceHealth, StartAutomation, StopAndResume, TakeQuota,
     TransitionEnabled,
 };
@@ -89,7 +91,12 @@ pub trait RemediatePorts {
     type Instances: DescribeInstance;
     type Health: SetInstanceHealth;
     type Alerts: PublishAlert;
-    type History: ActionHistory + SavePendingApproval + TakeQuota + MarkAlertSent + FindAlertSent;
+    type History: ActionHistory
+        + ClaimOnce
+        + SavePendingApproval
+        + TakeQuota
+        + MarkAlertSent
+        + FindAlertSent;
     type Groups: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses;
     type Commands: RunCommand + CommandStatus + StartAutomation + AutomationStatus;
     type Pipelines: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume;
@@ -132,7 +139,7 @@ where
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
-    R: ActionHistory + SavePendingApproval + TakeQuota + MarkAlertSent + FindAlertSent,
+    R: ActionHistory + ClaimOnce + SavePendingApproval + TakeQuota + MarkAlertSent + FindAlertSent,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
@@ -190,10 +197,12 @@ pub enum RemediateError {
     },
 }
 
-/// Carries out one decision. `now` is when the invocation began; the outcome is stamped with
-/// it plus the time acting and verifying took.
+/// Carries out one decision. `attempt` identifies this invocation (the Lambda request id: a
+/// retry is another attempt); `now` is when it began; the outcome is stamped with it plus the
+/// time acting and verifying took.
 pub async fn handle(
     decision: &Decision,
+    attempt: &str,
     config: &RemediateConfig,
     ports: &impl RemediatePorts,
     now: DateTime<Utc>,
@@ -221,14 +230,23 @@ pub async fn handle(
             .await
             .map_err(Some)
     };
-    let (status, mut detail) = match &recorded {
-        Ok(_) | Err(None) => actions::act(decision, config, ports).await,
+    let (status, mut detail, first) = match &recorded {
+        Ok(_) | Err(None) => match once(decision, attempt, ports.history(), now).await {
+            Once::First => {
+                let (status, detail) = actions::act(decision, config, ports).await;
+                (status, detail, true)
+            }
+            Once::Again(status, detail) => (status, detail, false),
+        },
         Err(Some(e)) => (
             OutcomeStatus::NotActed,
             format!("the audit trail could not record the decision ({e}): nothing was changed"),
+            true,
         ),
     };
-    remember_attempt(decision, status, ports.history()).await;
+    if first {
+        remember_attempt(decision, status, ports.history()).await;
+    }
     let finished_at = now
         + chrono::Duration::from_std(started.elapsed())
             .unwrap_or_else(|_| chrono::Duration::zero());
@@ -260,6 +278,67 @@ pub async fn handle(
         "decision carried out"
     );
     notification::tell(decision, outcome, config, ports, now).await
+}
+
+/// Whether this attempt carries the decision's action out.
+enum Once {
+    /// The first attempt, or a decision that changes nothing.
+    First,
+    /// An earlier attempt claimed the action: what it did, as far as it was recorded.
+    Again(OutcomeStatus, String),
+}
+
+/// Claims the decision's action for this attempt. A claim that cannot be taken fails closed.
+async fn once<R: ActionHistory + ClaimOnce>(
+    decision: &Decision,
+    attempt: &str,
+    history: &R,
+    now: DateTime<Utc>,
+) -> Once {
+    if !decision.acts() {
+        return Once::First;
+    }
+    let key = keys::acted(&decision.id);
+    let until = now + chrono::Duration::days(KEEP_ATTEMPTS_DAYS);
+    match history.claim(&key, attempt, now, until).await {
+        Ok(Claim::Won) => Once::First,
+        Ok(Claim::Held) => {
+            let resource = &decision.incident.resource.id;
+            let earlier = history
+                .recent(resource, decision.decided_at - chrono::Duration::minutes(1))
+                .await
+                .ok()
+                .and_then(|attempts| {
+                    attempts
+                        .into_iter()
+                        .rev()
+                        .find(|a| a.decision_id == decision.id)
+                });
+            tracing::warn!(decision = %decision.id, attempt, "action already claimed: not repeating it");
+            match earlier {
+                Some(a) => Once::Again(
+                    a.status,
+                    format!(
+                        "carried out by an earlier attempt of this decision ({:?}): not repeated",
+                        a.status
+                    ),
+                ),
+                None => Once::Again(
+                    OutcomeStatus::NotActed,
+                    format!(
+                        "an earlier attempt of this decision claimed its action and its outcome was not recorded: not repeated; check {resource} by hand"
+                    ),
+                ),
+            }
+        }
+        Err(e) => Once::Again(
+            OutcomeStatus::NotActed,
+            format!(
+                "the action could not be claimed for this attempt ({}): nothing was changed",
+                vigil_core::error_chain(&e)
+            ),
+        ),
+    }
 }
 
 /// Records an action that was carried out (whatever its end) under its resource and, when it

@@ -123,7 +123,7 @@ async fn approval_links<R: SavePendingApproval>(
         tracing::error!(error = %vigil_core::error_chain(&e), decision = %decision.id, "pending approval not saved");
         return None;
     }
-    match vigil_core::approval::links(&approval.key, &approval.base_url, &decision.id, now, |v| {
+    match vigil_core::approval::links(&approval.key, &approval.base_url, decision, now, |v| {
         format!("{}:{v:?}", decision.id)
     }) {
         Ok(links) => Some(links),

@@ -46,16 +46,34 @@ impl vigil_handlers::ports::AppendAudit for MemoryAudit {
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {
     sent: Mutex<Vec<Alert>>,
+    /// Publishes that fail before one succeeds again (an SNS outage).
+    failing: Mutex<u32>,
 }
 
 impl MemoryOutbox {
     pub fn sent(&self) -> Vec<Alert> {
         lock(&self.sent).clone()
     }
+
+    /// The next `n` publishes fail.
+    pub fn fail_next(&self, n: u32) {
+        *lock(&self.failing) = n;
+    }
 }
 
 impl PublishAlert for MemoryOutbox {
     async fn publish(&self, alert: &Alert) -> Result<String, PortError> {
+        {
+            let mut failing = lock(&self.failing);
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(PortError::new(
+                    "sns:Publish",
+                    vigil_handlers::ports::PortErrorKind::Transient,
+                    "the topic is unavailable",
+                ));
+            }
+        }
         let mut sent = lock(&self.sent);
         sent.push(alert.clone());
         Ok(format!("memory-{}", sent.len()))

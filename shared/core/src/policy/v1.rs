@@ -34,6 +34,8 @@ pub(super) struct PolicyV1 {
 
 impl PolicyV1 {
     /// The same policy in the current format: every opinion a 0 turned off is disabled.
+    // Today every opinion is one version 1 knew; the update is for those added later.
+    #[allow(clippy::needless_update)]
     pub(super) fn migrate(self) -> Policy {
         let t = self.tiers;
         Policy {
@@ -88,6 +90,9 @@ impl PolicyV1 {
                     enabled: t.repeat_minutes > 0,
                     minutes: t.repeat_minutes,
                 },
+                // Opinions added after version 1 take their defaults, as in a file that leaves
+                // them out: adding one never touches this migration.
+                ..Opinions::default()
             },
             rules: self.rules,
             gate: self.gate,

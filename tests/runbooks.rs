@@ -66,3 +66,70 @@ fn running_the_containment_runbook_again_changes_nothing() {
     assert_eq!(run["second"]["already"], true);
     assert_eq!(run["again"], run["after"]);
 }
+
+/// The restart document's script (its `runCommand` lines, `ServiceName` filled in as SSM fills
+/// it) run by bash with a stand-in `systemctl` that records its arguments. Returns the exit
+/// code and the calls.
+fn restart(service: &str) -> (i32, String) {
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let doc: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(format!("{root}/infra/ssm/restart-service.yaml")).unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<String> = doc["mainSteps"][0]["inputs"]["runCommand"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().replace("{{ ServiceName }}", service))
+        .collect();
+    let dir = std::env::temp_dir().join(h::unique("restart"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let calls = dir.join("calls");
+    let stub = dir.join("systemctl");
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", calls.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(lines.join("\n"))
+        .env("PATH", path)
+        .output()
+        .expect("bash");
+    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    (out.status.code().unwrap_or(-1), calls)
+}
+
+#[test]
+fn the_restart_document_restarts_services_and_nothing_else() {
+    let (code, calls) = restart("nginx");
+    assert_eq!(code, 0);
+    assert!(calls.starts_with("restart -- nginx\n"), "{calls}");
+    // Names the pattern lets through that are not services Vigil may restart: refused before
+    // systemctl is called, whoever sent them.
+    for unit in [
+        "poweroff.target",
+        "reboot.target",
+        "ssh.socket",
+        "systemd-logind",
+        "dbus",
+        "amazon-ssm-agent",
+        "snap.amazon-ssm-agent.amazon-ssm-agent.service",
+    ] {
+        let (code, calls) = restart(unit);
+        assert_eq!((code, calls.as_str()), (2, ""), "{unit}");
+        // Vigil refuses the same names before it sends anything.
+        assert!(
+            vigil_core::names::ServiceName::parse(unit).is_err(),
+            "{unit}"
+        );
+    }
+}

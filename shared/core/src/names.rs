@@ -126,6 +126,29 @@ impl GroupName {
 #[serde(transparent)]
 pub struct ServiceName(String);
 
+/// systemd unit types that are not services: restarting `poweroff.target` powers the host off.
+const NOT_SERVICES: [&str; 10] = [
+    "target",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "timer",
+    "path",
+    "slice",
+    "scope",
+];
+
+/// Services Vigil never restarts: the init system's own, the message bus, the SSM agent (the
+/// only way back in).
+const NEVER_RESTARTED: [&str; 4] = [
+    "systemd-",
+    "dbus-broker",
+    "amazon-ssm-agent",
+    "snap.amazon-ssm-agent",
+];
+
 /// The pattern the stack's SSM documents enforce on a service name.
 pub const SERVICE_NAME_PATTERN: &str = "^[A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,63}$";
 
@@ -140,6 +163,24 @@ impl ServiceName {
                 kind: KIND,
                 shown: shown(s),
                 expected: "not starting with -",
+            });
+        }
+        // `poweroff.target` is a unit too: restarting it powers the host off.
+        if let Some((_, suffix)) = s.rsplit_once('.')
+            && NOT_SERVICES.contains(&suffix)
+        {
+            return Err(NameError::BadForm {
+                kind: KIND,
+                shown: shown(s),
+                expected: "a service, not another kind of systemd unit",
+            });
+        }
+        let unit = s.strip_suffix(".service").unwrap_or(s);
+        if NEVER_RESTARTED.iter().any(|p| unit.starts_with(p)) || unit == "dbus" {
+            return Err(NameError::BadForm {
+                kind: KIND,
+                shown: shown(s),
+                expected: "not systemd's own units, D-Bus or the SSM agent",
             });
         }
         Ok(ServiceName(s.to_owned()))
@@ -283,6 +324,38 @@ mod tests {
             &"x".repeat(256),
         ] {
             assert!(GroupName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn service_names_are_services_vigil_may_restart() {
+        for ok in [
+            "nginx",
+            "api.service",
+            "php7.4-fpm",
+            "getty@tty1.service",
+            "app_2",
+        ] {
+            assert!(ServiceName::parse(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "poweroff.target",
+            "reboot.target",
+            "rescue.target",
+            "ssh.socket",
+            "home.mount",
+            "fstrim.timer",
+            "systemd-logind",
+            "systemd-journald.service",
+            "dbus",
+            "dbus.service",
+            "dbus-broker.service",
+            "amazon-ssm-agent",
+            "snap.amazon-ssm-agent.amazon-ssm-agent.service",
+            "-x",
+            "a b",
+        ] {
+            assert!(ServiceName::parse(bad).is_err(), "{bad:?}");
         }
     }
 

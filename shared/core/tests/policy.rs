@@ -14,8 +14,8 @@ use vigil_core::domain::{
 use vigil_core::names::{GroupName, InstanceId};
 use vigil_core::policy::opinions::{Ask, Opinion, Verdict};
 use vigil_core::policy::{
-    Facts, GroupReadings, MAX_POLICY_BYTES, MaintenanceWindow, PIPELINE_TAG, Policy, Proposal,
-    Readings, SERVICE_TAG, STAGE_TAG, Weekday,
+    Deployment, Facts, GroupReadings, MAX_POLICY_BYTES, MaintenanceWindow, PIPELINE_TAG, Policy,
+    Proposal, Readings, SERVICE_TAG, STAGE_TAG, Weekday,
 };
 
 /// What the rules and the second opinions propose for an incident, given earlier attempts on
@@ -434,7 +434,7 @@ fn a_threat_with_nothing_to_contain_is_escalated() {
             .any(|r| r.code.as_str() == code && r.message.contains(text))
     };
     assert!(
-        cited("rule:freeze-on-intrusion", "no vigil:pipeline tag"),
+        cited("rule:freeze-on-intrusion", "map no pipeline stage"),
         "{:?}",
         p.reasons
     );
@@ -602,14 +602,36 @@ fn threats_are_contained_where_they_can_be() {
         "{:?}",
         p.reasons
     );
-    // An intrusion into a tagged application freezes its deployments.
+    // An intrusion into a principal that deploys through a stage freezes it, when the policy
+    // maps the two; tags alone name nothing Vigil acts on.
     let mut app = Resource::new(ResourceKind::Principal, "arn:aws:iam::1:role/ci");
     app.tags.insert(PIPELINE_TAG.into(), "web-release".into());
     app.tags.insert(STAGE_TAG.into(), "Production".into());
     let p = propose(&policy, &threat(ThreatClass::Persistence, app.clone()), &[]);
+    assert!(p.action.is_none(), "{:?}", p.reasons);
+    assert!(
+        p.reasons
+            .iter()
+            .any(|r| r.message.contains("tags alone never give authority")),
+        "{:?}",
+        p.reasons
+    );
+    policy.deployments.push(Deployment {
+        pipeline: "web-release".into(),
+        stage: "Production".into(),
+        resources: vec!["arn:aws:iam::1:role/ci".into()],
+    });
+    let p = propose(&policy, &threat(ThreatClass::Persistence, app.clone()), &[]);
     assert!(
         matches!(&p.action, Some(Action::FreezeDeployments { pipeline, stage }) if pipeline.as_str() == "web-release" && stage.as_str() == "Production")
     );
+    // Another team's pipeline, named by a tag the principal's owner set: nothing.
+    let mut elsewhere = app.clone();
+    elsewhere
+        .tags
+        .insert(PIPELINE_TAG.into(), "payments-release".into());
+    let p = propose(&policy, &threat(ThreatClass::Persistence, elsewhere), &[]);
+    assert!(p.action.is_none(), "{:?}", p.reasons);
     // A hostile tag value never becomes an action.
     app.tags.insert(STAGE_TAG.into(), "Prod; rm -rf /".into());
     let p = propose(&policy, &threat(ThreatClass::Persistence, app), &[]);

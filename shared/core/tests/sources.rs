@@ -38,13 +38,16 @@ fn guardduty_findings_on_an_instance_a_key_and_a_bucket() {
         finding_type,
         severity,
         archived,
+        resource_role,
+        sample,
         ..
     } = &s.kind
     else {
         panic!()
     };
-    assert_eq!(finding_type, "CryptoCurrency:EC2/BitcoinTool.B!DNS");
+    assert_eq!(finding_type, "CryptoCurrency:EC2/BitcoinTool.B");
     assert_eq!((*severity, *archived), (8.0, false));
+    assert_eq!((resource_role.as_deref(), *sample), (Some("ACTOR"), false));
     assert_eq!(s.values.get("severity"), Some(&8.0));
 
     let s = one(

@@ -485,3 +485,87 @@ fn a_retried_remediate_never_repeats_its_action() {
     assert_eq!(w.desired(), 4);
     assert!(again.detail.contains("not repeated"));
 }
+
+// 4. An outsider can make Vigil quarantine production instances.
+
+/// The crypto-mining finding of the fixtures on a watched production instance, changed by
+/// `edit`, through every stage: its decision and outcome, and the automations started.
+fn contain(edit: impl FnOnce(&mut serde_json::Value)) -> (Decision, OutcomeStatus, usize) {
+    let w = World::new(Mode::Enforce);
+    let miner = InstanceId::parse("i-99999999").unwrap();
+    let shop = GroupName::parse("shop-prod").unwrap();
+    let others: Vec<InstanceId> = (1..6)
+        .map(|i| InstanceId::parse(&format!("i-1000000{i}")).unwrap())
+        .collect();
+    let mut members = vec![miner.clone()];
+    members.extend(others);
+    w.p.fleet.add_group(&shop, 1, 8, &members);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/events/sources/guardduty-crypto-instance.json"
+    );
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    edit(&mut event);
+    let envelope =
+        vigil_core::events::parse_envelope(&serde_json::to_vec(&event).unwrap()).unwrap();
+    let results = block_on(w.p.event(&envelope, "delivery-1", Utc::now())).unwrap();
+    let (d, o) = results.into_iter().next().unwrap();
+    (d, o.status, w.p.ops.automations().len())
+}
+
+#[test]
+fn a_finding_the_instance_acted_in_is_contained_without_a_person() {
+    // The control: the instance itself connected to a mining pool.
+    let (d, status, automations) = contain(|_| {});
+    assert_eq!(d.tier, Tier::Block, "{d:?}");
+    assert_eq!((status, automations), (OutcomeStatus::Verified, 1), "{d:?}");
+}
+
+#[test]
+fn findings_an_outsider_can_cause_never_contain_without_a_person() {
+    let inbound_tor = |e: &mut serde_json::Value| {
+        e["detail"]["type"] = "UnauthorizedAccess:EC2/TorIPCaller".into();
+        e["detail"]["service"]["resourceRole"] = "TARGET".into();
+    };
+    let dns = |e: &mut serde_json::Value| {
+        e["detail"]["type"] = "CryptoCurrency:EC2/BitcoinTool.B!DNS".into();
+    };
+    let domain = |e: &mut serde_json::Value| {
+        e["detail"]["type"] = "Impact:EC2/MaliciousDomainRequest.Reputation".into();
+    };
+    let no_role = |e: &mut serde_json::Value| {
+        e["detail"]["service"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceRole");
+    };
+    for (what, edit) in [
+        (
+            "inbound Tor traffic",
+            &inbound_tor as &dyn Fn(&mut serde_json::Value),
+        ),
+        ("a DNS lookup", &dns),
+        ("a domain request", &domain),
+        ("no resource role", &no_role),
+    ] {
+        let (d, status, automations) = contain(edit);
+        assert_eq!(d.tier, Tier::Approval, "{what}: {d:?}");
+        assert!(d.cites(&Code::Outsider), "{what}: {d:?}");
+        assert_eq!(
+            (status, automations),
+            (OutcomeStatus::NotActed, 0),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_sample_finding_is_recorded_and_changes_nothing() {
+    let (d, status, automations) = contain(|e| {
+        e["detail"]["service"]["additionalInfo"]["sample"] = true.into();
+    });
+    assert_eq!(d.tier, Tier::Observe, "{d:?}");
+    assert!(d.incident.threat.is_none());
+    assert_eq!((status, automations), (OutcomeStatus::NotActed, 0));
+}

@@ -148,6 +148,13 @@ pub enum SignalKind {
         title: String,
         archived: bool,
         count: u64,
+        /// What GuardDuty says the resource did: `ACTOR` (it acted) or `TARGET` (it was acted
+        /// on), when the finding says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resource_role: Option<String>,
+        /// A sample finding (CreateSampleFindings): never a real threat.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sample: bool,
     },
     /// A CloudTrail record: an API call (or service event) by a principal.
     ApiCall(ApiCall),

@@ -80,6 +80,8 @@ codes! {
     NoRule => "policy:no-rule",
     /// The tier was lowered from the rule's (confidence, or an action that cannot be undone).
     Tier => "tier",
+    /// The evidence is a finding an outsider can cause: a person approves the action.
+    Outsider => "policy:outsider-causable",
     /// The policy override was refused; the last good policy stays in force.
     OverrideRefused => "policy:override-refused",
     // The limits (`policy::limits` and the claims `decide` takes).

@@ -64,6 +64,17 @@ pub(super) struct FindingService {
     archived: Option<bool>,
     #[serde(default)]
     count: Option<u64>,
+    #[serde(default)]
+    resource_role: Option<String>,
+    #[serde(default)]
+    additional_info: Option<AdditionalInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AdditionalInfo {
+    /// Set on the findings CreateSampleFindings makes.
+    #[serde(default)]
+    sample: Option<bool>,
 }
 
 pub(super) fn finding(event: &Envelope) -> Result<Vec<Signal>, EventError> {
@@ -144,6 +155,13 @@ pub(super) fn finding(event: &Envelope) -> Result<Vec<Signal>, EventError> {
             title: display_text(&d.title, 512),
             archived: service.and_then(|s| s.archived).unwrap_or(false),
             count: service.and_then(|s| s.count).unwrap_or(1),
+            resource_role: service
+                .and_then(|s| s.resource_role.as_deref())
+                .map(|r| display_text(r, 16).to_ascii_uppercase()),
+            sample: service
+                .and_then(|s| s.additional_info.as_ref())
+                .and_then(|a| a.sample)
+                .unwrap_or(false),
         },
     );
     signal.values.insert("severity".into(), d.severity);

@@ -297,17 +297,21 @@ fn window(o: &Observation) -> Score {
 }
 
 /// GuardDuty already judged the finding: its severity (1-10) is the anomaly, its threat
-/// purpose the threat.
+/// purpose the threat. Archived and sample findings are neither.
 fn finding(o: &Observation) -> Score {
     let SignalKind::Finding {
         finding_type,
         severity,
         archived,
+        sample,
         ..
     } = &o.signal.kind
     else {
         return Score::unscored("guardduty");
     };
+    // A sample finding (CreateSampleFindings) is no threat, however it reads; nor is an
+    // archived one.
+    let archived = &(*archived || *sample);
     let purpose = finding_type.split(':').next().unwrap_or("");
     let threat = match purpose {
         "Recon" | "Discovery" => Some(ThreatClass::Reconnaissance),

@@ -1,10 +1,12 @@
 //! The actions a rule's ladder may ask for, and the action a rung means on an incident's
-//! resource (from its ids and tags, each a validated name).
+//! resource (from its ids and tags, each a validated name). A pipeline stage is acted on only
+//! when the policy's `deployments` map the resource's group to it: a tag a team can set on its
+//! own group never gives it authority over another team's pipeline.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Action, Incident};
+use crate::domain::{Action, Incident, ResourceKind};
 use crate::names::{AccessKeyId, PipelineName, ServiceName};
 
 /// The kind of action a ladder rung asks for.
@@ -18,16 +20,95 @@ pub enum ActionKind {
     DetachInstance,
     QuarantineInstance,
     DeactivateAccessKey,
-    /// Needs the resource tagged with the pipeline and stage ([`PIPELINE_TAG`], [`STAGE_TAG`]).
+    /// Needs the resource's group mapped to a pipeline stage by the policy's `deployments`
+    /// (its [`PIPELINE_TAG`] and [`STAGE_TAG`] choose among several).
     FreezeDeployments,
     /// Holds a group still (no rebalancing, alarms or schedules) while people look.
     SuspendScaling,
-    /// Needs the pipeline and stage tags, like the freeze.
+    /// Needs a mapped pipeline stage, like the freeze.
     RollbackDeployment,
     /// Stops the deployment in the incident's evidence (a CodePipeline execution event).
     StopDeployment,
-    /// Lifts a freeze (pipeline and stage tags); for rules people approve.
+    /// Lifts a freeze (a mapped pipeline stage); for rules people approve.
     UnfreezeDeployments,
+}
+
+/// A pipeline stage Vigil may freeze, roll back or unfreeze, and the resources whose incidents
+/// may do so: the stack's own map of who deploys what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub pipeline: String,
+    pub stage: String,
+    /// The Auto Scaling groups the stage deploys to (an instance counts by its group), and the
+    /// principals (role or user ARNs) that deploy through it.
+    pub resources: Vec<String>,
+}
+
+impl Deployment {
+    /// Every name is one AWS would accept.
+    pub fn validate(&self) -> Result<(), String> {
+        let at = format!("deployments: {}/{}", self.pipeline, self.stage);
+        PipelineName::parse(&self.pipeline).map_err(|e| format!("{at}: {e}"))?;
+        PipelineName::parse(&self.stage).map_err(|e| format!("{at}: {e}"))?;
+        if self.resources.is_empty() {
+            return Err(format!("{at}: names no resource"));
+        }
+        for r in &self.resources {
+            if r.is_empty() || r.len() > 2048 || r.chars().any(char::is_control) {
+                return Err(format!("{at}: {r:?} is not a group name or an ARN"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pipeline stage an incident's resource may act on: the one the policy maps its group to,
+/// or, when it maps several, the one its tags name.
+fn stage_of(
+    incident: &Incident,
+    deployments: &[Deployment],
+) -> Result<(PipelineName, PipelineName), String> {
+    let r = &incident.resource;
+    // An instance counts by its group; a group, a principal by its own id.
+    let group = match (&r.group, r.kind) {
+        (Some(g), ResourceKind::Instance) => g.to_string(),
+        _ => r.id.clone(),
+    };
+    let mapped: Vec<&Deployment> = deployments
+        .iter()
+        .filter(|d| d.resources.contains(&group))
+        .collect();
+    let tagged = (r.tags.get(PIPELINE_TAG), r.tags.get(STAGE_TAG));
+    let chosen = match (mapped.as_slice(), tagged) {
+        ([], (Some(p), Some(s))) => {
+            return Err(format!(
+                "its tags name {p}/{s}, but the policy's deployments map no stage to {group}: tags alone never give authority over a pipeline"
+            ));
+        }
+        ([], _) => {
+            return Err(format!(
+                "the policy's deployments map no pipeline stage to {group}"
+            ));
+        }
+        ([one], (None, None)) => *one,
+        (several, (Some(p), Some(s))) => several
+            .iter()
+            .find(|d| &d.pipeline == p && &d.stage == s)
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "its tags name {p}/{s}, which the policy's deployments do not map to {group}"
+                )
+            })?,
+        (_, _) => {
+            return Err(format!(
+                "the policy's deployments map several stages to {group}; its {PIPELINE_TAG} and {STAGE_TAG} tags must name one of them"
+            ));
+        }
+    };
+    let parse = |n: &str| PipelineName::parse(n).map_err(|e| format!("{n}: {e}"));
+    Ok((parse(&chosen.pipeline)?, parse(&chosen.stage)?))
 }
 
 /// The tag naming the service the restart rung restarts (on the group, copied to instances).
@@ -66,7 +147,11 @@ impl ActionKind {
 }
 
 /// The action a ladder rung asks for, on this incident's resource; `Err` says what is missing.
-pub fn action_for(kind: ActionKind, incident: &Incident) -> Result<Action, String> {
+pub fn action_for(
+    kind: ActionKind,
+    incident: &Incident,
+    deployments: &[Deployment],
+) -> Result<Action, String> {
     let r = &incident.resource;
     let instance = || {
         r.instance_id()
@@ -135,22 +220,17 @@ pub fn action_for(kind: ActionKind, incident: &Incident) -> Result<Action, Strin
                     .map_err(|e| format!("the execution id is refused ({e})"))?,
             }
         }
-        ActionKind::UnfreezeDeployments => Action::UnfreezeDeployments {
-            pipeline: PipelineName::parse(tag(PIPELINE_TAG)?)
-                .map_err(|e| format!("its {PIPELINE_TAG} tag is refused ({e})"))?,
-            stage: PipelineName::parse(tag(STAGE_TAG)?)
-                .map_err(|e| format!("its {STAGE_TAG} tag is refused ({e})"))?,
-        },
-        ActionKind::FreezeDeployments | ActionKind::RollbackDeployment => {
-            let pipeline = PipelineName::parse(tag(PIPELINE_TAG)?)
-                .map_err(|e| format!("its {PIPELINE_TAG} tag is refused ({e})"))?;
-            let stage = PipelineName::parse(tag(STAGE_TAG)?)
-                .map_err(|e| format!("its {STAGE_TAG} tag is refused ({e})"))?;
-            if kind == ActionKind::FreezeDeployments {
-                Action::FreezeDeployments { pipeline, stage }
-            } else {
-                Action::RollbackDeployment { pipeline, stage }
-            }
+        ActionKind::UnfreezeDeployments => {
+            let (pipeline, stage) = stage_of(incident, deployments)?;
+            Action::UnfreezeDeployments { pipeline, stage }
+        }
+        ActionKind::FreezeDeployments => {
+            let (pipeline, stage) = stage_of(incident, deployments)?;
+            Action::FreezeDeployments { pipeline, stage }
+        }
+        ActionKind::RollbackDeployment => {
+            let (pipeline, stage) = stage_of(incident, deployments)?;
+            Action::RollbackDeployment { pipeline, stage }
         }
         ActionKind::SuspendScaling => Action::SuspendScaling { group: group()? },
     })

@@ -21,6 +21,7 @@
 pub mod actions;
 pub mod limits;
 pub mod opinions;
+pub mod outsiders;
 mod recovery;
 mod v1;
 
@@ -33,7 +34,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use actions::{ActionKind, PIPELINE_TAG, SERVICE_TAG, STAGE_TAG};
+pub use actions::{ActionKind, Deployment, PIPELINE_TAG, SERVICE_TAG, STAGE_TAG};
 pub use limits::{Facts, Limits, LoopBreaker, MaintenanceWindow, Weekday};
 pub use opinions::{Opinions, Readings};
 
@@ -90,6 +91,9 @@ pub struct Policy {
     /// The deployment gate's checks and thresholds.
     #[serde(default)]
     pub gate: crate::gate::GatePolicy,
+    /// The pipeline stages Vigil may act on, each with the groups it deploys to.
+    #[serde(default)]
+    pub deployments: Vec<actions::Deployment>,
     /// Where this policy came from and a hash of its text (set on load, not written).
     #[serde(skip)]
     #[schemars(skip)]
@@ -387,6 +391,9 @@ impl Policy {
                     w.start, w.end
                 ));
             }
+        }
+        for d in &self.deployments {
+            d.validate().map_err(PolicyError::Invalid)?;
         }
         let t = &self.tiers;
         if !(0.0..=1.0).contains(&t.approval_min_confidence)
@@ -696,7 +703,7 @@ impl Policy {
         // are skipped, with their reason; the ladder climbs the applicable ones.
         let mut applicable = Vec::with_capacity(rule.ladder.len());
         for kind in &rule.ladder {
-            match actions::action_for(*kind, incident) {
+            match actions::action_for(*kind, incident, &self.deployments) {
                 Ok(action) => applicable.push((*kind, action)),
                 Err(why) => reasons.push(Reason::new(
                     code.clone(),
@@ -729,6 +736,14 @@ impl Policy {
                     incident.confidence, t.approval_min_confidence
                 ),
             );
+        } else if let Some(why) = outsiders::could_cause(incident)
+            .filter(|_| matches!(rule.tier, Tier::AutoHeal | Tier::Block))
+        {
+            reasons.push(Reason::new(
+                Code::Outsider,
+                format!("{why}: a person approves"),
+            ));
+            Tier::Approval
         } else if matches!(rule.tier, Tier::AutoHeal | Tier::Block)
             && (incident.confidence < t.auto_heal_min_confidence
                 || (rule.tier == Tier::AutoHeal && !kind.reversible()))

@@ -96,6 +96,7 @@ impl PolicyV1 {
             },
             rules: self.rules,
             gate: self.gate,
+            deployments: Vec::new(),
             id: String::new(),
         }
     }

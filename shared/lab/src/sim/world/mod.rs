@@ -85,9 +85,18 @@ fn stage_error(e: &crate::pipeline::PipelineError) -> SimError {
 
 impl Stages {
     fn new() -> Result<Self, SimError> {
+        let mut policy = Policy::bundled().map_err(SimError::Policy)?;
+        // The operators' map of who deploys what: each group's release pipeline.
+        policy.deployments = (0..GROUPS.len())
+            .map(|g| vigil_core::policy::Deployment {
+                pipeline: format!("{}-release", GROUPS[g]),
+                stage: "Prod".to_owned(),
+                resources: vec![group_name(g)],
+            })
+            .collect();
         Ok(Stages(Pipeline::new(
             Models::bundled().map_err(SimError::Models)?,
-            Policy::bundled().map_err(SimError::Policy)?,
+            policy,
             Mode::Enforce,
         )))
     }

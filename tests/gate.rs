@@ -259,6 +259,53 @@ fn guardduty_replay() -> (aws_config::SdkConfig, StaticReplayClient) {
     (config, replay)
 }
 
+/// More active findings than the gate weighs: it refuses to weigh a part of them (a target's
+/// finding could be on the page it would leave out), and the gate is left unsure.
+#[tokio::test]
+async fn more_findings_than_the_gate_can_weigh_are_refused_not_truncated() {
+    let req = |method: &str, uri: &str| {
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(SdkBody::empty())
+            .unwrap()
+    };
+    let ok = |body: serde_json::Value| {
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(SdkBody::from(body.to_string()))
+            .unwrap()
+    };
+    let list = "https://guardduty.us-east-1.amazonaws.com/detector/12abc34d567e8fa901bc2d34e56789f0/findings";
+    let mut events = vec![ReplayEvent::new(
+        req("GET", "https://guardduty.us-east-1.amazonaws.com/detector"),
+        ok(serde_json::json!({"detectorIds": ["12abc34d567e8fa901bc2d34e56789f0"]})),
+    )];
+    let pages = vigil_aws::guardduty::MAX_FINDINGS / 50;
+    for page in 0..pages {
+        let ids: Vec<String> = (0..50).map(|i| format!("f-{page}-{i}")).collect();
+        events.push(ReplayEvent::new(
+            req("POST", list),
+            ok(serde_json::json!({"findingIds": ids, "nextToken": format!("page-{}", page + 1)})),
+        ));
+    }
+    let replay = StaticReplayClient::new(events);
+    let config = h::offline_config(replay.clone());
+    let since = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+    let err = GuardDuty::new(&config)
+        .active_findings(7.0, since)
+        .await
+        .unwrap_err();
+    assert!(
+        vigil_core::error_chain(&err).contains("cannot weigh them all"),
+        "{}",
+        vigil_core::error_chain(&err)
+    );
+    // Listed page by page up to the limit; no finding fetched.
+    assert_eq!(replay.actual_requests().count(), 1 + pages);
+}
+
 #[tokio::test]
 async fn guardduty_findings_are_listed_with_criteria_then_fetched_on_recorded_responses() {
     let (config, replay) = guardduty_replay();

@@ -146,3 +146,56 @@ fn no_workflow_task_gives_up_on_a_function_still_running() {
         }
     }
 }
+
+#[test]
+fn changes_to_the_policy_and_kill_switch_are_always_told() {
+    let template = read("template.yaml");
+    let rule = &template["Resources"]["ControlParameterChangeRule"];
+    assert_eq!(rule["Type"], Value::from("AWS::Events::Rule"));
+    let pattern = &rule["Properties"]["EventPattern"];
+    // The event SSM sends on a change, in its documented shape, matches the pattern's fixed
+    // parts, and carries the fields the pattern and the message read.
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../fixtures/events/sources/ssm-parameter-change.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pattern["source"][0],
+        Value::from(event["source"].as_str().unwrap())
+    );
+    assert_eq!(
+        pattern["detail-type"][0],
+        Value::from(event["detail-type"].as_str().unwrap())
+    );
+    for field in ["name", "operation"] {
+        assert!(event["detail"][field].is_string(), "{field}");
+    }
+    // Both parameters, by their logical ids: whatever the stack is called.
+    let names: Vec<String> = pattern["detail"]["name"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| serde_norway::to_string(v).unwrap().trim().to_owned())
+        .collect();
+    assert_eq!(names, ["!Ref PolicyOverride", "!Ref KillSwitch"]);
+    // Told to the people who get Vigil's alerts, naming the parameter and what was done.
+    let target = &rule["Properties"]["Targets"][0];
+    assert_eq!(
+        serde_norway::to_string(&target["Arn"]).unwrap().trim(),
+        "!Ref AlertTopic"
+    );
+    let transformer = &target["InputTransformer"];
+    assert_eq!(
+        transformer["InputPathsMap"]["name"],
+        Value::from("$.detail.name")
+    );
+    let text = transformer["InputTemplate"].as_str().unwrap();
+    assert!(
+        text.contains("<name>") && text.contains("<operation>"),
+        "{text}"
+    );
+}

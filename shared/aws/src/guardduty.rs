@@ -139,11 +139,20 @@ impl ListFindings for GuardDuty {
                 .next_token()
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
-            if token.is_none() || ids.len() >= MAX_FINDINGS {
+            if token.is_none() {
                 break;
             }
+            if ids.len() >= MAX_FINDINGS {
+                // Weighing some of them would pass a target whose finding is on a later page.
+                return Err(PortError::new(
+                    "guardduty:ListFindings",
+                    PortErrorKind::Rejected,
+                    format!(
+                        "more than {MAX_FINDINGS} active findings match: the gate cannot weigh them all"
+                    ),
+                ));
+            }
         }
-        ids.truncate(MAX_FINDINGS);
         let mut findings = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(50) {
             let out = self

@@ -440,7 +440,7 @@ impl ListFindings for NoDetector {
 }
 
 #[tokio::test]
-async fn an_account_without_guardduty_passes_that_check_and_says_so() {
+async fn an_account_without_guardduty_leaves_the_gate_unsure_and_says_so() {
     let w = World::default();
     let ports = w.ports_with(&NoDetector, &w.artifacts);
     let GateEvent::Job(j) = job(WEB_PROD, false, None) else {
@@ -456,13 +456,31 @@ async fn an_account_without_guardduty_passes_that_check_and_says_so() {
     )
     .await
     .unwrap();
-    let JobResult::Success { summary } = r else {
+    // A check that cannot look is no pass: the deploy is held until GuardDuty is enabled or
+    // the check is turned off in the policy.
+    let JobResult::Failure { message } = r else {
         panic!("{r:?}")
     };
     assert!(
-        summary.contains("[guardduty] GuardDuty is not enabled in this account and region"),
-        "{summary}"
+        message.contains(
+            "[guardduty, unsure] GuardDuty is not enabled in this account and region: it cannot vouch"
+        ),
+        "{message}"
     );
+    // Turned off by the operators: it passes, saying so.
+    let mut policy = w.policy.clone();
+    policy.guardduty.enabled = false;
+    let r = gate::handle_job(
+        &j,
+        &policy,
+        &config(),
+        &ports,
+        now(),
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r, JobResult::Success { .. }), "{r:?}");
 }
 
 /// An artifact store that fails.

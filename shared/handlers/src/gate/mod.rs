@@ -202,8 +202,8 @@ async fn within<T>(
     within_or(config, check, what, fut, None).await
 }
 
-/// As [`within`]; a dependency that answers "not found" passes the check with
-/// `not_found`'s line, when given (a service not enabled has nothing to weigh).
+/// As [`within`]; a dependency that answers "not found" leaves the check unsure with
+/// `not_found`'s line, when given: a service that is not enabled cannot vouch for anything.
 async fn within_or<T>(
     config: &GateConfig,
     check: Check,
@@ -214,7 +214,7 @@ async fn within_or<T>(
     match tokio::time::timeout(config.call_timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) if e.kind == crate::ports::PortErrorKind::NotFound && not_found.is_some() => {
-            Err(CheckResult::pass(check, not_found.unwrap_or_default()))
+            Err(CheckResult::doubt(check, not_found.unwrap_or_default()))
         }
         Ok(Err(e)) => Err(CheckResult::doubt(
             check,
@@ -311,8 +311,8 @@ where
                     .findings
                     .active_findings(policy.guardduty.min_severity, since),
                 Some(
-                    "GuardDuty is not enabled in this account and region: no findings to weigh \
-                     (enable it, or turn the check off in the policy)",
+                    "GuardDuty is not enabled in this account and region: it cannot vouch for \
+                     the target (enable it, or turn the check off in the policy)",
                 ),
             )
             .await

@@ -199,3 +199,33 @@ fn changes_to_the_policy_and_kill_switch_are_always_told() {
         "{text}"
     );
 }
+
+#[test]
+fn refused_events_are_counted_and_told_once_per_burst() {
+    let template = read("template.yaml");
+    let r = &template["Resources"];
+    // The field ingest logs on a refusal is the one the metric filter counts.
+    let pattern = r["RefusedEventsMetric"]["Properties"]["FilterPattern"]
+        .as_str()
+        .unwrap();
+    assert_eq!(pattern, "{ $.fields.vigil_refused_events = 1 }");
+    let main = std::fs::read_to_string(format!(
+        "{}/../functions/ingest/src/main.rs",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert!(
+        main.contains("vigil_refused_events = 1"),
+        "ingest no longer logs the field"
+    );
+    // One alarm on the count, to the alert topic: an email when refusals start, not per event.
+    let alarm = &r["RefusedEventsAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"], Value::from("RefusedEvents"));
+    assert_eq!(alarm["Namespace"], Value::from("Vigil"));
+    assert_eq!(
+        serde_norway::to_string(&alarm["AlarmActions"][0])
+            .unwrap()
+            .trim(),
+        "!Ref AlertTopic"
+    );
+}

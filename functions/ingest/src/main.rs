@@ -34,9 +34,16 @@ async fn main() -> Result<(), Error> {
         // Typed for the state machine: it retries a failed AWS call, not a refused event.
         vigil_handlers::ingest::handle(&event.payload, settings, ports)
             .await
-            .map_err(|e| Diagnostic {
-                error_type: e.error_type().to_owned(),
-                error_message: vigil_core::error_chain(&e),
+            .map_err(|e| {
+                let error_type = e.error_type();
+                if error_type == vigil_handlers::ingest::EVENT_REFUSED {
+                    // Counted by the RefusedEvents metric filter; its alarm tells people once.
+                    lambda_runtime::tracing::warn!(vigil_refused_events = 1, error = %vigil_core::error_chain(&e), "event refused");
+                }
+                Diagnostic {
+                    error_type: error_type.to_owned(),
+                    error_message: vigil_core::error_chain(&e),
+                }
             })
     }))
     .await

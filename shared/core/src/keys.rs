@@ -103,7 +103,27 @@ pub fn pending_approval(decision_id: &str) -> String {
     format!("approval#{decision_id}")
 }
 
-/// A principal's history (identity features).
+/// The identity a principal's history is kept under: the role, not the session. An assumed
+/// role's ARN ends with a session name its caller chooses (`.../assumed-role/<role>/<session>`);
+/// keyed by the whole ARN, a fresh session name each time would never leave warm-up. (Also for
+/// a role session's principal id, `<role id>:<session>`, when the record has no ARN.)
+pub fn history_key(principal: &str) -> &str {
+    // Without an ARN, a role session's principal id is `<role id>:<session name>`.
+    if principal.starts_with("AROA")
+        && let Some((role, _)) = principal.split_once(':')
+    {
+        return role;
+    }
+    match principal.split_once(":assumed-role/") {
+        Some((_, rest)) => match rest.split_once('/') {
+            Some((role, _)) => &principal[..principal.len() - rest.len() + role.len()],
+            None => principal,
+        },
+        None => principal,
+    }
+}
+
+/// A principal's history (identity features), under its [`history_key`].
 pub fn principal(principal: &str) -> String {
     format!("principal#{principal}")
 }
@@ -126,6 +146,32 @@ pub fn incident(incident_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histories_are_kept_per_role_not_per_session() {
+        for (arn, key) in [
+            (
+                "arn:aws:sts::123456789012:assumed-role/deploy/i-0abc",
+                "arn:aws:sts::123456789012:assumed-role/deploy",
+            ),
+            (
+                "arn:aws:sts::123456789012:assumed-role/deploy/attacker-chosen-name-42",
+                "arn:aws:sts::123456789012:assumed-role/deploy",
+            ),
+            (
+                "arn:aws:iam::123456789012:user/alice",
+                "arn:aws:iam::123456789012:user/alice",
+            ),
+            (
+                "arn:aws:sts::123456789012:assumed-role/deploy",
+                "arn:aws:sts::123456789012:assumed-role/deploy",
+            ),
+            ("AROAEXAMPLEID:attacker-chosen", "AROAEXAMPLEID"),
+            ("AIDAEXAMPLEID", "AIDAEXAMPLEID"),
+        ] {
+            assert_eq!(history_key(arn), key, "{arn}");
+        }
+    }
 
     #[test]
     fn formats_are_those_earlier_releases_wrote() {

@@ -248,8 +248,9 @@ pub async fn observe<H: PrincipalHistory>(
     for signal in signals {
         let features = match signal.kind {
             SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. } => {
-                // Features against the history before this call, then the call joins it.
-                let key = &signal.resource.id;
+                // Features against the history before this call, then the call joins it. The
+                // history is the role's, whatever the session is called.
+                let key = vigil_core::keys::history_key(&signal.resource.id);
                 let mut profile = history.load(key).await?.unwrap_or_default();
                 let features = features::extract(
                     &signal,

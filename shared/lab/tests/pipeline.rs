@@ -1284,10 +1284,25 @@ fn the_state_machine_retries_failed_aws_calls_and_not_refused_events() {
             "{name}"
         );
     }
-    // Whatever still fails is told to people.
+    // Whatever still fails is told to people, each time.
+    let last_catch = |state: &serde_json::Value| {
+        let catches = state["Catch"].as_array().unwrap().clone();
+        catches.last().unwrap().clone()
+    };
     for name in ["Ingest", "Score", "Decide", "Remediate"] {
-        assert_eq!(states[name]["Catch"][0]["Next"], "ReportFailure", "{name}");
+        assert_eq!(last_catch(&states[name])["Next"], "ReportFailure", "{name}");
+        assert_eq!(
+            last_catch(&states[name])["ErrorEquals"][0],
+            "States.ALL",
+            "{name}"
+        );
     }
+    // A refused event is not a failure: it ends quietly (its burst is told once by an alarm),
+    // so whoever can send malformed events cannot flood people's mail.
+    let refused_catch = &states["Ingest"]["Catch"][0];
+    assert_eq!(refused_catch["ErrorEquals"][0], ingest::EVENT_REFUSED);
+    assert_eq!(refused_catch["Next"], "Refused");
+    assert_eq!(states["Refused"]["Type"], "Succeed");
     assert_eq!(
         remediation["States"]["Remediate"]["Catch"][0]["Next"],
         "ReportFailure"

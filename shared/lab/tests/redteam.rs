@@ -569,3 +569,40 @@ fn a_sample_finding_is_recorded_and_changes_nothing() {
     assert!(d.incident.threat.is_none());
     assert_eq!((status, automations), (OutcomeStatus::NotActed, 0));
 }
+
+// 9. Identity novelty keyed by the session: a fresh session name each time never warms up.
+
+#[test]
+fn a_fresh_session_name_each_time_still_builds_the_roles_history() {
+    use vigil_handlers::ports::PrincipalHistory;
+    let state = vigil_lab::memory::MemoryState::default();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/events/sources/cloudtrail-stop-logging.json"
+    );
+    let base: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let calls = vigil_core::features::identity::WARM_UP + 5;
+    for i in 0..calls {
+        let mut e = base.clone();
+        e["id"] = format!("event-{i}").into();
+        e["detail"]["userIdentity"]["arn"] =
+            format!("arn:aws:sts::123456789012:assumed-role/ci-deployer/session-{i}").into();
+        e["detail"]["userIdentity"]["principalId"] =
+            format!("AROAEXAMPLEROLEID12:session-{i}").into();
+        let envelope =
+            vigil_core::events::parse_envelope(&serde_json::to_vec(&e).unwrap()).unwrap();
+        let vigil_core::events::Normalised::Signals(signals) =
+            vigil_core::events::normalise(&envelope).unwrap()
+        else {
+            panic!("a CloudTrail call")
+        };
+        block_on(vigil_handlers::ingest::observe(signals, &state)).unwrap();
+    }
+    let role = "arn:aws:sts::123456789012:assumed-role/ci-deployer";
+    let profile = block_on(state.load(role)).unwrap().unwrap();
+    assert_eq!(profile.seen, calls, "every session counted for the role");
+    assert!(profile.seen > vigil_core::features::identity::WARM_UP);
+    // No history per session name.
+    let session = format!("{role}/session-{}", calls - 1);
+    assert!(block_on(state.load(&session)).unwrap().is_none());
+}

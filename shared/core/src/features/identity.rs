@@ -518,6 +518,7 @@ pub fn finding(finding_type: &str, severity: f64, archived: bool, count: u64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::domain::{Resource, ResourceKind, Source};
     use chrono::TimeZone;
 

@@ -40,6 +40,12 @@ impl Trail {
         audit::verify_stored("audit/", &self.trail.read_all().await.unwrap())
     }
 
+    /// What `vigil audit verify --bucket` checks: every record written once, then the chain.
+    async fn check_all(&self) -> Result<usize, StoredTrailError> {
+        audit::written_once(&self.trail.versions().await.unwrap())?;
+        self.check().await
+    }
+
     async fn record(&self, seq: u64) -> AuditRecord {
         let out = self
             .s3
@@ -192,4 +198,45 @@ async fn reordered_records_are_caught() {
         matches!(err, StoredTrailError::Misplaced { seq: 2, .. }),
         "{err}"
     );
+}
+
+/// Someone with write access rewrites the tail of the trail consistently (each record
+/// re-hashed after the one before), so the current versions verify; the versions left behind
+/// give it away. (The bucket policy refuses such a write without If-None-Match, which the
+/// permission check proves; moto does not apply bucket policies.)
+#[tokio::test]
+async fn a_consistent_rewrite_is_caught_by_its_versions() {
+    let t = trail_of(4).await;
+    assert_eq!(t.check_all().await.unwrap(), 4);
+    let mut prev = t.record(1).await;
+    for seq in 2..4 {
+        let old = t.record(seq).await;
+        let forged = AuditRecord::next(
+            Some(&prev),
+            old.at,
+            &old.kind,
+            &old.subject,
+            serde_json::json!({"i": "rewritten"}),
+        );
+        t.overwrite(seq, &forged).await;
+        prev = forged;
+    }
+    // The current versions alone verify...
+    assert_eq!(t.check().await.unwrap(), 4);
+    // ... the versions do not.
+    let err = t.check_all().await.unwrap_err();
+    assert!(
+        matches!(&err, StoredTrailError::Overwritten { key, versions: 2 } if *key == audit::key("audit/", 2)),
+        "{err}"
+    );
+    // A deleted record is named as such.
+    let t = trail_of(3).await;
+    t.s3.delete_object()
+        .bucket(&t.stack.audit_bucket)
+        .key(audit::key("audit/", 2))
+        .send()
+        .await
+        .unwrap();
+    let err = t.check_all().await.unwrap_err();
+    assert!(matches!(err, StoredTrailError::Deleted { .. }), "{err}");
 }

@@ -408,13 +408,18 @@ fn audit_verify_bucket(bucket: &str, prefix: &str) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let objects = runtime.block_on(async {
+    let (versions, objects) = runtime.block_on(async {
         let config = vigil_aws::load_config().await;
         // The trail is read only: the state table is not touched.
-        vigil_aws::audit::AuditTrail::new(&config, bucket, prefix, "")
-            .read_all()
-            .await
+        let trail = vigil_aws::audit::AuditTrail::new(&config, bucket, prefix, "");
+        Ok::<_, vigil_handlers::ports::PortError>((
+            trail.versions().await?,
+            trail.read_all().await?,
+        ))
     })?;
+    // Every record written once, then the chain of what is there.
+    vigil_core::audit::written_once(&versions)
+        .with_context(|| format!("s3://{bucket}/{prefix} is not intact"))?;
     let n = vigil_core::audit::verify_stored(prefix, &objects)
         .with_context(|| format!("s3://{bucket}/{prefix} is not intact"))?;
     println!("s3://{bucket}/{prefix}: {n} record(s), chain intact");

@@ -152,6 +152,56 @@ impl AuditTrail {
             .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))
     }
 
+    /// Every key of the trail with its versions and whether it was deleted (for verification:
+    /// a record is written once).
+    pub async fn versions(&self) -> Result<Vec<vigil_core::audit::StoredVersions>, PortError> {
+        use std::collections::BTreeMap;
+        const OP: &str = "s3:ListObjectVersions";
+        // key -> (versions, newest is a delete marker)
+        let mut seen: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let out = self
+                .s3
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .map_err(|e| port_error(OP, e))?;
+            for v in out.versions() {
+                if let Some(k) = v.key() {
+                    seen.entry(k.to_owned()).or_default().0 += 1;
+                }
+            }
+            for m in out.delete_markers() {
+                if let (Some(k), Some(true)) = (m.key(), m.is_latest()) {
+                    seen.entry(k.to_owned()).or_default().1 = true;
+                }
+            }
+            if out.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = out.next_key_marker().map(str::to_owned);
+            version_marker = out.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        Ok(seen
+            .into_iter()
+            .map(
+                |(key, (versions, deleted))| vigil_core::audit::StoredVersions {
+                    key,
+                    versions,
+                    deleted,
+                },
+            )
+            .collect())
+    }
+
     /// Every object of the trail, in key order, with its bytes (for verification).
     pub async fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, PortError> {
         const OP: &str = "s3:ListObjectsV2";

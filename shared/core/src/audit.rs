@@ -128,6 +128,40 @@ pub enum StoredTrailError {
     Misplaced { key: String, seq: u64 },
     #[error(transparent)]
     Chain(#[from] AuditError),
+    #[error(
+        "object {key} has {versions} versions: a record is written once, so it was overwritten"
+    )]
+    Overwritten { key: String, versions: usize },
+    #[error("object {key} was deleted (its newest version is a delete marker)")]
+    Deleted { key: String },
+}
+
+/// What the bucket holds under one key of the trail, every version counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersions {
+    pub key: String,
+    /// Versions of the object (delete markers not counted).
+    pub versions: usize,
+    /// The newest version is a delete marker.
+    pub deleted: bool,
+}
+
+/// Each record was written once and is still there: one version, no delete marker. A
+/// rewrite that keeps the chain consistent (every later record re-hashed) still leaves a
+/// second version behind, which reading the current versions alone would not see.
+pub fn written_once(stored: &[StoredVersions]) -> Result<(), StoredTrailError> {
+    for s in stored {
+        if s.deleted {
+            return Err(StoredTrailError::Deleted { key: s.key.clone() });
+        }
+        if s.versions != 1 {
+            return Err(StoredTrailError::Overwritten {
+                key: s.key.clone(),
+                versions: s.versions,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Verifies a trail stored one record per object (`key(prefix, seq)`), objects in key order:

@@ -531,7 +531,7 @@ where
         )
     };
     let (policy, _) = setup.store.current(setup.policy, ports.alerts()).await;
-    let needs = Needs::of(pending.action.as_ref());
+    let needs = Needs::of(pending.action.as_ref(), &pending.incident.resource);
     let since = now - policy.loop_window();
     let attempts = ports
         .history()

@@ -583,12 +583,15 @@ fn a_threat_on_a_tagged_target_holds_its_deployments_at_the_gate() {
     use vigil_handlers::gate;
     let world = World::new(Mode::Enforce, 3);
     let crypto = InstanceId::parse("i-99999999").unwrap();
-    world.fleet.add_group(
-        &GroupName::parse("shop-prod").unwrap(),
-        1,
-        6,
-        std::slice::from_ref(&crypto),
-    );
+    // Three instances: taking one out for quarantine is within the blast radius.
+    let members = [
+        crypto.clone(),
+        InstanceId::parse("i-99999998").unwrap(),
+        InstanceId::parse("i-99999997").unwrap(),
+    ];
+    world
+        .fleet
+        .add_group(&GroupName::parse("shop-prod").unwrap(), 1, 6, &members);
     world.fleet.tag(&crypto, "application", "shop");
     world.fleet.tag(&crypto, "environment", "prod");
     let results = check(

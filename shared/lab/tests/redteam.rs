@@ -491,10 +491,18 @@ fn a_retried_remediate_never_repeats_its_action() {
 /// The crypto-mining finding of the fixtures on a watched production instance, changed by
 /// `edit`, through every stage: its decision and outcome, and the automations started.
 fn contain(edit: impl FnOnce(&mut serde_json::Value)) -> (Decision, OutcomeStatus, usize) {
+    contain_in(6, edit)
+}
+
+/// As [`contain`], the miner one of `size` instances of its group.
+fn contain_in(
+    size: usize,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (Decision, OutcomeStatus, usize) {
     let w = World::new(Mode::Enforce);
     let miner = InstanceId::parse("i-99999999").unwrap();
     let shop = GroupName::parse("shop-prod").unwrap();
-    let others: Vec<InstanceId> = (1..6)
+    let others: Vec<InstanceId> = (1..size)
         .map(|i| InstanceId::parse(&format!("i-1000000{i}")).unwrap())
         .collect();
     let mut members = vec![miner.clone()];
@@ -558,6 +566,22 @@ fn findings_an_outsider_can_cause_never_contain_without_a_person() {
             "{what}"
         );
     }
+}
+
+#[test]
+fn quarantine_is_bounded_by_the_blast_radius_like_any_action_that_takes_an_instance_out() {
+    // The group's only instance: quarantining it would leave none in service.
+    let (d, status, automations) = contain_in(1, |_| {});
+    assert_ne!(d.tier, Tier::Block, "{d:?}");
+    assert!(d.cites(&Code::BlastRadius), "{d:?}");
+    assert_eq!((status, automations), (OutcomeStatus::NotActed, 0));
+    // One of two: half the group, within the default limit (50%).
+    let (d, status, _) = contain_in(2, |_| {});
+    assert_eq!(
+        (d.tier, status),
+        (Tier::Block, OutcomeStatus::Verified),
+        "{d:?}"
+    );
 }
 
 #[test]

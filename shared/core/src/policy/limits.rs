@@ -262,8 +262,14 @@ impl Policy {
                 ),
             ));
         }
-        if let Some(group) = decision.action.as_ref().and_then(Action::removes_instance) {
-            let group = group.clone();
+        // Every action that takes an instance out of service: a replacement, a detach, and a
+        // quarantine of an instance in a group.
+        let taken_out = match &decision.action {
+            Some(Action::QuarantineInstance { .. }) => decision.incident.resource.group.clone(),
+            Some(a) => a.removes_instance().cloned(),
+            None => None,
+        };
+        if let Some(group) = taken_out {
             let Some(cap) = &facts.group else {
                 return decision.hold(Reason::new(
                     Code::BlastRadius,

@@ -264,8 +264,8 @@ pub struct Needs {
 }
 
 impl Needs {
-    /// What the limits need read before they apply to an action.
-    pub fn of(action: Option<&Action>) -> Needs {
+    /// What the limits need read before they apply to an action on `resource`.
+    pub fn of(action: Option<&Action>, resource: &crate::domain::Resource) -> Needs {
         let Some(action) = action else {
             return Needs::default();
         };
@@ -274,6 +274,8 @@ impl Needs {
             | Action::DetachInstance { group, .. }
             | Action::RestartService { group, .. }
             | Action::ScaleOut { group, .. } => Some(group.clone()),
+            // Quarantine takes the instance out of service too: its group, when it has one.
+            Action::QuarantineInstance { .. } => resource.group.clone(),
             _ => None,
         };
         Needs {
@@ -286,7 +288,7 @@ impl Needs {
 impl Draft {
     /// What the limits need read before they apply.
     pub fn needs(&self) -> Needs {
-        Needs::of(self.proposal.action.as_ref())
+        Needs::of(self.proposal.action.as_ref(), &self.incident.resource)
     }
 
     /// Adds a reason about the policy in force (an override that was refused).

@@ -185,22 +185,26 @@ async fn the_artifact_is_read_with_the_jobs_credentials_and_bounded() {
     assert_eq!(err.kind, PortErrorKind::Rejected, "{err:?}");
 }
 
+/// A recorded request, as the replay client matches it.
+fn req(method: &str, uri: &str) -> http::Request<SdkBody> {
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(SdkBody::empty())
+        .unwrap()
+}
+
+/// A recorded 200 answer with a JSON body.
+fn ok(body: serde_json::Value) -> http::Response<SdkBody> {
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(SdkBody::from(body.to_string()))
+        .unwrap()
+}
+
 /// GuardDuty's answers as recorded: the detector, one page of ids, the findings.
 fn guardduty_replay() -> (aws_config::SdkConfig, StaticReplayClient) {
-    let req = |method: &str, uri: &str| {
-        http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(SdkBody::empty())
-            .unwrap()
-    };
-    let ok = |body: serde_json::Value| {
-        http::Response::builder()
-            .status(200)
-            .header("content-type", "application/json")
-            .body(SdkBody::from(body.to_string()))
-            .unwrap()
-    };
     let finding = |id: &str, ty: &str, severity: f64, archived: bool, app: &str| {
         serde_json::json!({
             "accountId": "111111111111",
@@ -263,20 +267,6 @@ fn guardduty_replay() -> (aws_config::SdkConfig, StaticReplayClient) {
 /// finding could be on the page it would leave out), and the gate is left unsure.
 #[tokio::test]
 async fn more_findings_than_the_gate_can_weigh_are_refused_not_truncated() {
-    let req = |method: &str, uri: &str| {
-        http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(SdkBody::empty())
-            .unwrap()
-    };
-    let ok = |body: serde_json::Value| {
-        http::Response::builder()
-            .status(200)
-            .header("content-type", "application/json")
-            .body(SdkBody::from(body.to_string()))
-            .unwrap()
-    };
     let list = "https://guardduty.us-east-1.amazonaws.com/detector/12abc34d567e8fa901bc2d34e56789f0/findings";
     let mut events = vec![ReplayEvent::new(
         req("GET", "https://guardduty.us-east-1.amazonaws.com/detector"),

@@ -446,16 +446,22 @@ async fn an_account_without_guardduty_leaves_the_gate_unsure_and_says_so() {
     let GateEvent::Job(j) = job(WEB_PROD, false, None) else {
         unreachable!()
     };
-    let r = gate::handle_job(
-        &j,
-        &w.policy,
-        &config(),
-        &ports,
-        now(),
-        Instant::now() + Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    let run = |policy: GatePolicy| {
+        let (j, ports) = (&j, &ports);
+        async move {
+            gate::handle_job(
+                j,
+                &policy,
+                &config(),
+                ports,
+                now(),
+                Instant::now() + Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let r = run(w.policy.clone()).await;
     // A check that cannot look is no pass: the deploy is held until GuardDuty is enabled or
     // the check is turned off in the policy.
     let JobResult::Failure { message } = r else {
@@ -470,16 +476,7 @@ async fn an_account_without_guardduty_leaves_the_gate_unsure_and_says_so() {
     // Turned off by the operators: it passes, saying so.
     let mut policy = w.policy.clone();
     policy.guardduty.enabled = false;
-    let r = gate::handle_job(
-        &j,
-        &policy,
-        &config(),
-        &ports,
-        now(),
-        Instant::now() + Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    let r = run(policy).await;
     assert!(matches!(r, JobResult::Success { .. }), "{r:?}");
 }
 

@@ -240,3 +240,81 @@ async fn a_consistent_rewrite_is_caught_by_its_versions() {
     let err = t.check_all().await.unwrap_err();
     assert!(matches!(err, StoredTrailError::Deleted { .. }), "{err}");
 }
+
+/// Anyone able to write the state table can write the head item. It is only a hint: reset,
+/// deleted, pointed far ahead, far behind or at a record with another hash, appends still
+/// follow the trail's own tail, and the chain still verifies whole.
+#[tokio::test]
+async fn a_tampered_head_neither_stops_appends_nor_forks_the_chain() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let t = trail_of(3).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&t.stack.config);
+    let set_head = |seq: Option<u64>, hash: &str| {
+        let (dynamo, table, hash) = (dynamo.clone(), t.stack.table.clone(), hash.to_owned());
+        async move {
+            let key = AttributeValue::S(vigil_aws::audit::HEAD_KEY.into());
+            match seq {
+                Some(seq) => {
+                    dynamo
+                        .put_item()
+                        .table_name(&table)
+                        .item("pk", key)
+                        .item("seq", AttributeValue::N(seq.to_string()))
+                        .item("hash", AttributeValue::S(hash))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                None => {
+                    dynamo
+                        .delete_item()
+                        .table_name(&table)
+                        .key("pk", key)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    };
+    let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+    let record1 = t.record(1).await;
+    let tampered: [(Option<u64>, &str, &str); 5] = [
+        (None, "", "deleted"),
+        (Some(0), "0000", "reset to the start with a wrong hash"),
+        (Some(1_000_000_000_000), "ffff", "pointed far ahead"),
+        (Some(1), record1.hash.as_str(), "a genuine but old record"),
+        (
+            Some(2),
+            "not-the-hash-of-2",
+            "the right record, another hash",
+        ),
+    ];
+    let mut expected = 3;
+    for (seq, hash, what) in tampered {
+        set_head(seq, hash).await;
+        let r = t
+            .trail
+            .append("decision", what, serde_json::json!({}), at)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(r.seq, expected, "{what}");
+        expected += 1;
+    }
+    // A head far behind: more records after it than an appender walks one by one.
+    for i in 0..20 {
+        t.trail
+            .append("decision", &format!("more-{i}"), serde_json::json!({}), at)
+            .await
+            .unwrap();
+        expected += 1;
+    }
+    set_head(Some(0), &t.record(0).await.hash).await;
+    let r = t
+        .trail
+        .append("decision", "far behind", serde_json::json!({}), at)
+        .await
+        .unwrap();
+    assert_eq!(r.seq, expected);
+    assert_eq!(t.check_all().await.unwrap(), expected as usize + 1);
+}

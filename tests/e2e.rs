@@ -155,6 +155,11 @@ fn environment(stack: &h::Stack) -> Vec<(&'static str, String)> {
         ("VIGIL_ACCOUNT_ID", "123456789012".into()),
         // A generated name, as CloudFormation gives the stack's runbook.
         ("VIGIL_QUARANTINE_DOCUMENT", QUARANTINE_DOCUMENT.into()),
+        // The gate's approval topic (the gate reads it at start; this suite runs its jobs).
+        (
+            "VIGIL_APPROVAL_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:vigil-GateApprovalTopic-AbC123".into(),
+        ),
     ];
     // CloudWatch speaks CBOR, which moto does not: ministack answers it when `make e2e` runs it.
     if let Ok(url) = std::env::var(h::CLOUDWATCH_ENDPOINT_VAR) {

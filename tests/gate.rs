@@ -1,9 +1,10 @@
 //! The deployment gate's adapters, against moto server where moto implements the API:
 //! the state table's posture index, freezes and deploy records (DynamoDB), the artifact read
-//! with the job's credentials (S3). moto 5.2.5 does not implement PutJobSuccessResult,
-//! PutJobFailureResult or PutApprovalResult, nor GuardDuty's ListFindings/GetFindings: those are
-//! tested on the exact request the adapter sends (captured) and on recorded responses
-//! (GuardDuty, replayed by the SDK's static replay client).
+//! with the job's credentials (S3), a pipeline's approval action (CodePipeline's GetPipeline).
+//! moto 5.2.5 does not implement PutJobSuccessResult, PutJobFailureResult, PutApprovalResult or
+//! GetPipelineState, nor GuardDuty's ListFindings/GetFindings: those are tested on the exact
+//! request the adapter sends (captured) and on recorded responses (replayed by the SDK's static
+//! replay client).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write as _;
@@ -26,6 +27,7 @@ use vigil_handlers::ports::{
     LastDeploy, ListFindings, PortErrorKind, ReadDeploymentFreeze, ReadPosture, RecordDeploy,
     RecordIncident, ReportApproval, ReportJobResult, SetDeploymentFreeze,
 };
+use vigil_handlers::ports::{ApprovalDefinition, ReadApproval};
 use vigil_lab::memory::MemoryOutbox;
 use vigil_tests as h;
 
@@ -485,4 +487,165 @@ async fn the_gate_fails_a_job_on_emulated_state_and_records_a_clean_deploy() {
     let deploy = state.last_deploy("web/staging").await.unwrap().unwrap();
     assert_eq!(deploy.revision.as_deref(), Some("6f1e3a2b9c"));
     assert_eq!(deploy.pipeline.as_deref(), Some("web-release"));
+}
+
+/// A role CodePipeline may assume, in moto's IAM (which CreatePipeline checks). IAM's query API
+/// through the emulator's endpoint, so the tests need no IAM SDK for one call.
+fn pipeline_role(name: &str) -> String {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let mut r = ureq::post(&h::endpoint())
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .send_form([
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", name),
+            ("AssumeRolePolicyDocument", trust),
+        ])
+        .unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    let arn = body
+        .split("<Arn>")
+        .nth(1)
+        .and_then(|s| s.split("</Arn>").next());
+    arn.unwrap_or_else(|| panic!("{body}")).to_owned()
+}
+
+/// The gate reads an approval action from the pipeline's own definition: the topic it notifies
+/// (the pipeline's opt-in) and its CustomData (the target), and nothing that is not a manual
+/// approval of that name in that stage.
+#[tokio::test]
+async fn an_approval_actions_definition_is_read_from_the_pipeline() {
+    use aws_sdk_codepipeline::types::{
+        ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ArtifactStore,
+        ArtifactStoreType, OutputArtifact, PipelineDeclaration, StageDeclaration,
+    };
+    let config = h::sdk_config();
+    let name = h::unique("web-release");
+    let role = pipeline_role(&name);
+    let kind = |category: ActionCategory, owner: ActionOwner, provider: &str| {
+        ActionTypeId::builder()
+            .category(category)
+            .owner(owner)
+            .provider(provider)
+            .version("1")
+            .build()
+            .unwrap()
+    };
+    let source = ActionDeclaration::builder()
+        .name("Source")
+        .action_type_id(kind(ActionCategory::Source, ActionOwner::Aws, "S3"))
+        .configuration("S3Bucket", "web-sources")
+        .configuration("S3ObjectKey", "web.zip")
+        .output_artifacts(OutputArtifact::builder().name("src").build().unwrap())
+        .build()
+        .unwrap();
+    let topic = "arn:aws:sns:us-east-1:123456789012:vigil-GateApprovalTopic-1A2B3C";
+    let approval = ActionDeclaration::builder()
+        .name("VigilApproval")
+        .action_type_id(kind(ActionCategory::Approval, ActionOwner::Aws, "Manual"))
+        .configuration("NotificationArn", topic)
+        .configuration("CustomData", r#"{"target":"web/prod"}"#)
+        .build()
+        .unwrap();
+    // An action of another kind under the same name, in another stage.
+    let invoke = ActionDeclaration::builder()
+        .name("VigilApproval")
+        .action_type_id(kind(ActionCategory::Invoke, ActionOwner::Aws, "Lambda"))
+        .configuration("FunctionName", "vigil-gate")
+        .build()
+        .unwrap();
+    let stage = |n: &str, a: ActionDeclaration| {
+        StageDeclaration::builder()
+            .name(n)
+            .actions(a)
+            .build()
+            .unwrap()
+    };
+    aws_sdk_codepipeline::Client::new(&config)
+        .create_pipeline()
+        .pipeline(
+            PipelineDeclaration::builder()
+                .name(&name)
+                .role_arn(role)
+                .artifact_store(
+                    ArtifactStore::builder()
+                        .r#type(ArtifactStoreType::S3)
+                        .location("web-artifacts")
+                        .build()
+                        .unwrap(),
+                )
+                .stages(stage("Source", source))
+                .stages(stage("Check", invoke))
+                .stages(stage("Prod", approval))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let cp = CodePipeline::new(&config);
+    let p = |s: &str| PipelineName::parse(s).unwrap();
+    let read = |stage: &'static str| {
+        let (cp, pipeline) = (&cp, p(&name));
+        async move {
+            cp.approval_definition(&pipeline, &p(stage), &p("VigilApproval"))
+                .await
+        }
+    };
+    assert_eq!(
+        read("Prod").await.unwrap(),
+        Some(ApprovalDefinition {
+            notification_arn: Some(topic.into()),
+            custom_data: Some(r#"{"target":"web/prod"}"#.into()),
+        })
+    );
+    assert_eq!(read("Check").await.unwrap(), None, "not a manual approval");
+    assert_eq!(read("Source").await.unwrap(), None, "no such action there");
+    let missing = cp
+        .approval_definition(&p(&h::unique("nope")), &p("Prod"), &p("VigilApproval"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind, PortErrorKind::NotFound, "{missing:?}");
+}
+
+/// GetPipelineState, on recorded answers: the token of the approval an action waits for now,
+/// and none once it is answered.
+#[tokio::test]
+async fn the_waiting_token_comes_from_the_pipelines_state() {
+    let state = |status: &str| {
+        ok(serde_json::json!({
+            "pipelineName": "web-release",
+            "pipelineVersion": 3,
+            "stageStates": [
+                {"stageName": "Source", "actionStates": [{"actionName": "Source",
+                    "latestExecution": {"status": "Succeeded"}}]},
+                {"stageName": "Prod", "actionStates": [{"actionName": "VigilApproval",
+                    "latestExecution": {"actionExecutionId": "7d1c9a3e-0f6b-4c2a-9e8d-5b4a3c2d1e0f",
+                        "status": status, "token": "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+                        "lastStatusChange": 1764590400.0}}]}
+            ]
+        }))
+    };
+    let url = "https://codepipeline.us-east-1.amazonaws.com/";
+    let replay = StaticReplayClient::new(vec![
+        ReplayEvent::new(req("POST", url), state("InProgress")),
+        ReplayEvent::new(req("POST", url), state("Succeeded")),
+    ]);
+    let cp = CodePipeline::new(&h::offline_config(replay.clone()));
+    let p = |s: &str| PipelineName::parse(s).unwrap();
+    let (pipeline, stage, action) = (p("web-release"), p("Prod"), p("VigilApproval"));
+    let waiting = || cp.waiting_token(&pipeline, &stage, &action);
+    assert_eq!(
+        waiting().await.unwrap().as_deref(),
+        Some("1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d")
+    );
+    assert_eq!(waiting().await.unwrap(), None, "answered: nothing waits");
+    let requests = replay.actual_requests().collect::<Vec<_>>();
+    let (target, body) = h::request_json(requests[0]);
+    assert_eq!(target, "CodePipeline_20150709.GetPipelineState");
+    assert_eq!(body, serde_json::json!({"name": "web-release"}));
 }

@@ -114,7 +114,11 @@ fn table() -> Value {
 fn rows() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for row in table()["operations"].as_sequence().unwrap() {
-        let action = row["action"].as_str().unwrap();
+        // The API's name where the IAM action's differs (`api:`), as the adapters name it.
+        let action = row
+            .get("api")
+            .and_then(|a| a.as_str())
+            .unwrap_or_else(|| row["action"].as_str().unwrap());
         for by in row["by"].as_sequence().unwrap() {
             out.insert((action.to_owned(), by.as_str().unwrap().to_owned()));
         }

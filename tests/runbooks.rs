@@ -1,6 +1,8 @@
-//! The stack's containment runbook, run against moto: its script (the one step of
-//! `infra/ssm/contain-instance.yaml`) executed by `runbooks/contain_instance.py` as SSM
-//! Automation would run it (moto has no SSM Automation), on an instance of a watched group.
+//! The stack's runbooks, run against moto as SSM Automation would run them (moto has no SSM
+//! Automation): the containment runbook's script (the one step of
+//! `infra/ssm/contain-instance.yaml`) executed by `runbooks/contain_instance.py` on an instance
+//! of a watched group; the key runbook's API steps executed by `runbooks/deactivate_key.py` on
+//! a user with two keys.
 //! What it is allowed to do is proven by the permission check; this proves what it does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,11 +11,17 @@ use serde_json::Value;
 use vigil_tests as h;
 
 fn contain() -> Value {
+    run("contain_instance.py", "contain-instance.yaml")
+}
+
+/// Runs a runbook's harness (`tests/runbooks/<harness>`) on `infra/ssm/<runbook>` against the
+/// emulator; returns what the harness printed.
+fn run(harness: &str, runbook: &str) -> Value {
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
     let venv = std::env::var("VIGIL_VENV").unwrap_or_else(|_| format!("{root}/.venv"));
     let out = std::process::Command::new(format!("{venv}/bin/python"))
-        .arg(format!("{root}/tests/runbooks/contain_instance.py"))
-        .arg(format!("{root}/infra/ssm/contain-instance.yaml"))
+        .arg(format!("{root}/tests/runbooks/{harness}"))
+        .arg(format!("{root}/infra/ssm/{runbook}"))
         .env("AWS_ENDPOINT_URL", h::endpoint())
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -58,6 +66,27 @@ fn the_containment_runbook_isolates_keeps_and_records_the_instance() {
     assert_eq!(after["tags"]["vigil:quarantine-from"], original);
     assert!(after["tags"]["vigil:quarantine"].as_str().is_some());
     assert_eq!(run["first"]["already"], false);
+}
+
+/// The key runbook deactivates the leaked key and nothing else, and marks its user contained:
+/// the mark on which the automation role's policy denies it any key of that user again (the
+/// permission check proves the denial; moto evaluates no policy).
+#[test]
+fn the_key_runbook_deactivates_the_leaked_key_and_marks_its_user() {
+    let run = run("deactivate_key.py", "deactivate-access-key.yaml");
+    let (leaked, other) = (
+        run["leaked"].as_str().unwrap(),
+        run["other"].as_str().unwrap(),
+    );
+    assert_eq!(run["before"]["keys"][leaked], "Active");
+    assert_eq!(run["before"]["tags"], serde_json::json!({}));
+    assert_eq!(run["first"], serde_json::json!(["Success", null, null]));
+    assert_eq!(run["after"]["keys"][leaked], "Inactive");
+    assert_eq!(run["after"]["keys"][other], "Active", "only the leaked key");
+    assert_eq!(
+        run["after"]["tags"],
+        serde_json::json!({"vigil:contained": leaked})
+    );
 }
 
 #[test]

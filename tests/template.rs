@@ -204,28 +204,49 @@ fn changes_to_the_policy_and_kill_switch_are_always_told() {
 fn refused_events_are_counted_and_told_once_per_burst() {
     let template = read("template.yaml");
     let r = &template["Resources"];
-    // The field ingest logs on a refusal is the one the metric filter counts.
-    let pattern = r["RefusedEventsMetric"]["Properties"]["FilterPattern"]
-        .as_str()
-        .unwrap();
-    assert_eq!(pattern, "{ $.fields.vigil_refused_events = 1 }");
-    let main = std::fs::read_to_string(format!(
-        "{}/../functions/ingest/src/main.rs",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    assert!(
-        main.contains("vigil_refused_events = 1"),
-        "ingest no longer logs the field"
-    );
-    // One alarm on the count, to the alert topic: an email when refusals start, not per event.
-    let alarm = &r["RefusedEventsAlarm"]["Properties"];
-    assert_eq!(alarm["MetricName"], Value::from("RefusedEvents"));
-    assert_eq!(alarm["Namespace"], Value::from("Vigil"));
-    assert_eq!(
-        serde_norway::to_string(&alarm["AlarmActions"][0])
-            .unwrap()
-            .trim(),
-        "!Ref AlertTopic"
-    );
+    // (what is refused, where the field is logged, its log group)
+    for (name, field, source, log_group) in [
+        (
+            "Events",
+            "vigil_refused_events",
+            "functions/ingest/src/main.rs",
+            "IngestLogGroup",
+        ),
+        (
+            "Approvals",
+            "vigil_refused_approvals",
+            "shared/handlers/src/gate/mod.rs",
+            "GateLogGroup",
+        ),
+    ] {
+        // The field logged on a refusal is the one the metric filter counts, in that log.
+        let filter = &r[format!("Refused{name}Metric")]["Properties"];
+        assert_eq!(
+            filter["FilterPattern"].as_str().unwrap(),
+            format!("{{ $.fields.{field} = 1 }}")
+        );
+        assert_eq!(
+            serde_norway::to_string(&filter["LogGroupName"])
+                .unwrap()
+                .trim(),
+            format!("!Ref {log_group}")
+        );
+        let code =
+            std::fs::read_to_string(format!("{}/../{source}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert!(
+            code.contains(&format!("{field} = 1")),
+            "{source} no longer logs {field}"
+        );
+        // One alarm on the count, to the alert topic: an email when refusals start, not per
+        // refusal.
+        let alarm = &r[format!("Refused{name}Alarm")]["Properties"];
+        assert_eq!(alarm["MetricName"], Value::from(format!("Refused{name}")));
+        assert_eq!(alarm["Namespace"], Value::from("Vigil"));
+        assert_eq!(
+            serde_norway::to_string(&alarm["AlarmActions"][0])
+                .unwrap()
+                .trim(),
+            "!Ref AlertTopic"
+        );
+    }
 }

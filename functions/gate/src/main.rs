@@ -26,7 +26,12 @@ async fn main() -> Result<(), Error> {
         &sdk,
         config::required(&from_process, config::POLICY_PARAMETER)?,
     );
-    let settings = GateConfig::default();
+    let settings = GateConfig {
+        approval_topic: Some(config::required(&from_process, config::APPROVAL_TOPIC_ARN)?),
+        // Set by Lambda in every function's environment.
+        region: config::optional(&from_process, "AWS_REGION"),
+        ..GateConfig::default()
+    };
     let ports = GatePorts {
         freeze: &state,
         posture: &state,

@@ -3,8 +3,11 @@
 //!
 //! S3 decides who appends record `n`: the object is written with `If-None-Match: *`, so of two
 //! concurrent appenders exactly one creates it and the other reads it and tries `n + 1`. The
-//! head item is a hint that saves listing the bucket; it only ever moves forward, and an
-//! appender that finds it behind (a crash between the two writes) catches it up from S3.
+//! head item is a hint that saves listing the bucket, and only a hint: it is believed only when
+//! the record it names is in the bucket with the hash it claims, and an appender that finds it
+//! wrong (reset, deleted, pointed ahead or far behind by anyone able to write the table) or
+//! behind (a crash between the two writes) finds the tail from the bucket itself. Whoever
+//! writes the head can slow an append down, never stop it or fork the chain.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
@@ -18,6 +21,9 @@ use vigil_handlers::ports::{AppendAudit, PortError, PortErrorKind};
 pub const HEAD_KEY: &str = "audit#head";
 /// Appends give up after this many lost races (each loss means someone else appended).
 const MAX_RACES: usize = 16;
+/// After this many records found ahead of the hint, the tail is looked up in the bucket
+/// instead of walked to one record at a time.
+const WALK: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct AuditTrail {
@@ -122,6 +128,74 @@ impl AuditTrail {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
             Err(e) => Err(port_error(OP, e)),
         }
+    }
+
+    /// The head, when the bucket agrees with it: the record it names exists with its hash.
+    /// Otherwise (missing, malformed, or naming a record that is not there as it says) the tail
+    /// found in the bucket, and a warning.
+    async fn believed_head(&self) -> Result<Option<(u64, String)>, PortError> {
+        let hint = match self.head().await {
+            Ok(hint) => hint,
+            Err(e) if e.kind == PortErrorKind::Rejected => None,
+            Err(e) => return Err(e),
+        };
+        if let Some((seq, hash)) = &hint
+            && self.get(*seq).await?.is_some_and(|r| r.hash == *hash)
+        {
+            return Ok(hint);
+        }
+        let tail = self.tail(None).await?;
+        if hint.is_some() || tail.is_some() {
+            tracing::warn!(
+                vigil_audit_head_wrong = 1,
+                head = ?hint.as_ref().map(|(seq, _)| seq),
+                tail = ?tail.as_ref().map(|(seq, _)| seq),
+                "the audit head does not match the trail; appending after the trail's own tail"
+            );
+        }
+        Ok(tail)
+    }
+
+    /// The trail's last record in the bucket (keys sort by sequence), listing after record
+    /// `after` when given and before everything otherwise.
+    async fn tail(&self, after: Option<u64>) -> Result<Option<(u64, String)>, PortError> {
+        const OP: &str = "s3:ListObjectsV2";
+        let mut last = None;
+        let mut token = None;
+        loop {
+            let out = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .set_start_after(after.map(|seq| audit::key(&self.prefix, seq)))
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| port_error(OP, e))?;
+            if let Some(key) = out.contents().iter().filter_map(|o| o.key()).max() {
+                last = Some(key.to_owned()).max(last);
+            }
+            token = out.next_continuation_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let seq = match last {
+            Some(key) => audit::seq_of(&self.prefix, &key).ok_or_else(|| {
+                PortError::new(
+                    OP,
+                    PortErrorKind::Rejected,
+                    format!("{key} is not a record's key"),
+                )
+            })?,
+            None => match after {
+                // Nothing after `after`: it is the tail.
+                Some(seq) => seq,
+                None => return Ok(None),
+            },
+        };
+        Ok(self.get(seq).await?.map(|r| (r.seq, r.hash)))
     }
 
     /// Reads record `seq`, if its object exists.
@@ -259,8 +333,11 @@ impl AppendAudit for AuditTrail {
         payload: serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<AuditRecord, PortError> {
-        let mut last = self.head().await?;
-        for _ in 0..MAX_RACES {
+        let mut last = self.believed_head().await?;
+        for race in 0..MAX_RACES {
+            if race == WALK {
+                last = self.tail(last.as_ref().map(|(seq, _)| *seq)).await?;
+            }
             let record = match &last {
                 Some((seq, hash)) => {
                     AuditRecord::after(*seq, hash, at, kind, subject, payload.clone())

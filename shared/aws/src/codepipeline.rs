@@ -280,3 +280,58 @@ impl vigil_handlers::ports::ReportApproval for CodePipeline {
         Ok(())
     }
 }
+
+impl vigil_handlers::ports::ReadApproval for CodePipeline {
+    async fn approval_definition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        action: &PipelineName,
+    ) -> Result<Option<vigil_handlers::ports::ApprovalDefinition>, PortError> {
+        use aws_sdk_codepipeline::types::ActionCategory;
+        let out = self
+            .client
+            .get_pipeline()
+            .name(pipeline.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("codepipeline:GetPipeline", e))?;
+        let found = out
+            .pipeline()
+            .into_iter()
+            .flat_map(|p| p.stages())
+            .filter(|s| s.name() == stage.as_str())
+            .flat_map(|s| s.actions())
+            .find(|a| {
+                a.name() == action.as_str()
+                    && a.action_type_id().is_some_and(|t| {
+                        *t.category() == ActionCategory::Approval && t.provider() == "Manual"
+                    })
+            });
+        Ok(found.map(|a| {
+            let config = a.configuration();
+            let get = |k: &str| config.and_then(|c| c.get(k)).cloned();
+            vigil_handlers::ports::ApprovalDefinition {
+                notification_arn: get("NotificationArn"),
+                custom_data: get("CustomData"),
+            }
+        }))
+    }
+
+    async fn waiting_token(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        action: &PipelineName,
+    ) -> Result<Option<String>, PortError> {
+        use aws_sdk_codepipeline::types::ActionExecutionStatus;
+        Ok(self.stage_state(pipeline, stage).await?.and_then(|s| {
+            s.action_states()
+                .iter()
+                .find(|a| a.action_name() == Some(action.as_str()))
+                .and_then(|a| a.latest_execution())
+                .filter(|e| e.status() == Some(&ActionExecutionStatus::InProgress))
+                .and_then(|e| e.token().map(str::to_owned))
+        }))
+    }
+}

@@ -115,6 +115,14 @@ pub fn key(prefix: &str, seq: u64) -> String {
     format!("{prefix}{seq:020}.json")
 }
 
+/// The sequence number a record's key names (the inverse of [`key`]).
+pub fn seq_of(prefix: &str, key: &str) -> Option<u64> {
+    let digits = key.strip_prefix(prefix)?.strip_suffix(".json")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 /// What a stored trail looks like when read back: each object's key and its bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum StoredTrailError {
@@ -235,6 +243,21 @@ mod tests {
 
     fn check(records: &[AuditRecord], expected: Result<(), AuditError>) {
         assert_eq!(verify(records), expected);
+    }
+
+    #[test]
+    fn a_records_key_names_its_sequence_and_nothing_else_does() {
+        assert_eq!(seq_of("audit/", &key("audit/", 42)), Some(42));
+        assert_eq!(seq_of("audit/", &key("audit/", u64::MAX)), Some(u64::MAX));
+        for other in [
+            "audit/42.json",
+            "audit/0000000000000000004x.json",
+            "elsewhere/00000000000000000042.json",
+            "audit/00000000000000000042.json.bak",
+            "audit/99999999999999999999.json",
+        ] {
+            assert_eq!(seq_of("audit/", other), None, "{other}");
+        }
     }
 
     #[test]

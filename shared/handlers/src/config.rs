@@ -32,6 +32,8 @@ pub const RESTART_DOCUMENT: &str = "VIGIL_RESTART_DOCUMENT";
 pub const DEACTIVATE_KEY_DOCUMENT: &str = "VIGIL_DEACTIVATE_KEY_DOCUMENT";
 pub const QUARANTINE_DOCUMENT: &str = "VIGIL_QUARANTINE_DOCUMENT";
 pub const AUTOMATION_ROLE_ARN: &str = "VIGIL_AUTOMATION_ROLE_ARN";
+/// The gate's approval topic: it answers only approval actions that notify this topic.
+pub const APPROVAL_TOPIC_ARN: &str = "VIGIL_APPROVAL_TOPIC_ARN";
 
 /// Reads an optional variable (unset or blank: `None`).
 pub fn optional(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {

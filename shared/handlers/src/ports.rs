@@ -515,6 +515,37 @@ pub struct ApprovalAction {
     pub token: String,
 }
 
+/// A manual approval action as the pipeline's own definition has it (not as a notification
+/// says it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApprovalDefinition {
+    /// The topic the action notifies: the pipeline opts in to the gate by naming the gate's.
+    pub notification_arn: Option<String>,
+    /// The action's CustomData: the target whose posture decides.
+    pub custom_data: Option<String>,
+}
+
+/// CodePipeline's own account of a manual approval, against which a notification is checked.
+pub trait ReadApproval {
+    /// The action's definition (GetPipeline); `None` when the pipeline has no manual approval
+    /// action of that name in that stage.
+    fn approval_definition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        action: &PipelineName,
+    ) -> impl Future<Output = Result<Option<ApprovalDefinition>, PortError>> + Send;
+
+    /// The token of the approval the action waits for now (GetPipelineState); `None` when it
+    /// waits for none.
+    fn waiting_token(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        action: &PipelineName,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}
+
 /// Answers a manual approval action.
 pub trait ReportApproval {
     fn answer(

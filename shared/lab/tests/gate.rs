@@ -16,7 +16,8 @@ use vigil_core::gate::artifact::ArtifactLimits;
 use vigil_core::gate::{FindingSummary, GatePolicy, OnDoubt};
 use vigil_handlers::gate::{self, ApprovalOutcome, GateConfig, GateError, GateEvent, GatePorts};
 use vigil_handlers::ports::{
-    FetchArtifact, JobResult, LastDeploy, ListFindings, PortError, RecordIncident,
+    ApprovalDefinition, FetchArtifact, JobResult, LastDeploy, ListFindings, PortError,
+    RecordIncident,
 };
 use vigil_lab::memory::{MemoryArtifacts, MemoryFindings, MemoryOutbox, MemoryState};
 
@@ -55,10 +56,15 @@ struct World {
     config: Option<GateConfig>,
 }
 
+/// The gate's own approval topic: pipelines opt in by naming it as an action's NotificationArn.
+const TOPIC: &str = "arn:aws:sns:us-east-1:111111111111:vigil-GateApprovalTopic-1A2B3C";
+
 fn config() -> GateConfig {
     GateConfig {
         call_timeout: Duration::from_millis(200),
         reserve: Duration::ZERO,
+        approval_topic: Some(TOPIC.into()),
+        region: Some("us-east-1".into()),
         ..GateConfig::default()
     }
 }
@@ -731,6 +737,24 @@ fn approval(custom_data: &str, expires: &str) -> String {
     .to_string()
 }
 
+const TOKEN: &str = "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+
+/// CodePipeline's side: web-release's Prod/VigilApproval notifies the gate's topic with
+/// `custom_data`, and a run waits at it for an approval with [`TOKEN`].
+fn waiting(w: &World, custom_data: &str) {
+    w.state.define_approval(
+        "web-release",
+        "Prod",
+        "VigilApproval",
+        ApprovalDefinition {
+            notification_arn: Some(TOPIC.into()),
+            custom_data: Some(custom_data.into()),
+        },
+    );
+    w.state
+        .await_approval("web-release", "Prod", "VigilApproval", TOKEN);
+}
+
 async fn approve(w: &World, message: &str) -> Result<ApprovalOutcome, GateError> {
     gate::handle_approval(message, &w.policy, &config(), &w.ports(), now()).await
 }
@@ -738,6 +762,7 @@ async fn approve(w: &World, message: &str) -> Result<ApprovalOutcome, GateError>
 #[tokio::test]
 async fn approvals_are_approved_when_clean_and_rejected_with_reasons_otherwise() {
     let w = World::default();
+    waiting(&w, r#"{"target":"web/prod"}"#);
     let msg = approval(r#"{"target":"web/prod"}"#, "2026-11-29T12:00Z");
     let r = approve(&w, &msg).await.unwrap();
     assert!(matches!(r, ApprovalOutcome::Approved(_)), "{r:?}");
@@ -754,6 +779,8 @@ async fn approvals_are_approved_when_clean_and_rejected_with_reasons_otherwise()
         Some(ThreatClass::Exfiltration),
     )
     .await;
+    // The next run waits at the action.
+    waiting(&w, r#"{"target":"web/prod"}"#);
     let r = approve(&w, &msg).await.unwrap();
     let ApprovalOutcome::Rejected(summary) = r else {
         panic!("{r:?}")
@@ -778,7 +805,9 @@ async fn approvals_are_approved_when_clean_and_rejected_with_reasons_otherwise()
     assert!(
         email
             .body
-            .contains("See the pipeline: https://console.aws.amazon.com/codepipeline/")
+            .contains("See the pipeline: https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/web-release/view?region=us-east-1"),
+        "{}",
+        email.body
     );
     println!("Subject: {}\n\n{}", email.subject, email.body);
 }
@@ -789,6 +818,7 @@ async fn uncertain_evidence_is_left_to_people_or_rejected_as_the_policy_says() {
     // An escalated incident below the blocking severity: doubt.
     w.incident("inc-med", Severity::Medium, Tier::Escalate, None)
         .await;
+    waiting(&w, r#"{"target":"web/prod"}"#);
     let msg = approval(r#"{"target":"web/prod"}"#, "2026-11-29T12:00Z");
     let r = approve(&w, &msg).await.unwrap();
     assert!(matches!(r, ApprovalOutcome::LeftToPeople(_)), "{r:?}");
@@ -818,6 +848,7 @@ async fn uncertain_evidence_is_left_to_people_or_rejected_as_the_policy_says() {
 #[tokio::test]
 async fn bad_approval_notifications_get_a_typed_error_and_no_answer() {
     let w = World::default();
+    waiting(&w, r#"{"target":"web/prod"}"#);
     for msg in [
         "not json".to_owned(),
         approval(r#"{"target":"web/prod"}"#, "2026-11-22T11:59Z"),
@@ -833,7 +864,8 @@ async fn bad_approval_notifications_get_a_typed_error_and_no_answer() {
         );
     }
     assert!(w.state.approvals().is_empty());
-    // Unreadable CustomData is doubt, so people are asked.
+    // Unreadable CustomData (the pipeline's own) is doubt, so people are asked.
+    waiting(&w, "web/prod");
     let r = approve(&w, &approval("web/prod", "2026-11-29T12:00Z"))
         .await
         .unwrap();
@@ -843,6 +875,7 @@ async fn bad_approval_notifications_get_a_typed_error_and_no_answer() {
 #[tokio::test]
 async fn an_sns_delivery_is_routed_to_the_approval_handler() {
     let w = World::default();
+    waiting(&w, r#"{"target":"web/prod"}"#);
     let sns = serde_json::json!({"Records": [{
         "EventSource": "aws:sns", "EventVersion": "1.0",
         "EventSubscriptionArn": "arn:aws:sns:us-east-1:111111111111:vigil-approvals:1",
@@ -868,4 +901,120 @@ async fn an_sns_delivery_is_routed_to_the_approval_handler() {
     .unwrap();
     assert_eq!(out["approvals"][0], "approved");
     assert_eq!(w.state.approvals().len(), 1);
+}
+
+/// Whoever can publish to the gate's topic, or invoke the gate, can tell it anything: the
+/// notification only names an approval, and CodePipeline itself says whether that approval
+/// exists, opted in to the gate, and waits for this token. What it does not confirm is refused:
+/// not answered, no one emailed (counted for an alarm instead).
+#[tokio::test]
+async fn an_approval_codepipeline_does_not_confirm_is_refused_and_changes_nothing() {
+    let msg = approval(r#"{"target":"web/prod"}"#, "2026-11-29T12:00Z");
+    let check = |setup: &dyn Fn(&World), message: &str, why: &str| {
+        let w = World::default();
+        setup(&w);
+        let message = message.to_owned();
+        let why = why.to_owned();
+        async move {
+            let r = approve(&w, &message).await.unwrap();
+            let ApprovalOutcome::Refused(reason) = r else {
+                panic!("{why}: {r:?}")
+            };
+            assert!(reason.contains(&why), "{reason}");
+            assert!(w.state.approvals().is_empty(), "{why}: answered");
+            assert!(w.outbox.sent().is_empty(), "{why}: emailed");
+        }
+    };
+    // A pipeline, stage or action that does not exist (a forged notification).
+    check(&|_| {}, &msg, "has no manual approval action").await;
+    // Another team's pipeline whose approval does not notify the gate: it never opted in.
+    check(
+        &|w| {
+            w.state.define_approval(
+                "web-release",
+                "Prod",
+                "VigilApproval",
+                ApprovalDefinition {
+                    notification_arn: Some(
+                        "arn:aws:sns:us-east-1:111111111111:release-managers".into(),
+                    ),
+                    custom_data: Some(r#"{"target":"web/prod"}"#.into()),
+                },
+            );
+            w.state
+                .await_approval("web-release", "Prod", "VigilApproval", TOKEN);
+        },
+        &msg,
+        "has not opted in",
+    )
+    .await;
+    // A token the action is not waiting for (guessed, or from an earlier run).
+    check(
+        &|w| {
+            waiting(w, r#"{"target":"web/prod"}"#);
+            w.state.await_approval(
+                "web-release",
+                "Prod",
+                "VigilApproval",
+                "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
+            );
+        },
+        &msg,
+        "not waiting for an approval with this token",
+    )
+    .await;
+    // A genuine notification delivered again after it was answered (a replay).
+    let w = World::default();
+    waiting(&w, r#"{"target":"web/prod"}"#);
+    assert!(matches!(
+        approve(&w, &msg).await.unwrap(),
+        ApprovalOutcome::Approved(_)
+    ));
+    let r = approve(&w, &msg).await.unwrap();
+    assert!(matches!(r, ApprovalOutcome::Refused(_)), "{r:?}");
+    assert_eq!(w.state.approvals().len(), 1, "answered once");
+}
+
+/// The target is the pipeline's own CustomData: a notification that names a clean target for
+/// a pipeline that deploys a compromised one is judged on the compromised one.
+#[tokio::test]
+async fn the_target_is_the_pipelines_own_not_the_notifications() {
+    let w = World::default();
+    w.incident(
+        "inc-exfil",
+        Severity::High,
+        Tier::Block,
+        Some(ThreatClass::Exfiltration),
+    )
+    .await;
+    waiting(&w, r#"{"target":"web/prod"}"#);
+    let claims_clean = approval(r#"{"target":"api/prod"}"#, "2026-11-29T12:00Z");
+    let r = approve(&w, &claims_clean).await.unwrap();
+    let ApprovalOutcome::Rejected(summary) = r else {
+        panic!("{r:?}")
+    };
+    assert!(summary.contains("exfiltration"), "{summary}");
+    assert!(!w.state.approvals()[0].1, "rejected");
+}
+
+/// A link in the notification never reaches people: Vigil's emails link the console page of
+/// the pipeline CodePipeline confirmed.
+#[tokio::test]
+async fn the_notifications_links_never_reach_an_email() {
+    let w = World::default();
+    w.incident("inc-med", Severity::Medium, Tier::Escalate, None)
+        .await;
+    waiting(&w, r#"{"target":"web/prod"}"#);
+    let phishing = approval(r#"{"target":"web/prod"}"#, "2026-11-29T12:00Z").replace(
+        "https://console.aws.amazon.com/codepipeline/home",
+        "https://login-aws.example.net/codepipeline/home",
+    );
+    let r = approve(&w, &phishing).await.unwrap();
+    assert!(matches!(r, ApprovalOutcome::LeftToPeople(_)), "{r:?}");
+    let body = &w.outbox.sent()[0].body;
+    assert!(!body.contains("example.net"), "{body}");
+    assert!(
+        body.contains("Review and approve or reject: https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/web-release/view?region=us-east-1"),
+        "{body}"
+    );
 }

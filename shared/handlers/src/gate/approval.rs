@@ -37,6 +37,93 @@ pub enum ApprovalOutcome {
     Rejected(String),
     /// Left to people; the email's subject.
     LeftToPeople(String),
+    /// Not answered, and no one emailed: CodePipeline does not know the approval as told
+    /// (forged, replayed, or of a pipeline that did not opt in). Counted for an alarm.
+    Refused(String),
+}
+
+/// Checks a notification against CodePipeline itself: the pipeline defines this manual
+/// approval action, the action notifies the gate's own topic (the pipeline's opt-in), and it
+/// waits for an approval with this very token. Returns the action's definition, whose
+/// CustomData names the target; `Err(Ok(why))` refuses the notification, `Err(Err(e))` is a
+/// dependency that could not answer (the delivery is retried).
+async fn verify(
+    action: &ApprovalAction,
+    config: &GateConfig,
+    approvals: &impl ReadApproval,
+) -> Result<ApprovalDefinition, Result<String, GateError>> {
+    let where_ = format!("{}/{}/{}", action.pipeline, action.stage, action.action);
+    let ask = |e: PortError| match e.kind {
+        // Denied (a pipeline not tagged for Vigil) or unknown: CodePipeline does not vouch.
+        PortErrorKind::Rejected | PortErrorKind::NotFound => Ok(format!(
+            "CodePipeline does not confirm {where_}: {}",
+            vigil_core::error_chain(&e)
+        )),
+        PortErrorKind::Transient => Err(GateError::Verify {
+            approval: where_.clone(),
+            source: e,
+        }),
+    };
+    let timed = |what: &'static str| {
+        let where_ = where_.clone();
+        move |_| {
+            Err(GateError::Verify {
+                approval: where_,
+                source: PortError::new(
+                    what,
+                    PortErrorKind::Transient,
+                    format!("no answer within {} s", config.call_timeout.as_secs_f64()),
+                ),
+            })
+        }
+    };
+    let definition = tokio::time::timeout(
+        config.call_timeout,
+        approvals.approval_definition(&action.pipeline, &action.stage, &action.action),
+    )
+    .await
+    .map_err(timed("codepipeline:GetPipeline"))?
+    .map_err(ask)?
+    .ok_or_else(|| {
+        Ok(format!(
+            "pipeline {} has no manual approval action {where_}",
+            action.pipeline
+        ))
+    })?;
+    let ours = config.approval_topic.as_deref();
+    if ours.is_none() || definition.notification_arn.as_deref() != ours {
+        return Err(Ok(format!(
+            "{where_} does not notify the gate's topic, so its pipeline has not opted in"
+        )));
+    }
+    let waiting = tokio::time::timeout(
+        config.call_timeout,
+        approvals.waiting_token(&action.pipeline, &action.stage, &action.action),
+    )
+    .await
+    .map_err(timed("codepipeline:GetPipelineState"))?
+    .map_err(ask)?;
+    if waiting.as_deref() != Some(action.token.as_str()) {
+        return Err(Ok(format!(
+            "{where_} is not waiting for an approval with this token"
+        )));
+    }
+    Ok(definition)
+}
+
+/// The pipeline's page in the console, made from names CodePipeline confirmed (never a link
+/// from the notification).
+fn console_link(action: &ApprovalAction, region: Option<&str>) -> String {
+    match region {
+        Some(r) => format!(
+            "https://{r}.console.aws.amazon.com/codesuite/codepipeline/pipelines/{}/view?region={r}",
+            action.pipeline
+        ),
+        None => format!(
+            "https://console.aws.amazon.com/codesuite/codepipeline/pipelines/{}/view",
+            action.pipeline
+        ),
+    }
 }
 
 pub(super) fn approval_expired(expires: Option<&str>, now: DateTime<Utc>) -> bool {
@@ -62,7 +149,7 @@ where
     P: ReadPosture,
     G: ListFindings,
     A: FetchArtifact,
-    Q: ReportApproval,
+    Q: ReportApproval + ReadApproval,
     S: PublishAlert,
 {
     if message.len() > 64 * 1024 {
@@ -94,8 +181,13 @@ where
             display_text(a.expires.as_deref().unwrap_or_default(), 32)
         )));
     }
-    let where_ = format!("{}/{}/{}", action.pipeline, action.stage, action.action);
-    let posture = match parameters(a.custom_data.as_deref()) {
+    let definition = match verify(&action, config, ports.approvals).await {
+        Ok(d) => d,
+        Err(Ok(why)) => return Ok(ApprovalOutcome::Refused(why)),
+        Err(Err(e)) => return Err(e),
+    };
+    // The target is the pipeline's own CustomData, not the notification's copy of it.
+    let posture = match parameters(definition.custom_data.as_deref()) {
         Err(why) => Posture {
             target: "(unknown target)".into(),
             results: vec![CheckResult::doubt(
@@ -117,11 +209,12 @@ where
     };
     let verdict = posture.verdict();
     let summary = posture.message(MAX_APPROVAL_SUMMARY);
+    let action = &action;
     let answer = |approved: bool| async move {
         let summary = summary.clone();
         ports
             .approvals
-            .answer(&action, approved, &summary)
+            .answer(action, approved, &summary)
             .await
             .map_err(|source| GateError::Approval {
                 pipeline: action.pipeline.to_string(),
@@ -135,21 +228,21 @@ where
         (Verdict::Clean, _) => Ok(ApprovalOutcome::Approved(answer(true).await?)),
         (Verdict::Blocked, _) | (Verdict::Uncertain, gate::OnDoubt::Reject) => {
             let summary = answer(false).await?;
-            tell_people(&n, &posture, &where_, "REJECTED", ports.alerts).await?;
+            tell_people(action, &posture, config, "REJECTED", ports.alerts).await?;
             Ok(ApprovalOutcome::Rejected(summary))
         }
         (Verdict::Uncertain, gate::OnDoubt::People) => {
             let subject =
-                tell_people(&n, &posture, &where_, "NEEDS A PERSON", ports.alerts).await?;
+                tell_people(action, &posture, config, "NEEDS A PERSON", ports.alerts).await?;
             Ok(ApprovalOutcome::LeftToPeople(subject))
         }
     }
 }
 
 pub(super) async fn tell_people(
-    n: &ApprovalNotification,
+    action: &ApprovalAction,
     posture: &Posture,
-    where_: &str,
+    config: &GateConfig,
     status: &str,
     alerts: &impl PublishAlert,
 ) -> Result<String, GateError> {
@@ -158,17 +251,19 @@ pub(super) async fn tell_people(
         vigil_core::alert::MAX_SUBJECT - 1,
     );
     let mut body = posture.message(8000);
-    body.push_str(&format!("\n\nApproval action: {where_}"));
-    if let Some(link) = &n.approval.approval_review_link {
-        let verb = if status == "REJECTED" {
-            "See the pipeline"
-        } else {
-            "Review and approve or reject"
-        };
-        body.push_str(&format!("\n{verb}: {}", display_text(link, 1000)));
-    } else if let Some(link) = &n.console_link {
-        body.push_str(&format!("\nPipeline: {}", display_text(link, 1000)));
-    }
+    body.push_str(&format!(
+        "\n\nApproval action: {}/{}/{}",
+        action.pipeline, action.stage, action.action
+    ));
+    let verb = if status == "REJECTED" {
+        "See the pipeline"
+    } else {
+        "Review and approve or reject"
+    };
+    body.push_str(&format!(
+        "\n{verb}: {}",
+        console_link(action, config.region.as_deref())
+    ));
     if status != "REJECTED" {
         body.push_str(
             "\n\nVigil could not confirm the posture, and the policy leaves this approval to people.",
@@ -190,8 +285,8 @@ pub(super) async fn tell_people(
         .publish(&alert)
         .await
         .map_err(|source| GateError::Alert {
-            pipeline: n.approval.pipeline_name.clone(),
-            stage: n.approval.stage_name.clone(),
+            pipeline: action.pipeline.to_string(),
+            stage: action.stage.to_string(),
             source,
         })?;
     Ok(subject)

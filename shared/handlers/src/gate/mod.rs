@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::{
-    ApprovalAction, ArtifactCredentials, ArtifactLocation, FetchArtifact, Fetched, JobResult,
-    ListFindings, PortError, PublishAlert, ReadDeploymentFreeze, ReadPosture, RecordDeploy,
-    ReportApproval, ReportJobResult,
+    ApprovalAction, ApprovalDefinition, ArtifactCredentials, ArtifactLocation, FetchArtifact,
+    Fetched, JobResult, ListFindings, PortError, PortErrorKind, PublishAlert, ReadApproval,
+    ReadDeploymentFreeze, ReadPosture, RecordDeploy, ReportApproval, ReportJobResult,
 };
 use vigil_core::alert::Alert;
 use vigil_core::gate::artifact::{self, ArtifactLimits};
@@ -48,6 +48,10 @@ pub struct GateConfig {
     pub artifact_limits: ArtifactLimits,
     /// How long a deploy record is kept (the deploy feedback's horizon).
     pub keep_deploys: chrono::Duration,
+    /// The gate's own approval topic: only approval actions that notify it are answered.
+    pub approval_topic: Option<String>,
+    /// The stack's region, for console links made from confirmed names.
+    pub region: Option<String>,
 }
 
 impl Default for GateConfig {
@@ -57,6 +61,8 @@ impl Default for GateConfig {
             reserve: Duration::from_secs(5),
             artifact_limits: ArtifactLimits::default(),
             keep_deploys: chrono::Duration::days(7),
+            approval_topic: None,
+            region: None,
         }
     }
 }
@@ -103,6 +109,12 @@ pub enum GateError {
         pipeline: String,
         stage: String,
         action: String,
+        #[source]
+        source: PortError,
+    },
+    #[error("CodePipeline could not confirm the approval {approval}")]
+    Verify {
+        approval: String,
         #[source]
         source: PortError,
     },
@@ -574,7 +586,7 @@ where
     A: FetchArtifact,
     D: RecordDeploy,
     R: ReportJobResult,
-    Q: ReportApproval,
+    Q: ReportApproval + ReadApproval,
     S: PublishAlert,
 {
     match event {
@@ -597,6 +609,11 @@ where
                     Ok(ApprovalOutcome::Approved(_)) => serde_json::json!("approved"),
                     Ok(ApprovalOutcome::Rejected(_)) => serde_json::json!("rejected"),
                     Ok(ApprovalOutcome::LeftToPeople(_)) => serde_json::json!("left to people"),
+                    // Counted for the alarm, never one email each: a forger could flood mail.
+                    Ok(ApprovalOutcome::Refused(why)) => {
+                        tracing::warn!(vigil_refused_approvals = 1, reason = %why, "approval notification refused");
+                        serde_json::json!({"refused": why})
+                    }
                     // A bad notification is reported, not retried: SNS would redeliver it.
                     Err(e @ GateError::Notification(_)) => {
                         tracing::warn!(error = %vigil_core::error_chain(&e), "approval notification ignored");

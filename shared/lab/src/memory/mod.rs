@@ -13,11 +13,12 @@ use vigil_core::features::identity::PrincipalProfile;
 use vigil_core::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
 use vigil_core::names::{GroupName, InstanceId, PipelineName};
 use vigil_handlers::ports::{
-    ActionHistory, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
-    DescribeInstance, DetachFromGroup, DisableTransition, FetchMetrics, JobResult, ListDiskMetrics,
-    ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory, PublishAlert,
-    ReadDeploymentFreeze, ReadKillSwitch, ReadPolicy, RecordIncident, ReportJobResult, RunCommand,
-    SetDesiredCapacity, SetInstanceHealth, StartAutomation, TakeQuota, TransitionEnabled,
+    ActionHistory, ApprovalDefinition, AutomationStatus, Claim, ClaimOnce, CommandStatus,
+    DescribeGroup, DescribeInstance, DetachFromGroup, DisableTransition, FetchMetrics, JobResult,
+    ListDiskMetrics, ListWatchedInstances, PortError, PortErrorKind, PrincipalHistory,
+    PublishAlert, ReadDeploymentFreeze, ReadKillSwitch, ReadPolicy, RecordIncident,
+    ReportJobResult, RunCommand, SetDesiredCapacity, SetInstanceHealth, StartAutomation, TakeQuota,
+    TransitionEnabled,
 };
 
 mod fleet;

@@ -19,6 +19,13 @@ pub struct MemoryState {
     approvals: Mutex<Vec<(vigil_handlers::ports::ApprovalAction, bool, String)>>,
     pending: Mutex<HashMap<String, (vigil_core::domain::Decision, DateTime<Utc>)>>,
     sent: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    /// CodePipeline's manual approval actions by `pipeline/stage/action`: the definition and
+    /// the token of the approval waiting, if one is.
+    approval_actions: Mutex<HashMap<String, (ApprovalDefinition, Option<String>)>>,
+}
+
+fn action_key(pipeline: &str, stage: &str, action: &str) -> String {
+    format!("{pipeline}/{stage}/{action}")
 }
 
 impl MemoryState {
@@ -42,6 +49,29 @@ impl MemoryState {
 
     pub fn jobs(&self) -> Vec<(String, JobResult)> {
         lock(&self.jobs).clone()
+    }
+
+    /// Defines a manual approval action in a pipeline, as CodePipeline would hold it.
+    pub fn define_approval(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        action: &str,
+        definition: ApprovalDefinition,
+    ) {
+        lock(&self.approval_actions)
+            .entry(action_key(pipeline, stage, action))
+            .or_insert((ApprovalDefinition::default(), None))
+            .0 = definition;
+    }
+
+    /// Makes a defined approval action wait for an approval with `token` (a pipeline run
+    /// reached it); an answer ends the wait.
+    pub fn await_approval(&self, pipeline: &str, stage: &str, action: &str, token: &str) {
+        if let Some(a) = lock(&self.approval_actions).get_mut(&action_key(pipeline, stage, action))
+        {
+            a.1 = Some(token.to_owned());
+        }
     }
 
     /// The manual approval actions answered: (action, approved, summary).
@@ -243,8 +273,59 @@ impl vigil_handlers::ports::ReportApproval for MemoryState {
         approved: bool,
         summary: &str,
     ) -> Result<(), PortError> {
+        let key = action_key(
+            action.pipeline.as_str(),
+            action.stage.as_str(),
+            action.action.as_str(),
+        );
+        let mut actions = lock(&self.approval_actions);
+        match actions.get_mut(&key) {
+            Some((_, waiting)) if waiting.as_deref() == Some(action.token.as_str()) => {
+                *waiting = None;
+            }
+            // CodePipeline refuses an answer to an approval that is not waiting.
+            _ => {
+                return Err(PortError::new(
+                    "codepipeline:PutApprovalResult",
+                    PortErrorKind::Rejected,
+                    format!("InvalidApprovalTokenException: {key}"),
+                ));
+            }
+        }
         lock(&self.approvals).push((action.clone(), approved, summary.to_owned()));
         Ok(())
+    }
+}
+
+impl vigil_handlers::ports::ReadApproval for MemoryState {
+    async fn approval_definition(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        action: &PipelineName,
+    ) -> Result<Option<ApprovalDefinition>, PortError> {
+        Ok(lock(&self.approval_actions)
+            .get(&action_key(
+                pipeline.as_str(),
+                stage.as_str(),
+                action.as_str(),
+            ))
+            .map(|(d, _)| d.clone()))
+    }
+
+    async fn waiting_token(
+        &self,
+        pipeline: &PipelineName,
+        stage: &PipelineName,
+        action: &PipelineName,
+    ) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.approval_actions)
+            .get(&action_key(
+                pipeline.as_str(),
+                stage.as_str(),
+                action.as_str(),
+            ))
+            .and_then(|(_, t)| t.clone()))
     }
 }
 

@@ -250,3 +250,244 @@ fn refused_events_are_counted_and_told_once_per_burst() {
         );
     }
 }
+
+/// What the functions emit: the EMF documents of the real handlers' outputs (the in-memory
+/// pipeline on real-format events: a scheduled pull, a CPU alarm replaced, another while the
+/// kill switch is engaged, a mining finding contained, one an outsider could cause asked
+/// about), parsed back as CloudWatch reads them. Metric name -> its dimension-name sets.
+fn emitted() -> std::collections::BTreeMap<String, std::collections::BTreeSet<Vec<String>>> {
+    use vigil_core::domain::Mode;
+    use vigil_core::names::{GroupName, InstanceId};
+    use vigil_core::telemetry;
+    let mut pipeline = vigil_lab::pipeline::Pipeline::new(
+        vigil_core::models::Models::bundled().unwrap(),
+        vigil_core::policy::Policy::bundled().unwrap(),
+        Mode::Enforce,
+    );
+    pipeline.remediate.verify_attempts = 2;
+    let ids = |names: &[&str]| -> Vec<InstanceId> {
+        names
+            .iter()
+            .map(|n| InstanceId::parse(n).unwrap())
+            .collect()
+    };
+    pipeline.fleet.add_group(
+        &GroupName::parse("web-prod").unwrap(),
+        1,
+        8,
+        &ids(&[
+            "i-12345678901234567",
+            "i-b0000001",
+            "i-b0000002",
+            "i-b0000003",
+        ]),
+    );
+    pipeline.fleet.add_group(
+        &GroupName::parse("shop-prod").unwrap(),
+        1,
+        8,
+        &ids(&["i-99999999", "i-10000001", "i-10000002", "i-10000003"]),
+    );
+    let fixture = |name: &str| {
+        let path = format!("{}/../fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    let mut again = fixture("alarm-cpu-high.json");
+    again["id"] = "a-second-delivery-of-another-alarm".into();
+    let mut outsider = fixture("sources/guardduty-crypto-instance.json");
+    outsider["id"] = "a-finding-without-its-role".into();
+    outsider["detail"]["service"]["resourceRole"] = serde_json::Value::Null;
+    let schedule = serde_json::json!({
+        "version": "0", "id": "5e0c7c9a-8d2b-4f5e-9a61-0c3f7e2b1d4a",
+        "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-22T12:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/vigil-MetricPull"],
+        "detail": {}
+    });
+    let events = [
+        schedule,
+        fixture("alarm-cpu-high.json"),
+        again,
+        fixture("sources/guardduty-crypto-instance.json"),
+        outsider,
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let now = chrono::Utc::now();
+    let mut metrics = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        // The second alarm arrives while the kill switch is engaged: its action is held.
+        pipeline.state.set_kill_switch(i == 2);
+        let envelope =
+            vigil_core::events::parse_envelope(&serde_json::to_vec(&event).unwrap()).unwrap();
+        // As the functions' mains do, stage by stage.
+        let observed = rt.block_on(pipeline.ingest(&envelope)).unwrap();
+        metrics.extend(telemetry::event_in(
+            &envelope.source,
+            &envelope.detail_type,
+            observed.ignored.is_some(),
+        ));
+        let decided = rt
+            .block_on(pipeline.decide(observed, "delivery", now))
+            .unwrap();
+        metrics.extend(telemetry::decided(&decided.decisions));
+        for d in decided.decisions {
+            let outcome = rt.block_on(pipeline.remediate(&d, now)).unwrap();
+            metrics.extend(telemetry::remediated(&d, &outcome));
+        }
+    }
+    let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<Vec<String>>> =
+        Default::default();
+    for doc in telemetry::emf(&metrics, now) {
+        let doc: serde_json::Value = serde_json::from_str(&doc.to_string()).unwrap();
+        for spec in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+            assert_eq!(spec["Namespace"], "Vigil");
+            for m in spec["Metrics"].as_array().unwrap() {
+                let name = m["Name"].as_str().unwrap();
+                assert!(doc[name].is_number(), "{doc}");
+                for set in spec["Dimensions"].as_array().unwrap() {
+                    let mut dims: Vec<String> = set
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_str().unwrap().to_owned())
+                        .collect();
+                    for d in &dims {
+                        assert!(doc[d.as_str()].is_string(), "{d} has no value: {doc}");
+                    }
+                    dims.sort();
+                    out.entry(name.to_owned()).or_default().insert(dims);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A metric a widget or an alarm reads: its name and dimensions (with the value when fixed).
+type Read = (String, Vec<(String, Option<String>)>);
+
+/// The Vigil metrics the dashboard's widgets read: plain metric rows, and SEARCH expressions
+/// (`{Vigil,Dim,...} MetricName="X"`).
+fn dashboard_reads(body: &str) -> Vec<Read> {
+    let mut text = String::new();
+    let mut rest = body;
+    while let Some(i) = rest.find("${") {
+        text.push_str(&rest[..i]);
+        text.push('x');
+        rest = &rest[i + rest[i..].find('}').unwrap() + 1..];
+    }
+    text.push_str(rest);
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        for row in widget["properties"]["metrics"].as_array().unwrap() {
+            let row = row.as_array().unwrap();
+            if let Some(expr) = row[0].get("expression").and_then(|e| e.as_str()) {
+                let Some(schema) = expr.split_once("'{Vigil").map(|(_, s)| s) else {
+                    continue;
+                };
+                let (dims, after) = schema.split_once('}').unwrap();
+                let name = after.split('"').nth(1).unwrap();
+                let dims = dims
+                    .split(',')
+                    .filter(|d| !d.is_empty())
+                    .map(|d| (d.to_owned(), None))
+                    .collect();
+                out.push((name.to_owned(), dims));
+            } else if row[0] == "Vigil" {
+                let strings: Vec<String> = row
+                    .iter()
+                    .skip(1)
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                let dims = strings[1..]
+                    .chunks(2)
+                    .map(|p| (p[0].clone(), p.get(1).cloned()))
+                    .collect();
+                out.push((strings[0].clone(), dims));
+            }
+        }
+    }
+    out
+}
+
+/// Every Vigil metric the dashboard and the alarms read is one the functions emit, with the
+/// same dimensions (each fixed value one the code can give), or one a metric filter of the
+/// stack counts.
+#[test]
+fn the_dashboard_and_alarms_read_metrics_the_functions_emit() {
+    let emitted = emitted();
+    let template = read("template.yaml");
+    let r = template["Resources"].as_mapping().unwrap();
+    let of_type = |t: &'static str| {
+        r.iter()
+            .filter(move |(_, v)| v["Type"].as_str() == Some(t))
+            .map(|(_, v)| &v["Properties"])
+    };
+    let filters: Vec<String> = of_type("AWS::Logs::MetricFilter")
+        .flat_map(|p| p["MetricTransformations"].as_sequence().unwrap().iter())
+        .map(|t| t["MetricName"].as_str().unwrap().to_owned())
+        .collect();
+    let mut reads: Vec<Read> = of_type("AWS::CloudWatch::Alarm")
+        .filter(|p| p["Namespace"].as_str() == Some("Vigil"))
+        .map(|p| {
+            let dims = p["Dimensions"]
+                .as_sequence()
+                .map(|ds| {
+                    ds.iter()
+                        .map(|d| {
+                            (
+                                d["Name"].as_str().unwrap().to_owned(),
+                                d["Value"].as_str().map(str::to_owned),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (p["MetricName"].as_str().unwrap().to_owned(), dims)
+        })
+        .collect();
+    let body = of_type("AWS::CloudWatch::Dashboard").next().unwrap()["DashboardBody"].clone();
+    let body = match body {
+        Value::Tagged(t) => t.value.as_str().unwrap().to_owned(),
+        other => other.as_str().unwrap().to_owned(),
+    };
+    reads.extend(dashboard_reads(&body));
+    let from_emf = reads
+        .iter()
+        .filter(|(name, _)| !filters.contains(name))
+        .count();
+    assert!(
+        from_emf >= 8,
+        "the test reads the widgets and alarms: {reads:?}"
+    );
+    for (name, dims) in &reads {
+        if filters.contains(name) {
+            assert!(
+                dims.is_empty(),
+                "{name}: a metric filter's metric has no dimensions"
+            );
+            continue;
+        }
+        let sets = emitted
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is read but never emitted: {emitted:?}"));
+        let mut names: Vec<String> = dims.iter().map(|(d, _)| d.clone()).collect();
+        names.sort();
+        assert!(
+            sets.contains(&names),
+            "{name} is read with dimensions {names:?}; it is emitted with {sets:?}"
+        );
+        for (d, v) in dims {
+            if let Some(v) = v {
+                assert!(
+                    vigil_core::telemetry::values_of(d).contains(&v.as_str()),
+                    "{name}: {d}={v} is not a value the code gives"
+                );
+            }
+        }
+    }
+}

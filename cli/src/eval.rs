@@ -103,6 +103,10 @@ pub struct NabReport {
     pub files: usize,
     /// Per profile: the corpus-wide threshold and the normalised score overall.
     pub profiles: Vec<ProfileReport>,
+    /// The standard profile with each category held out in turn: the configuration (of
+    /// `candidates`) and threshold chosen on the other categories, applied to it.
+    pub leave_one_category_out: nab::LeaveOneOut,
+    pub candidates: Vec<DetectorConfig>,
 }
 
 #[derive(serde::Serialize)]
@@ -170,6 +174,24 @@ pub fn nab(data: &Path, out: &Path, config: DetectorConfig) -> Result<NabReport>
         std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
 
+    // Leave one category out: every candidate scores the corpus, one at a time.
+    let candidates = nab::candidates(config);
+    let mut per_candidate = Vec::with_capacity(candidates.len());
+    for candidate in &candidates {
+        let scored: Vec<File> = files
+            .iter()
+            .map(|(values, f)| {
+                let points: Vec<Option<f64>> = values.iter().copied().map(Some).collect();
+                File {
+                    scores: score_series(&points, *candidate),
+                    ..f.clone()
+                }
+            })
+            .collect();
+        per_candidate.push(nab::trials(&scored, PROFILES[0]));
+    }
+    let leave_one_category_out = nab::leave_one_category_out(&per_candidate, PROFILES[0]);
+
     let files: Vec<File> = files.into_iter().map(|(_, f)| f).collect();
     let mut profiles = Vec::new();
     for profile in PROFILES {
@@ -207,6 +229,8 @@ pub fn nab(data: &Path, out: &Path, config: DetectorConfig) -> Result<NabReport>
         config,
         files: files.len(),
         profiles,
+        leave_one_category_out,
+        candidates,
     };
     let path = out.join(format!("{DETECTOR}_scores.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)
@@ -241,6 +265,35 @@ pub fn print_nab(report: &NabReport) {
                 r.tally.false_positives
             );
         }
+    }
+}
+
+/// The leave-one-category-out lines of the report.
+pub fn print_loco(report: &NabReport) {
+    let l = &report.leave_one_category_out;
+    if l.categories.is_empty() {
+        println!("leave one category out: needs at least two categories");
+        return;
+    }
+    println!(
+        "leave one category out ({}; each category scored with the configuration and threshold chosen among {} on the others): {:.1}",
+        l.profile, l.candidates, l.score
+    );
+    for h in &l.categories {
+        let c = &report.candidates[h.candidate];
+        println!(
+            "    {:<24} {:6.1}  (candidate {}: alert_level {}, z_scale {:.1}, novelty_margin {}; threshold {:.4}; TP {} FN {} FP {})",
+            h.category,
+            h.score,
+            h.candidate,
+            c.alert_level,
+            c.z_scale,
+            c.novelty_margin,
+            h.threshold,
+            h.tally.true_positives,
+            h.tally.false_negatives,
+            h.tally.false_positives
+        );
     }
 }
 

@@ -49,9 +49,18 @@ enum Command {
     /// injected, run once with static alarms and people (the baseline) and once with Vigil's
     /// core inside; prints the comparison and writes a report with charts.
     Simulate {
-        /// The random seed: the same seed gives the same numbers.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
+        /// Seeds to run, each with its own world, faults and people (`1-10`, `1,2,5`): the
+        /// headline is their mean with its spread, every seed listed. The same seed gives the
+        /// same numbers.
+        #[arg(long, default_value = "1-10", conflicts_with = "seed")]
+        seeds: String,
+        /// One seed only, with its full report and charts (to read one run, not to report).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Turn a second opinion off in the Vigil arm (its policy section's name; repeat or
+        /// separate with commas), to measure what it is worth.
+        #[arg(long, value_delimiter = ',')]
+        without: Vec<String>,
         /// Scenarios to run (default: all). Repeat or separate with commas.
         #[arg(long, value_delimiter = ',')]
         scenario: Vec<String>,
@@ -193,7 +202,9 @@ fn run(cli: Cli) -> Result<()> {
             runtime.block_on(replay::run(&files, mode, json))
         }
         Command::Simulate {
+            seeds,
             seed,
+            without,
             scenario,
             duration,
             instances,
@@ -223,12 +234,21 @@ fn run(cli: Cli) -> Result<()> {
                 Vec::new()
             };
             let config = vigil_lab::sim::SimConfig {
-                seed,
+                seed: seed.unwrap_or_default(),
                 duration_minutes: duration.max(300),
                 instances: instances.max(3),
                 faults: faults.max(1),
                 stratus,
+                without: without.clone(),
                 ..Default::default()
+            };
+            let Some(_) = seed else {
+                let seeds = simulate::parse_seeds(&seeds)?;
+                let runs = simulate::run_seeds(&config, &scenarios, &seeds)?;
+                print!("{}", simulate::seeds_table(&runs, &without));
+                simulate::write_seeds(&runs, &without, &out)?;
+                println!("Table: {}", out.join("seeds.md").display());
+                return Ok(());
             };
             let report = simulate::run(&config, &scenarios)?;
             print!("{}", simulate::table(&report));
@@ -295,6 +315,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let report = eval::nab(&data, &out, config)?;
             eval::print_nab(&report);
+            eval::print_loco(&report);
             Ok(())
         }
         Command::Eval {

@@ -396,3 +396,204 @@ fn bars_chart(report: &Report, path: &Path) -> Result<()> {
     root.present()?;
     Ok(())
 }
+
+// --- Over many seeds ---------------------------------------------------------------------------
+
+/// One seed's overall measures: the seed, the baseline's, Vigil's.
+pub type SeedRun = (u64, Measures, Measures);
+
+/// Runs the experiment once per seed (the same configuration otherwise).
+pub fn run_seeds(
+    config: &SimConfig,
+    scenarios: &[Scenario],
+    seeds: &[u64],
+) -> Result<Vec<SeedRun>> {
+    let mut runs = Vec::with_capacity(seeds.len());
+    for (i, &seed) in seeds.iter().enumerate() {
+        eprintln!("seed {seed} ({} of {})", i + 1, seeds.len());
+        let report = run(
+            &SimConfig {
+                seed,
+                ..config.clone()
+            },
+            scenarios,
+        )?;
+        let (b, v) = report.overall;
+        runs.push((seed, b, v));
+    }
+    Ok(runs)
+}
+
+/// Parses `1-10`, `1,2,5` or a mix (`1-3,7`).
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>> {
+    let mut seeds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (
+                    a.trim().parse().with_context(|| format!("seed {a:?}"))?,
+                    b.trim().parse().with_context(|| format!("seed {b:?}"))?,
+                );
+                anyhow::ensure!(a <= b && b - a < 1000, "seed range {part:?}");
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(part.parse().with_context(|| format!("seed {part:?}"))?),
+        }
+    }
+    anyhow::ensure!(!seeds.is_empty(), "no seed in {text:?}");
+    Ok(seeds)
+}
+
+/// Mean, sample standard deviation, minimum and maximum.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Spread {
+    pub mean: f64,
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn spread(xs: &[f64]) -> Spread {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    Spread {
+        mean,
+        sd: var.sqrt(),
+        min: xs.iter().copied().fold(f64::INFINITY, f64::min),
+        max: xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    }
+}
+
+/// The headline's figures over the seeds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Headline {
+    pub seeds: Vec<u64>,
+    pub without: Vec<String>,
+    pub precision: Spread,
+    pub recall: Spread,
+    pub baseline_precision: Spread,
+    pub baseline_recall: Spread,
+    pub mttd_reduction: Spread,
+    pub mttr_reduction: Spread,
+    pub impact_reduction: Spread,
+    pub people_asked: Spread,
+    pub baseline_people_asked: Spread,
+}
+
+pub fn headline(runs: &[SeedRun], without: &[String]) -> Headline {
+    let of = |f: &dyn Fn(&SeedRun) -> f64| spread(&runs.iter().map(f).collect::<Vec<_>>());
+    Headline {
+        seeds: runs.iter().map(|r| r.0).collect(),
+        without: without.to_vec(),
+        precision: of(&|r| r.2.precision),
+        recall: of(&|r| r.2.recall),
+        baseline_precision: of(&|r| r.1.precision),
+        baseline_recall: of(&|r| r.1.recall),
+        mttd_reduction: of(&|r| sim::reduction(r.1.mttd, r.2.mttd)),
+        mttr_reduction: of(&|r| sim::reduction(r.1.mttr, r.2.mttr)),
+        impact_reduction: of(&|r| {
+            sim::reduction(f64::from(r.1.impact_minutes), f64::from(r.2.impact_minutes))
+        }),
+        people_asked: of(&|r| f64::from(r.2.human_interventions)),
+        baseline_people_asked: of(&|r| f64::from(r.1.human_interventions)),
+    }
+}
+
+/// The table over seeds (Markdown, readable in a terminal too): every seed, then the mean with
+/// its standard deviation and the range.
+pub fn seeds_table(runs: &[SeedRun], without: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| seed | precision base -> Vigil | recall base -> Vigil | MTTD base -> Vigil (min) | MTTR base -> Vigil (min) | people asked base -> Vigil | impact base -> Vigil (min) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for (seed, b, v) in runs {
+        let _ = writeln!(
+            out,
+            "| {seed} | {:.2} -> {:.2} | {:.2} -> {:.2} | {:.1} -> {:.1} | {:.1} -> {:.1} | {} -> {} | {} -> {} |",
+            b.precision,
+            v.precision,
+            b.recall,
+            v.recall,
+            b.mttd,
+            v.mttd,
+            b.mttr,
+            v.mttr,
+            b.human_interventions,
+            v.human_interventions,
+            b.impact_minutes,
+            v.impact_minutes
+        );
+    }
+    let h = headline(runs, without);
+    let pm = |s: &Spread| format!("{:.2} ± {:.2} ({:.2} to {:.2})", s.mean, s.sd, s.min, s.max);
+    let pct = |s: &Spread| {
+        format!(
+            "{:.0}% ± {:.0} ({:.0}% to {:.0}%)",
+            s.mean, s.sd, s.min, s.max
+        )
+    };
+    let seeds: Vec<String> = h.seeds.iter().map(u64::to_string).collect();
+    let _ = writeln!(
+        out,
+        "\nOver seeds {}{}: precision {} (baseline {:.2}), recall {} (baseline {:.2}); MTTD {} lower, MTTR {} lower, impact {} lower; people asked {:.0} -> {:.0} on average.",
+        seeds.join(", "),
+        if without.is_empty() {
+            String::new()
+        } else {
+            format!(", without {}", without.join(", "))
+        },
+        pm(&h.precision),
+        h.baseline_precision.mean,
+        pm(&h.recall),
+        h.baseline_recall.mean,
+        pct(&h.mttd_reduction),
+        pct(&h.mttr_reduction),
+        pct(&h.impact_reduction),
+        h.baseline_people_asked.mean,
+        h.people_asked.mean,
+    );
+    out
+}
+
+/// Writes `seeds.md` and `seeds.json` into `out`.
+pub fn write_seeds(runs: &[SeedRun], without: &[String], out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = serde_json::json!({
+        "headline": headline(runs, without),
+        "runs": runs.iter().map(|(seed, b, v)| serde_json::json!({"seed": seed, "baseline": b, "vigil": v})).collect::<Vec<_>>(),
+    });
+    std::fs::write(out.join("seeds.json"), serde_json::to_vec_pretty(&json)?)
+        .context("writing seeds.json")?;
+    std::fs::write(out.join("seeds.md"), seeds_table(runs, without)).context("writing seeds.md")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_read_as_lists_and_ranges() {
+        assert_eq!(parse_seeds("1-3,7").unwrap(), vec![1, 2, 3, 7]);
+        assert_eq!(parse_seeds("42").unwrap(), vec![42]);
+        for bad in ["", "3-1", "x", "1-x", "0-5000"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_spread_is_the_sample_standard_deviation_and_the_range() {
+        let s = spread(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert!((s.mean - 5.0).abs() < 1e-12);
+        assert!((s.sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!((s.min, s.max), (2.0, 9.0));
+        assert_eq!(spread(&[3.0]).sd, 0.0);
+    }
+}

@@ -48,9 +48,12 @@ async fn main() -> Result<(), Error> {
                 .execution_id
                 .clone()
                 .unwrap_or_else(|| event.context.request_id.clone());
-            vigil_handlers::decide::handle(event.payload, &owner, store, ports, chrono::Utc::now())
+            let now = chrono::Utc::now();
+            let decided = vigil_handlers::decide::handle(event.payload, &owner, store, ports, now)
                 .await
-                .map_err(|e| Error::from(vigil_core::error_chain(&e)))
+                .map_err(|e| Error::from(vigil_core::error_chain(&e)))?;
+            vigil_handlers::emit_metrics(&vigil_core::telemetry::decided(&decided.decisions), now);
+            Ok::<_, Error>(decided)
         },
     ))
     .await

@@ -32,7 +32,7 @@ async fn main() -> Result<(), Error> {
     let (ports, settings) = (&ports, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
         // Typed for the state machine: it retries a failed AWS call, not a refused event.
-        vigil_handlers::ingest::handle(&event.payload, settings, ports)
+        let observed = vigil_handlers::ingest::handle(&event.payload, settings, ports)
             .await
             .map_err(|e| {
                 let error_type = e.error_type();
@@ -44,7 +44,16 @@ async fn main() -> Result<(), Error> {
                     error_type: error_type.to_owned(),
                     error_message: vigil_core::error_chain(&e),
                 }
-            })
+            })?;
+        vigil_handlers::emit_metrics(
+            &vigil_core::telemetry::event_in(
+                &event.payload.source,
+                &event.payload.detail_type,
+                observed.ignored.is_some(),
+            ),
+            chrono::Utc::now(),
+        );
+        Ok::<_, Diagnostic>(observed)
     }))
     .await
 }

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let settings = stack::remediate_config(&from_process, key);
     let (settings, ports) = (&settings, &adapters);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Decision>| async move {
-        vigil_handlers::remediate::handle(
+        let outcome = vigil_handlers::remediate::handle(
             &event.payload,
             &event.context.request_id,
             settings,
@@ -22,7 +22,12 @@ async fn main() -> Result<(), Error> {
             chrono::Utc::now(),
         )
         .await
-        .map_err(|e| Error::from(vigil_core::error_chain(&e)))
+        .map_err(|e| Error::from(vigil_core::error_chain(&e)))?;
+        vigil_handlers::emit_metrics(
+            &vigil_core::telemetry::remediated(&event.payload, &outcome),
+            outcome.finished_at,
+        );
+        Ok::<_, Error>(outcome)
     }))
     .await
 }

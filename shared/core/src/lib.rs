@@ -17,6 +17,7 @@ pub mod models;
 pub mod names;
 pub mod policy;
 pub mod stages;
+pub mod telemetry;
 
 /// An error and all its sources, joined with `: `, for logs and Lambda error responses.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {

@@ -13,3 +13,11 @@ pub mod ingest;
 pub mod ports;
 pub mod remediate;
 pub mod score;
+
+/// Prints Vigil's own metrics as Embedded Metric Format log lines (CloudWatch Logs extracts
+/// them; see `vigil_core::telemetry`).
+pub fn emit_metrics(metrics: &[vigil_core::telemetry::Metric], at: chrono::DateTime<chrono::Utc>) {
+    for doc in vigil_core::telemetry::emf(metrics, at) {
+        println!("{doc}");
+    }
+}

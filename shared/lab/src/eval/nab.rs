@@ -188,6 +188,19 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// Adds another tally's counts and scores (files scored apart, normalised together).
+    pub fn add(&mut self, other: &Tally) {
+        self.windows += other.windows;
+        self.true_positives += other.true_positives;
+        self.false_negatives += other.false_negatives;
+        self.false_positives += other.false_positives;
+        self.score += other.score;
+        self.null += other.null;
+        self.perfect += other.perfect;
+    }
+}
+
 /// The weight the perfect detector earns per window: a detection at the window's first row.
 fn perfect_weight() -> f64 {
     scaled_sigmoid(-1.0)
@@ -282,6 +295,139 @@ pub fn sweep(files: &[File], profile: Profile) -> Sweep {
     }
 }
 
+// --- Leave one category out ------------------------------------------------------------------
+
+/// The configurations the leave-one-category-out procedure chooses among: the given one and
+/// its neighbours in the three settings that shape what counts as an episode (the alert
+/// level, the robust z of full surprise, the novelty margin), in a fixed order, the given one
+/// first.
+pub fn candidates(
+    base: vigil_core::models::anomaly::DetectorConfig,
+) -> Vec<vigil_core::models::anomaly::DetectorConfig> {
+    let mut out = vec![base];
+    for alert_level in [0.3, 0.35, 0.4, 0.45, 0.5] {
+        for z_scale in [
+            base.z_scale * 2.0 / 3.0,
+            base.z_scale,
+            base.z_scale * 4.0 / 3.0,
+        ] {
+            for novelty_margin in [
+                base.novelty_margin / 2.0,
+                base.novelty_margin,
+                base.novelty_margin * 2.0,
+            ] {
+                let c = vigil_core::models::anomaly::DetectorConfig {
+                    alert_level,
+                    z_scale,
+                    novelty_margin,
+                    ..base
+                };
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One candidate configuration with one category held out: its best score on every other
+/// category (one threshold swept over them), that threshold, and the held-out category scored
+/// at it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Trial {
+    pub others: f64,
+    pub threshold: f64,
+    pub held: Tally,
+}
+
+/// A candidate's trials, one per category held out (files scored by that candidate). A corpus
+/// of one category has nothing to choose on, and no trial.
+pub fn trials(files: &[File], profile: Profile) -> std::collections::BTreeMap<String, Trial> {
+    let categories: std::collections::BTreeSet<&str> = files.iter().map(File::category).collect();
+    let mut out = std::collections::BTreeMap::new();
+    if categories.len() < 2 {
+        return out;
+    }
+    for held in categories {
+        let (mine, others): (Vec<File>, Vec<File>) =
+            files.iter().cloned().partition(|f| f.category() == held);
+        let chosen = sweep(&others, profile);
+        out.insert(
+            held.to_owned(),
+            Trial {
+                others: chosen.tally.normalised(),
+                threshold: chosen.threshold,
+                held: score_at(&mine, profile, chosen.threshold),
+            },
+        );
+    }
+    out
+}
+
+/// One category as if never seen: the candidate chosen on the others, and its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldOut {
+    pub category: String,
+    /// Index of the chosen candidate.
+    pub candidate: usize,
+    pub threshold: f64,
+    pub score: f64,
+    pub tally: Tally,
+}
+
+/// The leave-one-category-out figure: each category scored with the candidate and threshold
+/// chosen on the other categories, the tallies then normalised together as one corpus.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaveOneOut {
+    pub profile: &'static str,
+    pub candidates: usize,
+    pub categories: Vec<HeldOut>,
+    pub tally: Tally,
+    pub score: f64,
+}
+
+/// Chooses, for each held-out category, the candidate whose trial scored best on the other
+/// categories (the first on a tie: candidates are listed in a fixed order), never looking at
+/// the held-out category's own score.
+pub fn leave_one_category_out(
+    per_candidate: &[std::collections::BTreeMap<String, Trial>],
+    profile: Profile,
+) -> LeaveOneOut {
+    let mut categories = Vec::new();
+    let mut total = Tally::default();
+    let names: std::collections::BTreeSet<&String> =
+        per_candidate.iter().flat_map(|t| t.keys()).collect();
+    for name in names {
+        let mut best: Option<(usize, &Trial)> = None;
+        for (i, trials) in per_candidate.iter().enumerate() {
+            if let Some(t) = trials.get(name)
+                && best.is_none_or(|(_, b)| t.others > b.others)
+            {
+                best = Some((i, t));
+            }
+        }
+        let Some((candidate, trial)) = best else {
+            continue;
+        };
+        total.add(&trial.held);
+        categories.push(HeldOut {
+            category: name.clone(),
+            candidate,
+            threshold: trial.threshold,
+            score: trial.held.normalised(),
+            tally: trial.held,
+        });
+    }
+    LeaveOneOut {
+        profile: profile.name,
+        candidates: per_candidate.len(),
+        categories,
+        score: total.normalised(),
+        tally: total,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +439,46 @@ mod tests {
     }
 
     /// A file of `n` rows, five minutes apart, with windows given as row ranges.
+    /// A held-out category is scored with what was chosen on the others, even when another
+    /// candidate would have been perfect on it.
+    #[test]
+    fn a_held_out_category_never_chooses_its_own_candidate() {
+        let named = |category: &str, hit: bool| {
+            let mut f = file(1000, &[(500, 520)], |i| {
+                f64::from(u8::from(hit && i == 500))
+            });
+            f.name = format!("{category}/f.csv");
+            f
+        };
+        let profile = PROFILES[0];
+        // Candidate 0 finds the anomalies of a and b; candidate 1 only c's.
+        let zero = trials(
+            &[named("a", true), named("b", true), named("c", false)],
+            profile,
+        );
+        let one = trials(
+            &[named("a", false), named("b", false), named("c", true)],
+            profile,
+        );
+        let loco = leave_one_category_out(&[zero, one], profile);
+        let by: std::collections::BTreeMap<&str, &HeldOut> = loco
+            .categories
+            .iter()
+            .map(|h| (h.category.as_str(), h))
+            .collect();
+        assert_eq!(by["c"].candidate, 0, "chosen on a and b");
+        assert!(by["c"].score.abs() < 1e-9, "{}", by["c"].score);
+        assert_eq!(
+            by["a"].candidate, 0,
+            "a tie on b and c: the first candidate"
+        );
+        assert!(by["a"].score > 99.0, "{}", by["a"].score);
+        assert_eq!(loco.tally.windows, 3);
+        assert!((loco.score - 200.0 / 3.0).abs() < 1.0, "{}", loco.score);
+        // One category: nothing to choose on.
+        assert!(trials(&[named("a", true)], profile).is_empty());
+    }
+
     fn file(n: usize, windows: &[(usize, usize)], scores: impl Fn(usize) -> f64) -> File {
         let ts: Vec<NaiveDateTime> = (0..n)
             .map(|i| t0() + Duration::minutes(5 * i as i64))

@@ -156,6 +156,10 @@ pub struct SimConfig {
     /// them); without any, that scenario injects nothing.
     #[serde(skip)]
     pub stratus: Vec<crate::eval::threats::Technique>,
+    /// Second opinions turned off in the Vigil arm (their policy sections' names), to measure
+    /// what each one is worth.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -168,6 +172,7 @@ impl Default for SimConfig {
             pull_minutes: 5,
             humans: Humans::default(),
             stratus: Vec::new(),
+            without: Vec::new(),
         }
     }
 }
@@ -406,6 +411,8 @@ pub enum SimError {
     Models(#[source] vigil_core::models::classifier::ModelError),
     #[error("the bundled policy could not be loaded")]
     Policy(#[source] vigil_core::policy::PolicyError),
+    #[error("turning a second opinion off: {0}")]
+    Opinion(String),
     #[error("a stage failed in the simulated world: {0}")]
     Stage(String),
     #[error("a detonation log could not be replayed")]

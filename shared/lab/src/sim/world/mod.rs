@@ -83,9 +83,30 @@ fn stage_error(e: &crate::pipeline::PipelineError) -> SimError {
     SimError::Stage(vigil_core::error_chain(e))
 }
 
+/// `opinions` with each named one's `enabled` turned off; an unknown name is an error.
+fn without_opinions(
+    opinions: &vigil_core::policy::Opinions,
+    names: &[String],
+) -> Result<vigil_core::policy::Opinions, SimError> {
+    let known: Vec<&str> = opinions.all().into_iter().map(|(n, _)| n).collect();
+    let mut value = serde_json::to_value(opinions).map_err(|e| SimError::Opinion(e.to_string()))?;
+    for name in names {
+        if !known.contains(&name.as_str()) {
+            return Err(SimError::Opinion(format!(
+                "no second opinion {name:?}; one of: {}",
+                known.join(", ")
+            )));
+        }
+        value[name.as_str()]["enabled"] = serde_json::Value::Bool(false);
+    }
+    serde_json::from_value(value).map_err(|e| SimError::Opinion(e.to_string()))
+}
+
 impl Stages {
-    fn new() -> Result<Self, SimError> {
+    /// The bundled policy, with the second opinions named in `without` turned off.
+    fn new(without: &[String]) -> Result<Self, SimError> {
         let mut policy = Policy::bundled().map_err(SimError::Policy)?;
+        policy.opinions = without_opinions(&policy.opinions, without)?;
         // The operators' map of who deploys what: each group's release pipeline.
         policy.deployments = (0..GROUPS.len())
             .map(|g| vigil_core::policy::Deployment {
@@ -132,14 +153,6 @@ impl Stages {
             .map_err(|e| SimError::Stage(format!("a simulated event is malformed: {e}")))?;
         self.0.ingest(&envelope).await.map_err(|e| stage_error(&e))
     }
-}
-
-/// Whether a decision held a proposed action because of a safety limit (the policy's and
-/// decide's holds keep the action and lower the tier to escalate).
-fn held_by_limit(d: &Decision) -> bool {
-    d.action.is_some()
-        && d.tier == Tier::Escalate
-        && d.reasons.last().is_some_and(|r| r.code.is_limit())
 }
 
 // --- One arm's bookkeeping ---------------------------------------------------------------------
@@ -348,6 +361,21 @@ fn tags(g: usize) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use vigil_core::names::{AccessKeyId, PipelineName, ServiceName};
+
+    #[test]
+    fn the_named_second_opinions_are_turned_off_and_no_other() {
+        let all = vigil_core::policy::Opinions::default();
+        let off = without_opinions(&all, &["second_look".into(), "repeat".into()]).unwrap();
+        for (name, opinion) in off.all() {
+            assert_eq!(
+                opinion.enabled(),
+                !["second_look", "repeat"].contains(&name),
+                "{name}"
+            );
+        }
+        let err = without_opinions(&all, &["second_sight".into()]).unwrap_err();
+        assert!(err.to_string().contains("one of: second_look"), "{err}");
+    }
 
     fn fault(target: &str, group: &str, instances: &[&str], alias: Option<&str>) -> Fault {
         Fault {

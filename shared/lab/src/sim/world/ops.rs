@@ -369,7 +369,7 @@ pub(super) async fn ops_arm(
     let mut book = Book::new(&world.faults);
     let mut alarms = Alarms::default();
     let stages = if with_vigil {
-        Some(Stages::new()?)
+        Some(Stages::new(&config.without)?)
     } else {
         None
     };
@@ -588,7 +588,7 @@ pub(super) fn apply(
     kind: FailureMode,
 ) {
     for (d, status) in decisions {
-        if held_by_limit(d) {
+        if vigil_core::telemetry::held_by(d).is_some() {
             book.result.blocked_by_limits += 1;
         }
         if d.tier == Tier::Observe {

@@ -44,6 +44,7 @@ async fn main() -> Result<(), Error> {
                 chrono::Utc::now(),
             )
             .await;
+            vigil_handlers::emit_metrics(&page.metrics, chrono::Utc::now());
             let mut headers = HeaderMap::new();
             for (name, value) in Page::headers() {
                 headers.insert(name, value.parse()?);

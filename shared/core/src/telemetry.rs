@@ -2,7 +2,7 @@
 //! each document as one log line and CloudWatch Logs turns it into metrics: no API call and no
 //! permission. What is measured comes from each stage's own output: events in (by kind of
 //! source), decisions by tier, actions held by a limit, actions by kind and outcome, the time
-//! from the incident to its action, approvals asked.
+//! from the incident to its action, approvals asked and decided.
 //!
 //! Dimension values are Vigil's own fixed names (tiers, limit codes, action kinds, outcomes,
 //! source kinds), never text from an event, so an event cannot mint new metrics.
@@ -112,6 +112,7 @@ pub fn values_of(dimension: &str) -> &'static [&'static str] {
             "other",
         ],
         "Outcome" => &["verified", "unverified", "failed", "not-acted"],
+        "Verdict" => &["approve", "deny"],
         "Action" => &[
             "replace_instance",
             "restart_service",
@@ -245,6 +246,11 @@ pub fn remediated(decision: &Decision, outcome: &Outcome) -> Vec<Metric> {
         out.push(Metric::count("ApprovalsAsked", vec![]));
     }
     out
+}
+
+/// A person's verdict on an approval link, confirmed (`approve` or `deny`).
+pub fn approval_decided(verdict: &'static str) -> Metric {
+    Metric::count("ApprovalsDecided", vec![("Verdict", verdict)])
 }
 
 #[cfg(test)]

@@ -32,13 +32,15 @@ pub const MAX_VERDICTS_PER_MINUTE: u32 = 20;
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
 
 /// What the person's browser shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub status: u16,
     pub title: String,
     pub message: String,
     /// The button that confirms the verdict, on the page a link opens.
     pub form: Option<Form>,
+    /// Vigil's own metrics of what the confirmation did (the function prints them).
+    pub metrics: Vec<vigil_core::telemetry::Metric>,
 }
 
 /// A form that posts a verdict's token back to the page's own address.
@@ -55,6 +57,7 @@ impl Page {
             title: title.to_owned(),
             message: message.into(),
             form: None,
+            metrics: Vec::new(),
         }
     }
 
@@ -489,14 +492,24 @@ where
         }
     };
     match remediate::handle(&decided, &who.request, setup.remediate, ports, now).await {
-        Ok(outcome) => Page::new(
-            200,
-            match verdict {
-                Verdict::Approve => "Approved",
-                Verdict::Deny => "Denied",
-            },
-            format!("{action}: {:?}: {}", outcome.status, outcome.detail),
-        ),
+        Ok(outcome) => {
+            let mut metrics = vigil_core::telemetry::remediated(&decided, &outcome);
+            metrics.push(vigil_core::telemetry::approval_decided(match verdict {
+                Verdict::Approve => "approve",
+                Verdict::Deny => "deny",
+            }));
+            Page {
+                metrics,
+                ..Page::new(
+                    200,
+                    match verdict {
+                        Verdict::Approve => "Approved",
+                        Verdict::Deny => "Denied",
+                    },
+                    format!("{action}: {:?}: {}", outcome.status, outcome.detail),
+                )
+            }
+        }
         Err(e) => Page::new(
             500,
             "Carried out, not told",
@@ -617,6 +630,7 @@ mod tests {
                 token: "x\"><script>".into(),
                 verdict: Verdict::Approve,
             }),
+            metrics: Vec::new(),
         };
         let html = page.html();
         assert!(!html.contains("<script>"), "{html}");

@@ -202,8 +202,26 @@ fn following_a_link_in_any_way_but_the_confirming_post_changes_nothing() {
 fn only_the_confirming_post_acts_and_only_once() {
     let w = World::new(Mode::Enforce);
     let (yes, no) = w.ask("d-1", w.scale_out(1));
-    assert_eq!(w.confirm(&yes).status, 200);
+    let page = w.confirm(&yes);
+    assert_eq!(page.status, 200);
     assert_eq!(w.desired(), 4);
+    // What it did is counted in Vigil's own metrics, as remediate counts its actions.
+    let counted: Vec<(&str, Vec<(&str, &str)>)> = page
+        .metrics
+        .iter()
+        .map(|m| (m.name, m.dimensions.clone()))
+        .collect();
+    assert!(
+        counted.contains(&("ApprovalsDecided", vec![("Verdict", "approve")])),
+        "{counted:?}"
+    );
+    assert!(
+        counted.contains(&(
+            "Actions",
+            vec![("Action", "scale_out"), ("Outcome", "verified")]
+        )),
+        "{counted:?}"
+    );
     let after = w.snapshot();
     // The same POST replayed (a double click, a proxy's retry), base64 as Lambda may pass it,
     // and the other verdict: refused.

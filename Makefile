@@ -1,7 +1,8 @@
 # Vigil's developer commands. `make test` is the one CI runs.
 .PHONY: simulate demo test e2e deny lint-template sam-build build-lambdas fmt permissions
 
-# The fault-injection experiment, baseline vs Vigil: the table, then target/simulate/report.md.
+# The fault-injection experiment, baseline vs Vigil over seeds 1-10: every seed and the mean with
+# its spread, then target/simulate/seeds.md (`vigil simulate --seed N`: one run, with report.md and charts).
 simulate:
 	cargo run --quiet --release -p vigil-cli -- simulate
 

@@ -156,11 +156,9 @@ impl AuditTrail {
         Ok(tail)
     }
 
-    /// The trail's last record in the bucket (keys sort by sequence), listing after record
-    /// `after` when given and before everything otherwise.
-    async fn tail(&self, after: Option<u64>) -> Result<Option<(u64, String)>, PortError> {
-        const OP: &str = "s3:ListObjectsV2";
-        let mut last = None;
+    /// Every key of the trail (paged), after record `after` when given.
+    async fn keys(&self, after: Option<u64>) -> Result<Vec<String>, PortError> {
+        let mut keys = Vec::new();
         let mut token = None;
         loop {
             let out = self
@@ -172,15 +170,24 @@ impl AuditTrail {
                 .set_continuation_token(token)
                 .send()
                 .await
-                .map_err(|e| port_error(OP, e))?;
-            if let Some(key) = out.contents().iter().filter_map(|o| o.key()).max() {
-                last = Some(key.to_owned()).max(last);
-            }
+                .map_err(|e| port_error("s3:ListObjectsV2", e))?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
             token = out.next_continuation_token().map(str::to_owned);
             if token.is_none() {
-                break;
+                return Ok(keys);
             }
         }
+    }
+
+    /// The trail's last record in the bucket (keys sort by sequence), listing after record
+    /// `after` when given and before everything otherwise.
+    async fn tail(&self, after: Option<u64>) -> Result<Option<(u64, String)>, PortError> {
+        const OP: &str = "s3:ListObjectsV2";
+        let last = self.keys(after).await?.into_iter().max();
         let seq = match last {
             Some(key) => audit::seq_of(&self.prefix, &key).ok_or_else(|| {
                 PortError::new(
@@ -278,29 +285,7 @@ impl AuditTrail {
 
     /// Every object of the trail, in key order, with its bytes (for verification).
     pub async fn read_all(&self) -> Result<Vec<(String, Vec<u8>)>, PortError> {
-        const OP: &str = "s3:ListObjectsV2";
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .s3
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&self.prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| port_error(OP, e))?;
-            keys.extend(
-                out.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-            token = out.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let mut keys = self.keys(None).await?;
         keys.sort();
         let mut objects = Vec::with_capacity(keys.len());
         for key in keys {

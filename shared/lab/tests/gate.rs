@@ -742,12 +742,17 @@ const TOKEN: &str = "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
 /// CodePipeline's side: web-release's Prod/VigilApproval notifies the gate's topic with
 /// `custom_data`, and a run waits at it for an approval with [`TOKEN`].
 fn waiting(w: &World, custom_data: &str) {
+    waiting_on(w, TOPIC, custom_data);
+}
+
+/// As [`waiting`], the action notifying `topic`.
+fn waiting_on(w: &World, topic: &str, custom_data: &str) {
     w.state.define_approval(
         "web-release",
         "Prod",
         "VigilApproval",
         ApprovalDefinition {
-            notification_arn: Some(TOPIC.into()),
+            notification_arn: Some(topic.into()),
             custom_data: Some(custom_data.into()),
         },
     );
@@ -930,19 +935,11 @@ async fn an_approval_codepipeline_does_not_confirm_is_refused_and_changes_nothin
     // Another team's pipeline whose approval does not notify the gate: it never opted in.
     check(
         &|w| {
-            w.state.define_approval(
-                "web-release",
-                "Prod",
-                "VigilApproval",
-                ApprovalDefinition {
-                    notification_arn: Some(
-                        "arn:aws:sns:us-east-1:111111111111:release-managers".into(),
-                    ),
-                    custom_data: Some(r#"{"target":"web/prod"}"#.into()),
-                },
-            );
-            w.state
-                .await_approval("web-release", "Prod", "VigilApproval", TOKEN);
+            waiting_on(
+                w,
+                "arn:aws:sns:us-east-1:111111111111:release-managers",
+                r#"{"target":"web/prod"}"#,
+            )
         },
         &msg,
         "has not opted in",

@@ -140,6 +140,19 @@ fn the_core_needs_no_sdk_and_no_async_runtime() {
 }
 
 #[test]
+fn the_detection_rules_are_pure_too() {
+    check(
+        "vigil-rules",
+        |d| {
+            is_sdk(d)
+                || (d.starts_with("vigil-") && d != "vigil-core")
+                || ["tokio", "lambda_runtime", "hyper", "futures"].contains(&d)
+        },
+        "the rules are matched in the pure core's way: synchronous, no IO, no SDK",
+    );
+}
+
+#[test]
 fn handlers_and_lab_build_without_the_sdks() {
     check(
         "vigil-handlers",

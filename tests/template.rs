@@ -491,3 +491,80 @@ fn the_dashboard_and_alarms_read_metrics_the_functions_emit() {
         }
     }
 }
+
+/// EventBridge's quota on one rule's pattern (characters; adjustable, but not by the stack).
+const MAX_PATTERN_CHARS: usize = 2048;
+
+#[test]
+fn the_event_rules_deliver_what_the_detection_rules_select() {
+    use vigil_lab::eventbridge;
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let rules = eventbridge::rules_of(&text, "PipelineStateMachine").unwrap();
+    let pack = vigil_rules::Pack::bundled().unwrap();
+    let mut undelivered = Vec::new();
+    for rule in pack.rules() {
+        let examples = rule.examples(true);
+        assert!(
+            !examples.is_empty(),
+            "{} has no matching test event",
+            rule.name
+        );
+        for record in examples {
+            let event = eventbridge::envelope(&record);
+            if eventbridge::delivered_by(&rules, &event).is_none() {
+                undelivered.push(format!(
+                    "{}: {} {}",
+                    rule.name, record["eventSource"], record["eventName"]
+                ));
+            }
+        }
+    }
+    assert!(
+        undelivered.is_empty(),
+        "no event rule of the template delivers what these detection rules select \
+         (add what `vigil rules delivery` lists):\n{}",
+        undelivered.join("\n")
+    );
+    // The derivation itself: every service, read and principal type the rules need is named.
+    let d = vigil_rules::delivery::Delivery::of(pack);
+    let patterns =
+        serde_json::to_string(&rules.iter().map(|r| &r.pattern).collect::<Vec<_>>()).unwrap();
+    for needed in d
+        .write_sources
+        .iter()
+        .chain(&d.read_names)
+        .chain(&d.identity_types)
+        .chain(&d.error_codes)
+    {
+        assert!(
+            patterns.contains(&format!("\"{needed}\"")),
+            "no pattern names {needed}"
+        );
+    }
+    // Each pattern within EventBridge's quota, with the stack's role ARNs at a realistic length.
+    let arn = format!(
+        "\"arn:aws:iam::123456789012:role/vigil/{0}/{0}-RemediateFunctionRole-ABCDEFGHIJKL\"",
+        "a".repeat(30)
+    );
+    for r in &rules {
+        let json = serde_json::to_string(&r.pattern).unwrap();
+        let mut expanded = String::new();
+        let mut rest = json.as_str();
+        while let Some(i) = rest.find("\"!GetAtt:") {
+            expanded.push_str(&rest[..i]);
+            let end = rest[i + 1..]
+                .find("\\\"\"")
+                .map_or(rest.len(), |e| i + 1 + e + 3);
+            expanded.push_str(&arn);
+            rest = &rest[end..];
+        }
+        expanded.push_str(rest);
+        assert!(
+            expanded.len() <= MAX_PATTERN_CHARS,
+            "{}: pattern of {} characters, above EventBridge's {MAX_PATTERN_CHARS}",
+            r.name,
+            expanded.len()
+        );
+    }
+}

@@ -297,11 +297,22 @@ pub fn print_loco(report: &NabReport) {
     }
 }
 
-/// Reads every detonation log under `data` and runs the threat evaluation.
-pub fn threats(data: &Path) -> Result<vigil_lab::eval::threats::ThreatReport> {
+/// Reads every detonation log under `data` and runs the threat evaluation through the event
+/// rules of `template`.
+pub fn threats(data: &Path, template: &Path) -> Result<vigil_lab::eval::threats::ThreatReport> {
     let techniques = techniques(data)?;
     let model = vigil_core::models::classifier::threat()?;
-    Ok(vigil_lab::eval::threats::evaluate(model, &techniques)?)
+    let pack = vigil_rules::Pack::bundled()
+        .map_err(|e| anyhow::anyhow!("the bundled detection rules do not load: {e:?}"))?;
+    let text = std::fs::read_to_string(template)
+        .with_context(|| format!("reading {}", template.display()))?;
+    let routes = vigil_lab::eventbridge::rules_of(&text, "PipelineStateMachine")?;
+    Ok(vigil_lab::eval::threats::evaluate(
+        model,
+        pack,
+        &routes,
+        &techniques,
+    )?)
 }
 
 /// Every detonation log (`*.json`, a JSON array of CloudTrail records) under `data`, by name.
@@ -339,27 +350,54 @@ pub fn techniques(data: &Path) -> Result<Vec<vigil_lab::eval::threats::Technique
 /// The threat report as text.
 pub fn print_threats(r: &vigil_lab::eval::threats::ThreatReport) {
     println!(
-        "{}: alert threshold P(not benign) >= {:.4}",
-        r.model, r.threshold
+        "{} rules (alarm at medium and above) and {} (alert at P(not benign) >= {:.4}), through the template's event rules",
+        r.rules, r.model, r.threshold
     );
     for t in &r.techniques {
+        let by = match (t.by_model, t.rules_alarm.is_empty()) {
+            (true, false) => "both",
+            (true, true) => "model",
+            (false, false) => "rules",
+            (false, true) if !t.rules_digest.is_empty() => "digest",
+            _ => "MISS",
+        };
         println!(
-            "  {:<4} {:<58} {:>3} records, {:>3} alerts, best {:.3} ({} -> {})",
-            if t.detected { "ok" } else { "MISS" },
+            "  {by:<6} {:<58} {:>3}/{:<3} delivered; rules: {}; model best {:.3} ({})",
             t.technique,
+            t.delivered,
             t.records,
-            t.alerts,
+            if t.rules_alarm.is_empty() && t.rules_digest.is_empty() {
+                "-".to_owned()
+            } else {
+                t.rules_alarm
+                    .iter()
+                    .chain(&t.rules_digest)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
             t.best_score,
             t.best_call,
-            t.best_class
         );
     }
+    let n = r.techniques.len();
     println!(
-        "detected {}/{} techniques; benign baseline: {} events, {} alerts, false-positive rate {:.4}%",
-        r.detected,
-        r.techniques.len(),
-        r.benign_events,
-        r.benign_alerts,
-        r.false_positive_rate * 100.0
+        "found {}/{n} techniques (rules {}, model {}); {} more only in the digest",
+        r.detected, r.detected_by_rules, r.detected_by_model, r.digest_only
     );
+    println!(
+        "benign baseline: {} events generated, {} delivered; false alarms {} ({:.4}%): rules {} ({:.4}%), model {} ({:.4}%); {} recorded for the digest",
+        r.benign_generated,
+        r.benign_events,
+        r.benign_alarms,
+        r.false_positive_rate * 100.0,
+        r.benign_rule_alarms,
+        r.rules_false_positive_rate * 100.0,
+        r.benign_alerts,
+        r.model_false_positive_rate * 100.0,
+        r.benign_digest,
+    );
+    for (rule, n) in &r.benign_alarms_by_rule {
+        println!("  false alarms by {rule}: {n}");
+    }
 }

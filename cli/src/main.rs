@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod eval;
 mod replay;
+mod rules;
 mod simulate;
 mod train;
 
@@ -105,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The detection rules (Sigma): the bundled pack, and an operator's own.
+    Rules {
+        #[command(subcommand)]
+        command: rules::RulesCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,12 +149,16 @@ enum EvalCommand {
         config: Option<PathBuf>,
     },
     /// Mix each Stratus Red Team detonation log into a generated benign CloudTrail baseline,
-    /// score every event with the bundled threat classifier, and report per-technique
-    /// detection and the false-positive rate on the baseline alone.
+    /// pass every event through the template's event rules, judge what is delivered with the
+    /// detection rules and the threat classifier, and report per technique (rules, model,
+    /// both) and the false alarms on the baseline alone.
     Threats {
         /// A folder of detonation logs (JSON arrays of CloudTrail records), one per technique.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/stratus"))]
         data: PathBuf,
+        /// The SAM template whose EventBridge rules decide what the stack receives.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))]
+        template: PathBuf,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -319,9 +329,14 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Eval {
-            command: EvalCommand::Threats { data, json },
+            command:
+                EvalCommand::Threats {
+                    data,
+                    template,
+                    json,
+                },
         } => {
-            let report = eval::threats(&data)?;
+            let report = eval::threats(&data, &template)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -329,6 +344,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Rules { command } => rules::run(command),
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -409,6 +425,7 @@ fn policy_check(file: Option<&Path>) -> Result<()> {
         "  tiers: auto-heal at confidence >= {:.2}, approval >= {:.2}, else escalate",
         policy.tiers.auto_heal_min_confidence, policy.tiers.approval_min_confidence
     );
+    rules::check_policy_names(&policy)?;
     for r in &policy.rules {
         let modes: Vec<String> = r.failure_modes.iter().map(|m| m.to_string()).collect();
         println!(

@@ -264,9 +264,16 @@ fn eval_threats_detects_the_stratus_techniques_with_few_false_alarms() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let techniques = report["techniques"].as_array().unwrap();
     assert_eq!(techniques.len(), 35);
-    let detected = report["detected"].as_u64().unwrap();
-    assert!(detected >= 33, "{detected}/35: {report}");
-    let fp = report["false_positive_rate"].as_f64().unwrap();
-    assert!(fp < 0.001, "false-positive rate {fp}");
-    assert!(report["benign_events"].as_u64().unwrap() > 10_000);
+    // Rules and model together find every technique; each alone most of them.
+    let found = |k: &str| report[k].as_u64().unwrap();
+    assert_eq!(found("detected"), 35, "{report}");
+    assert!(found("detected_by_rules") >= 33, "{report}");
+    assert!(found("detected_by_model") >= 30, "{report}");
+    // Only what the template delivers is judged.
+    assert!(found("benign_events") > 5_000);
+    assert!(found("benign_events") < found("benign_generated"));
+    let fp = |k: &str| report[k].as_f64().unwrap();
+    assert!(fp("model_false_positive_rate") < 0.001, "{report}");
+    // The rules' false alarms: each user without MFA told once a week (docs/models.md).
+    assert!(fp("false_positive_rate") < 0.002, "{report}");
 }

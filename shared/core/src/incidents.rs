@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{FailureMode, Incident, Score, Scored, Severity};
+use crate::domain::{FailureMode, Incident, Scored, Severity};
 
 /// Severity from how anomalous the worst observation was.
 pub fn severity(failure_mode: FailureMode, anomaly: f64) -> Severity {
@@ -15,10 +15,16 @@ pub fn severity(failure_mode: FailureMode, anomaly: f64) -> Severity {
     }
 }
 
-/// Whether a score names something wrong: a failure mode other than normal or unknown, or a
-/// threat.
-fn names_something(s: &Score) -> bool {
-    s.threat.is_some() || !matches!(s.failure_mode, FailureMode::Normal | FailureMode::Unknown)
+/// Whether a scored signal names something wrong: a failure mode other than normal or
+/// unknown, a threat, or a detection rule's match.
+fn names_something(s: &Scored) -> bool {
+    let score = &s.score;
+    score.threat.is_some()
+        || !matches!(
+            score.failure_mode,
+            FailureMode::Normal | FailureMode::Unknown
+        )
+        || !s.observation.signal.rules.is_empty()
 }
 
 /// The severity of a threat: how sure the model is that the activity is not benign.
@@ -45,12 +51,18 @@ pub fn open(scored: Vec<Scored>) -> Vec<Incident> {
         .into_values()
         .filter_map(|mut evidence| {
             evidence.sort_by(|a, b| {
-                names_something(&b.score)
-                    .cmp(&names_something(&a.score))
+                names_something(b)
+                    .cmp(&names_something(a))
                     .then(b.score.anomaly.total_cmp(&a.score.anomaly))
             });
             let lead = evidence.first()?;
             let signal = &lead.observation.signal;
+            // A detection rule's level counts as much as the model's reading.
+            let detected = evidence
+                .iter()
+                .flat_map(|e| e.observation.signal.rules.iter())
+                .map(|h| h.level.severity())
+                .max();
             Some(Incident {
                 id: format!("{}:{}", signal.resource.id, signal.event_id),
                 resource: signal.resource.clone(),
@@ -59,7 +71,8 @@ pub fn open(scored: Vec<Scored>) -> Vec<Incident> {
                 severity: match lead.score.threat {
                     Some(_) => threat_severity(lead.score.anomaly),
                     None => severity(lead.score.failure_mode, lead.score.anomaly),
-                },
+                }
+                .max(detected.unwrap_or(Severity::Info)),
                 confidence: lead.score.confidence,
                 opened_at: signal.observed_at,
                 evidence,

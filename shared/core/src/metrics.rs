@@ -161,6 +161,7 @@ pub fn signals(
                 points: on_grid(series, end, period, points),
             },
             values: BTreeMap::new(),
+            rules: Vec::new(),
         });
     }
     out

@@ -265,6 +265,7 @@ fn reading(
                 observed_at: t0(),
                 kind,
                 values: BTreeMap::new(),
+                rules: Vec::new(),
             },
             features: vigil_core::domain::FeatureVector {
                 schema: schema.into(),
@@ -521,6 +522,7 @@ fn reconnaissance_read_only_from_a_new_network_on_familiar_calls_is_recorded() {
                         request: Vec::new(),
                     }),
                     values: Default::default(),
+                    rules: Vec::new(),
                 },
                 features: vigil_core::domain::FeatureVector {
                     schema: IDENTITY_V2.into(),

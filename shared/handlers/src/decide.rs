@@ -339,11 +339,11 @@ where
 
     // People hear of a persisting finding once per `repeat_minutes` (after the limits, so a
     // held action's repeats count too). A retry of this delivery re-wins its own claims.
-    let repeat = policy.opinions.repeat.period();
     for decision in &mut decisions {
         let Some(key) = policy.told_key(decision) else {
             continue;
         };
+        let repeat = policy.repeat_period(decision);
         if ports.claims.claim(&key, owner, now, now + repeat).await? == Claim::Held {
             *decision = policy.repeated(decision.clone());
         }

@@ -7,7 +7,7 @@ use crate::ports::{
     DescribeInstance, FetchMetrics, LastDeploy, ListDiskMetrics, ListWatchedInstances, PortError,
     PrincipalHistory,
 };
-use vigil_core::domain::{Observation, ResourceKind, SignalKind};
+use vigil_core::domain::{Observation, ResourceKind, Signal, SignalKind, Source};
 use vigil_core::events::{self, Envelope, EventError, Normalised};
 use vigil_core::features::{self, Context};
 use vigil_core::metrics;
@@ -60,6 +60,9 @@ pub struct IngestConfig {
     /// The stack's account: an event from or about another is refused. `None` (local tools)
     /// checks only that an event agrees with itself.
     pub account: Option<String>,
+    /// The detection rules every CloudTrail record and sign-in is matched against: the bundled
+    /// pack unless a caller gives another.
+    pub rules: Option<&'static vigil_rules::Pack>,
 }
 
 impl Default for IngestConfig {
@@ -74,6 +77,7 @@ impl Default for IngestConfig {
             // GuardDuty's medium band starts at 4.0.
             guardduty_min_severity: 4.0,
             account: None,
+            rules: vigil_rules::Pack::bundled().ok(),
         }
     }
 }
@@ -146,6 +150,9 @@ where
             });
         }
     };
+    if let Some(pack) = config.rules {
+        match_rules(pack, &event.detail, &mut signals);
+    }
     let before = signals.len();
     signals.retain(|s| match &s.kind {
         SignalKind::Finding { severity, .. } => *severity >= config.guardduty_min_severity,
@@ -184,6 +191,26 @@ where
         observations,
         ignored: None,
     })
+}
+
+/// The raw record of a CloudTrail call or sign-in is matched against the detection rules, and
+/// each signal it gave carries the hits (logged once, by rule name).
+fn match_rules(pack: &vigil_rules::Pack, detail: &serde_json::Value, signals: &mut [Signal]) {
+    if !signals.iter().any(|s| s.source == Source::CloudTrail) {
+        return;
+    }
+    let hits = pack.check(detail);
+    if hits.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+    tracing::info!(rules = ?names, "detection rules matched");
+    for s in signals
+        .iter_mut()
+        .filter(|s| s.source == Source::CloudTrail)
+    {
+        s.rules.clone_from(&hits);
+    }
 }
 
 /// An alarm on a watched instance gets a second look: the instance's metrics are read at once,

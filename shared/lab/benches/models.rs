@@ -30,6 +30,7 @@ fn observation(schema: &str, names: &[&str], values: Vec<f64>, kind: SignalKind)
                 .unwrap_or_default(),
             kind,
             values: Default::default(),
+            rules: Vec::new(),
         },
         features: FeatureVector {
             schema: schema.into(),
@@ -93,6 +94,7 @@ fn scoring(c: &mut Criterion) {
             request: vec![],
         }),
         values: Default::default(),
+        rules: Vec::new(),
     };
     let f = identity::identity(&call, &PrincipalProfile::default()).unwrap_or([0.0; 22]);
     let identity = observation(IDENTITY_V2, &identity::NAMES, f.to_vec(), call.kind.clone());

@@ -5,6 +5,7 @@
 //! (`memory`).
 
 pub mod eval;
+pub mod eventbridge;
 pub mod generator;
 pub mod memory;
 pub mod pipeline;

@@ -131,6 +131,7 @@ fn observation(schema: &str, names: &[&str], values: Vec<f64>, kind: SignalKind)
             observed_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
             kind,
             values: Default::default(),
+            rules: Vec::new(),
         },
         features: FeatureVector {
             schema: schema.into(),
@@ -336,6 +337,7 @@ fn api(at: chrono::DateTime<Utc>, service: &str, name: &str, ip: &str, agent: &s
             request: vec![],
         }),
         values: Default::default(),
+        rules: Vec::new(),
     }
 }
 

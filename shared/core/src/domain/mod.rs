@@ -273,6 +273,93 @@ pub struct Signal {
     /// Numeric values carried by the event (datapoints, threshold, ...), by name.
     #[serde(default)]
     pub values: BTreeMap<String, f64>,
+    /// The detection rules (Sigma) the raw event matched, found at ingest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleHit>,
+}
+
+/// How serious a detection rule says its match is: Sigma's levels.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleLevel {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl RuleLevel {
+    /// The incident severity a match at this level gives.
+    pub fn severity(self) -> Severity {
+        match self {
+            RuleLevel::Informational => Severity::Info,
+            RuleLevel::Low => Severity::Low,
+            RuleLevel::Medium => Severity::Medium,
+            RuleLevel::High => Severity::High,
+            RuleLevel::Critical => Severity::Critical,
+        }
+    }
+
+    /// Whether people are told of a match at this level at once. Informational and low
+    /// matches are recorded and reported in a digest.
+    pub fn alarms(self) -> bool {
+        self >= RuleLevel::Medium
+    }
+}
+
+impl fmt::Display for RuleLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuleLevel::Informational => "informational",
+            RuleLevel::Low => "low",
+            RuleLevel::Medium => "medium",
+            RuleLevel::High => "high",
+            RuleLevel::Critical => "critical",
+        })
+    }
+}
+
+/// A detection rule that matched an event: evidence that names its rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleHit {
+    /// The rule's Sigma `name`, what the policy names it by (its `id` when it has no name).
+    pub name: String,
+    /// The rule's Sigma `id`.
+    pub id: String,
+    pub title: String,
+    pub level: RuleLevel,
+    /// The ATT&CK tactics and techniques it is tagged with (`attack.persistence`,
+    /// `attack.t1098`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack: Vec<String>,
+    /// Whether someone outside the account can cause a match (failed sign-ins, denied calls):
+    /// such a match is told, never acted on without a person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outsider: bool,
+    /// People are told of this rule's match on one resource at most once per this many
+    /// minutes (the rule's `vigil.repeat_minutes`), when longer than the policy's repeat: a
+    /// posture finding (a user without MFA) is told once a week, not at every sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_minutes: Option<u32>,
+}
+
+impl fmt::Display for RuleHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rule {} ({}, {})", self.name, self.title, self.level)
+    }
 }
 
 impl Signal {
@@ -617,12 +704,26 @@ pub struct Incident {
 }
 
 impl Incident {
-    /// What the incident is about: the threat named, else the failure mode.
+    /// What the incident is about: the threat named, else the failure mode, else the highest
+    /// detection rule that matched.
     pub fn what(&self) -> String {
-        match self.threat {
-            Some(t) => t.to_string(),
-            None => self.failure_mode.to_string(),
+        match (self.threat, self.failure_mode, self.rule_hits().first()) {
+            (Some(t), _, _) => t.to_string(),
+            (None, FailureMode::Normal, Some(hit)) => format!("detection {}", hit.name),
+            (None, f, _) => f.to_string(),
         }
+    }
+
+    /// The detection rules the evidence matched, each once, highest level first.
+    pub fn rule_hits(&self) -> Vec<&RuleHit> {
+        let mut hits: Vec<&RuleHit> = self
+            .evidence
+            .iter()
+            .flat_map(|e| e.observation.signal.rules.iter())
+            .collect();
+        hits.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.name.cmp(&b.name)));
+        hits.dedup_by(|a, b| a.name == b.name);
+        hits
     }
 
     /// The soonest projected exhaustion (memory or disk full) among the evidence that names

@@ -84,6 +84,10 @@ codes! {
     Outsider => "policy:outsider-causable",
     /// The policy override was refused; the last good policy stays in force.
     OverrideRefused => "policy:override-refused",
+    /// A detection rule (Sigma) matched the event, or what its match means.
+    Detection => "detection",
+    /// An operator's suppression silenced a detection rule's match.
+    Suppressed => "detection:suppressed",
     // The limits (`policy::limits` and the claims `decide` takes).
     /// The kill switch is engaged (or unreadable).
     KillSwitch => "limit:kill-switch",

@@ -150,6 +150,7 @@ pub(super) fn alarm(event: &Envelope) -> Result<Vec<Signal>, EventError> {
             reason: display_text(&detail.state.reason, MAX_REASON),
         },
         values,
+        rules: Vec::new(),
     }])
 }
 

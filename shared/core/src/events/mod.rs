@@ -274,6 +274,7 @@ impl<'a> Ctx<'a> {
             observed_at,
             kind,
             values: BTreeMap::new(),
+            rules: Vec::new(),
         }
     }
 }

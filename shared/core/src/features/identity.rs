@@ -547,6 +547,7 @@ mod tests {
                 request: request.iter().map(|s| (*s).to_owned()).collect(),
             }),
             values: Default::default(),
+            rules: Vec::new(),
         }
     }
 
@@ -745,6 +746,7 @@ mod tests {
                 user_agent: "Mozilla/5.0".into(),
             },
             values: Default::default(),
+            rules: Vec::new(),
         };
         let failed = act(&sign_in(false, "203.0.113.50")).unwrap();
         assert_eq!(failed, "signin:ConsoleLogin:failed@203.0.113.0/24");

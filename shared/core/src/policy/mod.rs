@@ -19,7 +19,9 @@
 //! and changed only by those two and [`Decision::shelve`]. Every step leaves a reason.
 
 pub mod actions;
+pub mod detections;
 pub mod limits;
+mod matching;
 pub mod opinions;
 pub mod outsiders;
 mod recovery;
@@ -39,7 +41,7 @@ pub use limits::{Facts, Limits, LoopBreaker, MaintenanceWindow, Weekday};
 pub use opinions::{Opinions, Readings};
 
 use crate::domain::{
-    Action, Attempt, Decision, FailureMode, Incident, Mode, OutcomeStatus, Reason, Severity,
+    Action, Attempt, Decision, FailureMode, Incident, Mode, Reason, RuleLevel, Severity,
     ThreatClass, Tier,
 };
 use crate::names::GroupName;
@@ -94,6 +96,10 @@ pub struct Policy {
     /// The pipeline stages Vigil may act on, each with the groups it deploys to.
     #[serde(default)]
     pub deployments: Vec<actions::Deployment>,
+    /// Detection rules silenced for a principal or resource, each until it expires and with
+    /// its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressions: Vec<detections::RuleSuppression>,
     /// Where this policy came from and a hash of its text (set on load, not written).
     #[serde(skip)]
     #[schemars(skip)]
@@ -207,6 +213,12 @@ pub struct Rule {
     /// The threats the rule covers (CloudTrail activity, GuardDuty findings).
     #[serde(default)]
     pub threats: Vec<ThreatClass>,
+    /// The detection rules (by their Sigma `name`) the rule covers, whatever the model reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detections: Vec<String>,
+    /// The detection rule levels the rule covers (any rule matching at one of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<RuleLevel>,
     #[serde(default)]
     pub min_confidence: f64,
     #[serde(default = "lowest_severity")]
@@ -407,6 +419,9 @@ impl Policy {
             );
         }
         self.opinions.validate().map_err(PolicyError::Invalid)?;
+        for sup in &self.suppressions {
+            sup.validate().map_err(PolicyError::Invalid)?;
+        }
         for rule in &self.rules {
             if rule.name.trim().is_empty() {
                 return bad("a rule has an empty name".into());
@@ -417,9 +432,13 @@ impl Policy {
                     rule.name, rule.min_confidence
                 ));
             }
-            if rule.failure_modes.is_empty() && rule.threats.is_empty() {
+            if rule.failure_modes.is_empty()
+                && rule.threats.is_empty()
+                && rule.detections.is_empty()
+                && rule.levels.is_empty()
+            {
                 return bad(format!(
-                    "rule {} names no failure mode and no threat",
+                    "rule {} names no failure mode, threat, detection rule or level",
                     rule.name
                 ));
             }
@@ -547,6 +566,20 @@ impl Policy {
         self.opinions.repeat.told_key(d)
     }
 
+    /// How long people are not told again of a decision's finding: the policy's repeat period,
+    /// or a detection rule's own when longer.
+    pub fn repeat_period(&self, d: &Decision) -> chrono::Duration {
+        let rule = d
+            .incident
+            .rule_hits()
+            .iter()
+            .filter_map(|h| h.repeat_minutes)
+            .max()
+            .map(|m| chrono::Duration::minutes(i64::from(m)));
+        let policy = self.opinions.repeat.period();
+        rule.map_or(policy, |r| r.max(policy))
+    }
+
     /// Records a decision whose finding people were told of within `opinions.repeat.minutes`.
     pub fn repeated(&self, d: Decision) -> Decision {
         self.opinions.repeat.repeated(d)
@@ -592,10 +625,21 @@ impl Policy {
                 top_features(&lead.observation.features, 4),
             ));
         }
+        let (hits, suppressed) = detections::active(incident, &self.suppressions, now);
+        reasons.extend(suppressed);
+        reasons.extend(detections::cite(&hits));
+        let alarming = hits.iter().any(|h| h.level.alarms());
         if incident.threat.is_none() && incident.failure_mode == FailureMode::Normal {
-            reasons.push(Reason::new(Code::Normal, "no anomaly found: record only"));
+            if hits.is_empty() {
+                reasons.push(Reason::new(Code::Normal, "no anomaly found: record only"));
+                return (
+                    self.no_action(Tier::Observe, reasons),
+                    Opinionated::default(),
+                );
+            }
+            // A detection rule alone: the rules decide, the opinions about models do not.
             return (
-                self.no_action(Tier::Observe, reasons),
+                self.match_rules(incident, &hits, &readings.attempts, now, reasons),
                 Opinionated::default(),
             );
         }
@@ -612,6 +656,14 @@ impl Policy {
                 Opinionated::default(),
             );
         }
+        if alarming {
+            // A detection rule counts whatever the principal's history: no second opinion
+            // about the model's reading records it.
+            return (
+                self.match_rules(incident, &hits, &readings.attempts, now, reasons),
+                Opinionated::default(),
+            );
+        }
         let opinions = self.opinions.judge(&Ask {
             incident,
             readings,
@@ -623,160 +675,8 @@ impl Policy {
             return (self.no_action(Tier::Observe, reasons), opinions);
         }
         (
-            self.match_rules(incident, &readings.attempts, now, reasons),
+            self.match_rules(incident, &hits, &readings.attempts, now, reasons),
             opinions,
         )
-    }
-
-    /// Matches the incident against the rules (first match wins) and picks the ladder's rung
-    /// from the earlier attempts on the resource.
-    fn match_rules(
-        &self,
-        incident: &Incident,
-        attempts: &[Attempt],
-        now: DateTime<Utc>,
-        mut reasons: Vec<Reason>,
-    ) -> Proposal {
-        let rule = self.rules.iter().find(|r| {
-            let covers = match incident.threat {
-                Some(t) => r.threats.contains(&t),
-                None => r.failure_modes.contains(&incident.failure_mode),
-            };
-            covers && incident.confidence >= r.min_confidence && incident.severity >= r.min_severity
-        });
-        if let (Some(threat), None) = (incident.threat, rule) {
-            reasons.push(Reason::new(
-                Code::Threat,
-                format!(
-                    "{threat} suspected at confidence {:.2}: no rule contains it, people are told, nothing is changed",
-                    incident.confidence
-                ),
-            ));
-            return self.no_action(Tier::Escalate, reasons);
-        }
-        let Some(rule) = rule else {
-            reasons.push(Reason::new(
-                Code::NoRule,
-                format!(
-                    "no rule acts on {} at confidence {:.2}, severity {}: people are told, nothing is changed",
-                    incident.failure_mode, incident.confidence, incident.severity
-                ),
-            ));
-            return self.no_action(Tier::Escalate, reasons);
-        };
-        let mode = if rule.dry_run {
-            Mode::DryRun
-        } else {
-            self.mode
-        };
-        let code = Code::rule(&rule.name);
-        let escalate = |mut reasons: Vec<Reason>, why: String| {
-            reasons.push(Reason::new(code.clone(), why));
-            Proposal {
-                tier: Tier::Escalate,
-                action: None,
-                mode,
-                reasons,
-            }
-        };
-        if rule.ladder.is_empty() {
-            reasons.push(Reason::new(
-                code.clone(),
-                format!("{} matched: tier {}", incident.failure_mode, rule.tier),
-            ));
-            return Proposal {
-                tier: rule.tier,
-                action: None,
-                mode,
-                reasons,
-            };
-        }
-        // The rung: one past each rung that was tried in the window and did not verify.
-        let since = now - self.loop_window();
-        let failed = attempts
-            .iter()
-            .filter(|a| {
-                a.at >= since
-                    && a.status != OutcomeStatus::Verified
-                    && a.status != OutcomeStatus::NotActed
-            })
-            .count();
-        // Rungs that cannot apply to this resource (no service tag, not an access key, ...)
-        // are skipped, with their reason; the ladder climbs the applicable ones.
-        let mut applicable = Vec::with_capacity(rule.ladder.len());
-        for kind in &rule.ladder {
-            match actions::action_for(*kind, incident, &self.deployments) {
-                Ok(action) => applicable.push((*kind, action)),
-                Err(why) => reasons.push(Reason::new(
-                    code.clone(),
-                    format!("rung {kind:?} skipped: {why}"),
-                )),
-            }
-        }
-        if applicable.is_empty() {
-            return escalate(
-                reasons,
-                "no rung of the ladder applies to this resource: escalating".to_owned(),
-            );
-        }
-        let total = applicable.len();
-        let Some((kind, action)) = applicable.into_iter().nth(failed) else {
-            return escalate(
-                reasons,
-                format!(
-                    "every applicable rung of the ladder ({total}) was tried and none verified: escalating"
-                ),
-            );
-        };
-        // The tier follows from the rule's ceiling, the confidence and reversibility.
-        let t = &self.tiers;
-        let tier = if incident.confidence < t.approval_min_confidence {
-            return escalate(
-                reasons,
-                format!(
-                    "confidence {:.2} is below {:.2}: too unsure to propose {action}",
-                    incident.confidence, t.approval_min_confidence
-                ),
-            );
-        } else if let Some(why) = outsiders::could_cause(incident)
-            .filter(|_| matches!(rule.tier, Tier::AutoHeal | Tier::Block))
-        {
-            reasons.push(Reason::new(
-                Code::Outsider,
-                format!("{why}: a person approves"),
-            ));
-            Tier::Approval
-        } else if matches!(rule.tier, Tier::AutoHeal | Tier::Block)
-            && (incident.confidence < t.auto_heal_min_confidence
-                || (rule.tier == Tier::AutoHeal && !kind.reversible()))
-        {
-            reasons.push(Reason::new(
-                Code::Tier,
-                format!(
-                    "confidence {:.2} < {:.2} or the action cannot be undone: a person approves",
-                    incident.confidence, t.auto_heal_min_confidence
-                ),
-            ));
-            Tier::Approval
-        } else {
-            rule.tier
-        };
-        reasons.push(Reason::new(
-            code,
-            format!(
-                "{} with confidence {:.2} >= {:.2}: rung {} of {}: {action}",
-                incident.what(),
-                incident.confidence,
-                rule.min_confidence,
-                failed + 1,
-                total
-            ),
-        ));
-        Proposal {
-            tier,
-            action: Some(action),
-            mode,
-            reasons,
-        }
     }
 }

@@ -97,6 +97,7 @@ impl PolicyV1 {
             rules: self.rules,
             gate: self.gate,
             deployments: Vec::new(),
+            suppressions: Vec::new(),
             id: String::new(),
         }
     }

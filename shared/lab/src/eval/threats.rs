@@ -1,5 +1,11 @@
 //! `vigil eval threats`: real attack detonations (Stratus Red Team CloudTrail logs) mixed into
-//! a generated benign baseline, scored by the threat classifier.
+//! a generated benign baseline, judged by the detection rules and the threat classifier, each
+//! alone and both together.
+//!
+//! Every event passes the template's EventBridge rules first: what a deployed stack would not
+//! receive is neither matched nor scored (and the model's histories learn only from what it
+//! receives). The rules match the raw record; a rule's match alarms at level medium or above
+//! (people told at once), below that it is only recorded for the digest, counted apart.
 //!
 //! Each technique is replayed as if the intruder held a benign principal's stolen
 //! credentials: its records are re-attributed to a principal of the baseline (a user for
@@ -16,11 +22,13 @@ use rand::RngExt;
 use rand::seq::IndexedRandom;
 use serde::Serialize;
 
+use crate::eventbridge::{self, EventRule};
 use crate::generator::cloudtrail::{self, Labelled, Persona, ThreatClass};
 use vigil_core::domain::SignalKind;
 use vigil_core::events::{self, EventError};
 use vigil_core::features::IDENTITY_V2;
 use vigil_core::models::classifier::{Artifact, ModelError};
+use vigil_rules::Pack;
 
 /// The baseline's seed.
 pub const BASELINE_SEED: u64 = 4_242;
@@ -52,7 +60,15 @@ pub enum ThreatEvalError {
 pub struct TechniqueResult {
     pub technique: String,
     pub records: usize,
+    /// Records the template's event rules deliver.
+    pub delivered: usize,
+    /// Found by the rules or the model: people told at once.
     pub detected: bool,
+    pub by_model: bool,
+    /// Detection rules that matched at an alarming level (medium and above).
+    pub rules_alarm: Vec<String>,
+    /// Detection rules that matched below it: recorded for the digest only.
+    pub rules_digest: Vec<String>,
     /// The highest P(not benign) among its records, the call that had it and the class named.
     pub best_score: f64,
     pub best_call: String,
@@ -66,11 +82,127 @@ pub struct TechniqueResult {
 pub struct ThreatReport {
     pub model: String,
     pub threshold: f64,
+    pub rules: usize,
     pub techniques: Vec<TechniqueResult>,
+    /// Techniques found by rules or model, by the model, by the rules (alarming), and only
+    /// in the digest (a low rule's match and nothing else).
     pub detected: usize,
+    pub detected_by_model: usize,
+    pub detected_by_rules: usize,
+    pub digest_only: usize,
+    /// Benign events generated, and those the template delivers (the rest are never seen).
+    pub benign_generated: usize,
     pub benign_events: usize,
+    /// Benign events the model alerts on, a rule alarms on, and either (the false alarms).
     pub benign_alerts: usize,
+    pub benign_rule_alarms: usize,
+    pub benign_alarms: usize,
+    /// Benign events a rule put in the digest (recorded, nobody paged), and alarming matches
+    /// recorded because people were told of the same rule on the same principal within the
+    /// policy's repeat period are among them.
+    pub benign_digest: usize,
+    /// The benign alarms by the rule that raised them.
+    pub benign_alarms_by_rule: std::collections::BTreeMap<String, usize>,
+    /// False alarms per benign event delivered: rules or model.
     pub false_positive_rate: f64,
+    /// The same for the model alone and the rules alone.
+    pub model_false_positive_rate: f64,
+    pub rules_false_positive_rate: f64,
+}
+
+/// A generated signal as the CloudTrail record it stands for (what the rules match).
+pub fn record_of(signal: &vigil_core::domain::Signal) -> Option<serde_json::Value> {
+    use serde_json::{Map, Value, json};
+    let identity = |p: &vigil_core::domain::Principal| {
+        let mut id = json!({"type": p.kind, "arn": p.id, "principalId": p.id});
+        if let Some(n) = &p.name {
+            id["userName"] = json!(n);
+        }
+        if let Some(k) = &p.access_key_id {
+            id["accessKeyId"] = json!(k);
+        }
+        if let Some(m) = p.mfa_authenticated {
+            id["sessionContext"] = json!({"attributes": {"mfaAuthenticated": m.to_string()}});
+        }
+        id
+    };
+    let time = signal.observed_at.to_rfc3339();
+    Some(match &signal.kind {
+        SignalKind::ApiCall(c) => {
+            // `path=value` back to nested parameters.
+            let mut params = Map::new();
+            for kv in &c.request {
+                let Some((path, value)) = kv.split_once('=') else {
+                    continue;
+                };
+                let mut at = &mut params;
+                let parts: Vec<&str> = path.split('.').collect();
+                for (i, part) in parts.iter().enumerate() {
+                    if i + 1 == parts.len() {
+                        let v = match value {
+                            "true" => Value::Bool(true),
+                            "false" => Value::Bool(false),
+                            v => v.parse::<i64>().map_or_else(|_| json!(v), |n| json!(n)),
+                        };
+                        at.insert((*part).to_owned(), v);
+                    } else {
+                        let next = at
+                            .entry((*part).to_owned())
+                            .or_insert_with(|| Value::Object(Map::new()));
+                        let Value::Object(m) = next else { break };
+                        at = m;
+                    }
+                }
+            }
+            let mut r = json!({
+                "eventVersion": "1.09", "eventID": signal.event_id, "eventTime": time,
+                "eventSource": c.event_source, "eventName": c.event_name,
+                "awsRegion": c.region, "sourceIPAddress": c.source_ip, "userAgent": c.user_agent,
+                "userIdentity": identity(&c.principal),
+                "requestParameters": if params.is_empty() { Value::Null } else { Value::Object(params) },
+                "responseElements": null,
+                "readOnly": c.read_only.unwrap_or(false),
+                "eventType": "AwsApiCall", "managementEvent": true,
+            });
+            if let Some(e) = &c.error_code {
+                r["errorCode"] = json!(e);
+            }
+            r
+        }
+        SignalKind::ConsoleSignIn {
+            principal,
+            success,
+            mfa_used,
+            source_ip,
+            user_agent,
+        } => json!({
+            "eventVersion": "1.09", "eventID": signal.event_id, "eventTime": time,
+            "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+            "awsRegion": "us-east-1", "sourceIPAddress": source_ip, "userAgent": user_agent,
+            "userIdentity": identity(principal),
+            "requestParameters": null,
+            "responseElements": {"ConsoleLogin": if *success { "Success" } else { "Failure" }},
+            "additionalEventData": {"MFAUsed": if mfa_used.unwrap_or(false) { "Yes" } else { "No" }},
+            "readOnly": false, "eventType": "AwsConsoleSignIn", "managementEvent": true,
+        }),
+        _ => return None,
+    })
+}
+
+/// The rules' verdict on a record the stack receives: the alarming and the digest rules' names.
+fn judge(pack: &Pack, record: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let (alarm, digest): (Vec<_>, Vec<_>) = pack
+        .check(record)
+        .into_iter()
+        .partition(|h| h.level.alarms());
+    (
+        alarm.into_iter().map(|h| h.name).collect(),
+        digest.into_iter().map(|h| h.name).collect(),
+    )
+}
+
+fn delivered(routes: &[EventRule], record: &serde_json::Value) -> bool {
+    eventbridge::delivered_by(routes, &eventbridge::envelope(record)).is_some()
 }
 
 fn not_benign(model: &Artifact, row: &[f64]) -> Result<(f64, usize), ModelError> {
@@ -148,32 +280,102 @@ pub fn replant(
         .collect()
 }
 
-/// Runs the evaluation.
+/// Runs the evaluation: every event through `routes` (the template's event rules), then the
+/// detection rules of `pack` and the `model`.
 pub fn evaluate(
     model: &Artifact,
+    pack: &Pack,
+    routes: &[EventRule],
     techniques: &[Technique],
 ) -> Result<ThreatReport, ThreatEvalError> {
     let threshold = model.card.alert_threshold;
     let mut rng = crate::generator::rng(BASELINE_SEED);
     let personas = cloudtrail::personas(&mut rng, "999988887777");
     let start = cloudtrail::epoch();
-    let baseline = cloudtrail::benign(&mut rng, &personas, start, BASELINE_DAYS);
+    let mut baseline = cloudtrail::benign(&mut rng, &personas, start, BASELINE_DAYS);
+    let benign_generated = baseline.len();
+    // Only what the stack receives.
+    baseline.retain(|l| record_of(&l.signal).is_some_and(|r| delivered(routes, &r)));
 
-    // False positives: the baseline alone.
+    // False alarms: the baseline alone, event by event.
     let mut alone = baseline.clone();
-    let rows = cloudtrail::featurise(&mut alone);
-    let mut benign_alerts = 0;
-    for (row, _) in &rows {
-        if not_benign(model, row)?.0 >= threshold {
-            benign_alerts += 1;
+    alone.sort_by_key(|l| l.signal.observed_at);
+    let mut profiles: std::collections::HashMap<
+        String,
+        vigil_core::features::identity::PrincipalProfile,
+    > = std::collections::HashMap::new();
+    let (mut benign_events, mut benign_alerts, mut benign_rule_alarms) = (0, 0, 0);
+    let (mut benign_alarms, mut benign_digest) = (0, 0);
+    // People are told of a detection rule's match on a principal once per the policy's repeat
+    // period (`opinions.repeat`, as decide claims it); later matches are recorded.
+    let repeat = vigil_core::policy::Policy::bundled()
+        .map(|p| p.opinions.repeat.period())
+        .unwrap_or_default();
+    let period = |rule: &str| {
+        pack.get(rule)
+            .and_then(|r| r.repeat_minutes)
+            .map_or(repeat, |m| {
+                repeat.max(chrono::Duration::minutes(i64::from(m)))
+            })
+    };
+    let mut told: std::collections::HashMap<(String, String), chrono::DateTime<chrono::Utc>> =
+        std::collections::HashMap::new();
+    let mut benign_alarms_by_rule = std::collections::BTreeMap::new();
+    for l in &alone {
+        let profile = profiles.entry(l.signal.resource.id.clone()).or_default();
+        let Some(f) = vigil_core::features::identity::identity(&l.signal, profile) else {
+            profile.observe(&l.signal);
+            continue;
+        };
+        profile.observe(&l.signal);
+        benign_events += 1;
+        let by_model = not_benign(model, &f)?.0 >= threshold;
+        let (mut alarm, digest) =
+            record_of(&l.signal).map_or_else(Default::default, |r| judge(pack, &r));
+        let repeated = !alarm.is_empty();
+        if let Some(top) = alarm.first() {
+            let key = (l.signal.resource.id.clone(), top.clone());
+            let at = l.signal.observed_at;
+            match told.get(&key) {
+                Some(last) if at - *last < period(top) => alarm.clear(),
+                _ => {
+                    told.insert(key, at);
+                }
+            }
         }
+        let repeated = repeated && alarm.is_empty();
+        if let Some(top) = alarm.first() {
+            *benign_alarms_by_rule.entry(top.clone()).or_insert(0) += 1;
+        }
+        benign_alerts += usize::from(by_model);
+        benign_rule_alarms += usize::from(!alarm.is_empty());
+        benign_alarms += usize::from(by_model || !alarm.is_empty());
+        benign_digest += usize::from(alarm.is_empty() && (!digest.is_empty() || repeated));
     }
 
     let humans: Vec<&Persona> = personas.iter().filter(|p| p.human).collect();
     let roles: Vec<&Persona> = personas.iter().filter(|p| !p.human).collect();
     let mut results = Vec::with_capacity(techniques.len());
     for t in techniques {
-        let signals = technique_signals(t)?;
+        // The rules on the raw records the stack receives.
+        let kept: Vec<&serde_json::Value> =
+            t.records.iter().filter(|r| delivered(routes, r)).collect();
+        let (mut rules_alarm, mut rules_digest) = (Vec::new(), Vec::new());
+        for r in &kept {
+            let (a, d) = judge(pack, r);
+            rules_alarm.extend(a);
+            rules_digest.extend(d);
+        }
+        for v in [&mut rules_alarm, &mut rules_digest] {
+            v.sort();
+            v.dedup();
+        }
+        let kept_ids: std::collections::HashSet<&str> =
+            kept.iter().filter_map(|r| r["eventID"].as_str()).collect();
+        let signals: Vec<vigil_core::domain::Signal> = technique_signals(t)?
+            .into_iter()
+            .filter(|s| kept_ids.contains(s.event_id.as_str()))
+            .collect();
         let pool = if by_user(&signals) { &humans } else { &roles };
         let Some(victim) = pool.choose(&mut rng).copied() else {
             continue;
@@ -194,8 +396,12 @@ pub fn evaluate(
         > = std::collections::HashMap::new();
         let mut result = TechniqueResult {
             technique: t.name.clone(),
-            records: ids.len(),
+            records: t.records.len(),
+            delivered: ids.len(),
             detected: false,
+            by_model: false,
+            rules_alarm,
+            rules_digest,
             best_score: 0.0,
             best_call: String::new(),
             best_class: String::new(),
@@ -209,7 +415,7 @@ pub fn evaluate(
                 let (score, class) = not_benign(model, &f)?;
                 if score >= threshold {
                     result.alerts += 1;
-                    result.detected = true;
+                    result.by_model = true;
                 }
                 if score > result.best_score {
                     result.best_score = score;
@@ -222,16 +428,29 @@ pub fn evaluate(
             }
             profile.observe(&l.signal);
         }
+        result.detected = result.by_model || !result.rules_alarm.is_empty();
         results.push(result);
     }
-    let detected = results.iter().filter(|r| r.detected).count();
+    let count = |f: &dyn Fn(&TechniqueResult) -> bool| results.iter().filter(|r| f(r)).count();
+    let rate = |n: usize| n as f64 / benign_events.max(1) as f64;
     Ok(ThreatReport {
         model: model.id(),
         threshold,
-        detected,
-        benign_events: rows.len(),
+        rules: pack.len(),
+        detected: count(&|r| r.detected),
+        detected_by_model: count(&|r| r.by_model),
+        detected_by_rules: count(&|r| !r.rules_alarm.is_empty()),
+        digest_only: count(&|r| !r.detected && !r.rules_digest.is_empty()),
+        benign_generated,
+        benign_events,
         benign_alerts,
-        false_positive_rate: benign_alerts as f64 / rows.len().max(1) as f64,
+        benign_rule_alarms,
+        benign_alarms,
+        benign_digest,
+        benign_alarms_by_rule,
+        false_positive_rate: rate(benign_alarms),
+        model_false_positive_rate: rate(benign_alerts),
+        rules_false_positive_rate: rate(benign_rule_alarms),
         techniques: results,
     })
 }

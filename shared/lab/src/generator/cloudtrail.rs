@@ -366,6 +366,7 @@ fn signal(id: String, at: DateTime<Utc>, principal: &Principal, kind: SignalKind
         observed_at: at,
         kind,
         values: Default::default(),
+        rules: Vec::new(),
     }
 }
 

@@ -1,0 +1,61 @@
+//! The bundled pack: every rule loads, passes its own test events and carries what the pack
+//! requires; the CIS AWS Foundations monitoring controls are each covered; every rule can be
+//! routed by an EventBridge pattern.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use vigil_rules::Pack;
+use vigil_rules::delivery::Delivery;
+
+fn pack() -> &'static Pack {
+    match Pack::bundled() {
+        Ok(p) => p,
+        Err(errors) => panic!("the bundled pack does not load:\n{errors:#?}"),
+    }
+}
+
+#[test]
+fn every_bundled_rule_passes_its_tests() {
+    let failed: Vec<String> = pack()
+        .test()
+        .into_iter()
+        .filter(|t| !t.passed())
+        .map(|t| {
+            format!(
+                "{}: {:?} missing {:?}",
+                t.file,
+                t.cases.iter().filter(|c| !c.1).collect::<Vec<_>>(),
+                t.missing
+            )
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} rules fail:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    assert!(pack().len() > 100, "{} rules", pack().len());
+}
+
+#[test]
+fn every_cis_monitoring_control_is_covered() {
+    // CIS AWS Foundations Benchmark (v1.4 and v1.5 numbering), section 4: Monitoring.
+    for n in 1..=15 {
+        let tag = format!("cis.4.{n}");
+        let covering: Vec<&str> = pack()
+            .rules()
+            .iter()
+            .filter(|r| r.sigma().tags.contains(&tag))
+            .map(|r| r.name.as_str())
+            .collect();
+        assert!(!covering.is_empty(), "no rule covers CIS {tag}");
+    }
+}
+
+#[test]
+fn every_rule_can_be_routed() {
+    let d = Delivery::of(pack());
+    assert!(d.unrouted.is_empty(), "{:#?}", d.unrouted);
+    assert!(d.sign_ins);
+    assert!(d.identity_types.contains("Root"));
+}

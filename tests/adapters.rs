@@ -245,6 +245,34 @@ async fn dynamodb_principal_history_round_trips() {
     let signal = vigil_core::events::normalise_cloudtrail_record(&record["detail"]).unwrap();
     profile.observe(&signal);
     table.save(principal, &profile, Utc::now()).await.unwrap();
+    assert_eq!(table.load(principal).await.unwrap(), Some(profile.clone()));
+
+    // A correlation rule's window rides in the history, at its bound, and reads back whole.
+    let pack = vigil_rules::Pack::bundled().unwrap();
+    let denied = pack
+        .correlations()
+        .iter()
+        .find(|c| c.name() == "aws_many_denied_calls")
+        .unwrap();
+    for c in pack.correlations() {
+        for i in 0..vigil_core::features::correlation::MAX_ENTRIES {
+            let mut s = signal.clone();
+            s.rules = c
+                .correlation
+                .bases
+                .iter()
+                .map(|b| pack.get(b).unwrap().hit())
+                .collect();
+            s.observed_at = Utc::now() + Duration::seconds(i as i64);
+            if let vigil_core::domain::SignalKind::ApiCall(call) = &mut s.kind {
+                call.event_name = format!("Probe{}", i % 7);
+                call.request = vec![format!("secretId=s{}", i % 7)];
+            }
+            c.correlation.fold(&mut profile.correlations, &s);
+        }
+    }
+    assert!(profile.correlations.contains_key(denied.name()));
+    table.save(principal, &profile, Utc::now()).await.unwrap();
     assert_eq!(table.load(principal).await.unwrap(), Some(profile));
 
     // The item expires with the history's age limit.

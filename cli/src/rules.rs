@@ -137,7 +137,7 @@ pub fn check_policy_names(policy: &vigil_core::policy::Policy) -> Result<()> {
                 .map(|s| ("suppressions", &s.rule)),
         );
     for (at, name) in named {
-        if pack.get(name).is_none() {
+        if !pack.knows(name) {
             bail!("{at}: no detection rule is named {name} (`vigil rules list`)");
         }
     }

@@ -267,7 +267,7 @@ fn eval_threats_detects_the_stratus_techniques_with_few_false_alarms() {
     // Rules and model together find every technique; each alone most of them.
     let found = |k: &str| report[k].as_u64().unwrap();
     assert_eq!(found("detected"), 35, "{report}");
-    assert!(found("detected_by_rules") >= 33, "{report}");
+    assert!(found("detected_by_rules") >= 35, "{report}");
     assert!(found("detected_by_model") >= 30, "{report}");
     // Only what the template delivers is judged.
     assert!(found("benign_events") > 5_000);

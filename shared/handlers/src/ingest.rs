@@ -9,6 +9,7 @@ use crate::ports::{
 };
 use vigil_core::domain::{Observation, ResourceKind, Signal, SignalKind, Source};
 use vigil_core::events::{self, Envelope, EventError, Normalised};
+use vigil_core::features::correlation::{Correlation, Group};
 use vigil_core::features::{self, Context};
 use vigil_core::metrics;
 use vigil_core::stages::Observed;
@@ -63,6 +64,8 @@ pub struct IngestConfig {
     /// The detection rules every CloudTrail record and sign-in is matched against: the bundled
     /// pack unless a caller gives another.
     pub rules: Option<&'static vigil_rules::Pack>,
+    /// The correlation rules, with their windows in the state table's histories.
+    pub correlations: Vec<Correlation>,
 }
 
 impl Default for IngestConfig {
@@ -78,6 +81,9 @@ impl Default for IngestConfig {
             guardduty_min_severity: 4.0,
             account: None,
             rules: vigil_rules::Pack::bundled().ok(),
+            correlations: vigil_rules::Pack::bundled()
+                .map(vigil_rules::Pack::correlated)
+                .unwrap_or_default(),
         }
     }
 }
@@ -184,7 +190,7 @@ where
             signal.resource.tags = m.tags;
         }
     }
-    let mut observations = observe(signals, ports.history).await?;
+    let mut observations = observe(signals, ports.history, &config.correlations).await?;
     second_look(&mut observations, event.id.as_deref(), config, ports).await;
     Ok(Observed {
         event_id: event.id.clone(),
@@ -265,32 +271,60 @@ async fn second_look<I, H, W, D, M, L>(
 }
 
 /// Signals to observations: features, and for CloudTrail calls and sign-ins the principal's
-/// novelty against its history, which the call then joins. (Also the simulator's way in for
-/// generated CloudTrail activity.)
+/// novelty against its history, which the call then joins. Correlation rules fold each call a
+/// base rule matched into their windows (in the principal's history, or the source address's)
+/// and add their own hit when a burst is complete. (Also the simulator's way in for generated
+/// CloudTrail activity.)
 pub async fn observe<H: PrincipalHistory>(
     signals: Vec<vigil_core::domain::Signal>,
     history: &H,
+    correlations: &[Correlation],
 ) -> Result<Vec<Observation>, PortError> {
     let mut observations = Vec::with_capacity(signals.len());
-    for signal in signals {
-        let features = match signal.kind {
-            SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. } => {
-                // Features against the history before this call, then the call joins it. The
-                // history is the role's, whatever the session is called.
-                let key = vigil_core::keys::history_key(&signal.resource.id);
-                let mut profile = history.load(key).await?.unwrap_or_default();
-                let features = features::extract(
-                    &signal,
-                    Context {
-                        principal: Some(&profile),
-                    },
-                );
-                profile.observe(&signal);
-                history.save(key, &profile, signal.observed_at).await?;
-                features
+    for mut signal in signals {
+        if !matches!(
+            signal.kind,
+            SignalKind::ApiCall(_) | SignalKind::ConsoleSignIn { .. }
+        ) {
+            let features = features::extract(&signal, Context::default());
+            observations.push(Observation { signal, features });
+            continue;
+        }
+        // Features against the history before this call, then the call joins it. The history
+        // is the role's, whatever the session is called.
+        let key = vigil_core::keys::history_key(&signal.resource.id).to_owned();
+        let mut profile = history.load(&key).await?.unwrap_or_default();
+        let mut found = Vec::new();
+        for c in correlations.iter().filter(|c| c.counts(&signal)) {
+            match c.group {
+                Group::Principal => found.extend(c.fold(&mut profile.correlations, &signal)),
+                Group::SourceAddress => {
+                    let Some(address) = c.history_of(&signal) else {
+                        continue;
+                    };
+                    let mut other = history.load(&address).await?.unwrap_or_default();
+                    found.extend(c.fold(&mut other.correlations, &signal));
+                    history.save(&address, &other, signal.observed_at).await?;
+                }
             }
-            _ => features::extract(&signal, Context::default()),
-        };
+        }
+        for hit in found {
+            if !signal.rules.iter().any(|r| r.name == hit.name) {
+                tracing::info!(rule = %hit.name, "correlation rule matched");
+                signal.rules.push(hit);
+            }
+        }
+        signal
+            .rules
+            .sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.name.cmp(&b.name)));
+        let features = features::extract(
+            &signal,
+            Context {
+                principal: Some(&profile),
+            },
+        );
+        profile.observe(&signal);
+        history.save(&key, &profile, signal.observed_at).await?;
         observations.push(Observation { signal, features });
     }
     Ok(observations)

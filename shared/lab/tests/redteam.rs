@@ -638,7 +638,7 @@ fn a_fresh_session_name_each_time_still_builds_the_roles_history() {
         else {
             panic!("a CloudTrail call")
         };
-        block_on(vigil_handlers::ingest::observe(signals, &state)).unwrap();
+        block_on(vigil_handlers::ingest::observe(signals, &state, &[])).unwrap();
     }
     let role = "arn:aws:sts::123456789012:assumed-role/ci-deployer";
     let profile = block_on(state.load(role)).unwrap().unwrap();

@@ -55,3 +55,49 @@ fn every_rules_own_event_is_decided_with_the_rule_cited() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_correlation_spans_invocations_through_the_state_table() {
+    // Ten failed sign-ins for one user, each its own delivery: the tenth is a burst, whatever
+    // invocation it arrives in, because the window lives in the user's history.
+    let pack = Pack::bundled().unwrap();
+    let brute = pack
+        .correlations()
+        .iter()
+        .find(|c| c.name() == "aws_console_brute_force")
+        .unwrap();
+    let (_, want, events) = brute
+        .sequences()
+        .into_iter()
+        .find(|s| s.1)
+        .expect("a sequence that matches");
+    assert!(want);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::new(
+        Models::bundled().unwrap(),
+        Policy::bundled().unwrap(),
+        Mode::DryRun,
+    );
+    let start = Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap();
+    let mut told = Vec::new();
+    for (i, (offset, mut record)) in events.into_iter().enumerate() {
+        let at = start + offset;
+        record["eventTime"] = serde_json::json!(at.to_rfc3339());
+        record["eventID"] = serde_json::json!(format!("00000000-0000-4000-8000-{i:012}"));
+        let bytes = serde_json::to_vec(&eventbridge::envelope(&record)).unwrap();
+        let envelope = parse_envelope(&bytes).unwrap();
+        let decisions = rt.block_on(pipeline.event(&envelope, "test", at)).unwrap();
+        let fired = decisions.iter().any(|(d, _)| {
+            d.reasons
+                .iter()
+                .any(|r| r.message.starts_with("aws_console_brute_force matched"))
+        });
+        told.push(fired);
+    }
+    // Nine are failures on their own (recorded, an outsider can cause them); the tenth fires.
+    assert_eq!(told.iter().filter(|f| **f).count(), 1, "{told:?}");
+    assert_eq!(told.last(), Some(&true), "{told:?}");
+}

@@ -24,7 +24,10 @@ use serde::Serialize;
 use serde_json::Value;
 use vigil_core::domain::{RuleHit, RuleLevel};
 
+pub mod correlations;
 pub mod delivery;
+
+pub use correlations::CorrelationInfo;
 
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 
@@ -116,6 +119,7 @@ pub struct Pack {
     engine: Engine,
     rules: Vec<RuleInfo>,
     by_id: HashMap<String, usize>,
+    correlations: Vec<CorrelationInfo>,
 }
 
 impl std::fmt::Debug for Pack {
@@ -126,7 +130,7 @@ impl std::fmt::Debug for Pack {
     }
 }
 
-fn level(l: Option<Level>) -> Option<RuleLevel> {
+pub(crate) fn level(l: Option<Level>) -> Option<RuleLevel> {
     Some(match l? {
         Level::Informational => RuleLevel::Informational,
         Level::Low => RuleLevel::Low,
@@ -142,6 +146,85 @@ fn valid_name(n: &str) -> bool {
         && n.len() <= 128
         && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// A rule's ATT&CK tags (`attack.<tactic>`, `attack.tNNNN`).
+pub(crate) fn attack_tags(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .filter(|t| t.starts_with("attack."))
+        .cloned()
+        .collect()
+}
+
+/// What every rule, detection or correlation, must carry for Vigil: an id, a valid name (its
+/// id when it has none), a level, and well-formed Vigil attributes.
+pub(crate) struct Identity {
+    pub id: String,
+    pub name: String,
+    pub level: RuleLevel,
+    pub outsider: bool,
+    pub repeat_minutes: Option<u32>,
+}
+
+impl Identity {
+    pub(crate) fn of<V: Serialize>(
+        file: &str,
+        title: &str,
+        id: Option<&String>,
+        name: Option<&String>,
+        level_of: Option<Level>,
+        attributes: &HashMap<String, V>,
+    ) -> Result<Identity, RuleError> {
+        let refuse = |message: String| RuleError {
+            file: file.to_owned(),
+            rule: title.to_owned(),
+            message,
+        };
+        let id = id
+            .filter(|i| !i.trim().is_empty())
+            .cloned()
+            .ok_or_else(|| refuse("id: missing (hits, suppressions and tests name it)".into()))?;
+        let name = name.cloned().unwrap_or_else(|| id.clone());
+        if !valid_name(&name) {
+            return Err(refuse(format!(
+                "name: {name:?} is not 1-128 letters, digits, '_', '-' or '.'"
+            )));
+        }
+        let level = level(level_of).ok_or_else(|| {
+            refuse("level: missing (informational, low, medium, high or critical)".into())
+        })?;
+        let attribute = |key: &str| {
+            attributes
+                .get(key)
+                .and_then(|v| serde_json::to_value(v).ok())
+        };
+        let outsider = match attribute(OUTSIDER) {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| refuse(format!("{OUTSIDER}: must be true or false")))?,
+        };
+        let repeat_minutes = match attribute(REPEAT) {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|m| (1..=MAX_REPEAT_MINUTES).contains(m))
+                    .and_then(|m| u32::try_from(m).ok())
+                    .ok_or_else(|| {
+                        refuse(format!(
+                            "{REPEAT}: must be 1 to {MAX_REPEAT_MINUTES} minutes"
+                        ))
+                    })?,
+            ),
+        };
+        Ok(Identity {
+            id,
+            name,
+            level,
+            outsider,
+            repeat_minutes,
+        })
+    }
 }
 
 impl Pack {
@@ -162,6 +245,7 @@ impl Pack {
         let mut engine = Engine::new();
         let mut by_id = HashMap::new();
         let mut names: HashMap<String, String> = HashMap::new();
+        let mut pending = Vec::new();
         for (file, text) in files {
             let refuse = |rule: &str, message: String| RuleError {
                 file: file.to_owned(),
@@ -189,13 +273,15 @@ impl Pack {
             for e in &collection.errors {
                 errors.push(refuse("?", e.clone()));
             }
-            if !collection.correlations.is_empty() || !collection.filters.is_empty() {
+            if !collection.filters.is_empty() {
                 errors.push(refuse(
                     "?",
-                    "correlation and filter documents are not evaluated yet: only detection rules"
+                    "filter documents are not evaluated: use a suppression in the policy"
                         .to_owned(),
                 ));
             }
+            // Correlations are read once every detection rule they may name is loaded.
+            pending.extend(collection.correlations.into_iter().map(|c| (file, c)));
             for rule in collection.rules {
                 match Self::admit(file, rule, &names, &by_id) {
                     Ok(info) => {
@@ -211,14 +297,19 @@ impl Pack {
                 }
             }
         }
-        (
-            Pack {
-                engine,
-                rules,
-                by_id,
-            },
-            errors,
-        )
+        let mut pack = Pack {
+            engine,
+            rules,
+            by_id,
+            correlations: Vec::new(),
+        };
+        for (file, rule) in pending {
+            match correlations::admit(file, rule, &pack) {
+                Ok(c) => pack.correlations.push(c),
+                Err(e) => errors.push(e),
+            }
+        }
+        (pack, errors)
     }
 
     /// A pack only if every rule loads.
@@ -244,65 +335,43 @@ impl Pack {
             rule: title.clone(),
             message,
         };
-        let id = rule
-            .id
-            .clone()
-            .filter(|i| !i.trim().is_empty())
-            .ok_or_else(|| refuse("id: missing (hits, suppressions and tests name it)".into()))?;
-        if ids.contains_key(&id) {
-            return Err(refuse(format!("id: {id} is another rule's")));
+        let who = Identity::of(
+            file,
+            &title,
+            rule.id.as_ref(),
+            rule.name.as_ref(),
+            rule.level,
+            &rule.custom_attributes,
+        )?;
+        if ids.contains_key(&who.id) {
+            return Err(refuse(format!("id: {} is another rule's", who.id)));
         }
-        let name = rule.name.clone().unwrap_or_else(|| id.clone());
-        if !valid_name(&name) {
+        if let Some(other) = names.get(&who.name) {
             return Err(refuse(format!(
-                "name: {name:?} is not 1-128 letters, digits, '_', '-' or '.'"
+                "name: {} is already the name of a rule in {other}",
+                who.name
             )));
         }
-        if let Some(other) = names.get(&name) {
-            return Err(refuse(format!(
-                "name: {name} is already the name of a rule in {other}"
-            )));
-        }
-        let level = level(rule.level).ok_or_else(|| {
-            refuse("level: missing (informational, low, medium, high or critical)".into())
-        })?;
         if rule.logsource.product.as_deref() != Some("aws") {
             return Err(refuse(format!(
                 "logsource.product: {:?}, but Vigil matches AWS events only (product: aws)",
                 rule.logsource.product
             )));
         }
-        let outsider = match rule.custom_attributes.get(OUTSIDER) {
-            None => false,
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| refuse(format!("{OUTSIDER}: must be true or false")))?,
-        };
-        let repeat_minutes = match rule.custom_attributes.get(REPEAT) {
-            None => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .filter(|m| (1..=MAX_REPEAT_MINUTES).contains(m))
-                    .and_then(|m| u32::try_from(m).ok())
-                    .ok_or_else(|| {
-                        refuse(format!(
-                            "{REPEAT}: must be 1 to {MAX_REPEAT_MINUTES} minutes"
-                        ))
-                    })?,
-            ),
-        };
+        let Identity {
+            id,
+            name,
+            level,
+            outsider,
+            repeat_minutes,
+        } = who;
         Ok(RuleInfo {
             repeat_minutes,
             file: file.to_owned(),
             name,
             id,
             level,
-            attack: rule
-                .tags
-                .iter()
-                .filter(|t| t.starts_with("attack."))
-                .cloned()
-                .collect(),
+            attack: attack_tags(&rule.tags),
             outsider,
             falsepositives: rule.falsepositives.clone(),
             title,
@@ -336,6 +405,37 @@ impl Pack {
         self.rules.iter().find(|r| r.name == name)
     }
 
+    /// The correlation rules.
+    pub fn correlations(&self) -> &[CorrelationInfo] {
+        &self.correlations
+    }
+
+    /// The correlations as ingest evaluates them.
+    pub fn correlated(&self) -> Vec<vigil_core::features::correlation::Correlation> {
+        self.correlations
+            .iter()
+            .map(|c| c.correlation.clone())
+            .collect()
+    }
+
+    /// Whether a detection or correlation rule has this name.
+    pub fn knows(&self, name: &str) -> bool {
+        self.get(name).is_some() || self.correlations.iter().any(|c| c.name() == name)
+    }
+
+    /// A rule's own repeat period, detection or correlation.
+    pub fn repeat_minutes(&self, name: &str) -> Option<u32> {
+        self.get(name).map_or_else(
+            || {
+                self.correlations
+                    .iter()
+                    .find(|c| c.name() == name)
+                    .and_then(|c| c.correlation.hit.repeat_minutes)
+            },
+            |r| r.repeat_minutes,
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.rules.len()
     }
@@ -344,9 +444,18 @@ impl Pack {
         self.rules.is_empty()
     }
 
-    /// Runs every rule's test events (`rsigma.exemplars`), each rule alone with fresh state.
+    /// Runs every rule's test events (`rsigma.exemplars`), each rule alone with fresh state;
+    /// a correlation's sequences both through the Sigma engine and through Vigil's own windows.
     pub fn test(&self) -> Vec<RuleTest> {
-        self.rules.iter().map(RuleTest::run).collect()
+        self.rules
+            .iter()
+            .map(RuleTest::run)
+            .chain(
+                self.correlations
+                    .iter()
+                    .map(|c| RuleTest::correlation(self, c)),
+            )
+            .collect()
     }
 }
 
@@ -393,6 +502,77 @@ impl RuleTest {
         RuleTest {
             file: rule.file.clone(),
             name: rule.name.clone(),
+            cases,
+            missing,
+        }
+    }
+
+    fn correlation(pack: &Pack, c: &CorrelationInfo) -> RuleTest {
+        let mut missing = Vec::new();
+        let mut cases = Vec::new();
+        let bases = c
+            .correlation
+            .bases
+            .iter()
+            .filter_map(|b| pack.get(b))
+            .map(|b| b.rule.clone())
+            .collect();
+        let collection = SigmaCollection {
+            rules: bases,
+            correlations: vec![c.rule.clone()],
+            ..SigmaCollection::new()
+        };
+        match rsigma_eval::run_exemplars(&collection, &[]) {
+            Ok(report) => {
+                for r in report
+                    .results
+                    .into_iter()
+                    .filter(|r| r.rule_title == c.rule.title)
+                {
+                    cases.push((format!("sigma: {}", r.name), r.passed, r.diagnostic));
+                }
+            }
+            Err(e) => cases.push(("sigma".to_owned(), false, Some(e.to_string()))),
+        }
+        let sequences = c.sequences();
+        for want in [true, false] {
+            if !sequences.iter().any(|s| s.1 == want) {
+                missing.push(format!(
+                    "a test sequence expecting {}",
+                    if want { "match" } else { "no-match" }
+                ));
+            }
+        }
+        for (name, want, events) in sequences {
+            match c.fires_on(pack, &events) {
+                Ok(got) => cases.push((
+                    format!("vigil: {name}"),
+                    got == want,
+                    (got != want).then(|| {
+                        format!(
+                            "Vigil's windows {}",
+                            if got { "fired" } else { "did not fire" }
+                        )
+                    }),
+                )),
+                Err(e) => cases.push((format!("vigil: {name}"), false, Some(e))),
+            }
+        }
+        if !c
+            .correlation
+            .hit
+            .attack
+            .iter()
+            .any(|t| t.starts_with("attack.t"))
+        {
+            missing.push("an ATT&CK technique tag (attack.tNNNN)".to_owned());
+        }
+        if c.falsepositives.is_empty() {
+            missing.push("falsepositives".to_owned());
+        }
+        RuleTest {
+            file: c.file.clone(),
+            name: c.name().to_owned(),
             cases,
             missing,
         }

@@ -59,3 +59,51 @@ fn every_rule_can_be_routed() {
     assert!(d.sign_ins);
     assert!(d.identity_types.contains("Root"));
 }
+
+#[test]
+fn an_invalid_rule_is_refused_by_name_and_field_and_the_others_load() {
+    let good = vigil_rules::BUNDLED[0];
+    let files = [
+        good,
+        (
+            "mine/no-id.yml",
+            "title: No id\nlevel: high\nlogsource: {product: aws}\ndetection: {s: {eventName: X}, condition: s}\n",
+        ),
+        (
+            "mine/windows.yml",
+            "title: Not AWS\nid: w1\nlevel: high\nlogsource: {product: windows}\ndetection: {s: {Image: x}, condition: s}\n",
+        ),
+        (
+            "mine/outsider.yml",
+            "title: Odd attribute\nid: o1\nlevel: high\nvigil.outsider: maybe\nlogsource: {product: aws}\ndetection: {s: {eventName: X}, condition: s}\n",
+        ),
+        (
+            "mine/broken.yml",
+            "title: Broken\nid: b1\nlevel: high\nlogsource: {product: aws}\ndetection: {s: {eventName: X}, condition: s and nothing}\n",
+        ),
+        (
+            "mine/correlation.yml",
+            "title: Bad correlation\nid: c1\nlevel: high\ncorrelation: {type: temporal, rules: [x], group-by: [userIdentity.arn], timespan: 5m}\n",
+        ),
+        ("mine/yaml.yml", "title: [unclosed\n"),
+    ];
+    let (pack, errors) = Pack::load(files);
+    assert_eq!(pack.len(), 1, "the valid rule still loads");
+    let said: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for (file, field) in [
+        ("mine/no-id.yml", "id: missing"),
+        ("mine/windows.yml", "logsource.product"),
+        ("mine/outsider.yml", "vigil.outsider"),
+        ("mine/broken.yml", "Broken"),
+        ("mine/correlation.yml", "correlation"),
+        ("mine/yaml.yml", "mine/yaml.yml"),
+    ] {
+        assert!(
+            said.iter()
+                .any(|e| e.starts_with(file) && e.contains(field)),
+            "{file}: no error naming {field:?} in {said:#?}"
+        );
+    }
+    // A strict load (the bundled pack's) refuses the lot.
+    assert!(Pack::strict(files).is_err());
+}

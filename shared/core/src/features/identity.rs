@@ -194,6 +194,9 @@ pub struct PrincipalProfile {
     /// Recent failed sign-ins and AccessDenied errors (times), for bursts.
     pub failures: Vec<DateTime<Utc>>,
     pub denials: Vec<DateTime<Utc>>,
+    /// Correlation rules' windows grouped on this history (`features::correlation`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub correlations: super::correlation::Windows,
 }
 
 /// A value and when it was first and last seen.

@@ -3,6 +3,7 @@
 //! Each feature set has a schema name with a version; a model records the schema it was built
 //! for and refuses vectors of any other.
 
+pub mod correlation;
 pub mod identity;
 pub mod instance;
 pub mod window;

@@ -67,9 +67,10 @@ pub const ALERT_GROUP_MINUTES: i64 = 15;
 
 /// Whether this alert joins one already sent: the same thing (failure mode or threat) on the
 /// same group (or application, or resource), in the same tier and mode, in the same window,
-/// and nothing was done; for a threat led by a call or sign-in, also the same act (the same
-/// API, a sign-in's outcome, the same network: [`vigil_core::features::identity::act`]), so that
-/// sixty guessed passwords are one alert and the guess that works, or another intruder, is
+/// and nothing was done; for a threat or a detection rule's match led by a call or sign-in, the
+/// same act instead (the same API, a sign-in's outcome, the same network:
+/// [`vigil_core::features::identity::act`]), so that sixty guessed passwords are one alert,
+/// whether the model or a rule names them, and the guess that works, or another intruder, is
 /// another. Alerts about actions carried out and approval requests are always sent; so is
 /// everything when the grouping counter cannot be read.
 async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R) -> bool {
@@ -84,15 +85,21 @@ async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R
         .or_else(|| r.application.clone())
         .unwrap_or_else(|| r.id.clone());
     let window = decision.decided_at.timestamp() / (ALERT_GROUP_MINUTES * 60);
-    let act = decision
-        .incident
-        .threat
-        .and(decision.incident.evidence.first())
+    // A threat or a detection rule's match led by a call or sign-in groups by the act: the model
+    // naming the guessing and the rule counting the guesses are one alert.
+    let incident = &decision.incident;
+    let act = (incident.threat.is_some() || !incident.rule_hits().is_empty())
+        .then(|| incident.evidence.first())
+        .flatten()
         .and_then(|e| vigil_core::features::identity::act(&e.observation.signal));
+    let what = match act {
+        Some(_) => "activity".to_owned(),
+        None => incident.what(),
+    };
     // Only like with like: the same situation (tier and mode) about the same thing.
     let key = keys::alert_group(
         &scope,
-        &decision.incident.what(),
+        &what,
         decision.tier,
         decision.mode,
         window,

@@ -189,12 +189,34 @@ pub fn record_of(signal: &vigil_core::domain::Signal) -> Option<serde_json::Valu
     })
 }
 
-/// The rules' verdict on a record the stack receives: the alarming and the digest rules' names.
-fn judge(pack: &Pack, record: &serde_json::Value) -> (Vec<String>, Vec<String>) {
-    let (alarm, digest): (Vec<_>, Vec<_>) = pack
-        .check(record)
-        .into_iter()
-        .partition(|h| h.level.alarms());
+/// Correlation windows by history key, as the state table keeps them.
+type Histories = std::collections::HashMap<String, vigil_core::features::correlation::Windows>;
+
+/// Folds a signal (with its detection hits) into the correlation windows as ingest does (the
+/// principal's history, or the source address's); the correlations that fired.
+fn correlate(
+    correlations: &[vigil_core::features::correlation::Correlation],
+    histories: &mut Histories,
+    signal: &vigil_core::domain::Signal,
+) -> Vec<vigil_core::domain::RuleHit> {
+    use vigil_core::features::correlation::Group;
+    correlations
+        .iter()
+        .filter(|c| c.counts(signal))
+        .filter_map(|c| {
+            let key = match c.group {
+                Group::Principal => vigil_core::keys::history_key(&signal.resource.id).to_owned(),
+                Group::SourceAddress => c.history_of(signal)?,
+            };
+            c.fold(histories.entry(key).or_default(), signal)
+        })
+        .collect()
+}
+
+/// The rules' verdict: the alarming and the digest rules' names, highest level first.
+fn judge(mut hits: Vec<vigil_core::domain::RuleHit>) -> (Vec<String>, Vec<String>) {
+    hits.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.name.cmp(&b.name)));
+    let (alarm, digest): (Vec<_>, Vec<_>) = hits.into_iter().partition(|h| h.level.alarms());
     (
         alarm.into_iter().map(|h| h.name).collect(),
         digest.into_iter().map(|h| h.name).collect(),
@@ -312,15 +334,15 @@ pub fn evaluate(
         .map(|p| p.opinions.repeat.period())
         .unwrap_or_default();
     let period = |rule: &str| {
-        pack.get(rule)
-            .and_then(|r| r.repeat_minutes)
-            .map_or(repeat, |m| {
-                repeat.max(chrono::Duration::minutes(i64::from(m)))
-            })
+        pack.repeat_minutes(rule).map_or(repeat, |m| {
+            repeat.max(chrono::Duration::minutes(i64::from(m)))
+        })
     };
     let mut told: std::collections::HashMap<(String, String), chrono::DateTime<chrono::Utc>> =
         std::collections::HashMap::new();
     let mut benign_alarms_by_rule = std::collections::BTreeMap::new();
+    let correlations = pack.correlated();
+    let mut benign_windows = Histories::new();
     for l in &alone {
         let profile = profiles.entry(l.signal.resource.id.clone()).or_default();
         let Some(f) = vigil_core::features::identity::identity(&l.signal, profile) else {
@@ -330,8 +352,11 @@ pub fn evaluate(
         profile.observe(&l.signal);
         benign_events += 1;
         let by_model = not_benign(model, &f)?.0 >= threshold;
-        let (mut alarm, digest) =
-            record_of(&l.signal).map_or_else(Default::default, |r| judge(pack, &r));
+        let mut hits = record_of(&l.signal).map_or_else(Vec::new, |r| pack.check(&r));
+        let mut signal = l.signal.clone();
+        signal.rules.clone_from(&hits);
+        hits.extend(correlate(&correlations, &mut benign_windows, &signal));
+        let (mut alarm, digest) = judge(hits);
         let repeated = !alarm.is_empty();
         if let Some(top) = alarm.first() {
             let key = (l.signal.resource.id.clone(), top.clone());
@@ -361,8 +386,14 @@ pub fn evaluate(
         let kept: Vec<&serde_json::Value> =
             t.records.iter().filter(|r| delivered(routes, r)).collect();
         let (mut rules_alarm, mut rules_digest) = (Vec::new(), Vec::new());
+        let mut windows = Histories::new();
         for r in &kept {
-            let (a, d) = judge(pack, r);
+            let mut hits = pack.check(r);
+            if let Ok(mut signal) = events::normalise_cloudtrail_record(r) {
+                signal.rules.clone_from(&hits);
+                hits.extend(correlate(&correlations, &mut windows, &signal));
+            }
+            let (a, d) = judge(hits);
             rules_alarm.extend(a);
             rules_digest.extend(d);
         }

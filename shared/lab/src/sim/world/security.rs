@@ -302,7 +302,7 @@ pub(super) async fn security_arm(
     };
     if let Some(st) = &stages {
         // A week of history in the principals' profiles, as a running Vigil has.
-        ingest::observe(world.history.clone(), &st.state)
+        ingest::observe(world.history.clone(), &st.state, &[])
             .await
             .map_err(|e| SimError::Stage(vigil_core::error_chain(&e)))?;
     }
@@ -370,7 +370,7 @@ pub(super) async fn security_arm(
             }
             Some(st) => {
                 if !batch.is_empty() {
-                    let observations = ingest::observe(batch, &st.state)
+                    let observations = ingest::observe(batch, &st.state, &[])
                         .await
                         .map_err(|e| SimError::Stage(vigil_core::error_chain(&e)))?;
                     let observed = Observed {

@@ -151,6 +151,7 @@ fn environment(stack: &h::Stack) -> Vec<(&'static str, String)> {
         ("VIGIL_TOPIC_ARN", stack.topic.clone()),
         ("VIGIL_KILL_SWITCH_PARAMETER", stack.kill_switch.clone()),
         ("VIGIL_POLICY_PARAMETER", stack.policy.clone()),
+        ("VIGIL_RULES_PARAMETER", stack.rules.clone()),
         ("VIGIL_AUDIT_BUCKET", stack.audit_bucket.clone()),
         ("VIGIL_ACCOUNT_ID", "123456789012".into()),
         // A generated name, as CloudFormation gives the stack's runbook.

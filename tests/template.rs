@@ -148,7 +148,7 @@ fn no_workflow_task_gives_up_on_a_function_still_running() {
 }
 
 #[test]
-fn changes_to_the_policy_and_kill_switch_are_always_told() {
+fn changes_to_the_policy_rules_and_kill_switch_are_always_told() {
     let template = read("template.yaml");
     let rule = &template["Resources"]["ControlParameterChangeRule"];
     assert_eq!(rule["Type"], Value::from("AWS::Events::Rule"));
@@ -174,14 +174,21 @@ fn changes_to_the_policy_and_kill_switch_are_always_told() {
     for field in ["name", "operation"] {
         assert!(event["detail"][field].is_string(), "{field}");
     }
-    // Both parameters, by their logical ids: whatever the stack is called.
+    // Every parameter that steers Vigil, by its logical id: whatever the stack is called.
     let names: Vec<String> = pattern["detail"]["name"]
         .as_sequence()
         .unwrap()
         .iter()
         .map(|v| serde_norway::to_string(v).unwrap().trim().to_owned())
         .collect();
-    assert_eq!(names, ["!Ref PolicyOverride", "!Ref KillSwitch"]);
+    assert_eq!(
+        names,
+        [
+            "!Ref PolicyOverride",
+            "!Ref RulesOverride",
+            "!Ref KillSwitch"
+        ]
+    );
     // Told to the people who get Vigil's alerts, naming the parameter and what was done.
     let target = &rule["Properties"]["Targets"][0];
     assert_eq!(

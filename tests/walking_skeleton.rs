@@ -212,3 +212,96 @@ async fn malformed_and_unknown_events_take_no_action() {
 fn models() -> Models {
     Models::bundled().expect("the bundled models decode")
 }
+
+/// An operator's own Sigma rule, set at run time in the rules parameter.
+const OPERATOR_RULE: &str = r#"
+title: The CI role stopped a trail
+id: 4b1e2c9a-6f0d-4e47-9a51-0c3a2d7e8f10
+name: acme_ci_stopped_a_trail
+status: experimental
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: StopLogging
+    userIdentity.sessionContext.sessionIssuer.userName: ci-deployer
+  condition: selection
+level: high
+tags: [attack.defense-evasion, attack.t1562.008]
+"#;
+
+#[tokio::test]
+async fn ingest_matches_the_operators_rules_override_and_keeps_the_last_good_set() {
+    use vigil_aws::ssm::RulesParameter;
+    use vigil_handlers::rules::RuleStore;
+    let stack = Stack::new().await;
+    let aws = h::Adapters::new(&stack);
+    let ports = aws.ingest_ports();
+    let name = stack.rules.clone();
+    let parameter = RulesParameter::new(&stack.config, &name);
+    // No time to live: every call reads the parameter again.
+    let store = RuleStore::new(
+        vigil_rules::Pack::bundled().unwrap().clone(),
+        std::time::Duration::ZERO,
+    );
+    let event = h::fixture_json("sources/cloudtrail-stop-logging.json");
+    let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
+    let matched = async |store: &RuleStore| -> Vec<String> {
+        let pack = store.current(&parameter).await;
+        let settings = ingest::IngestConfig {
+            correlations: pack.correlated(),
+            rules: Some(pack),
+            ..ingest::IngestConfig::default()
+        };
+        let out = ingest::handle(&envelope, &settings, &ports).await.unwrap();
+        out.observations[0]
+            .signal
+            .rules
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    };
+
+    let bundled = matched(&store).await;
+    assert!(
+        bundled.iter().any(|n| n == "aws_cloudtrail_stop_logging"),
+        "{bundled:?}"
+    );
+    assert!(!bundled.iter().any(|n| n == "acme_ci_stopped_a_trail"));
+    assert_eq!(store.version(), None);
+
+    h::put_parameter(&stack.config, &name, OPERATOR_RULE).await;
+    let with_override = matched(&store).await;
+    assert!(
+        with_override.iter().any(|n| n == "acme_ci_stopped_a_trail"),
+        "{with_override:?}"
+    );
+    assert!(
+        with_override
+            .iter()
+            .any(|n| n == "aws_cloudtrail_stop_logging")
+    );
+    let good = store.version().expect("the override is in force");
+
+    // An override with a rule that names no level is refused whole; the last good set stays.
+    let invalid = format!(
+        "{OPERATOR_RULE}---\n{}",
+        OPERATOR_RULE
+            .replace(
+                "4b1e2c9a-6f0d-4e47-9a51-0c3a2d7e8f10",
+                "4b1e2c9a-6f0d-4e47-9a51-0c3a2d7e8f11"
+            )
+            .replace("name: acme_ci_stopped_a_trail", "name: acme_second")
+            .replace("level: high\n", "")
+    );
+    h::put_parameter(&stack.config, &name, &invalid).await;
+    let after_refusal = matched(&store).await;
+    assert!(after_refusal.iter().any(|n| n == "acme_ci_stopped_a_trail"));
+    assert!(!after_refusal.iter().any(|n| n == "acme_second"));
+    assert_eq!(store.version().as_deref(), Some(good.as_str()));
+    assert!(store.refused().is_some_and(|v| v != good));
+
+    // Removing the override brings back the bundled pack alone.
+    h::put_parameter(&stack.config, &name, "none").await;
+    assert_eq!(matched(&store).await, bundled);
+    assert_eq!(store.version(), None);
+}

@@ -400,4 +400,13 @@ pub fn print_threats(r: &vigil_lab::eval::threats::ThreatReport) {
     for (rule, n) in &r.benign_alarms_by_rule {
         println!("  false alarms by {rule}: {n}");
     }
+    println!(
+        "posture gaps in the baseline ({} principals, e.g. humans without MFA): {} true alarms, counted apart; with them counted as false, {:.4}%",
+        r.principals_with_posture_gaps,
+        r.posture_alarms,
+        r.alarm_rate_with_posture * 100.0
+    );
+    for (rule, n) in &r.posture_alarms_by_rule {
+        println!("  posture alarms by {rule}: {n}");
+    }
 }

@@ -24,6 +24,17 @@ pub enum RulesCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Check a rules override before setting it in the stack's rules parameter: it must load
+    /// whole with the bundled pack, its own test events must pass, and each of its matching
+    /// test events must be one the template's event rules deliver (else the rule never sees
+    /// its events in a deployed stack).
+    Check {
+        /// The override: Sigma YAML, one or more documents.
+        file: PathBuf,
+        /// The SAM template whose EventBridge rules decide what the stack receives.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))]
+        template: PathBuf,
+    },
     /// What the rules need delivered (sources of write calls, read calls by name, principal
     /// types, error codes), as JSON.
     Delivery {
@@ -114,12 +125,69 @@ pub fn run(command: RulesCommand) -> Result<()> {
             println!("{} rule(s)", pack.len());
             Ok(())
         }
+        RulesCommand::Check { file, template } => check(&file, &template),
         RulesCommand::Delivery { dir } => {
             let pack = pack(dir.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&Delivery::of(&pack))?);
             Ok(())
         }
     }
+}
+
+fn check(file: &Path, template: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.display().to_string();
+    let pack = Pack::with_override(&name, &text).map_err(|errors| {
+        for e in &errors {
+            eprintln!("refused: {e}");
+        }
+        anyhow::anyhow!(
+            "the override is refused ({} error(s)); the stack would keep the rules in force",
+            errors.len()
+        )
+    })?;
+    let routes = std::fs::read_to_string(template)
+        .with_context(|| format!("reading {}", template.display()))?;
+    let routes = vigil_lab::eventbridge::rules_of(&routes, "PipelineStateMachine")?;
+    let mine: Vec<_> = pack.rules().iter().filter(|r| r.file == name).collect();
+    let mut unseen = 0;
+    for r in &mine {
+        let examples = r.examples(true);
+        if examples.is_empty() {
+            println!(
+                "{}: no matching test event, so its delivery is not checked",
+                r.name
+            );
+        }
+        for e in examples {
+            let event = vigil_lab::eventbridge::envelope(&e);
+            if vigil_lab::eventbridge::delivered_by(&routes, &event).is_none() {
+                unseen += 1;
+                println!(
+                    "{}: the stack's event rules do not deliver its test event ({} {}): it would never match",
+                    r.name, event["source"], e["eventName"]
+                );
+            }
+        }
+    }
+    println!(
+        "{} rule(s) of the override load with the bundled pack ({} in all); their tests pass",
+        mine.len()
+            + pack
+                .correlations()
+                .iter()
+                .filter(|c| c.file == name)
+                .count(),
+        pack.len() + pack.correlations().len()
+    );
+    if unseen > 0 {
+        bail!(
+            "{unseen} test event(s) of the override are not delivered by {}",
+            template.display()
+        );
+    }
+    Ok(())
 }
 
 /// Every detection rule a policy names exists in the bundled pack, and every suppression's.

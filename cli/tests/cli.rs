@@ -274,6 +274,20 @@ fn eval_threats_detects_the_stratus_techniques_with_few_false_alarms() {
     assert!(found("benign_events") < found("benign_generated"));
     let fp = |k: &str| report[k].as_f64().unwrap();
     assert!(fp("model_false_positive_rate") < 0.001, "{report}");
-    // The rules' false alarms: each user without MFA told once a week (docs/models.md).
-    assert!(fp("false_positive_rate") < 0.002, "{report}");
+    // Issue gate: false alarms under 0.1% of benign events delivered.
+    assert!(fp("false_positive_rate") < 0.001, "{report}");
+    // The baseline's users without MFA are told (CIS 4.2), once a week each, and counted
+    // apart: at least one alarm each, at most one per week of baseline each.
+    let gaps = found("principals_with_posture_gaps");
+    assert!(gaps > 0, "{report}");
+    assert!(found("posture_alarms") >= gaps, "{report}");
+    assert!(found("posture_alarms") <= gaps * 2, "{report}");
+    assert_eq!(
+        report["posture_alarms_by_rule"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["aws_console_login_without_mfa"]
+    );
 }

@@ -331,13 +331,15 @@ pub fn cloudwatch_config() -> SdkConfig {
 }
 
 /// The stack's stateful resources, created in the emulator: the state table, the alert topic,
-/// and the kill-switch (set to off) and policy-override (unset) parameter names.
+/// and the kill-switch (set to off), policy-override and rules-override (unset) parameter names.
 pub struct Stack {
     pub config: SdkConfig,
     pub table: String,
     pub topic: String,
     pub kill_switch: String,
     pub policy: String,
+    /// The detection rules override's parameter (unset).
+    pub rules: String,
     /// The audit bucket: versioned, with Object Lock (governance, one day).
     pub audit_bucket: String,
 }
@@ -388,6 +390,7 @@ impl Stack {
         let kill_switch = format!("/{}/kill-switch", unique("vigil"));
         put_parameter(&config, &kill_switch, "off").await;
         let policy = format!("/{}/policy", unique("vigil"));
+        let rules = format!("/{}/rules", unique("vigil"));
         let audit_bucket = create_audit_bucket(&config).await;
         Stack {
             config,
@@ -395,6 +398,7 @@ impl Stack {
             topic,
             kill_switch,
             policy,
+            rules,
             audit_bucket,
         }
     }

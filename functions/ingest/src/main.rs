@@ -1,10 +1,13 @@
 //! The `ingest` Lambda function: wiring only (the handler is vigil_handlers).
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
-use vigil_aws::{autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable};
+use vigil_aws::{
+    autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable, ssm::RulesParameter,
+};
 use vigil_core::events::Envelope;
 use vigil_handlers::config::{self, from_process};
 use vigil_handlers::ingest::{IngestConfig, IngestPorts};
+use vigil_handlers::rules::{RULES_TTL, RuleStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -29,10 +32,24 @@ async fn main() -> Result<(), Error> {
     if let Some(min) = config::number(&from_process, config::GUARDDUTY_MIN_SEVERITY, 1.0, 10.0)? {
         settings.guardduty_min_severity = min;
     }
-    let (ports, settings) = (&ports, &settings);
+    // The bundled pack, or the operators' override when it is valid (read at most once a
+    // minute); an invalid override is refused and the rules in force stay.
+    let rules_override = RulesParameter::new(
+        &sdk,
+        config::required(&from_process, config::RULES_PARAMETER)?,
+    );
+    let bundled = bundled_rules(&settings)?;
+    let store = RuleStore::new(bundled, RULES_TTL);
+    let (ports, settings, store, rules_override) = (&ports, &settings, &store, &rules_override);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
+        let pack = store.current(rules_override).await;
+        let settings = IngestConfig {
+            correlations: pack.correlated(),
+            rules: Some(pack),
+            ..settings.clone()
+        };
         // Typed for the state machine: it retries a failed AWS call, not a refused event.
-        let observed = vigil_handlers::ingest::handle(&event.payload, settings, ports)
+        let observed = vigil_handlers::ingest::handle(&event.payload, &settings, ports)
             .await
             .map_err(|e| {
                 let error_type = e.error_type();
@@ -56,4 +73,12 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Diagnostic>(observed)
     }))
     .await
+}
+
+/// The bundled rules: a build whose pack does not load does not start.
+fn bundled_rules(settings: &IngestConfig) -> Result<std::sync::Arc<vigil_rules::Pack>, Error> {
+    settings
+        .rules
+        .clone()
+        .ok_or_else(|| Error::from("the bundled detection rules do not load"))
 }

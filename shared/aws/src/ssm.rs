@@ -1,4 +1,4 @@
-//! SSM: the operators' kill switch and policy override (Parameter Store); Run Command and
+//! SSM: the operators' kill switch, policy override and rules override (Parameter Store); Run Command and
 //! Automation for remediation.
 
 use aws_sdk_ssm::Client;
@@ -7,7 +7,7 @@ use super::port_error;
 use vigil_core::names::InstanceId;
 use vigil_handlers::ports::{
     AutomationStatus, CommandStatus, PortError, PortErrorKind, ReadKillSwitch, ReadPolicy,
-    ReadSigningKey, RunCommand, StartAutomation,
+    ReadRules, ReadSigningKey, RunCommand, StartAutomation,
 };
 
 #[derive(Debug, Clone)]
@@ -86,6 +86,35 @@ impl PolicyParameter {
 
 impl ReadPolicy for PolicyParameter {
     async fn read(&self) -> Result<Option<(String, String)>, PortError> {
+        let Some((text, version)) = get(&self.client, &self.name).await? else {
+            return Ok(None);
+        };
+        // An empty or placeholder parameter means "no override".
+        if text.trim().is_empty() || text.trim() == "none" {
+            return Ok(None);
+        }
+        Ok(Some((text, version.to_string())))
+    }
+}
+
+/// The operators' detection rules override: a String parameter holding Sigma YAML.
+#[derive(Debug, Clone)]
+pub struct RulesParameter {
+    client: Client,
+    name: String,
+}
+
+impl RulesParameter {
+    pub fn new(config: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        RulesParameter {
+            client: Client::new(config),
+            name: name.into(),
+        }
+    }
+}
+
+impl ReadRules for RulesParameter {
+    async fn read_rules(&self) -> Result<Option<(String, String)>, PortError> {
         let Some((text, version)) = get(&self.client, &self.name).await? else {
             return Ok(None);
         };

@@ -22,6 +22,8 @@ pub const PROTECT_TAG: &str = "VIGIL_PROTECT_TAG";
 /// GuardDuty findings below this severity (1.0 to 10.0) are ignored.
 pub const GUARDDUTY_MIN_SEVERITY: &str = "VIGIL_GUARDDUTY_MIN_SEVERITY";
 pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
+/// The operators' detection rules override (Sigma YAML added to the bundled pack).
+pub const RULES_PARAMETER: &str = "VIGIL_RULES_PARAMETER";
 /// The audit trail's bucket (records under `audit/`).
 pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
 /// The approve function's URL and the SecureString parameter holding the links' key.

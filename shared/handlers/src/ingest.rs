@@ -62,8 +62,8 @@ pub struct IngestConfig {
     /// checks only that an event agrees with itself.
     pub account: Option<String>,
     /// The detection rules every CloudTrail record and sign-in is matched against: the bundled
-    /// pack unless a caller gives another.
-    pub rules: Option<&'static vigil_rules::Pack>,
+    /// pack unless a caller gives another (the operators' override, see [`crate::rules`]).
+    pub rules: Option<std::sync::Arc<vigil_rules::Pack>>,
     /// The correlation rules, with their windows in the state table's histories.
     pub correlations: Vec<Correlation>,
 }
@@ -80,9 +80,9 @@ impl Default for IngestConfig {
             // GuardDuty's medium band starts at 4.0.
             guardduty_min_severity: 4.0,
             account: None,
-            rules: vigil_rules::Pack::bundled().ok(),
+            rules: vigil_rules::Pack::bundled().ok().cloned(),
             correlations: vigil_rules::Pack::bundled()
-                .map(vigil_rules::Pack::correlated)
+                .map(|p| p.correlated())
                 .unwrap_or_default(),
         }
     }
@@ -156,7 +156,7 @@ where
             });
         }
     };
-    if let Some(pack) = config.rules {
+    if let Some(pack) = &config.rules {
         match_rules(pack, &event.detail, &mut signals);
     }
     let before = signals.len();
@@ -191,6 +191,7 @@ where
         }
     }
     let mut observations = observe(signals, ports.history, &config.correlations).await?;
+    reported(config.rules.as_deref(), &mut observations);
     second_look(&mut observations, event.id.as_deref(), config, ports).await;
     Ok(Observed {
         event_id: event.id.clone(),
@@ -216,6 +217,16 @@ fn match_rules(pack: &vigil_rules::Pack, detail: &serde_json::Value, signals: &m
         .filter(|s| s.source == Source::CloudTrail)
     {
         s.rules.clone_from(&hits);
+    }
+}
+
+/// Once the correlation windows have counted them, the matches of building-block rules
+/// (Sigma's `generate: false`) are dropped: the policy and people see only reported rules.
+pub fn reported(pack: Option<&vigil_rules::Pack>, observations: &mut [Observation]) {
+    if let Some(pack) = pack {
+        for o in observations {
+            pack.reported(&mut o.signal.rules);
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod ingest;
 pub mod ports;
 pub mod remediate;
+pub mod rules;
 pub mod score;
 
 /// Prints Vigil's own metrics as Embedded Metric Format log lines (CloudWatch Logs extracts

@@ -237,6 +237,15 @@ pub trait ReadPolicy {
     fn read(&self) -> impl Future<Output = Result<Option<(String, String)>, PortError>> + Send;
 }
 
+/// The operators' detection rules override (SSM Parameter Store): Sigma YAML added to the
+/// bundled pack.
+pub trait ReadRules {
+    /// The override's text and version, or `None` when none is set.
+    fn read_rules(
+        &self,
+    ) -> impl Future<Output = Result<Option<(String, String)>, PortError>> + Send;
+}
+
 /// The record of open incidents (what people see in the table and the dashboard).
 pub trait RecordIncident {
     /// Records the incident once; returns whether this call created it.

@@ -15,7 +15,7 @@
 //! Synchronous and without IO: the files are read by whoever builds the pack.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rsigma_eval::event::JsonEvent;
 use rsigma_eval::{Engine, ExemplarReport};
@@ -230,9 +230,10 @@ impl Identity {
 impl Pack {
     /// The rules bundled at build time, compiled once per process. Every bundled rule must
     /// load: one that does not is an error here (and fails the pack's tests long before).
-    pub fn bundled() -> Result<&'static Pack, &'static [RuleError]> {
-        static PACK: OnceLock<Result<Pack, Vec<RuleError>>> = OnceLock::new();
-        match PACK.get_or_init(|| Pack::strict(BUNDLED.iter().copied())) {
+    /// Shared (an `Arc`) so a pack in force can be either this one or an override.
+    pub fn bundled() -> Result<&'static Arc<Pack>, &'static [RuleError]> {
+        static PACK: OnceLock<Result<Arc<Pack>, Vec<RuleError>>> = OnceLock::new();
+        match PACK.get_or_init(|| Pack::strict(BUNDLED.iter().copied()).map(Arc::new)) {
             Ok(p) => Ok(p),
             Err(e) => Err(e.as_slice()),
         }
@@ -240,6 +241,65 @@ impl Pack {
 
     /// A pack of every rule that loads, and the errors of those that did not.
     pub fn load<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Pack, Vec<RuleError>) {
+        Self::load_except(files, &|_, _| false)
+    }
+
+    /// The bundled rules with an operator's override (Sigma YAML, one or more documents) set
+    /// at run time: its rules are added, and one with a bundled rule's `id` replaces that rule.
+    /// All or nothing, as the policy is: an override with any rule that does not load, or
+    /// whose own test events fail, is refused whole, every error naming the rule and the field.
+    pub fn with_override(name: &str, text: &str) -> Result<Pack, Vec<RuleError>> {
+        let refuse = |message: String| {
+            vec![RuleError {
+                file: name.to_owned(),
+                rule: "?".to_owned(),
+                message,
+            }]
+        };
+        if text.len() > MAX_RULE_BYTES {
+            return Err(refuse(format!("longer than {MAX_RULE_BYTES} bytes")));
+        }
+        let replaced: std::collections::HashSet<String> = match parse_sigma_yaml(text) {
+            Ok(c) if c.rules.is_empty() && c.correlations.is_empty() => {
+                return Err(refuse("holds no rule".to_owned()));
+            }
+            Ok(c) => c
+                .rules
+                .iter()
+                .filter_map(|r| r.id.clone())
+                .chain(c.correlations.iter().filter_map(|r| r.id.clone()))
+                .collect(),
+            Err(e) => return Err(refuse(e.to_string())),
+        };
+        let files = BUNDLED.iter().copied().chain([(name, text)]);
+        let skip = |file: &str, id: Option<&String>| {
+            file != name && id.is_some_and(|id| replaced.contains(id))
+        };
+        let (pack, mut errors) = Self::load_except(files, &skip);
+        for t in pack.test().iter().filter(|t| t.file == name) {
+            for (case, _, why) in t.cases.iter().filter(|(_, passed, _)| !passed) {
+                errors.push(RuleError {
+                    file: name.to_owned(),
+                    rule: t.name.clone(),
+                    message: format!(
+                        "rsigma.exemplars: {case}: {}",
+                        why.as_deref().unwrap_or("failed")
+                    ),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(pack)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// [`Pack::load`], leaving out the rules `skip` names (by file and id).
+    fn load_except<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+        skip: &dyn Fn(&str, Option<&String>) -> bool,
+    ) -> (Pack, Vec<RuleError>) {
         let mut errors = Vec::new();
         let mut rules: Vec<RuleInfo> = Vec::new();
         let mut engine = Engine::new();
@@ -281,8 +341,17 @@ impl Pack {
                 ));
             }
             // Correlations are read once every detection rule they may name is loaded.
-            pending.extend(collection.correlations.into_iter().map(|c| (file, c)));
+            pending.extend(
+                collection
+                    .correlations
+                    .into_iter()
+                    .filter(|c| !skip(file, c.id.as_ref()))
+                    .map(|c| (file, c)),
+            );
             for rule in collection.rules {
+                if skip(file, rule.id.as_ref()) {
+                    continue;
+                }
                 match Self::admit(file, rule, &names, &by_id) {
                     Ok(info) => {
                         if let Err(e) = engine.add_rule(&info.rule) {
@@ -416,6 +485,24 @@ impl Pack {
             .iter()
             .map(|c| c.correlation.clone())
             .collect()
+    }
+
+    /// Whether a detection rule's own matches are reported, or it is only a building block:
+    /// every correlation rule naming it says `generate: false` (Sigma's default), so its
+    /// matches feed the correlations' windows and are then dropped (a single discovery call
+    /// is nothing; twenty different ones in ten minutes are an enumeration burst).
+    pub fn reports(&self, name: &str) -> bool {
+        let mut naming = self
+            .correlations
+            .iter()
+            .filter(|c| c.correlation.bases.iter().any(|b| b == name))
+            .peekable();
+        naming.peek().is_none() || naming.any(|c| c.rule.generate)
+    }
+
+    /// The hits people and the policy see: without those of building blocks.
+    pub fn reported(&self, hits: &mut Vec<RuleHit>) {
+        hits.retain(|h| self.reports(&h.name));
     }
 
     /// Whether a detection or correlation rule has this name.

@@ -107,3 +107,50 @@ fn an_invalid_rule_is_refused_by_name_and_field_and_the_others_load() {
     // A strict load (the bundled pack's) refuses the lot.
     assert!(Pack::strict(files).is_err());
 }
+
+/// An operator's rule with a test event of its own: it must match `eventName`.
+fn operator_rule(id: &str, name: &str, event_name: &str, expect: &str) -> String {
+    format!(
+        "title: {name}\nid: {id}\nname: {name}\nlevel: high\nlogsource: {{product: aws, service: cloudtrail}}\n\
+         detection: {{s: {{eventName: {event_name}}}, condition: s}}\n\
+         rsigma.exemplars:\n- name: the call\n  expect: {expect}\n  event: {{eventName: {event_name}}}\n"
+    )
+}
+
+#[test]
+fn an_override_adds_rules_replaces_by_id_and_is_refused_whole() {
+    let bundled = pack();
+    let added = operator_rule("op-1", "acme_export", "ExportThing", "match");
+    let p = Pack::with_override("ssm:v2", &added).unwrap();
+    assert_eq!(p.len(), bundled.len() + 1);
+    assert_eq!(
+        p.check(&serde_json::json!({"eventName": "ExportThing"}))[0].name,
+        "acme_export"
+    );
+
+    // Same id as a bundled rule: the operator's version replaces it.
+    let target = &bundled.rules()[0];
+    let replacing = operator_rule(&target.id, &target.name, "SomethingElse", "match");
+    let p = Pack::with_override("ssm:v3", &replacing).unwrap();
+    assert_eq!(p.len(), bundled.len());
+    assert_eq!(p.get(&target.name).unwrap().file, "ssm:v3");
+
+    // A second name for a bundled rule, a rule whose own test fails, or nothing at all: the
+    // whole override is refused, each error naming the rule and the field.
+    let clash = operator_rule("op-2", &target.name, "X", "match");
+    let failing = operator_rule("op-3", "acme_failing", "Y", "no-match");
+    for (text, says) in [
+        (format!("{added}---\n{clash}"), "name:"),
+        (format!("{added}---\n{failing}"), "rsigma.exemplars"),
+        ("# nothing\n".to_owned(), "holds no rule"),
+        ("title: [unclosed\n".to_owned(), "ssm:v4"),
+    ] {
+        let errors = Pack::with_override("ssm:v4", &text).unwrap_err();
+        let said: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            said.iter()
+                .any(|e| e.starts_with("ssm:v4") && e.contains(says)),
+            "{says:?} not in {said:#?}"
+        );
+    }
+}

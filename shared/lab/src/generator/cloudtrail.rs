@@ -233,6 +233,23 @@ pub struct Persona {
     pub events_per_day: u32,
 }
 
+impl Persona {
+    /// The gaps in the account's posture this principal stands for, by the CIS AWS Foundations
+    /// control that names them: a human IAM user without MFA (CIS 4.2 asks for an alarm on
+    /// each such console sign-in). An alarm on these is a true finding about the account, not
+    /// a false alarm about the principal's behaviour; the evaluation counts them apart.
+    pub fn posture_gaps(&self) -> Vec<&'static str> {
+        let mut gaps = Vec::new();
+        if self.human
+            && self.principal.kind == "IAMUser"
+            && self.principal.mfa_authenticated != Some(true)
+        {
+            gaps.push("cis.4.2");
+        }
+        gaps
+    }
+}
+
 /// One generated event with its truth.
 #[derive(Debug, Clone)]
 pub struct Labelled {

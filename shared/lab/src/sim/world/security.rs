@@ -373,16 +373,18 @@ pub(super) async fn security_arm(
                     // As ingest matches each call's raw record against the detection rules,
                     // the record a generated call stands for is matched here; the correlation
                     // windows live in the same histories.
-                    if let Some(pack) = st.ingest.rules {
+                    if let Some(pack) = &st.ingest.rules {
                         for s in &mut batch {
                             if let Some(record) = crate::eval::threats::record_of(s) {
                                 s.rules = pack.check(&record);
                             }
                         }
                     }
-                    let observations = ingest::observe(batch, &st.state, &st.ingest.correlations)
-                        .await
-                        .map_err(|e| SimError::Stage(vigil_core::error_chain(&e)))?;
+                    let mut observations =
+                        ingest::observe(batch, &st.state, &st.ingest.correlations)
+                            .await
+                            .map_err(|e| SimError::Stage(vigil_core::error_chain(&e)))?;
+                    ingest::reported(st.ingest.rules.as_deref(), &mut observations);
                     let observed = Observed {
                         event_id: Some(format!("minute-{minute}")),
                         observations,

@@ -532,3 +532,65 @@ async fn sightings_count_other_deliveries_within_the_window() {
         0
     );
 }
+
+#[tokio::test]
+async fn dynamodb_digest_counts_by_rule_per_day() {
+    use vigil_core::digest::Entry;
+    use vigil_core::domain::RuleLevel;
+    use vigil_handlers::ports::DigestBook;
+    let config = h::sdk_config();
+    let table = StateTable::new(&config, h::create_table(&config).await);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let keep = Utc::now() + Duration::days(3);
+    let entry = |rule: &str, level, example: &str| Entry {
+        rule: rule.into(),
+        level,
+        example: example.into(),
+    };
+    for example in ["user/alice", "user/bob"] {
+        table
+            .note(
+                day,
+                &entry("aws_iam_user_created", RuleLevel::Low, example),
+                keep,
+            )
+            .await
+            .unwrap();
+    }
+    table
+        .note(
+            day,
+            &entry(
+                "aws_console_login_without_mfa",
+                RuleLevel::Medium,
+                "user/carol",
+            ),
+            keep,
+        )
+        .await
+        .unwrap();
+    let mut lines = table.lines(day).await.unwrap();
+    lines.sort_by(|a, b| a.rule.cmp(&b.rule));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (
+            lines[1].rule.as_str(),
+            lines[1].count,
+            lines[1].level,
+            lines[1].example.as_str()
+        ),
+        ("aws_iam_user_created", 2, Some(RuleLevel::Low), "user/bob")
+    );
+    assert_eq!(
+        (lines[0].count, lines[0].level),
+        (1, Some(RuleLevel::Medium))
+    );
+    // Another day is another item.
+    assert!(
+        table
+            .lines(day.succ_opt().unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

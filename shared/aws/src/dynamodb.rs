@@ -547,6 +547,82 @@ impl vigil_handlers::ports::FindAlertSent for StateTable {
     }
 }
 
+/// A digest item's attributes per rule: its count, latest example and level.
+const DIGEST_COUNT: &str = "n:";
+const DIGEST_EXAMPLE: &str = "e:";
+const DIGEST_LEVEL: &str = "l:";
+
+impl vigil_handlers::ports::DigestBook for StateTable {
+    async fn note(
+        &self,
+        day: chrono::NaiveDate,
+        entry: &vigil_core::digest::Entry,
+        keep_until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        let level = serde_json::to_value(entry.level)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        // One item per day; per rule three attributes, named through placeholders (a rule's
+        // name is letters, digits, `_`, `-` and `.`).
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::digest(day)))
+            .update_expression("ADD #n :one SET #e = :example, #l = :level, expires_at = :until")
+            .expression_attribute_names("#n", format!("{DIGEST_COUNT}{}", entry.rule))
+            .expression_attribute_names("#e", format!("{DIGEST_EXAMPLE}{}", entry.rule))
+            .expression_attribute_names("#l", format!("{DIGEST_LEVEL}{}", entry.rule))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":example", AttributeValue::S(entry.example.clone()))
+            .expression_attribute_values(":level", AttributeValue::S(level))
+            .expression_attribute_values(":until", epoch(keep_until))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn lines(
+        &self,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<vigil_core::digest::Line>, PortError> {
+        const OP: &str = "dynamodb:GetItem";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::digest(day)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        let Some(item) = out.item else {
+            return Ok(Vec::new());
+        };
+        let text = |prefix: &str, rule: &str| {
+            item.get(&format!("{prefix}{rule}"))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
+        Ok(item
+            .iter()
+            .filter_map(|(name, v)| {
+                let rule = name.strip_prefix(DIGEST_COUNT)?;
+                let count = v.as_n().ok()?.parse().ok()?;
+                Some(vigil_core::digest::Line {
+                    rule: rule.to_owned(),
+                    level: text(DIGEST_LEVEL, rule)
+                        .and_then(|l| serde_json::from_value(serde_json::Value::String(l)).ok()),
+                    count,
+                    example: text(DIGEST_EXAMPLE, rule).unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+}
+
 impl StateTable {
     /// The item under `pk`, read consistently, unless its `expires_at` has passed (TTL deletes
     /// late: an expired item counts as gone).

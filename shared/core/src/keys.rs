@@ -57,6 +57,16 @@ pub fn told_decision(decision_id: &str, tier: Tier) -> String {
     format!("{decision_id}#{tier}")
 }
 
+/// A day's digest counts (`day`: `YYYY-MM-DD`, UTC).
+pub fn digest(day: impl Display) -> String {
+    format!("digest#{day}")
+}
+
+/// The claim that a day's digest was sent.
+pub fn digest_sent(day: impl Display) -> String {
+    format!("digest-sent#{day}")
+}
+
 /// The item that remembers an alert sent.
 pub fn sent(key: &str) -> String {
     format!("sent#{key}")
@@ -177,6 +187,8 @@ mod tests {
     fn formats_are_those_earlier_releases_wrote() {
         let pinned = [
             (event("e-1"), "event#e-1"),
+            (digest("2026-12-01"), "digest#2026-12-01"),
+            (digest_sent("2026-12-01"), "digest-sent#2026-12-01"),
             (approval_rate(29_000_000), "approval-rate#29000000"),
             (acted("inc-1:scale_out"), "acted#inc-1:scale_out"),
             (

@@ -14,8 +14,8 @@ use vigil_core::domain::Code;
 use chrono::{DateTime, Utc};
 
 use crate::ports::{
-    ActionHistory, Claim, ClaimOnce, DescribeGroup, PortError, PublishAlert, ReadKillSwitch,
-    ReadPolicy, RecordIncident, SetDeploymentFreeze, Sightings, TakeQuota,
+    ActionHistory, Claim, ClaimOnce, DescribeGroup, DigestBook, PortError, PublishAlert,
+    ReadKillSwitch, ReadPolicy, RecordIncident, SetDeploymentFreeze, Sightings, TakeQuota,
 };
 use vigil_core::alert::Alert;
 use vigil_core::domain::{Decision, Mode, Reason, Tier};
@@ -47,6 +47,9 @@ struct StoreState {
     fetched: Option<Instant>,
     /// The override version last refused, so it is reported once, not on every call.
     refused: Option<String>,
+    /// The last day whose digest this process tried to send: the claim that one process of
+    /// the stack sends it is taken once a day per process, not on every call.
+    digest_day: Option<chrono::NaiveDate>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -65,6 +68,7 @@ impl PolicyStore {
                 current: bundled,
                 fetched: None,
                 refused: None,
+                digest_day: None,
             }),
         }
     }
@@ -73,6 +77,17 @@ impl PolicyStore {
     pub fn with_protect_tag(mut self, tag: impl Into<String>) -> Self {
         self.protect_tag = Some(tag.into());
         self
+    }
+
+    /// The day whose digest is due, the first time this process asks on a new day (the day
+    /// before `now`, UTC).
+    pub fn digest_due(&self, now: DateTime<Utc>) -> Option<chrono::NaiveDate> {
+        let day = now.date_naive().pred_opt()?;
+        let mut s = lock(&self.state);
+        (s.digest_day != Some(day)).then(|| {
+            s.digest_day = Some(day);
+            day
+        })
     }
 
     /// The policy to decide with, and a reason when an override was refused.
@@ -188,12 +203,15 @@ where
     C: ClaimOnce,
     K: ReadKillSwitch,
     G: DescribeGroup,
-    H: ActionHistory + RecordIncident + SetDeploymentFreeze + Sightings,
+    H: ActionHistory + RecordIncident + SetDeploymentFreeze + Sightings + DigestBook,
     Q: TakeQuota,
     P: ReadPolicy,
     A: PublishAlert,
 {
     let (policy, notice) = store.current(ports.policy, ports.alerts).await;
+    if let Some(day) = store.digest_due(now) {
+        send_digest(day, ports.claims, ports.history, ports.alerts, owner, now).await;
+    }
     let mut decisions = Vec::new();
     let peers = vigil_core::policy::GroupReadings::of_batch(&input.scored);
     for incident in incidents::open(input.scored) {
@@ -348,7 +366,51 @@ where
             *decision = policy.repeated(decision.clone());
         }
     }
+
+    // What was recorded without telling anyone joins the day's digest. Best effort: the
+    // decisions stand whether or not it is counted.
+    let keep = now + chrono::Duration::days(DIGEST_DAYS);
+    for entry in decisions.iter().flat_map(vigil_core::digest::entries) {
+        if let Err(e) = ports.history.note(now.date_naive(), &entry, keep).await {
+            tracing::warn!(error = %vigil_core::error_chain(&e), rule = entry.rule, "digest not counted");
+        }
+    }
     Ok(Decisions { decisions })
+}
+
+/// How long a day's digest counts are kept.
+pub const DIGEST_DAYS: i64 = 3;
+
+/// Sends `day`'s digest, once for the stack: the process that wins the day's claim reads the
+/// counts and publishes them (nothing when none were recorded). Best effort: a failure is
+/// logged, and a digest lost is not retried (the matches stay in the audit trail).
+async fn send_digest(
+    day: chrono::NaiveDate,
+    claims: &impl ClaimOnce,
+    book: &impl DigestBook,
+    alerts: &impl PublishAlert,
+    owner: &str,
+    now: DateTime<Utc>,
+) {
+    let key = vigil_core::keys::digest_sent(day);
+    let until = now + chrono::Duration::days(DIGEST_DAYS);
+    let sent = async {
+        if claims.claim(&key, owner, now, until).await? == Claim::Held {
+            return Ok::<_, PortError>(None);
+        }
+        let lines = book.lines(day).await?;
+        match vigil_core::digest::alert(day, &lines) {
+            Some(alert) => alerts.publish(&alert).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    match sent.await {
+        Ok(Some(id)) => tracing::info!(%day, message = id, "digest sent"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(%day, error = %vigil_core::error_chain(&e), "digest not sent");
+        }
+    }
 }
 
 /// The limits on an acting decision that are claims: its target's cooldown and its kind's

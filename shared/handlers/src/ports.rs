@@ -246,6 +246,24 @@ pub trait ReadRules {
     ) -> impl Future<Output = Result<Option<(String, String)>, PortError>> + Send;
 }
 
+/// The daily digest's counts: detections recorded without telling anyone, by rule (the state
+/// table, one item per day).
+pub trait DigestBook {
+    /// Counts one recorded match on `day`, keeping its resource as the rule's latest example.
+    fn note(
+        &self,
+        day: chrono::NaiveDate,
+        entry: &vigil_core::digest::Entry,
+        keep_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The day's lines, one per rule.
+    fn lines(
+        &self,
+        day: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<Vec<vigil_core::digest::Line>, PortError>> + Send;
+}
+
 /// The record of open incidents (what people see in the table and the dashboard).
 pub trait RecordIncident {
     /// Records the incident once; returns whether this call created it.

@@ -110,3 +110,90 @@ fn every_correlation_spans_invocations_through_the_state_table() {
         assert_eq!(told.last(), Some(&true), "{}: {told:?}", c.name());
     }
 }
+
+#[test]
+fn what_was_only_recorded_is_sent_in_the_next_days_digest_once() {
+    // A low rule's matches are recorded without telling anyone; the first decision of the
+    // next day sends one digest counting them, and no later decision sends it again.
+    let pack = Pack::bundled().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let day = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+    // A low rule whose event alone the model does not alert on either.
+    let recorded_only = |record: &serde_json::Value| {
+        let pipeline = Pipeline::new(
+            Models::bundled().unwrap(),
+            Policy::bundled().unwrap(),
+            Mode::DryRun,
+        );
+        let envelope =
+            parse_envelope(&serde_json::to_vec(&eventbridge::envelope(record)).unwrap()).unwrap();
+        let decisions = rt.block_on(pipeline.event(&envelope, "test", day)).unwrap();
+        decisions.iter().all(|(d, _)| d.tier == Tier::Observe)
+    };
+    let low = pack
+        .rules()
+        .iter()
+        .find(|r| {
+            r.level == vigil_core::domain::RuleLevel::Low
+                && pack.reports(&r.name)
+                && pack.check(&r.examples(true)[0]).len() == 1
+                && recorded_only(&r.examples(true)[0])
+        })
+        .expect("a low rule of its own");
+    let record = low.examples(true).remove(0);
+    let pipeline = Pipeline::new(
+        Models::bundled().unwrap(),
+        Policy::bundled().unwrap(),
+        Mode::DryRun,
+    );
+    let deliver = |i: usize, at: chrono::DateTime<Utc>| {
+        let mut r = record.clone();
+        r["eventTime"] = serde_json::json!(at.to_rfc3339());
+        r["eventID"] = serde_json::json!(format!("00000000-0000-4000-8000-{i:012}"));
+        let envelope =
+            parse_envelope(&serde_json::to_vec(&eventbridge::envelope(&r)).unwrap()).unwrap();
+        let decisions = rt.block_on(pipeline.event(&envelope, "test", at)).unwrap();
+        assert!(
+            decisions.iter().all(|(d, _)| d.tier == Tier::Observe),
+            "{:#?}",
+            decisions
+                .iter()
+                .map(|(d, _)| &d.reasons)
+                .collect::<Vec<_>>()
+        );
+    };
+    let digests = || -> Vec<vigil_core::alert::Alert> {
+        pipeline
+            .outbox
+            .sent()
+            .into_iter()
+            .filter(|a| a.attributes.get("kind").map(String::as_str) == Some("digest"))
+            .collect()
+    };
+    for i in 0..3 {
+        deliver(i, day + chrono::Duration::minutes(i as i64));
+    }
+    assert!(digests().is_empty(), "nothing before the day is over");
+    let next = Utc.with_ymd_and_hms(2026, 11, 3, 0, 5, 0).unwrap();
+    deliver(10, next);
+    deliver(11, next + chrono::Duration::hours(3));
+    let sent = digests();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(
+        sent[0].subject.contains("2026-11-02"),
+        "{}",
+        sent[0].subject
+    );
+    assert!(
+        sent[0]
+            .body
+            .lines()
+            .any(|l| l.contains(&low.name) && l.trim_start().starts_with('3')),
+        "{}",
+        sent[0].body
+    );
+    assert_eq!(sent[0].attributes["severity"], "INFO");
+}

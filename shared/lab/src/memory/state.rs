@@ -19,6 +19,8 @@ pub struct MemoryState {
     approvals: Mutex<Vec<(vigil_handlers::ports::ApprovalAction, bool, String)>>,
     pending: Mutex<HashMap<String, (vigil_core::domain::Decision, DateTime<Utc>)>>,
     sent: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    /// The daily digests' lines, by day and rule.
+    digests: Mutex<BTreeMap<chrono::NaiveDate, BTreeMap<String, vigil_core::digest::Line>>>,
     /// CodePipeline's manual approval actions by `pipeline/stage/action`: the definition and
     /// the token of the approval waiting, if one is.
     approval_actions: Mutex<HashMap<String, (ApprovalDefinition, Option<String>)>>,
@@ -169,6 +171,40 @@ impl ActionHistory for MemoryState {
             .or_default()
             .push(attempt.clone());
         Ok(())
+    }
+}
+
+impl vigil_handlers::ports::DigestBook for MemoryState {
+    async fn note(
+        &self,
+        day: chrono::NaiveDate,
+        entry: &vigil_core::digest::Entry,
+        _keep_until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let mut digests = lock(&self.digests);
+        let line = digests
+            .entry(day)
+            .or_default()
+            .entry(entry.rule.clone())
+            .or_insert_with(|| vigil_core::digest::Line {
+                rule: entry.rule.clone(),
+                level: Some(entry.level),
+                count: 0,
+                example: String::new(),
+            });
+        line.count += 1;
+        line.example.clone_from(&entry.example);
+        Ok(())
+    }
+
+    async fn lines(
+        &self,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<vigil_core::digest::Line>, PortError> {
+        Ok(lock(&self.digests)
+            .get(&day)
+            .map(|d| d.values().cloned().collect())
+            .unwrap_or_default())
     }
 }
 

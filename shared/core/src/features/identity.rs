@@ -223,9 +223,22 @@ pub const WARM_UP: u64 = 20;
 /// for its whole length, not only for its first call.
 pub const NOVELTY_MINUTES: i64 = 60;
 
+/// Longest value a set keeps (characters).
+const MAX_VALUE_CHARS: usize = 256;
+
+/// A value as a set keeps it: its first [`MAX_VALUE_CHARS`] characters, so a longer one (a
+/// verbose SDK's user agent) is found again rather than always new.
+fn kept(value: &str) -> &str {
+    value
+        .char_indices()
+        .nth(MAX_VALUE_CHARS)
+        .map_or(value, |(i, _)| &value[..i])
+}
+
 /// Whether `value` is new to the set at `at`: never seen, or first seen within
 /// [`NOVELTY_MINUTES`].
 fn is_new(set: &[Seen], value: &str, at: DateTime<Utc>) -> bool {
+    let value = kept(value);
     match set.iter().find(|s| s.value == value) {
         None => true,
         Some(s) => s
@@ -235,6 +248,7 @@ fn is_new(set: &[Seen], value: &str, at: DateTime<Utc>) -> bool {
 }
 
 fn remember(set: &mut Vec<Seen>, value: &str, at: DateTime<Utc>) {
+    let value = kept(value);
     if value.is_empty() {
         return;
     }
@@ -252,7 +266,7 @@ fn remember(set: &mut Vec<Seen>, value: &str, at: DateTime<Utc>) {
         set.swap_remove(oldest);
     }
     set.push(Seen {
-        value: value.chars().take(256).collect(),
+        value: value.to_owned(),
         last: at,
         first: Some(at),
     });
@@ -457,66 +471,8 @@ pub fn identity(signal: &Signal, history: &PrincipalProfile) -> Option<[f64; 22]
     Some(out)
 }
 
-/// GuardDuty finding families (the `ThreatPurpose` of the finding type), in feature order.
-pub const FINDING_FAMILIES: [&str; 12] = [
-    "Backdoor",
-    "Behavior",
-    "CryptoCurrency",
-    "CredentialAccess",
-    "DefenseEvasion",
-    "Discovery",
-    "Execution",
-    "Exfiltration",
-    "Impact",
-    "InitialAccess",
-    "Persistence",
-    "PrivilegeEscalation",
-];
-
-/// Threat purposes GuardDuty also uses, mapped onto [`FINDING_FAMILIES`].
-fn family_index(purpose: &str) -> Option<usize> {
-    let canonical = match purpose {
-        "Recon" => "Discovery",
-        "Stealth" => "DefenseEvasion",
-        "Trojan" => "Backdoor",
-        "UnauthorizedAccess" => "InitialAccess",
-        "Policy" | "PenTest" => "Behavior",
-        other => other,
-    };
-    FINDING_FAMILIES.iter().position(|f| *f == canonical)
-}
-
-/// The names of [`super::FINDING_V1`], in order.
-pub fn finding_names() -> Vec<String> {
-    let mut names = vec![
-        "severity".to_owned(),
-        "archived".to_owned(),
-        "count_log".to_owned(),
-    ];
-    names.extend(
-        FINDING_FAMILIES
-            .iter()
-            .map(|f| format!("family_{}", f.to_lowercase())),
-    );
-    names
-}
-
-/// Features of a GuardDuty finding.
-pub fn finding(finding_type: &str, severity: f64, archived: bool, count: u64) -> Vec<f64> {
-    let mut out = vec![0.0; 3 + FINDING_FAMILIES.len()];
-    out[0] = if severity.is_finite() {
-        (severity / 10.0).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    out[1] = flag(archived);
-    out[2] = (count as f64).ln_1p();
-    let purpose = finding_type.split(':').next().unwrap_or("");
-    if let Some(i) = family_index(purpose) {
-        out[3 + i] = 1.0;
-    }
-    out
-}
+// A GuardDuty finding's features live in `finding.rs`; their old paths stay.
+pub use super::finding::{FINDING_FAMILIES, finding, finding_names};
 
 #[cfg(test)]
 mod tests {
@@ -560,6 +516,24 @@ mod tests {
             let i = NAMES.iter().position(|n| n == name).unwrap();
             assert_eq!(f[i], *want, "{name} for {}", signal.describe());
         }
+    }
+
+    #[test]
+    fn a_long_user_agent_is_found_again() {
+        let mut p = PrincipalProfile::default();
+        let mut long = call("DescribeInstances", "ec2", "198.51.100.1", &[], 9);
+        if let SignalKind::ApiCall(c) = &mut long.kind {
+            c.user_agent = format!("aws-sdk-java/2.25 {}", "md/x".repeat(100));
+        }
+        for _ in 0..30 {
+            p.observe(&long);
+        }
+        assert_eq!(p.agents.len(), 1);
+        let later = Signal {
+            observed_at: long.observed_at + chrono::Duration::hours(2),
+            ..long.clone()
+        };
+        check(&later, &p, &[("new_user_agent", 0.0)]);
     }
 
     fn warmed_up() -> PrincipalProfile {

@@ -4,6 +4,7 @@
 //! for and refuses vectors of any other.
 
 pub mod correlation;
+pub mod finding;
 pub mod identity;
 pub mod instance;
 pub mod window;

@@ -374,6 +374,24 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
         .find_map(|l| l.trim().strip_prefix("Approve: "))
         .unwrap()
         .to_owned();
+    // A chat channel is told too, in the incident's thread, never with the links (whoever
+    // holds one may use it): it says where to approve.
+    let chat = sent
+        .last()
+        .unwrap()
+        .chat
+        .clone()
+        .expect("a chat notification");
+    assert!(!chat.to_string().contains(&approve_link));
+    assert!(!chat.to_string().contains("token="), "{chat}");
+    assert_eq!(chat["metadata"]["threadId"], decision.incident.id.as_str());
+    assert!(
+        chat["content"]["nextSteps"][0]
+            .as_str()
+            .unwrap()
+            .contains("waits for a person"),
+        "{chat}"
+    );
     // The link followed (as a mail scanner would, too) changes nothing; the page's button
     // posts the verdict back.
     let store = vigil_handlers::decide::PolicyStore::new(

@@ -70,6 +70,7 @@ async fn sns_publishes_subject_body_and_attributes() {
         ]
         .into_iter()
         .collect(),
+        chat: None,
     };
     let id = sns.publish(&alert).await.unwrap();
     let sent = h::sns_sent(&topic);
@@ -79,6 +80,23 @@ async fn sns_publishes_subject_body_and_attributes() {
     assert_eq!(sent[0].body, alert.body);
     assert_eq!(sent[0].attributes["severity"]["Value"], "HIGH");
     assert_eq!(sent[0].attributes["tier"]["Value"], "auto-heal");
+    // One text per kind of subscriber: email and the rest get the text, HTTPS (the chat
+    // service) the custom notification, in the documented shape.
+    let raw: serde_json::Value = serde_json::from_str(&sent[0].raw).unwrap();
+    assert_eq!(raw["default"], alert.body.as_str());
+    assert_eq!(raw["email"], alert.body.as_str());
+    let chat = sent[0].chat.as_ref().expect("a chat notification");
+    assert_eq!(chat["version"], "1.0");
+    assert_eq!(chat["source"], "custom");
+    assert_eq!(chat["content"]["title"], alert.subject.as_str());
+    assert_eq!(
+        chat["content"]["description"],
+        "```\nwhat happened\nevidence\n```"
+    );
+    assert_eq!(
+        chat["content"]["keywords"],
+        serde_json::json!(["HIGH", "auto-heal"])
+    );
 
     let missing = Sns::new(&config, "arn:aws:sns:us-east-1:123456789012:no-such-topic");
     assert!(missing.publish(&alert).await.is_err());

@@ -575,3 +575,50 @@ fn the_event_rules_deliver_what_the_detection_rules_select() {
         );
     }
 }
+
+#[test]
+fn chat_channels_exist_only_when_asked_and_may_do_nothing() {
+    let template = read("template.yaml");
+    let r = &template["Resources"];
+    let tagged = |v: &Value| serde_norway::to_string(v).unwrap().trim().to_owned();
+    // Created only when the operator gives the channel's ids (the defaults are empty).
+    for (resource, condition) in [
+        ("ChatChannelRole", "AnyChat"),
+        ("SlackChannel", "SlackChat"),
+        ("TeamsChannel", "TeamsChat"),
+    ] {
+        assert_eq!(
+            r[resource]["Condition"],
+            Value::from(condition),
+            "{resource}"
+        );
+    }
+    for p in [
+        "ChatSlackWorkspaceId",
+        "ChatSlackChannelId",
+        "ChatTeamsTenantId",
+        "ChatTeamsTeamId",
+        "ChatTeamsChannelId",
+    ] {
+        assert_eq!(template["Parameters"][p]["Default"], Value::from(""), "{p}");
+    }
+    // The channel's role grants nothing: Vigil tells the channel and takes no commands.
+    let role = &r["ChatChannelRole"]["Properties"];
+    assert!(role["Policies"].is_null() && role["ManagedPolicyArns"].is_null());
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        Value::from("chatbot.amazonaws.com")
+    );
+    for channel in ["SlackChannel", "TeamsChannel"] {
+        let p = &r[channel]["Properties"];
+        let topics: Vec<String> = p["SnsTopicArns"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(tagged)
+            .collect();
+        assert_eq!(topics, ["!Ref AlertTopic"], "{channel}");
+        assert_eq!(tagged(&p["IamRoleArn"]), "!GetAtt ChatChannelRole.Arn");
+        assert_eq!(p["UserRoleRequired"], Value::from(false));
+    }
+}

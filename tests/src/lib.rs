@@ -86,8 +86,14 @@ pub fn moto_state() -> serde_json::Value {
 pub struct SentMessage {
     pub id: String,
     pub subject: String,
+    /// What email receives (a message published with one text per protocol is read as SNS
+    /// delivers it to email).
     pub body: String,
     pub attributes: serde_json::Value,
+    /// What an HTTPS subscriber (the chat service) receives, parsed, when the message has one.
+    pub chat: Option<serde_json::Value>,
+    /// The message as published.
+    pub raw: String,
 }
 
 /// The messages published to `topic_arn`, read from moto's state.
@@ -106,11 +112,28 @@ pub fn sns_sent(topic_arn: &str) -> Vec<SentMessage> {
                 .cloned()
                 .unwrap_or_default()
         })
-        .map(|n| SentMessage {
-            id: n[0].as_str().unwrap_or_default().to_owned(),
-            body: n[1].as_str().unwrap_or_default().to_owned(),
-            subject: n[2].as_str().unwrap_or_default().to_owned(),
-            attributes: n[3].clone(),
+        .map(|n| {
+            let raw = n[1].as_str().unwrap_or_default().to_owned();
+            let structured: Option<serde_json::Value> = serde_json::from_str(&raw)
+                .ok()
+                .filter(|v: &serde_json::Value| v.get("default").is_some());
+            let text = |v: &serde_json::Value, key: &str| {
+                v.get(key).and_then(|x| x.as_str()).map(str::to_owned)
+            };
+            SentMessage {
+                id: n[0].as_str().unwrap_or_default().to_owned(),
+                body: structured
+                    .as_ref()
+                    .and_then(|v| text(v, "email").or_else(|| text(v, "default")))
+                    .unwrap_or_else(|| raw.clone()),
+                subject: n[2].as_str().unwrap_or_default().to_owned(),
+                attributes: n[3].clone(),
+                chat: structured
+                    .as_ref()
+                    .and_then(|v| text(v, "https"))
+                    .and_then(|c| serde_json::from_str(&c).ok()),
+                raw,
+            }
         })
         .collect()
 }

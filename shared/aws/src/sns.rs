@@ -22,6 +22,19 @@ impl Sns {
     }
 }
 
+/// One message per kind of subscriber (SNS's `MessageStructure: json`): the text for email and
+/// every other protocol, the chat notification for HTTPS (the chat service's subscription).
+pub fn message(alert: &Alert) -> Result<String, PortError> {
+    let chat = serde_json::to_string(&alert.chat_notification())
+        .map_err(|e| PortError::new("sns:Publish", PortErrorKind::Rejected, e))?;
+    serde_json::to_string(&serde_json::json!({
+        "default": alert.body,
+        "email": alert.body,
+        "https": chat,
+    }))
+    .map_err(|e| PortError::new("sns:Publish", PortErrorKind::Rejected, e))
+}
+
 impl PublishAlert for Sns {
     async fn publish(&self, alert: &Alert) -> Result<String, PortError> {
         const OP: &str = "sns:Publish";
@@ -30,7 +43,8 @@ impl PublishAlert for Sns {
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(&alert.subject)
-            .message(&alert.body);
+            .message_structure("json")
+            .message(message(alert)?);
         for (name, value) in &alert.attributes {
             let attr = MessageAttributeValue::builder()
                 .data_type("String")

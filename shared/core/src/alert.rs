@@ -17,6 +17,18 @@ pub struct Alert {
     pub body: String,
     /// SNS message attributes, for subscription filter policies.
     pub attributes: BTreeMap<String, String>,
+    /// What chat channels are shown, when it differs from the generic rendering
+    /// ([`crate::chat::of_alert`]): no approval links, the incident's thread.
+    pub chat: Option<crate::chat::ChatNotification>,
+}
+
+impl Alert {
+    /// The notification chat channels receive.
+    pub fn chat_notification(&self) -> crate::chat::ChatNotification {
+        self.chat
+            .clone()
+            .unwrap_or_else(|| crate::chat::of_alert(self))
+    }
 }
 
 fn status_word(decision: &Decision, outcome: &Outcome) -> &'static str {
@@ -120,6 +132,8 @@ pub fn render_with_links(
         }
     }
     let _ = writeln!(body, "  outcome: {:?}: {}", outcome.status, outcome.detail);
+    // What a chat channel is shown ends here: approval links are never posted in a channel.
+    let shared = body.clone();
     match (links, decision.tier, &decision.action) {
         (Some((approve, deny)), _, _) => {
             let _ = writeln!(body, "\nThis action waits for a person.");
@@ -151,11 +165,30 @@ pub fn render_with_links(
     if let Some(app) = &inc.resource.application {
         attributes.insert("application".to_owned(), display_text(app, 256));
     }
-    Alert {
+    let mut alert = Alert {
         subject,
         body,
         attributes,
+        chat: None,
+    };
+    let mut next = Vec::new();
+    if links.is_some() {
+        next.push(format!(
+            "This action waits for a person: approve or deny it from the email's one-time links (decision {}).",
+            decision.id
+        ));
     }
+    next.push(format!(
+        "Every reason is in the audit trail under decision {}.",
+        decision.id
+    ));
+    alert.chat = Some(crate::chat::notification(
+        &alert,
+        crate::chat::block(&shared),
+        next,
+        Some(&inc.id),
+    ));
+    alert
 }
 
 /// Console links for a resource, in `region`: where people go to look.

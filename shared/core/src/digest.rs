@@ -111,6 +111,7 @@ pub fn alert(day: NaiveDate, lines: &[Line]) -> Option<Alert> {
         subject,
         body,
         attributes,
+        chat: None,
     })
 }
 

@@ -610,6 +610,7 @@ where
         attributes: [("severity".to_owned(), "HIGH".to_owned())]
             .into_iter()
             .collect(),
+        chat: None,
     };
     if let Err(e) = ports.alerts().publish(&alert).await {
         tracing::error!(error = %vigil_core::error_chain(&e), "altered approval not told");

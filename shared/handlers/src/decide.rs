@@ -129,6 +129,7 @@ impl PolicyStore {
                                     attributes: [("severity".to_owned(), "HIGH".to_owned())]
                                         .into_iter()
                                         .collect(),
+                                    chat: None,
                                 };
                                 if let Err(e) = alerts.publish(&alert).await {
                                     tracing::error!(error = %vigil_core::error_chain(&e), "could not report the refused policy");

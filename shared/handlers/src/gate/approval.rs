@@ -280,6 +280,7 @@ pub(super) async fn tell_people(
         attributes: [("severity".to_owned(), severity.to_owned())]
             .into_iter()
             .collect(),
+        chat: None,
     };
     alerts
         .publish(&alert)

@@ -291,3 +291,68 @@ fn eval_threats_detects_the_stratus_techniques_with_few_false_alarms() {
         ["aws_console_login_without_mfa"]
     );
 }
+
+#[test]
+fn rules_check_refuses_an_override_the_stack_would_refuse_or_never_see() {
+    let dir = std::env::temp_dir().join(format!("vigil-rules-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rule = |id: &str, name: &str, source: &str, event: &str, read_only: bool| {
+        format!(
+            "title: {name}\nid: {id}\nname: {name}\nlevel: high\nlogsource: {{product: aws, service: cloudtrail}}\n\
+             detection: {{s: {{eventSource: {source}, eventName: {event}}}, condition: s}}\n\
+             rsigma.exemplars:\n- name: the call\n  expect: match\n  event: {{eventSource: {source}, eventName: {event}, readOnly: {read_only}}}\n"
+        )
+    };
+    let write = |file: &str, text: &str| {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    // A write call of a routed service: it loads, its test passes, the stack delivers it.
+    let good = write(
+        "good.yml",
+        &rule(
+            "op-1",
+            "acme_trail_stopped",
+            "cloudtrail.amazonaws.com",
+            "StopLogging",
+            false,
+        ),
+    );
+    let run = check(&["rules", "check", &good]);
+    assert!(run.ok, "{}{}", run.stdout, run.stderr);
+    // A read nobody routes: it would never match in a deployed stack.
+    let unseen = write(
+        "unseen.yml",
+        &rule(
+            "op-2",
+            "acme_buckets_listed_by_s3",
+            "s3.amazonaws.com",
+            "GetBucketTagging",
+            true,
+        ),
+    );
+    let run = check(&["rules", "check", &unseen]);
+    assert!(!run.ok);
+    assert!(
+        run.stdout.contains("acme_buckets_listed_by_s3"),
+        "{}",
+        run.stdout
+    );
+    // A rule without a level: refused whole, naming the rule and the field.
+    let invalid = write(
+        "invalid.yml",
+        &rule(
+            "op-3",
+            "acme_no_level",
+            "cloudtrail.amazonaws.com",
+            "StopLogging",
+            false,
+        )
+        .replace("level: high\n", ""),
+    );
+    let run = check(&["rules", "check", &invalid]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("level"), "{}", run.stderr);
+    std::fs::remove_dir_all(&dir).ok();
+}

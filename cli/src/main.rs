@@ -123,7 +123,9 @@ enum PolicyCommand {
     Migrate { file: PathBuf },
     /// The decision an event would get, with every reason, in dry-run on an in-memory world.
     Explain {
-        /// The EventBridge event (JSON).
+        /// The event (JSON): an EventBridge event, or a raw CloudTrail record (wrapped as
+        /// EventBridge delivers it), or a CloudTrail log file (`{"Records": [...]}`) or an
+        /// array of either, each decided in turn.
         #[arg(long)]
         event: PathBuf,
         /// A policy file (default: the bundled policy).

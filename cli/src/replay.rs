@@ -73,11 +73,81 @@ async fn run_with(
             |f| f.to_string_lossy().into_owned(),
         );
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let envelope = match events::parse_envelope(&bytes) {
+        for (name, bytes) in as_delivered(&name, bytes) {
+            replay_one(&pipeline, &name, &bytes, n, as_json).await?;
+        }
+    }
+    if !as_json {
+        println!(
+            "{} alert(s) would have been published.",
+            pipeline.outbox.sent().len()
+        );
+    }
+    Ok(())
+}
+
+/// The events a file holds, as EventBridge delivers them: an EventBridge event as it is; a raw
+/// CloudTrail record (what CloudTrail's log files and most detection tests hold) wrapped the way
+/// EventBridge wraps it (`AWS API Call via CloudTrail` from `aws.<service>`, sign-ins from
+/// `aws.signin`); a CloudTrail log file (`{"Records": [...]}`) or a JSON array, each element so.
+/// Anything else is passed on as it is, to be refused with its reason.
+fn as_delivered(name: &str, bytes: Vec<u8>) -> Vec<(String, Vec<u8>)> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return vec![(name.to_owned(), bytes)];
+    };
+    let items: Vec<serde_json::Value> = match value {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(ref o) if o.get("Records").is_some_and(|r| r.is_array()) => o
+            .get("Records")
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default(),
+        other => {
+            let one = wrap(other);
+            return vec![(name.to_owned(), serde_json::to_vec(&one).unwrap_or(bytes))];
+        }
+    };
+    let many = items.len() > 1;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let label = if many {
+                format!("{name}#{i}")
+            } else {
+                name.to_owned()
+            };
+            (label, serde_json::to_vec(&wrap(v)).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// A raw CloudTrail record wrapped as EventBridge delivers it; anything else unchanged.
+fn wrap(v: serde_json::Value) -> serde_json::Value {
+    let record = v.get("detail-type").is_none()
+        && v.get("eventSource").is_some_and(|s| s.is_string())
+        && v.get("eventName").is_some_and(|s| s.is_string());
+    if record {
+        vigil_lab::eventbridge::envelope(&v)
+    } else {
+        v
+    }
+}
+
+async fn replay_one(
+    pipeline: &Pipeline,
+    name: &str,
+    bytes: &[u8],
+    n: usize,
+    as_json: bool,
+) -> Result<()> {
+    {
+        let name = name.to_owned();
+        let envelope = match events::parse_envelope(bytes) {
             Ok(e) => e,
             Err(e) => {
                 print_refusal(&name, &vigil_core::error_chain(&e), as_json);
-                continue;
+                return Ok(());
             }
         };
         place(&pipeline.fleet, &envelope, n)?;
@@ -85,7 +155,7 @@ async fn run_with(
             Ok(o) => o,
             Err(e) => {
                 print_refusal(&name, &vigil_core::error_chain(&e), as_json);
-                continue;
+                return Ok(());
             }
         };
         if let Some(why) = &observed.ignored {
@@ -94,7 +164,7 @@ async fn run_with(
             } else {
                 println!("{name}\n  ignored: {why}\n");
             }
-            continue;
+            return Ok(());
         }
         let mut scored = score::handle(observed, &pipeline.models);
         scored.execution_id = Some(format!("replay-{n}"));
@@ -133,12 +203,6 @@ async fn run_with(
             }
             println!();
         }
-    }
-    if !as_json {
-        println!(
-            "{} alert(s) would have been published.",
-            pipeline.outbox.sent().len()
-        );
     }
     Ok(())
 }

@@ -160,6 +160,58 @@ fn policy_explain_shows_every_limit_consulted() {
     }
 }
 
+#[test]
+fn policy_explain_takes_raw_cloudtrail_records_as_eventbridge_delivers_them() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/events/sources/cloudtrail-stop-logging.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let record = &fixture["detail"];
+    let dir = std::env::temp_dir().join(format!("vigil-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut second = record.clone();
+    second["eventID"] = serde_json::json!("00000000-0000-4000-8000-000000000002");
+    second["eventName"] = serde_json::json!("DescribeTrails");
+    second["readOnly"] = serde_json::json!(true);
+    for (file, doc, decided) in [
+        ("record.json", record.clone(), 1),
+        (
+            "log.json",
+            serde_json::json!({"Records": [record, second]}),
+            2,
+        ),
+        ("array.json", serde_json::json!([record]), 1),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let run = check(&["policy", "explain", "--event", path.to_str().unwrap()]);
+        assert!(run.ok, "{}", run.stderr);
+        assert!(!run.stdout.contains("refused"), "{file}: {}", run.stdout);
+        assert_eq!(
+            run.stdout.matches("  decision: ").count(),
+            decided,
+            "{file}: {}",
+            run.stdout
+        );
+        // The trail stopped is named by its rule, whatever the file's form.
+        assert!(
+            run.stdout.contains("aws_cloudtrail_stop_logging matched"),
+            "{file}: {}",
+            run.stdout
+        );
+    }
+    // What is neither an EventBridge event nor a CloudTrail record is refused with its reason.
+    let path = dir.join("other.json");
+    std::fs::write(&path, r#"{"hello": "world"}"#).unwrap();
+    let run = check(&["policy", "explain", "--event", path.to_str().unwrap()]);
+    assert!(run.stdout.contains("refused"), "{}", run.stdout);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A small data set in NAB's layout: two categories, a spiky file with one labelled window and
 /// a quiet file with none.
 fn nab_fixture(root: &std::path::Path) {

@@ -134,9 +134,19 @@ pub fn run(command: RulesCommand) -> Result<()> {
     }
 }
 
+/// The most an advanced SSM String parameter holds: the rules override's size limit.
+const OVERRIDE_MAX_BYTES: usize = 8 * 1024;
+
 fn check(file: &Path, template: &Path) -> Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    if text.len() > OVERRIDE_MAX_BYTES {
+        bail!(
+            "{} is {} bytes; the rules parameter holds at most {OVERRIDE_MAX_BYTES} (an advanced SSM parameter): put a larger pack under infra/rules/ and deploy it",
+            file.display(),
+            text.len()
+        );
+    }
     let name = file.display().to_string();
     let pack = Pack::with_override(&name, &text).map_err(|errors| {
         for e in &errors {

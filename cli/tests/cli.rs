@@ -361,16 +361,14 @@ fn rules_check_refuses_an_override_the_stack_would_refuse_or_never_see() {
         path.to_str().unwrap().to_owned()
     };
     // A write call of a routed service: it loads, its test passes, the stack delivers it.
-    let good = write(
-        "good.yml",
-        &rule(
-            "op-1",
-            "acme_trail_stopped",
-            "cloudtrail.amazonaws.com",
-            "StopLogging",
-            false,
-        ),
+    let good_text = rule(
+        "op-1",
+        "acme_trail_stopped",
+        "cloudtrail.amazonaws.com",
+        "StopLogging",
+        false,
     );
+    let good = write("good.yml", &good_text);
     let run = check(&["rules", "check", &good]);
     assert!(run.ok, "{}{}", run.stdout, run.stderr);
     // A read nobody routes: it would never match in a deployed stack.
@@ -406,5 +404,13 @@ fn rules_check_refuses_an_override_the_stack_would_refuse_or_never_see() {
     let run = check(&["rules", "check", &invalid]);
     assert!(!run.ok);
     assert!(run.stderr.contains("level"), "{}", run.stderr);
+    // More than the parameter can hold.
+    let big = write(
+        "big.yml",
+        &format!("{good_text}# {}\n", "x".repeat(9 * 1024)),
+    );
+    let run = check(&["rules", "check", &big]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("at most 8192"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -86,15 +86,20 @@ impl PolicyParameter {
 
 impl ReadPolicy for PolicyParameter {
     async fn read(&self) -> Result<Option<(String, String)>, PortError> {
-        let Some((text, version)) = get(&self.client, &self.name).await? else {
-            return Ok(None);
-        };
-        // An empty or placeholder parameter means "no override".
-        if text.trim().is_empty() || text.trim() == "none" {
-            return Ok(None);
-        }
-        Ok(Some((text, version.to_string())))
+        read_override(&self.client, &self.name).await
     }
+}
+
+/// An operators' override parameter's text and version; an empty or placeholder (`none`)
+/// parameter means "no override".
+async fn read_override(client: &Client, name: &str) -> Result<Option<(String, String)>, PortError> {
+    let Some((text, version)) = get(client, name).await? else {
+        return Ok(None);
+    };
+    if text.trim().is_empty() || text.trim() == "none" {
+        return Ok(None);
+    }
+    Ok(Some((text, version.to_string())))
 }
 
 /// The operators' detection rules override: a String parameter holding Sigma YAML.
@@ -115,14 +120,7 @@ impl RulesParameter {
 
 impl ReadRules for RulesParameter {
     async fn read_rules(&self) -> Result<Option<(String, String)>, PortError> {
-        let Some((text, version)) = get(&self.client, &self.name).await? else {
-            return Ok(None);
-        };
-        // An empty or placeholder parameter means "no override".
-        if text.trim().is_empty() || text.trim() == "none" {
-            return Ok(None);
-        }
-        Ok(Some((text, version.to_string())))
+        read_override(&self.client, &self.name).await
     }
 }
 

@@ -153,6 +153,7 @@ fn environment(stack: &h::Stack) -> Vec<(&'static str, String)> {
         ("VIGIL_POLICY_PARAMETER", stack.policy.clone()),
         ("VIGIL_RULES_PARAMETER", stack.rules.clone()),
         ("VIGIL_AUDIT_BUCKET", stack.audit_bucket.clone()),
+        ("VIGIL_DETECTOR_BUCKET", stack.detector_bucket.clone()),
         ("VIGIL_ACCOUNT_ID", "123456789012".into()),
         // A generated name, as CloudFormation gives the stack's runbook.
         ("VIGIL_QUARANTINE_DOCUMENT", QUARANTINE_DOCUMENT.into()),

@@ -365,6 +365,8 @@ pub struct Stack {
     pub rules: String,
     /// The audit bucket: versioned, with Object Lock (governance, one day).
     pub audit_bucket: String,
+    /// The pull's detector states.
+    pub detector_bucket: String,
 }
 
 /// Creates a versioned bucket with Object Lock and a default governance retention of a day,
@@ -415,6 +417,13 @@ impl Stack {
         let policy = format!("/{}/policy", unique("vigil"));
         let rules = format!("/{}/rules", unique("vigil"));
         let audit_bucket = create_audit_bucket(&config).await;
+        let detector_bucket = unique("vigil-detectors").to_lowercase();
+        aws_sdk_s3::Client::new(&config)
+            .create_bucket()
+            .bucket(&detector_bucket)
+            .send()
+            .await
+            .expect("CreateBucket");
         Stack {
             config,
             table,
@@ -423,6 +432,7 @@ impl Stack {
             policy,
             rules,
             audit_bucket,
+            detector_bucket,
         }
     }
 }
@@ -430,6 +440,7 @@ impl Stack {
 use vigil_aws::{
     autoscaling::AutoScaling,
     cloudwatch::CloudWatch,
+    detectors::DetectorBucket,
     dynamodb::StateTable,
     sns::Sns,
     ssm::{KillSwitchParameter, PolicyParameter},
@@ -446,6 +457,7 @@ pub struct Adapters {
     /// On the stack's (moto) endpoint: the alarm path never calls it; the CloudWatch adapter
     /// itself is tested against ministack with [`cloudwatch_config`].
     pub cloudwatch: CloudWatch,
+    pub detectors: DetectorBucket,
     /// Built the way the remediate and approve functions build them, from the environment
     /// the template gives them (here, the stack's names).
     pub remediate: vigil_aws::stack::RemediateAdapters,
@@ -461,6 +473,7 @@ impl Adapters {
             policy: PolicyParameter::new(c, &stack.policy),
             sns: Sns::new(c, &stack.topic),
             cloudwatch: CloudWatch::new(c),
+            detectors: DetectorBucket::new(c, &stack.detector_bucket),
             remediate: vigil_aws::stack::RemediateAdapters::from_env(c, &|name: &str| match name {
                 vigil_handlers::config::TABLE => Some(stack.table.clone()),
                 vigil_handlers::config::TOPIC_ARN => Some(stack.topic.clone()),
@@ -474,8 +487,16 @@ impl Adapters {
 
     pub fn ingest_ports(
         &self,
-    ) -> IngestPorts<'_, AutoScaling, StateTable, AutoScaling, CloudWatch, CloudWatch, StateTable>
-    {
+    ) -> IngestPorts<
+        '_,
+        AutoScaling,
+        StateTable,
+        AutoScaling,
+        CloudWatch,
+        CloudWatch,
+        StateTable,
+        DetectorBucket,
+    > {
         IngestPorts {
             instances: &self.asg,
             history: &self.state,
@@ -483,6 +504,7 @@ impl Adapters {
             disks: &self.cloudwatch,
             metrics: &self.cloudwatch,
             deploys: &self.state,
+            detectors: &self.detectors,
         }
     }
 

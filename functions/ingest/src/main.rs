@@ -2,7 +2,8 @@
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use vigil_aws::{
-    autoscaling::AutoScaling, cloudwatch::CloudWatch, dynamodb::StateTable, ssm::RulesParameter,
+    autoscaling::AutoScaling, cloudwatch::CloudWatch, detectors::DetectorBucket,
+    dynamodb::StateTable, ssm::RulesParameter,
 };
 use vigil_core::events::Envelope;
 use vigil_handlers::config::{self, from_process};
@@ -16,6 +17,10 @@ async fn main() -> Result<(), Error> {
     let autoscaling = AutoScaling::new(&sdk);
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let cloudwatch = CloudWatch::new(&sdk);
+    let detectors = DetectorBucket::new(
+        &sdk,
+        config::required(&from_process, config::DETECTOR_BUCKET)?,
+    );
     let ports = IngestPorts {
         instances: &autoscaling,
         history: &state,
@@ -23,6 +28,7 @@ async fn main() -> Result<(), Error> {
         disks: &cloudwatch,
         metrics: &cloudwatch,
         deploys: &state,
+        detectors: &detectors,
     };
     let mut settings = IngestConfig::default();
     if let Some(tag) = from_process(config::WATCH_TAG) {

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod codepipeline;
+pub mod detectors;
 pub mod dynamodb;
 pub mod guardduty;
 pub mod sns;

@@ -55,6 +55,7 @@ fn cloudtrail_event(c: &mut Criterion) {
                 black_box(&signal),
                 Context {
                     principal: Some(&profile),
+                    ..Context::default()
                 },
             )
         })

@@ -26,6 +26,8 @@ pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
 pub const RULES_PARAMETER: &str = "VIGIL_RULES_PARAMETER";
 /// The audit trail's bucket (records under `audit/`).
 pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
+/// The pull's detector states, kept between pulls (one object per instance under `detector/`).
+pub const DETECTOR_BUCKET: &str = "VIGIL_DETECTOR_BUCKET";
 /// The approve function's URL and the SecureString parameter holding the links' key.
 pub const APPROVAL_URL: &str = "VIGIL_APPROVAL_URL";
 pub const APPROVAL_KEY_PARAMETER: &str = "VIGIL_APPROVAL_KEY_PARAMETER";

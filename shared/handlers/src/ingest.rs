@@ -4,14 +4,15 @@
 //! features (pure). An unknown event is logged and counted, and yields nothing.
 
 use crate::ports::{
-    DescribeInstance, FetchMetrics, LastDeploy, ListDiskMetrics, ListWatchedInstances, PortError,
-    PrincipalHistory,
+    DescribeInstance, DetectorMemory, FetchMetrics, LastDeploy, ListDiskMetrics,
+    ListWatchedInstances, PortError, PrincipalHistory,
 };
 use vigil_core::domain::{Observation, ResourceKind, Signal, SignalKind, Source};
 use vigil_core::events::{self, Envelope, EventError, Normalised};
 use vigil_core::features::correlation::{Correlation, Group};
 use vigil_core::features::{self, Context};
 use vigil_core::metrics;
+use vigil_core::models::anomaly::DetectorConfig;
 use vigil_core::stages::Observed;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +90,7 @@ impl Default for IngestConfig {
 }
 
 /// The ports `ingest` uses.
-pub struct IngestPorts<'a, I, H, W, D, M, L> {
+pub struct IngestPorts<'a, I, H, W, D, M, L, S> {
     pub instances: &'a I,
     pub history: &'a H,
     pub watched: &'a W,
@@ -97,13 +98,15 @@ pub struct IngestPorts<'a, I, H, W, D, M, L> {
     pub metrics: &'a M,
     /// The gate's deploy records: how long ago each target was deployed.
     pub deploys: &'a L,
+    /// The pull's detector states, kept between pulls.
+    pub detectors: &'a S,
 }
 
 /// Handles one EventBridge event.
-pub async fn handle<I, H, W, D, M, L>(
+pub async fn handle<I, H, W, D, M, L, S>(
     event: &Envelope,
     config: &IngestConfig,
-    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+    ports: &IngestPorts<'_, I, H, W, D, M, L, S>,
 ) -> Result<Observed, IngestError>
 where
     I: DescribeInstance,
@@ -112,6 +115,7 @@ where
     D: ListDiskMetrics,
     M: FetchMetrics,
     L: LastDeploy,
+    S: DetectorMemory,
 {
     let size = serde_json::to_vec(&event.detail).map_or(usize::MAX, |v| v.len());
     if size > events::MAX_EVENT_BYTES {
@@ -234,11 +238,11 @@ pub fn reported(pack: Option<&vigil_rules::Pack>, observations: &mut [Observatio
 /// as the pull reads them, and the failure-mode classifier's reading joins the alarm as
 /// evidence (the policy weighs one against the other). Best effort: when the metrics cannot be
 /// read, the alarm goes on alone.
-async fn second_look<I, H, W, D, M, L>(
+async fn second_look<I, H, W, D, M, L, S>(
     observations: &mut Vec<Observation>,
     event_id: Option<&str>,
     config: &IngestConfig,
-    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+    ports: &IngestPorts<'_, I, H, W, D, M, L, S>,
 ) where
     D: ListDiskMetrics,
     M: FetchMetrics,
@@ -332,6 +336,7 @@ pub async fn observe<H: PrincipalHistory>(
             &signal,
             Context {
                 principal: Some(&profile),
+                ..Context::default()
             },
         );
         profile.observe(&signal);
@@ -420,36 +425,211 @@ fn instance_observations(
 }
 
 /// The scheduled pull: the watched instances' recent metrics, as metric-window observations
-/// and one instance observation per instance.
-async fn pull<I, H, W, D, M, L>(
+/// and one instance observation per instance. Each metric's detector goes on from the state
+/// the last pull kept, so only the points since then are read ([`metrics::state`]).
+async fn pull<I, H, W, D, M, L, S>(
     tick: &str,
     at: chrono::DateTime<chrono::Utc>,
     config: &IngestConfig,
-    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+    ports: &IngestPorts<'_, I, H, W, D, M, L, S>,
 ) -> Result<Vec<Observation>, IngestError>
 where
     W: ListWatchedInstances,
     D: ListDiskMetrics,
     M: FetchMetrics,
     L: LastDeploy,
+    S: DetectorMemory,
 {
+    use metrics::state::{Cold, InstanceState, MetricState};
+    use std::collections::BTreeMap;
     let instances = ports.watched.watched(&config.watch_tag).await?;
-    read_instances(tick, at, &instances, config, ports).await
+    let (queries, end) = plan_read(at, &instances, config, ports).await;
+    let end_secs = end.timestamp();
+    let detector = DetectorConfig::for_window(config.period, config.points);
+    let mut kept = recall(&instances, ports.detectors).await;
+    let mut cold: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut states: Vec<MetricState> = queries
+        .iter()
+        .map(|q| {
+            let found = match kept.get_mut(&q.instance) {
+                Some(Ok(s)) => s.metrics.remove(&metrics::label(q)).ok_or(Cold::Missing),
+                Some(Err(reason)) => Err(reason.clone()),
+                None => Err(Cold::Missing),
+            };
+            found
+                .and_then(|m| {
+                    MetricState::resume(m, end_secs, config.period, config.points, detector)
+                })
+                .unwrap_or_else(|reason| {
+                    *cold.entry(reason.label()).or_default() += 1;
+                    MetricState::cold(end_secs, config.period, config.points, detector)
+                })
+        })
+        .collect();
+    // Two reads at most: the windows read whole, and the rest from the earliest kept end
+    // (points before a metric's own end are dropped when they are placed on its grid).
+    let whole = end_secs - i64::from(config.period) * config.points as i64;
+    // A metric already read up to this pull's end (a repeated tick) is not read again.
+    let (fresh, warm): (Vec<usize>, Vec<usize>) = (0..queries.len())
+        .filter(|&i| states[i].read_from() < end_secs)
+        .partition(|&i| states[i].read_from() <= whole);
+    let mut results = BTreeMap::new();
+    for group in [fresh, warm] {
+        let Some(from) = group.iter().map(|&i| states[i].read_from()).min() else {
+            continue;
+        };
+        let start = chrono::DateTime::from_timestamp(from, 0).unwrap_or(end);
+        let batch: Vec<metrics::MetricQuery> = group.iter().map(|&i| queries[i].clone()).collect();
+        results.extend(
+            ports
+                .metrics
+                .fetch(&batch, start, end, config.period)
+                .await?,
+        );
+    }
+    let mut windows = Vec::new();
+    let empty = Vec::new();
+    for (q, state) in queries.iter().zip(states.iter_mut()) {
+        let series = results.get(&q.id).unwrap_or(&empty);
+        let slots = metrics::on_grid(series, end, config.period, state.slots_to(end_secs));
+        let advanced = state.advance(&slots, config.points);
+        if !advanced.window.iter().any(Option::is_some) {
+            continue;
+        }
+        let Some(w) = instances.iter().find(|w| w.instance == q.instance) else {
+            continue;
+        };
+        let signal = metrics::signal(tick, end, config.period, w, q, advanced.window);
+        windows.push((signal, Some(advanced.score)));
+    }
+    // What this pull learnt, kept per instance (metrics that never had a point are not).
+    let mut by_instance: BTreeMap<vigil_core::names::InstanceId, InstanceState> = BTreeMap::new();
+    for (q, state) in queries.iter().zip(states) {
+        if !state.window.is_empty() {
+            by_instance
+                .entry(q.instance.clone())
+                .or_default()
+                .metrics
+                .insert(metrics::label(q), state);
+        }
+    }
+    let warm = queries.len() - cold.values().sum::<usize>();
+    let bytes = keep(by_instance, ports.detectors).await;
+    tracing::info!(
+        warm,
+        cold = ?cold,
+        vigil_detector_state_bytes = bytes,
+        "detector states"
+    );
+    Ok(observe_windows(windows, at, &instances, queries.len(), config, ports).await)
 }
 
-/// The given instances' recent metrics, as metric-window observations and one instance
-/// observation per instance.
-async fn read_instances<I, H, W, D, M, L>(
+/// How many instances' states are read or written at once.
+const STATE_CONCURRENCY: usize = 16;
+
+/// Every instance's kept state, or why it cannot be used (an unreadable state is a cold start,
+/// logged, never an error of the pull).
+async fn recall<S: DetectorMemory>(
+    instances: &[metrics::WatchedInstance],
+    memory: &S,
+) -> std::collections::BTreeMap<
+    vigil_core::names::InstanceId,
+    Result<metrics::state::InstanceState, metrics::state::Cold>,
+> {
+    use futures_util::stream::{self, StreamExt};
+    use metrics::state::{Cold, InstanceState};
+    stream::iter(instances)
+        .map(|w| async move {
+            let state = match memory.recall(&w.instance).await {
+                Ok(Some(bytes)) => InstanceState::decode(&bytes),
+                Ok(None) => Err(Cold::Missing),
+                Err(e) => Err(Cold::Unreadable(vigil_core::error_chain(&e))),
+            };
+            if let Err(reason) = &state
+                && *reason != Cold::Missing
+            {
+                tracing::warn!(instance = %w.instance, reason = %reason, "detector state not used: a cold start");
+            }
+            (w.instance.clone(), state)
+        })
+        .buffer_unordered(STATE_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// Keeps each instance's state for the next pull; a state that cannot be written only means
+/// a cold start next time. Returns the bytes written.
+async fn keep<S: DetectorMemory>(
+    states: std::collections::BTreeMap<
+        vigil_core::names::InstanceId,
+        metrics::state::InstanceState,
+    >,
+    memory: &S,
+) -> usize {
+    use futures_util::stream::{self, StreamExt};
+    stream::iter(states)
+        .map(|(instance, state)| async move {
+            let bytes = state.encode();
+            let size = bytes.len();
+            match memory.keep(&instance, bytes).await {
+                Ok(()) => size,
+                Err(e) => {
+                    tracing::warn!(instance = %instance, error = %vigil_core::error_chain(&e), "detector state not kept: the next pull starts cold");
+                    0
+                }
+            }
+        })
+        .buffer_unordered(STATE_CONCURRENCY)
+        .fold(0, |sum, n| async move { sum + n })
+        .await
+}
+
+/// The given instances' recent metrics read whole, with fresh detectors and nothing kept (the
+/// second look at an alarm's instance: at the alarm's time, not the pull's), as
+/// metric-window observations and one instance observation per instance.
+async fn read_instances<I, H, W, D, M, L, S>(
     tick: &str,
     at: chrono::DateTime<chrono::Utc>,
     instances: &[metrics::WatchedInstance],
     config: &IngestConfig,
-    ports: &IngestPorts<'_, I, H, W, D, M, L>,
+    ports: &IngestPorts<'_, I, H, W, D, M, L, S>,
 ) -> Result<Vec<Observation>, IngestError>
 where
     D: ListDiskMetrics,
     M: FetchMetrics,
     L: LastDeploy,
+{
+    let (queries, end) = plan_read(at, instances, config, ports).await;
+    let start = end - chrono::Duration::seconds(i64::from(config.period) * config.points as i64);
+    let results = ports
+        .metrics
+        .fetch(&queries, start, end, config.period)
+        .await?;
+    let windows = metrics::signals(
+        tick,
+        end,
+        config.period,
+        config.points,
+        instances,
+        &queries,
+        &results,
+    )
+    .into_iter()
+    .map(|s| (s, None))
+    .collect();
+    Ok(observe_windows(windows, at, instances, queries.len(), config, ports).await)
+}
+
+/// The queries of a read (disk metrics discovered first) and the end of its window: whole
+/// periods only, as the current, incomplete one would look like a drop.
+async fn plan_read<I, H, W, D, M, L, S>(
+    at: chrono::DateTime<chrono::Utc>,
+    instances: &[metrics::WatchedInstance],
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L, S>,
+) -> (Vec<metrics::MetricQuery>, chrono::DateTime<chrono::Utc>)
+where
+    D: ListDiskMetrics,
 {
     // Disk metrics are optional: without them the pull goes on with the rest.
     let disks = match ports.disks.disks(instances).await {
@@ -459,31 +639,37 @@ where
             Vec::new()
         }
     };
-    let queries = metrics::plan(instances, &disks);
     let period = i64::from(config.period.max(1));
-    // Whole periods only: the current, incomplete one would look like a drop.
     let end_secs = at.timestamp() - at.timestamp().rem_euclid(period);
     let end = chrono::DateTime::from_timestamp(end_secs, 0).unwrap_or(at);
-    let start = end - chrono::Duration::seconds(period * config.points as i64);
-    let results = ports
-        .metrics
-        .fetch(&queries, start, end, config.period)
-        .await?;
-    let signals = metrics::signals(
-        tick,
-        end,
-        config.period,
-        config.points,
-        instances,
-        &queries,
-        &results,
-    );
-    let total = signals.len();
-    let mut observations: Vec<Observation> = signals
+    (metrics::plan(instances, &disks), end)
+}
+
+/// Metric windows (each with its detector's score when the detector ran beyond the window) to
+/// observations: their features, and one instance observation per instance.
+async fn observe_windows<I, H, W, D, M, L, S>(
+    windows: Vec<(vigil_core::domain::Signal, Option<f64>)>,
+    at: chrono::DateTime<chrono::Utc>,
+    instances: &[metrics::WatchedInstance],
+    queries: usize,
+    config: &IngestConfig,
+    ports: &IngestPorts<'_, I, H, W, D, M, L, S>,
+) -> Vec<Observation>
+where
+    L: LastDeploy,
+{
+    let total = windows.len();
+    let mut observations: Vec<Observation> = windows
         .into_iter()
         .take(config.max_observations)
-        .map(|signal| Observation {
-            features: features::extract(&signal, Context::default()),
+        .map(|(signal, detector_score)| Observation {
+            features: features::extract(
+                &signal,
+                Context {
+                    detector_score,
+                    ..Context::default()
+                },
+            ),
             signal,
         })
         .collect();
@@ -521,10 +707,10 @@ where
     }
     tracing::info!(
         instances = instances.len(),
-        queries = queries.len(),
+        queries,
         windows = total,
         vigil_dropped_windows = total.saturating_sub(config.max_observations),
         "metric pull"
     );
-    Ok(observations)
+    observations
 }

@@ -201,6 +201,22 @@ pub trait FetchMetrics {
     ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Series>, PortError>> + Send;
 }
 
+/// Each watched instance's detector state between pulls, as the core encodes it
+/// ([`vigil_core::metrics::state`]): opaque bytes here, decoded (or refused with a reason) by
+/// the core. An instance with nothing kept is `Ok(None)`.
+pub trait DetectorMemory {
+    fn recall(
+        &self,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, PortError>> + Send;
+
+    fn keep(
+        &self,
+        instance: &InstanceId,
+        state: Vec<u8>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Earlier actions on each resource: the loop breaker's and the ladder's memory.
 pub trait ActionHistory {
     /// The attempts on `resource` since `since`, oldest first.

@@ -123,6 +123,47 @@ fn scoring(c: &mut Criterion) {
     });
 }
 
+/// One metric of the pull, cold (the whole window streamed by a fresh detector) against warm
+/// (its kept state decoded, five new points streamed, the state encoded again).
+fn pull_state(c: &mut Criterion) {
+    use vigil_core::metrics::state::{InstanceState, MetricState};
+    let (period, window) = (60_u32, 360_usize);
+    let config = DetectorConfig::for_window(period, window);
+    let points: Vec<Option<f64>> = (0..window + 5)
+        .map(|i| Some(30.0 + (i * 7919 % 101) as f64 / 10.0))
+        .collect();
+    let end = 1_800_000_000_i64;
+    c.bench_function("pull, one metric, cold: 360 points streamed", |b| {
+        b.iter(|| {
+            let mut s = MetricState::cold(end, period, window, config);
+            s.advance(black_box(&points[..window]), window).score
+        })
+    });
+    let mut kept = MetricState::cold(end, period, window, config);
+    kept.advance(&points[..window], window);
+    let mut state = InstanceState::default();
+    state.metrics.insert("AWS/EC2/CPUUtilization".into(), kept);
+    let bytes = state.encode();
+    let later = end + 5 * i64::from(period);
+    c.bench_function(
+        "pull, one metric, warm: state decoded, 5 points streamed, encoded",
+        |b| {
+            b.iter(|| {
+                let mut s = InstanceState::decode(black_box(&bytes)).unwrap_or_default();
+                let Some(m) = s.metrics.remove("AWS/EC2/CPUUtilization") else {
+                    return 0;
+                };
+                let Ok(mut m) = MetricState::resume(m, later, period, window, config) else {
+                    return 0;
+                };
+                m.advance(&points[window..], window);
+                s.metrics.insert("AWS/EC2/CPUUtilization".into(), m);
+                s.encode().len()
+            })
+        },
+    );
+}
+
 fn decoding(c: &mut Criterion) {
     let failure = include_bytes!("../../models/failure_mode.postcard");
     let threat = include_bytes!("../../models/threat.postcard");
@@ -135,5 +176,5 @@ fn decoding(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, scoring, decoding);
+criterion_group!(benches, scoring, pull_state, decoding);
 criterion_main!(benches);

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::memory::{
-    MemoryAudit, MemoryFleet, MemoryMetrics, MemoryOps, MemoryOutbox, MemoryState,
+    MemoryAudit, MemoryDetectors, MemoryFleet, MemoryMetrics, MemoryOps, MemoryOutbox, MemoryState,
 };
 use vigil_core::domain::{Decision, Mode, Outcome};
 use vigil_core::events::Envelope;
@@ -33,6 +33,8 @@ pub struct Pipeline {
     pub state: MemoryState,
     pub outbox: MemoryOutbox,
     pub metrics: MemoryMetrics,
+    /// The pull's detector states between ticks.
+    pub detectors: MemoryDetectors,
     pub ops: MemoryOps,
     pub audit: MemoryAudit,
     pub models: Models,
@@ -53,6 +55,7 @@ impl Pipeline {
             state: MemoryState::default(),
             outbox: MemoryOutbox::default(),
             metrics: MemoryMetrics::default(),
+            detectors: MemoryDetectors::default(),
             ops: MemoryOps::default(),
             audit: MemoryAudit::default(),
             models,
@@ -77,6 +80,7 @@ impl Pipeline {
         MemoryMetrics,
         MemoryMetrics,
         MemoryState,
+        MemoryDetectors,
     > {
         ingest::IngestPorts {
             instances: &self.fleet,
@@ -85,6 +89,7 @@ impl Pipeline {
             disks: &self.metrics,
             metrics: &self.metrics,
             deploys: &self.state,
+            detectors: &self.detectors,
         }
     }
 

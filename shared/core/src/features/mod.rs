@@ -61,6 +61,10 @@ pub const EVENT_V1_NAMES: [&str; 8] = [
 pub struct Context<'a> {
     /// The principal's history before this signal (CloudTrail signals).
     pub principal: Option<&'a PrincipalProfile>,
+    /// The streaming detector's score of a metric window's last point, when the detector ran
+    /// over more than the window (its state kept between pulls, [`crate::metrics::state`]).
+    /// Without it the detector streams the window from its start.
+    pub detector_score: Option<f64>,
 }
 
 fn vector(schema: &str, names: &[&str], values: Vec<f64>) -> FeatureVector {
@@ -172,7 +176,11 @@ pub fn extract(signal: &Signal, context: Context<'_>) -> FeatureVector {
             let mut f = window::window(points, window_spec(metric, *period)).to_vec();
             let detector =
                 crate::models::anomaly::DetectorConfig::for_window(*period, points.len());
-            f.push(crate::models::anomaly::last_score(points, detector));
+            f.push(
+                context
+                    .detector_score
+                    .unwrap_or_else(|| crate::models::anomaly::last_score(points, detector)),
+            );
             f.push(window::trend_t(points));
             vector(WINDOW_V3, &WINDOW_V3_NAMES, f)
         }

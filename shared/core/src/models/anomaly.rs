@@ -115,8 +115,9 @@ pub struct Explanation {
     pub anomaly_score: f64,
 }
 
-/// Streaming detector state for one series.
-#[derive(Debug, Clone)]
+/// Streaming detector state for one series. Serialisable, so a pull can keep it between
+/// invocations ([`crate::metrics::state`]); equal when everything but its scratch space is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamingDetector {
     config: DetectorConfig,
     past: VecDeque<f64>,
@@ -132,7 +133,36 @@ pub struct StreamingDetector {
     min: f64,
     max: f64,
     seen: usize,
+    #[serde(skip)]
     scratch: Vec<f64>,
+}
+
+impl PartialEq for StreamingDetector {
+    fn eq(&self, other: &Self) -> bool {
+        let StreamingDetector {
+            config,
+            past,
+            long,
+            residuals,
+            since_alert,
+            level,
+            seasonal,
+            min,
+            max,
+            seen,
+            scratch: _,
+        } = self;
+        *config == other.config
+            && *past == other.past
+            && *long == other.long
+            && *residuals == other.residuals
+            && *since_alert == other.since_alert
+            && *level == other.level
+            && *seasonal == other.seasonal
+            && min.to_bits() == other.min.to_bits()
+            && max.to_bits() == other.max.to_bits()
+            && *seen == other.seen
+    }
 }
 
 impl StreamingDetector {
@@ -297,7 +327,7 @@ fn surprise(z: f64, scale: f64) -> f64 {
 
 /// Numenta-style anomaly likelihood of one surprise stream: the short-term mean of the
 /// surprise against that mean's distribution over the longer past.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Likelihood {
     surprises: VecDeque<f64>,
     short_means: VecDeque<f64>,

@@ -60,6 +60,53 @@ impl ListDiskMetrics for MemoryMetrics {
     }
 }
 
+/// Detector states kept between pulls, by instance. [`MemoryDetectors::forgetful`] keeps
+/// nothing: every pull is cold, as before states were kept.
+#[derive(Debug, Default)]
+pub struct MemoryDetectors {
+    kept: Mutex<BTreeMap<InstanceId, Vec<u8>>>,
+    forget: bool,
+    /// Bytes written, for the cost and size figures.
+    written: Mutex<usize>,
+}
+
+impl MemoryDetectors {
+    pub fn forgetful() -> Self {
+        MemoryDetectors {
+            forget: true,
+            ..Default::default()
+        }
+    }
+
+    /// The bytes kept for an instance.
+    pub fn kept(&self, instance: &InstanceId) -> Option<Vec<u8>> {
+        lock(&self.kept).get(instance).cloned()
+    }
+
+    /// Replaces what is kept for an instance (a test corrupting a state).
+    pub fn set(&self, instance: &InstanceId, bytes: Vec<u8>) {
+        lock(&self.kept).insert(instance.clone(), bytes);
+    }
+
+    pub fn written(&self) -> usize {
+        *lock(&self.written)
+    }
+}
+
+impl vigil_handlers::ports::DetectorMemory for MemoryDetectors {
+    async fn recall(&self, instance: &InstanceId) -> Result<Option<Vec<u8>>, PortError> {
+        Ok(lock(&self.kept).get(instance).cloned())
+    }
+
+    async fn keep(&self, instance: &InstanceId, state: Vec<u8>) -> Result<(), PortError> {
+        if !self.forget {
+            *lock(&self.written) += state.len();
+            lock(&self.kept).insert(instance.clone(), state);
+        }
+        Ok(())
+    }
+}
+
 /// GuardDuty's active findings, as a test or the simulator sets them.
 #[derive(Debug, Default)]
 pub struct MemoryFindings {

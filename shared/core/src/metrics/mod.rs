@@ -2,6 +2,8 @@
 //! for, and how its answers become metric-window signals. The IO is in the ports
 //! [`crate::ports::ListWatchedInstances`] and [`crate::ports::FetchMetrics`].
 
+pub mod state;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -123,7 +125,47 @@ pub fn on_grid(
     out
 }
 
-/// Turns one pull's answers into one metric-window signal per query that returned anything.
+/// A query's window label: `Namespace/MetricName`, and `:path` for a disk volume. Signals
+/// carry it and a kept detector state is found by it.
+pub fn label(q: &MetricQuery) -> String {
+    let mut metric = format!("{}/{}", q.namespace, q.metric);
+    if let Some((_, path)) = q.extra_dimensions.iter().find(|(k, _)| k == "path") {
+        metric = format!("{metric}:{path}");
+    }
+    metric
+}
+
+/// One query's metric-window signal, its window already on the grid.
+pub fn signal(
+    tick_id: &str,
+    end: DateTime<Utc>,
+    period: u32,
+    w: &WatchedInstance,
+    q: &MetricQuery,
+    points: Vec<Option<f64>>,
+) -> Signal {
+    let mut resource = Resource::instance(&w.instance);
+    resource.group = Some(w.group.clone());
+    resource.application = w.application.clone();
+    resource.environment = w.environment.clone();
+    resource.tags = w.tags.clone();
+    Signal {
+        event_id: format!("{tick_id}:{}", q.id),
+        source: Source::MetricPull,
+        resource,
+        observed_at: end,
+        kind: SignalKind::MetricWindow {
+            metric: label(q),
+            period,
+            points,
+        },
+        values: BTreeMap::new(),
+        rules: Vec::new(),
+    }
+}
+
+/// Turns one pull's answers into one metric-window signal per query that returned anything
+/// (a cold pull: every window read whole).
 pub fn signals(
     tick_id: &str,
     end: DateTime<Utc>,
@@ -141,28 +183,8 @@ pub fn signals(
         let Some(w) = instances.iter().find(|w| w.instance == q.instance) else {
             continue;
         };
-        let mut resource = Resource::instance(&w.instance);
-        resource.group = Some(w.group.clone());
-        resource.application = w.application.clone();
-        resource.environment = w.environment.clone();
-        resource.tags = w.tags.clone();
-        let mut metric = format!("{}/{}", q.namespace, q.metric);
-        if let Some((_, path)) = q.extra_dimensions.iter().find(|(k, _)| k == "path") {
-            metric = format!("{metric}:{path}");
-        }
-        out.push(Signal {
-            event_id: format!("{tick_id}:{}", q.id),
-            source: Source::MetricPull,
-            resource,
-            observed_at: end,
-            kind: SignalKind::MetricWindow {
-                metric,
-                period,
-                points: on_grid(series, end, period, points),
-            },
-            values: BTreeMap::new(),
-            rules: Vec::new(),
-        });
+        let grid = on_grid(series, end, period, points);
+        out.push(signal(tick_id, end, period, w, q, grid));
     }
     out
 }

@@ -612,3 +612,115 @@ async fn dynamodb_digest_counts_by_rule_per_day() {
             .is_empty()
     );
 }
+
+/// Every finding the emulator's Security Hub holds with this id.
+async fn findings_with_id(
+    config: &aws_config::SdkConfig,
+    id: &str,
+) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
+    // The emulator implements no filters: every finding is read and the id compared here.
+    let out = aws_sdk_securityhub::Client::new(config)
+        .get_findings()
+        .max_results(100)
+        .send()
+        .await
+        .expect("GetFindings");
+    out.findings()
+        .iter()
+        .filter(|f| f.id() == Some(id))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn securityhub_keeps_one_finding_per_incident_and_archives_it_when_healed() {
+    use aws_sdk_securityhub::types::RecordState;
+    use vigil_aws::securityhub::SecurityHub;
+    use vigil_core::domain::{
+        Action, Decision, FailureMode, Incident, Mode, Outcome, OutcomeStatus, Resource,
+        ResourceKind, Severity, Tier,
+    };
+    use vigil_handlers::ports::ImportFinding;
+    let config = h::sdk_config();
+    let stack = vigil_core::securityhub::Stack {
+        partition: "aws".into(),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+    };
+    let incident = h::unique("incident");
+    let now = Utc::now();
+    let decision = Decision {
+        id: format!("{incident}:replace_instance"),
+        incident: Incident {
+            id: incident.clone(),
+            resource: Resource::new(ResourceKind::Instance, "i-0123456789abcdef0"),
+            failure_mode: FailureMode::CpuRunaway,
+            threat: None,
+            severity: Severity::High,
+            confidence: 0.9,
+            opened_at: now - Duration::minutes(3),
+            evidence: Vec::new(),
+        },
+        tier: Tier::AutoHeal,
+        action: Some(Action::ScaleOut {
+            group: GroupName::parse("web").unwrap(),
+            by: 1,
+        }),
+        mode: Mode::Enforce,
+        reasons: Vec::new(),
+        decided_at: now,
+    };
+    let outcome = |status| Outcome {
+        decision_id: decision.id.clone(),
+        status,
+        detail: "scaled out".into(),
+        notification_id: None,
+        finished_at: now,
+    };
+    let hub = SecurityHub::new(&config);
+    let acted = vigil_core::securityhub::finding(
+        &decision,
+        &outcome(OutcomeStatus::Unverified),
+        &stack,
+        now,
+    )
+    .unwrap();
+    hub.import(&acted).await.unwrap();
+    let found = findings_with_id(&config, &incident).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].record_state(), Some(&RecordState::Active));
+    assert_eq!(found[0].product_arn(), Some(stack.product_arn().as_str()));
+    assert_eq!(found[0].types(), ["Unusual Behaviors/VM/CPU runaway"]);
+    assert_eq!(
+        found[0].resources()[0].id(),
+        Some("arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0")
+    );
+
+    // Verified later: the same finding, updated and archived.
+    let healed = vigil_core::securityhub::finding(
+        &decision,
+        &outcome(OutcomeStatus::Verified),
+        &stack,
+        now + Duration::minutes(2),
+    )
+    .unwrap();
+    hub.import(&healed).await.unwrap();
+    let found = findings_with_id(&config, &incident).await;
+    assert_eq!(found.len(), 1, "one finding per incident");
+    assert_eq!(found[0].record_state(), Some(&RecordState::Archived));
+    assert_eq!(
+        found[0].updated_at(),
+        Some(
+            healed
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .as_str()
+        )
+    );
+
+    // A finding the service refuses (no resource) is a typed, final error.
+    let mut bad = healed.clone();
+    bad.resources.clear();
+    let err = hub.import(&bad).await.unwrap_err();
+    assert_eq!(err.kind, PortErrorKind::Rejected, "{err}");
+}

@@ -23,6 +23,17 @@ impl Pipeline<'_> {
         owner: &str,
         mode: Mode,
     ) -> Vec<(vigil_core::domain::Decision, vigil_core::domain::Outcome)> {
+        self.deliver_with(event, owner, mode, None).await
+    }
+
+    /// [`Self::deliver`], with Security Hub findings turned on when `hub` is given.
+    async fn deliver_with(
+        &self,
+        event: &serde_json::Value,
+        owner: &str,
+        mode: Mode,
+        hub: Option<vigil_core::securityhub::Stack>,
+    ) -> Vec<(vigil_core::domain::Decision, vigil_core::domain::Outcome)> {
         let aws = h::Adapters::new(self.0);
         let envelope = events::parse_envelope(event.to_string().as_bytes()).unwrap();
         let observed = ingest::handle(
@@ -41,6 +52,7 @@ impl Pipeline<'_> {
         let verify = remediate::RemediateConfig {
             verify_attempts: 3,
             verify_interval: std::time::Duration::from_millis(200),
+            securityhub: hub,
             ..Default::default()
         };
         let mut out = Vec::new();
@@ -115,6 +127,61 @@ async fn cpu_alarm_marks_the_instance_unhealthy_and_publishes_the_alert() {
     assert!(msg.body.contains("Verified"), "{}", msg.body);
     assert_eq!(msg.attributes["tier"]["Value"], "auto-heal");
     assert_eq!(msg.attributes["resource"]["Value"], target.as_str());
+}
+
+#[tokio::test]
+async fn with_security_hub_on_the_healed_incident_is_one_archived_finding() {
+    use aws_sdk_securityhub::types::RecordState;
+    let stack = Stack::new().await;
+    let (_, instances) = h::create_group(&stack.config, 3).await;
+    let hub = vigil_core::securityhub::Stack {
+        partition: "aws".into(),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+    };
+    let results = Pipeline(&stack)
+        .deliver_with(
+            &cpu_alarm(&instances[0]),
+            "execution-1",
+            Mode::Enforce,
+            Some(hub.clone()),
+        )
+        .await;
+    let (decision, outcome) = &results[0];
+    assert_eq!(
+        outcome.status,
+        OutcomeStatus::Verified,
+        "{}",
+        outcome.detail
+    );
+    // Read back from the emulator (which implements no filters: compared here).
+    let all = aws_sdk_securityhub::Client::new(&stack.config)
+        .get_findings()
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    let found: Vec<_> = all
+        .findings()
+        .iter()
+        .filter(|f| f.id() == Some(decision.incident.id.as_str()))
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", all.findings());
+    let f = found[0];
+    assert_eq!(f.record_state(), Some(&RecordState::Archived));
+    assert_eq!(f.product_arn(), Some(hub.product_arn().as_str()));
+    assert!(
+        f.resources()[0]
+            .id()
+            .is_some_and(|id| id.ends_with(&format!("instance/{}", instances[0]))),
+        "{f:?}"
+    );
+    assert_eq!(
+        f.product_fields().and_then(|p| p.get("vigil/decision")),
+        Some(&decision.id)
+    );
+    // People were told as before: the finding is beside the email, not instead of it.
+    assert_eq!(h::sns_sent(&stack.topic).len(), 1);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use super::{
     autoscaling::AutoScaling,
     codepipeline::CodePipeline,
     dynamodb::StateTable,
+    securityhub::SecurityHub,
     sns::Sns,
     ssm::{Commands, KillSwitchParameter, SigningKeyParameter},
 };
@@ -23,6 +24,7 @@ pub struct RemediateAdapters {
     pub commands: Commands,
     pub pipelines: CodePipeline,
     pub audit: AuditTrail,
+    pub findings: SecurityHub,
 }
 
 impl RemediateAdapters {
@@ -47,6 +49,7 @@ impl RemediateAdapters {
                 "audit/",
                 &table,
             ),
+            findings: SecurityHub::new(sdk),
         })
     }
 }
@@ -63,6 +66,7 @@ impl RemediatePorts for RemediateAdapters {
     type Commands = Commands;
     type Pipelines = CodePipeline;
     type Audit = AuditTrail;
+    type Findings = SecurityHub;
 
     fn kill_switch(&self) -> &KillSwitchParameter {
         &self.kill_switch
@@ -90,6 +94,9 @@ impl RemediatePorts for RemediateAdapters {
     }
     fn audit(&self) -> &AuditTrail {
         &self.audit
+    }
+    fn findings(&self) -> &SecurityHub {
+        &self.findings
     }
 }
 
@@ -133,6 +140,21 @@ pub fn remediate_config(
             (Some(base_url), Some(key)) => Some(ApprovalLinks { base_url, key }),
             _ => None,
         },
+        securityhub: securityhub(lookup),
         ..defaults
     }
+}
+
+/// Where findings are imported, when the stack turns Security Hub findings on
+/// (`VIGIL_SECURITY_HUB=on`, with the account and partition it runs in).
+fn securityhub(lookup: &impl Fn(&str) -> Option<String>) -> Option<vigil_core::securityhub::Stack> {
+    if config::optional(lookup, config::SECURITY_HUB).as_deref() != Some("on") {
+        return None;
+    }
+    let stack = vigil_core::securityhub::Stack {
+        partition: config::optional(lookup, config::PARTITION).unwrap_or_else(|| "aws".to_owned()),
+        region: config::optional(lookup, "AWS_REGION")?,
+        account: config::optional(lookup, config::ACCOUNT_ID)?,
+    };
+    Some(stack)
 }

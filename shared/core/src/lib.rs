@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod models;
 pub mod names;
 pub mod policy;
+pub mod securityhub;
 pub mod stages;
 pub mod telemetry;
 

@@ -26,6 +26,10 @@ pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
 pub const RULES_PARAMETER: &str = "VIGIL_RULES_PARAMETER";
 /// The audit trail's bucket (records under `audit/`).
 pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
+/// `on` makes every incident people are told of a Security Hub finding (remediate, approve).
+pub const SECURITY_HUB: &str = "VIGIL_SECURITY_HUB";
+/// The stack's partition (`aws`, `aws-cn`, `aws-us-gov`), for the ARNs Vigil writes.
+pub const PARTITION: &str = "VIGIL_PARTITION";
 /// The pull's detector states, kept between pulls (one object per instance under `detector/`).
 pub const DETECTOR_BUCKET: &str = "VIGIL_DETECTOR_BUCKET";
 /// The approve function's URL and the SecureString parameter holding the links' key.

@@ -217,6 +217,15 @@ pub trait DetectorMemory {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// Security Hub: what people are told, as a finding in the queue they already triage (created,
+/// then updated with the same id as the incident moves).
+pub trait ImportFinding {
+    fn import(
+        &self,
+        finding: &vigil_core::securityhub::Finding,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Earlier actions on each resource: the loop breaker's and the ladder's memory.
 pub trait ActionHistory {
     /// The attempts on `resource` since `since`, oldest first.

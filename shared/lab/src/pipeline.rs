@@ -224,6 +224,7 @@ impl RemediatePorts for Pipeline {
     type Commands = MemoryOps;
     type Pipelines = MemoryOps;
     type Audit = MemoryAudit;
+    type Findings = MemoryOutbox;
 
     fn kill_switch(&self) -> &MemoryState {
         &self.state
@@ -251,5 +252,8 @@ impl RemediatePorts for Pipeline {
     }
     fn audit(&self) -> &MemoryAudit {
         &self.audit
+    }
+    fn findings(&self) -> &MemoryOutbox {
+        &self.outbox
     }
 }

@@ -20,10 +20,10 @@ use chrono::{DateTime, Utc};
 
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
-    DescribeInstance, DetachFromGroup, DisableTransition, FindAlertSent, MarkAlertSent, PortError,
-    PublishAlert, ReadKillSwitch, RollbackStage, RunCommand, SavePendingApproval, ScalingProcesses,
-    SetDesiredCapacity, SetInstanceHealth, StartAutomation, StopAndResume, TakeQuota,
-    TransitionEnabled,
+    DescribeInstance, DetachFromGroup, DisableTransition, FindAlertSent, ImportFinding,
+    MarkAlertSent, PortError, PublishAlert, ReadKillSwitch, RollbackStage, RunCommand,
+    SavePendingApproval, ScalingProcesses, SetDesiredCapacity, SetInstanceHealth, StartAutomation,
+    StopAndResume, TakeQuota, TransitionEnabled,
 };
 use vigil_core::domain::{Attempt, Code, Decision, Outcome, OutcomeStatus, Tier};
 use vigil_core::keys;
@@ -50,6 +50,9 @@ pub struct RemediateConfig {
     pub approval: Option<ApprovalLinks>,
     /// The region, for console links in alerts.
     pub region: Option<String>,
+    /// Where incidents people are told of become Security Hub findings; `None` (the default,
+    /// and a stack that does not turn it on) imports nothing.
+    pub securityhub: Option<vigil_core::securityhub::Stack>,
 }
 
 /// The approve function's URL and the links' signing key.
@@ -79,6 +82,7 @@ impl Default for RemediateConfig {
             automation_role: None,
             approval: None,
             region: None,
+            securityhub: None,
         }
     }
 }
@@ -101,6 +105,7 @@ pub trait RemediatePorts {
     type Commands: RunCommand + CommandStatus + StartAutomation + AutomationStatus;
     type Pipelines: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume;
     type Audit: AppendAudit;
+    type Findings: ImportFinding;
 
     fn kill_switch(&self) -> &Self::KillSwitch;
     fn instances(&self) -> &Self::Instances;
@@ -117,11 +122,14 @@ pub trait RemediatePorts {
     fn pipelines(&self) -> &Self::Pipelines;
     /// The tamper-evident audit trail: every decision, and every outcome.
     fn audit(&self) -> &Self::Audit;
+    /// Security Hub, where every incident people are told of is a finding (when the stack
+    /// turns it on: [`RemediateConfig::securityhub`]).
+    fn findings(&self) -> &Self::Findings;
 }
 
 /// [`RemediatePorts`] from one adapter per capability: how the functions, the simulator and
 /// the tests wire it.
-pub struct RemediateAdapters<'a, K, I, H, A, R, G, C, P, U> {
+pub struct RemediateAdapters<'a, K, I, H, A, R, G, C, P, U, F> {
     pub kill_switch: &'a K,
     pub instances: &'a I,
     pub health: &'a H,
@@ -131,9 +139,11 @@ pub struct RemediateAdapters<'a, K, I, H, A, R, G, C, P, U> {
     pub commands: &'a C,
     pub pipelines: &'a P,
     pub audit: &'a U,
+    pub findings: &'a F,
 }
 
-impl<K, I, H, A, R, G, C, P, U> RemediatePorts for RemediateAdapters<'_, K, I, H, A, R, G, C, P, U>
+impl<K, I, H, A, R, G, C, P, U, F> RemediatePorts
+    for RemediateAdapters<'_, K, I, H, A, R, G, C, P, U, F>
 where
     K: ReadKillSwitch,
     I: DescribeInstance,
@@ -144,6 +154,7 @@ where
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
     U: AppendAudit,
+    F: ImportFinding,
 {
     type KillSwitch = K;
     type Instances = I;
@@ -154,6 +165,7 @@ where
     type Commands = C;
     type Pipelines = P;
     type Audit = U;
+    type Findings = F;
 
     fn kill_switch(&self) -> &K {
         self.kill_switch
@@ -181,6 +193,9 @@ where
     }
     fn audit(&self) -> &U {
         self.audit
+    }
+    fn findings(&self) -> &F {
+        self.findings
     }
 }
 

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{KEEP_ATTEMPTS_DAYS, RemediateConfig, RemediateError, RemediatePorts};
-use crate::ports::{FindAlertSent, MarkAlertSent, PublishAlert, SavePendingApproval, TakeQuota};
+use crate::ports::{
+    FindAlertSent, ImportFinding, MarkAlertSent, PublishAlert, SavePendingApproval, TakeQuota,
+};
 use vigil_core::alert;
 use vigil_core::domain::{Code, Decision, Outcome, OutcomeStatus, Tier};
 use vigil_core::keys;
@@ -46,7 +48,11 @@ pub(super) async fn tell(
     if let Some(region) = &config.region {
         alert::add_console_links(&mut message, &decision.incident.resource, region);
     }
-    match ports.alerts().publish(&message).await {
+    let told = ports.alerts().publish(&message).await;
+    if told.is_ok() {
+        finding(decision, &outcome, config, ports, now).await;
+    }
+    match told {
         Ok(id) => {
             let keep = finished_at + chrono::Duration::days(KEEP_ATTEMPTS_DAYS);
             if let Err(e) = ports.history().mark_sent(&sent, &id, keep).await {
@@ -59,6 +65,32 @@ pub(super) async fn tell(
             outcome: format!("{:?}: {}", outcome.status, outcome.detail),
             source,
         }),
+    }
+}
+
+/// The incident as a Security Hub finding, created or updated, when the stack turns it on.
+/// Best effort: people have been told by then, and a finding that cannot be imported (Security
+/// Hub not enabled in the region, throttled) is logged and counted, never a failed decision.
+async fn finding(
+    decision: &Decision,
+    outcome: &Outcome,
+    config: &RemediateConfig,
+    ports: &impl RemediatePorts,
+    now: DateTime<Utc>,
+) {
+    let Some(stack) = &config.securityhub else {
+        return;
+    };
+    let Some(finding) = vigil_core::securityhub::finding(decision, outcome, stack, now) else {
+        return;
+    };
+    match ports.findings().import(&finding).await {
+        Ok(()) => {
+            tracing::info!(decision = %decision.id, finding = %finding.id, record_state = finding.record_state.as_str(), "Security Hub finding imported")
+        }
+        Err(e) => {
+            tracing::warn!(vigil_findings_failed = 1, decision = %decision.id, error = %vigil_core::error_chain(&e), "Security Hub finding not imported")
+        }
     }
 }
 

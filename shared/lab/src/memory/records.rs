@@ -42,10 +42,12 @@ impl vigil_handlers::ports::AppendAudit for MemoryAudit {
     }
 }
 
-/// Published alerts, kept in order.
+/// Published alerts, kept in order, and the Security Hub findings imported, by id (an
+/// import with a known id replaces the finding, as Security Hub updates it).
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {
     sent: Mutex<Vec<Alert>>,
+    findings: Mutex<BTreeMap<String, vigil_core::securityhub::Finding>>,
     /// Publishes that fail before one succeeds again (an SNS outage).
     failing: Mutex<u32>,
 }
@@ -55,9 +57,21 @@ impl MemoryOutbox {
         lock(&self.sent).clone()
     }
 
+    /// The findings in Security Hub, by id.
+    pub fn findings(&self) -> BTreeMap<String, vigil_core::securityhub::Finding> {
+        lock(&self.findings).clone()
+    }
+
     /// The next `n` publishes fail.
     pub fn fail_next(&self, n: u32) {
         *lock(&self.failing) = n;
+    }
+}
+
+impl vigil_handlers::ports::ImportFinding for MemoryOutbox {
+    async fn import(&self, finding: &vigil_core::securityhub::Finding) -> Result<(), PortError> {
+        lock(&self.findings).insert(finding.id.clone(), finding.clone());
+        Ok(())
     }
 }
 

@@ -724,3 +724,159 @@ async fn securityhub_keeps_one_finding_per_incident_and_archives_it_when_healed(
     let err = hub.import(&bad).await.unwrap_err();
     assert_eq!(err.kind, PortErrorKind::Rejected, "{err}");
 }
+
+/// OpsCenter's answers, replayed (the emulator has no OpsCenter): each request is kept for
+/// its shape.
+fn opscenter_replay(
+    answers: Vec<(u16, serde_json::Value)>,
+) -> (
+    aws_config::SdkConfig,
+    aws_smithy_http_client::test_util::StaticReplayClient,
+) {
+    use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+    use aws_smithy_types::body::SdkBody;
+    let events = answers
+        .into_iter()
+        .map(|(status, body)| {
+            ReplayEvent::new(
+                http::Request::builder()
+                    .method("POST")
+                    .uri("https://ssm.us-east-1.amazonaws.com/")
+                    .body(SdkBody::empty())
+                    .unwrap(),
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(SdkBody::from(body.to_string()))
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let replay = StaticReplayClient::new(events);
+    (h::offline_config(replay.clone()), replay)
+}
+
+/// The target and JSON body of every request the replay received.
+fn replayed(
+    replay: &aws_smithy_http_client::test_util::StaticReplayClient,
+) -> Vec<(String, serde_json::Value)> {
+    replay
+        .actual_requests()
+        .map(|r| {
+            let target = r
+                .headers()
+                .get("x-amz-target")
+                .unwrap_or_default()
+                .to_owned();
+            let body =
+                serde_json::from_slice(r.body().bytes().unwrap_or_default()).unwrap_or_default();
+            (target, body)
+        })
+        .collect()
+}
+
+fn memory_leak(status: vigil_core::domain::OutcomeStatus) -> vigil_core::opscenter::OpsItem {
+    use vigil_core::domain::{
+        Action, Decision, FailureMode, Incident, Mode, Outcome, Resource, ResourceKind, Severity,
+        Tier,
+    };
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+    let decision = Decision {
+        id: "inc-leak:scale_out".into(),
+        incident: Incident {
+            id: "inc-leak".into(),
+            resource: Resource::new(ResourceKind::Instance, "i-0123456789abcdef0"),
+            failure_mode: FailureMode::MemoryLeak,
+            threat: None,
+            severity: Severity::High,
+            confidence: 0.8,
+            opened_at: now,
+            evidence: Vec::new(),
+        },
+        tier: Tier::AutoHeal,
+        action: Some(Action::ScaleOut {
+            group: GroupName::parse("web").unwrap(),
+            by: 1,
+        }),
+        mode: Mode::Enforce,
+        reasons: Vec::new(),
+        decided_at: now,
+    };
+    let outcome = Outcome {
+        decision_id: decision.id.clone(),
+        status,
+        detail: String::new(),
+        notification_id: None,
+        finished_at: now,
+    };
+    let stack = vigil_core::securityhub::Stack {
+        partition: "aws".into(),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+    };
+    vigil_core::opscenter::ops_item(&decision, &outcome, &stack).unwrap()
+}
+
+#[tokio::test]
+async fn opscenter_opens_one_ops_item_per_incident_request_shape() {
+    // The emulator implements no OpsCenter call: the request is checked against the API's shape.
+    use vigil_aws::ssm::OpsCenter;
+    use vigil_core::domain::OutcomeStatus;
+    use vigil_handlers::ports::RecordOpsItem;
+    let (config, replay) = opscenter_replay(vec![(200, serde_json::json!({"OpsItemId": "oi-1"}))]);
+    let item = memory_leak(OutcomeStatus::Unverified);
+    let id = OpsCenter::new(&config).record(&item).await.unwrap();
+    assert_eq!(id, "oi-1");
+    let sent = replayed(&replay);
+    assert_eq!(sent.len(), 1, "an open incident needs no update");
+    let (target, body) = &sent[0];
+    assert_eq!(target, "AmazonSSM.CreateOpsItem");
+    assert_eq!(body["Source"], "Vigil");
+    assert_eq!(body["Severity"], "2");
+    assert_eq!(body["Category"], "Performance");
+    assert!(body["Title"].as_str().unwrap().contains("memory leak"));
+    let data = &body["OperationalData"];
+    assert_eq!(data["/aws/dedup"]["Type"], "SearchableString");
+    assert_eq!(data["/aws/dedup"]["Value"], r#"{"dedupString":"inc-leak"}"#);
+    assert_eq!(
+        data["/aws/resources"]["Value"],
+        r#"[{"arn":"arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"}]"#
+    );
+    assert_eq!(data["vigil:decision"]["Value"], "inc-leak:scale_out");
+}
+
+#[tokio::test]
+async fn opscenter_resolves_the_incidents_open_ops_item_when_healed_request_shape() {
+    use vigil_aws::ssm::OpsCenter;
+    use vigil_core::domain::OutcomeStatus;
+    use vigil_handlers::ports::RecordOpsItem;
+    // OpsCenter deduplicates the second create and names the open OpsItem; it is updated.
+    let (config, replay) = opscenter_replay(vec![
+        (
+            400,
+            serde_json::json!({
+                "__type": "OpsItemAlreadyExistsException",
+                "Message": "An OpsItem with the same dedup string exists.",
+                "OpsItemId": "oi-7"
+            }),
+        ),
+        (200, serde_json::json!({})),
+    ]);
+    let item = memory_leak(OutcomeStatus::Verified);
+    let id = OpsCenter::new(&config).record(&item).await.unwrap();
+    assert_eq!(id, "oi-7");
+    let sent = replayed(&replay);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].0, "AmazonSSM.UpdateOpsItem");
+    assert_eq!(sent[1].1["OpsItemId"], "oi-7");
+    assert_eq!(sent[1].1["Status"], "Resolved");
+
+    // A create refused for another reason is an error, and nothing is updated.
+    let (config, replay) = opscenter_replay(vec![(
+        400,
+        serde_json::json!({"__type": "OpsItemInvalidParameterException", "Message": "bad"}),
+    )]);
+    let err = OpsCenter::new(&config).record(&item).await.unwrap_err();
+    assert_eq!(err.operation, "ssm:CreateOpsItem");
+    assert_eq!(replayed(&replay).len(), 1);
+}

@@ -1,5 +1,5 @@
 //! SSM: the operators' kill switch, policy override and rules override (Parameter Store); Run Command and
-//! Automation for remediation.
+//! Automation for remediation; OpsCenter for operations incidents.
 
 use aws_sdk_ssm::Client;
 
@@ -7,7 +7,7 @@ use super::port_error;
 use vigil_core::names::InstanceId;
 use vigil_handlers::ports::{
     AutomationStatus, CommandStatus, PortError, PortErrorKind, ReadKillSwitch, ReadPolicy,
-    ReadRules, ReadSigningKey, RunCommand, StartAutomation,
+    ReadRules, ReadSigningKey, RecordOpsItem, RunCommand, StartAutomation,
 };
 
 #[derive(Debug, Clone)]
@@ -266,5 +266,84 @@ impl ReadSigningKey for SigningKeyParameter {
             ));
         }
         Ok(p.value().unwrap_or_default().as_bytes().to_vec())
+    }
+}
+
+/// OpsCenter: one OpsItem per operations incident. A create OpsCenter deduplicates (the
+/// incident's OpsItem is open) answers with the existing OpsItem's id, which is then updated;
+/// so is a new one that is already resolved.
+#[derive(Debug, Clone)]
+pub struct OpsCenter {
+    client: Client,
+}
+
+impl OpsCenter {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        OpsCenter {
+            client: Client::new(config),
+        }
+    }
+}
+
+impl RecordOpsItem for OpsCenter {
+    async fn record(&self, item: &vigil_core::opscenter::OpsItem) -> Result<String, PortError> {
+        use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
+        use aws_sdk_ssm::types::{OpsItemDataType, OpsItemDataValue, OpsItemStatus};
+        use vigil_core::opscenter::Status;
+        const CREATE: &str = "ssm:CreateOpsItem";
+        const UPDATE: &str = "ssm:UpdateOpsItem";
+        let data = item
+            .operational_data()
+            .into_iter()
+            .map(|(key, kind, value)| {
+                (
+                    key.to_owned(),
+                    OpsItemDataValue::builder()
+                        .r#type(OpsItemDataType::from(kind))
+                        .value(value)
+                        .build(),
+                )
+            })
+            .collect();
+        let created = self
+            .client
+            .create_ops_item()
+            .title(&item.title)
+            .description(&item.description)
+            .source(vigil_core::opscenter::SOURCE)
+            .severity(item.severity)
+            .category(item.category)
+            .set_operational_data(Some(data))
+            .send()
+            .await;
+        let id = match created {
+            Ok(out) if item.status == Status::Open => {
+                return Ok(out.ops_item_id().unwrap_or_default().to_owned());
+            }
+            Ok(out) => out.ops_item_id().map(str::to_owned),
+            Err(e) => match e.as_service_error() {
+                Some(CreateOpsItemError::OpsItemAlreadyExistsException(found)) => {
+                    found.ops_item_id().map(str::to_owned)
+                }
+                _ => return Err(port_error(CREATE, e)),
+            },
+        };
+        let Some(id) = id.filter(|id| !id.is_empty()) else {
+            return Err(PortError::new(
+                CREATE,
+                PortErrorKind::Rejected,
+                "OpsCenter named no OpsItem",
+            ));
+        };
+        self.client
+            .update_ops_item()
+            .ops_item_id(&id)
+            .description(&item.description)
+            .severity(item.severity)
+            .status(OpsItemStatus::from(item.status.as_str()))
+            .send()
+            .await
+            .map_err(|e| port_error(UPDATE, e))?;
+        Ok(id)
     }
 }

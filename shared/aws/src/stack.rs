@@ -8,7 +8,7 @@ use super::{
     dynamodb::StateTable,
     securityhub::SecurityHub,
     sns::Sns,
-    ssm::{Commands, KillSwitchParameter, SigningKeyParameter},
+    ssm::{Commands, KillSwitchParameter, OpsCenter, SigningKeyParameter},
 };
 use vigil_handlers::config::{self, ConfigError};
 use vigil_handlers::ports::ReadSigningKey;
@@ -25,6 +25,7 @@ pub struct RemediateAdapters {
     pub pipelines: CodePipeline,
     pub audit: AuditTrail,
     pub findings: SecurityHub,
+    pub ops_items: OpsCenter,
 }
 
 impl RemediateAdapters {
@@ -50,6 +51,7 @@ impl RemediateAdapters {
                 &table,
             ),
             findings: SecurityHub::new(sdk),
+            ops_items: OpsCenter::new(sdk),
         })
     }
 }
@@ -67,6 +69,7 @@ impl RemediatePorts for RemediateAdapters {
     type Pipelines = CodePipeline;
     type Audit = AuditTrail;
     type Findings = SecurityHub;
+    type OpsItems = OpsCenter;
 
     fn kill_switch(&self) -> &KillSwitchParameter {
         &self.kill_switch
@@ -97,6 +100,9 @@ impl RemediatePorts for RemediateAdapters {
     }
     fn findings(&self) -> &SecurityHub {
         &self.findings
+    }
+    fn ops_items(&self) -> &OpsCenter {
+        &self.ops_items
     }
 }
 
@@ -140,15 +146,19 @@ pub fn remediate_config(
             (Some(base_url), Some(key)) => Some(ApprovalLinks { base_url, key }),
             _ => None,
         },
-        securityhub: securityhub(lookup),
+        securityhub: home(lookup, config::SECURITY_HUB),
+        opscenter: home(lookup, config::OPSCENTER),
         ..defaults
     }
 }
 
-/// Where findings are imported, when the stack turns Security Hub findings on
-/// (`VIGIL_SECURITY_HUB=on`, with the account and partition it runs in).
-fn securityhub(lookup: &impl Fn(&str) -> Option<String>) -> Option<vigil_core::securityhub::Stack> {
-    if config::optional(lookup, config::SECURITY_HUB).as_deref() != Some("on") {
+/// Where the stack runs, when its `switch` (`VIGIL_SECURITY_HUB`, `VIGIL_OPSCENTER`) is `on`:
+/// the account and partition findings and OpsItems name.
+fn home(
+    lookup: &impl Fn(&str) -> Option<String>,
+    switch: &str,
+) -> Option<vigil_core::securityhub::Stack> {
+    if config::optional(lookup, switch).as_deref() != Some("on") {
         return None;
     }
     let stack = vigil_core::securityhub::Stack {

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod names;
+pub mod opscenter;
 pub mod policy;
 pub mod securityhub;
 pub mod stages;

@@ -28,6 +28,8 @@ pub const RULES_PARAMETER: &str = "VIGIL_RULES_PARAMETER";
 pub const AUDIT_BUCKET: &str = "VIGIL_AUDIT_BUCKET";
 /// `on` makes every incident people are told of a Security Hub finding (remediate, approve).
 pub const SECURITY_HUB: &str = "VIGIL_SECURITY_HUB";
+/// `on` makes every operations incident people are told of an OpsCenter OpsItem.
+pub const OPSCENTER: &str = "VIGIL_OPSCENTER";
 /// The stack's partition (`aws`, `aws-cn`, `aws-us-gov`), for the ARNs Vigil writes.
 pub const PARTITION: &str = "VIGIL_PARTITION";
 /// The pull's detector states, kept between pulls (one object per instance under `detector/`).

@@ -226,6 +226,15 @@ pub trait ImportFinding {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// OpsCenter: an operations incident as an OpsItem (opened, then updated, and resolved when
+/// healed). Returns the OpsItem's id.
+pub trait RecordOpsItem {
+    fn record(
+        &self,
+        item: &vigil_core::opscenter::OpsItem,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
 /// Earlier actions on each resource: the loop breaker's and the ladder's memory.
 pub trait ActionHistory {
     /// The attempts on `resource` since `since`, oldest first.

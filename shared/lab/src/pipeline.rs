@@ -225,6 +225,7 @@ impl RemediatePorts for Pipeline {
     type Pipelines = MemoryOps;
     type Audit = MemoryAudit;
     type Findings = MemoryOutbox;
+    type OpsItems = MemoryOutbox;
 
     fn kill_switch(&self) -> &MemoryState {
         &self.state
@@ -254,6 +255,9 @@ impl RemediatePorts for Pipeline {
         &self.audit
     }
     fn findings(&self) -> &MemoryOutbox {
+        &self.outbox
+    }
+    fn ops_items(&self) -> &MemoryOutbox {
         &self.outbox
     }
 }

@@ -1427,3 +1427,42 @@ fn a_burst_of_guessed_passwords_is_one_alert_and_the_guess_that_works_another() 
     );
     assert_eq!(world.outbox.sent().len(), 2);
 }
+
+#[test]
+fn with_security_hub_and_opscenter_on_a_healed_incident_is_one_resolved_ops_item_and_one_archived_finding()
+ {
+    let mut world = World::new(Mode::Enforce, 3);
+    let home = vigil_core::securityhub::Stack {
+        partition: "aws".into(),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+    };
+    world.pipeline.remediate.securityhub = Some(home.clone());
+    world.pipeline.remediate.opscenter = Some(home);
+    let acted = check(&world, "alarm-cpu-high.json", "delivery-1");
+    let (decision, outcome) = &acted[0];
+    assert_eq!(outcome.status, OutcomeStatus::Verified);
+    let items = world.outbox.ops_items();
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[&decision.incident.id];
+    assert_eq!(item.status, vigil_core::opscenter::Status::Resolved);
+    assert_eq!(item.decision, decision.id);
+    let findings = world.outbox.findings();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        findings[&decision.incident.id].record_state,
+        vigil_core::securityhub::RecordState::Archived
+    );
+    // A threat people are told of is a finding, never an OpsItem.
+    let threat = check(
+        &world,
+        "sources/guardduty-crypto-instance.json",
+        "delivery-2",
+    );
+    assert!(
+        threat.iter().any(|(d, _)| d.incident.threat.is_some()),
+        "{threat:?}"
+    );
+    assert_eq!(world.outbox.ops_items().len(), 1);
+    assert_eq!(world.outbox.findings().len(), 2);
+}

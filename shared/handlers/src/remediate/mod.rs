@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
     DescribeInstance, DetachFromGroup, DisableTransition, FindAlertSent, ImportFinding,
-    MarkAlertSent, PortError, PublishAlert, ReadKillSwitch, RollbackStage, RunCommand,
-    SavePendingApproval, ScalingProcesses, SetDesiredCapacity, SetInstanceHealth, StartAutomation,
-    StopAndResume, TakeQuota, TransitionEnabled,
+    MarkAlertSent, PortError, PublishAlert, ReadKillSwitch, RecordOpsItem, RollbackStage,
+    RunCommand, SavePendingApproval, ScalingProcesses, SetDesiredCapacity, SetInstanceHealth,
+    StartAutomation, StopAndResume, TakeQuota, TransitionEnabled,
 };
 use vigil_core::domain::{Attempt, Code, Decision, Outcome, OutcomeStatus, Tier};
 use vigil_core::keys;
@@ -53,6 +53,9 @@ pub struct RemediateConfig {
     /// Where incidents people are told of become Security Hub findings; `None` (the default,
     /// and a stack that does not turn it on) imports nothing.
     pub securityhub: Option<vigil_core::securityhub::Stack>,
+    /// Where operations incidents people are told of become OpsCenter OpsItems; `None` (the
+    /// default) opens none.
+    pub opscenter: Option<vigil_core::securityhub::Stack>,
 }
 
 /// The approve function's URL and the links' signing key.
@@ -83,6 +86,7 @@ impl Default for RemediateConfig {
             approval: None,
             region: None,
             securityhub: None,
+            opscenter: None,
         }
     }
 }
@@ -106,6 +110,7 @@ pub trait RemediatePorts {
     type Pipelines: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume;
     type Audit: AppendAudit;
     type Findings: ImportFinding;
+    type OpsItems: RecordOpsItem;
 
     fn kill_switch(&self) -> &Self::KillSwitch;
     fn instances(&self) -> &Self::Instances;
@@ -125,11 +130,14 @@ pub trait RemediatePorts {
     /// Security Hub, where every incident people are told of is a finding (when the stack
     /// turns it on: [`RemediateConfig::securityhub`]).
     fn findings(&self) -> &Self::Findings;
+    /// OpsCenter, where every operations incident people are told of is an OpsItem (when the
+    /// stack turns it on: [`RemediateConfig::opscenter`]).
+    fn ops_items(&self) -> &Self::OpsItems;
 }
 
 /// [`RemediatePorts`] from one adapter per capability: how the functions, the simulator and
 /// the tests wire it.
-pub struct RemediateAdapters<'a, K, I, H, A, R, G, C, P, U, F> {
+pub struct RemediateAdapters<'a, K, I, H, A, R, G, C, P, U, F, O> {
     pub kill_switch: &'a K,
     pub instances: &'a I,
     pub health: &'a H,
@@ -140,10 +148,11 @@ pub struct RemediateAdapters<'a, K, I, H, A, R, G, C, P, U, F> {
     pub pipelines: &'a P,
     pub audit: &'a U,
     pub findings: &'a F,
+    pub ops_items: &'a O,
 }
 
-impl<K, I, H, A, R, G, C, P, U, F> RemediatePorts
-    for RemediateAdapters<'_, K, I, H, A, R, G, C, P, U, F>
+impl<K, I, H, A, R, G, C, P, U, F, O> RemediatePorts
+    for RemediateAdapters<'_, K, I, H, A, R, G, C, P, U, F, O>
 where
     K: ReadKillSwitch,
     I: DescribeInstance,
@@ -155,6 +164,7 @@ where
     P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
     U: AppendAudit,
     F: ImportFinding,
+    O: RecordOpsItem,
 {
     type KillSwitch = K;
     type Instances = I;
@@ -166,6 +176,7 @@ where
     type Pipelines = P;
     type Audit = U;
     type Findings = F;
+    type OpsItems = O;
 
     fn kill_switch(&self) -> &K {
         self.kill_switch
@@ -196,6 +207,9 @@ where
     }
     fn findings(&self) -> &F {
         self.findings
+    }
+    fn ops_items(&self) -> &O {
+        self.ops_items
     }
 }
 

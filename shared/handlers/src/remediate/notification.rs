@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::{KEEP_ATTEMPTS_DAYS, RemediateConfig, RemediateError, RemediatePorts};
 use crate::ports::{
-    FindAlertSent, ImportFinding, MarkAlertSent, PublishAlert, SavePendingApproval, TakeQuota,
+    FindAlertSent, ImportFinding, MarkAlertSent, PublishAlert, RecordOpsItem, SavePendingApproval,
+    TakeQuota,
 };
 use vigil_core::alert;
 use vigil_core::domain::{Code, Decision, Outcome, OutcomeStatus, Tier};
@@ -51,6 +52,7 @@ pub(super) async fn tell(
     let told = ports.alerts().publish(&message).await;
     if told.is_ok() {
         finding(decision, &outcome, config, ports, now).await;
+        ops_item(decision, &outcome, config, ports).await;
     }
     match told {
         Ok(id) => {
@@ -90,6 +92,30 @@ async fn finding(
         }
         Err(e) => {
             tracing::warn!(vigil_findings_failed = 1, decision = %decision.id, error = %vigil_core::error_chain(&e), "Security Hub finding not imported")
+        }
+    }
+}
+
+/// An operations incident as an OpsCenter OpsItem, opened or updated, when the stack turns it
+/// on. Best effort, like the finding.
+async fn ops_item(
+    decision: &Decision,
+    outcome: &Outcome,
+    config: &RemediateConfig,
+    ports: &impl RemediatePorts,
+) {
+    let Some(stack) = &config.opscenter else {
+        return;
+    };
+    let Some(item) = vigil_core::opscenter::ops_item(decision, outcome, stack) else {
+        return;
+    };
+    match ports.ops_items().record(&item).await {
+        Ok(id) => {
+            tracing::info!(decision = %decision.id, ops_item = %id, status = item.status.as_str(), "OpsItem recorded")
+        }
+        Err(e) => {
+            tracing::warn!(vigil_ops_items_failed = 1, decision = %decision.id, error = %vigil_core::error_chain(&e), "OpsItem not recorded")
         }
     }
 }

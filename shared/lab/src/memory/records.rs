@@ -48,6 +48,7 @@ impl vigil_handlers::ports::AppendAudit for MemoryAudit {
 pub struct MemoryOutbox {
     sent: Mutex<Vec<Alert>>,
     findings: Mutex<BTreeMap<String, vigil_core::securityhub::Finding>>,
+    ops_items: Mutex<BTreeMap<String, vigil_core::opscenter::OpsItem>>,
     /// Publishes that fail before one succeeds again (an SNS outage).
     failing: Mutex<u32>,
 }
@@ -55,6 +56,11 @@ pub struct MemoryOutbox {
 impl MemoryOutbox {
     pub fn sent(&self) -> Vec<Alert> {
         lock(&self.sent).clone()
+    }
+
+    /// The OpsItems in OpsCenter, by deduplication string (the incident).
+    pub fn ops_items(&self) -> BTreeMap<String, vigil_core::opscenter::OpsItem> {
+        lock(&self.ops_items).clone()
     }
 
     /// The findings in Security Hub, by id.
@@ -72,6 +78,16 @@ impl vigil_handlers::ports::ImportFinding for MemoryOutbox {
     async fn import(&self, finding: &vigil_core::securityhub::Finding) -> Result<(), PortError> {
         lock(&self.findings).insert(finding.id.clone(), finding.clone());
         Ok(())
+    }
+}
+
+impl vigil_handlers::ports::RecordOpsItem for MemoryOutbox {
+    /// As OpsCenter deduplicates: one OpsItem per open deduplication string, updated in place;
+    /// a resolved one is replaced by a new one.
+    async fn record(&self, item: &vigil_core::opscenter::OpsItem) -> Result<String, PortError> {
+        let mut items = lock(&self.ops_items);
+        items.insert(item.dedup.clone(), item.clone());
+        Ok(format!("oi-memory-{}", items.len()))
     }
 }
 

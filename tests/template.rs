@@ -208,6 +208,56 @@ fn changes_to_the_policy_rules_and_kill_switch_are_always_told() {
 }
 
 #[test]
+fn queue_imports_that_fail_are_counted_from_both_logs_and_told() {
+    let template = read("template.yaml");
+    let r = &template["Resources"];
+    let code = std::fs::read_to_string(format!(
+        "{}/../shared/handlers/src/remediate/notification.rs",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let fields = ["vigil_findings_failed", "vigil_ops_items_failed"];
+    for field in fields {
+        assert!(
+            code.contains(&format!("{field} = 1")),
+            "{field} is no longer logged"
+        );
+    }
+    // remediate and approve both tell people (approve through the same path).
+    for (function, log_group) in [
+        ("Remediate", "RemediateLogGroup"),
+        ("Approve", "ApproveLogGroup"),
+    ] {
+        let filter = &r[format!("QueueImportsFailed{function}Metric")]["Properties"];
+        let pattern = filter["FilterPattern"].as_str().unwrap();
+        for field in fields {
+            assert!(
+                pattern.contains(&format!("$.fields.{field} = 1")),
+                "{pattern}"
+            );
+        }
+        assert_eq!(
+            serde_norway::to_string(&filter["LogGroupName"])
+                .unwrap()
+                .trim(),
+            format!("!Ref {log_group}")
+        );
+        assert_eq!(
+            filter["MetricTransformations"][0]["MetricName"],
+            Value::from("QueueImportsFailed")
+        );
+    }
+    let alarm = &r["QueueImportsFailedAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"], Value::from("QueueImportsFailed"));
+    assert_eq!(
+        serde_norway::to_string(&alarm["AlarmActions"][0])
+            .unwrap()
+            .trim(),
+        "!Ref AlertTopic"
+    );
+}
+
+#[test]
 fn refused_events_are_counted_and_told_once_per_burst() {
     let template = read("template.yaml");
     let r = &template["Resources"];

@@ -432,3 +432,139 @@ async fn an_approval_link_from_the_email_scales_out_once_through_the_real_adapte
     assert!(kinds.contains(&"approval".to_owned()), "{kinds:?}");
     vigil_core::audit::verify_stored("audit/", &objects).unwrap();
 }
+
+#[tokio::test]
+async fn named_approvers_two_of_them_scale_out_once_and_one_alone_does_nothing() {
+    use vigil_core::policy::approvals::Approvals;
+    use vigil_handlers::approve;
+    use vigil_lab::requests::named;
+    let stack = h::Stack::new().await;
+    let adapters = h::Adapters::new(&stack);
+    let (group, _) = h::create_group(&stack.config, 2).await;
+    // No signing key: this stack takes approvals from named approvers only.
+    let settings = RemediateConfig {
+        verify_attempts: 3,
+        verify_interval: std::time::Duration::from_millis(100),
+        ..RemediateConfig::default()
+    };
+    let ports = adapters.remediate_ports();
+    let decision = Decision {
+        id: h::unique("d"),
+        incident: Incident {
+            id: h::unique("inc"),
+            resource: Resource::new(ResourceKind::AutoScalingGroup, group.clone()),
+            failure_mode: FailureMode::TrafficSurge,
+            threat: None,
+            severity: Severity::High,
+            confidence: 0.75,
+            opened_at: Utc::now(),
+            evidence: Vec::new(),
+        },
+        tier: Tier::Approval,
+        action: Some(Action::ScaleOut {
+            group: GroupName::parse(&group).unwrap(),
+            by: 1,
+        }),
+        mode: Mode::Enforce,
+        reasons: Vec::new(),
+        decided_at: Utc::now(),
+    };
+    let out = remediate::handle(&decision, "attempt-1", &settings, ports, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::NotActed);
+    // The email says how a named approver approves.
+    let body = h::sns_sent(&stack.topic).last().unwrap().body.clone();
+    assert!(
+        body.contains("named approver") && body.contains(&decision.id),
+        "{body}"
+    );
+
+    // The policy names a role and a user, wants both, and takes no approval from links.
+    let mut policy = vigil_core::policy::Policy::bundled().unwrap();
+    policy.approvals = Approvals {
+        approvers: vec![
+            "arn:aws:iam::123456789012:role/Approver".into(),
+            "arn:aws:iam::123456789012:user/carol".into(),
+        ],
+        required: 2,
+        links: false,
+    };
+    let store =
+        vigil_handlers::decide::PolicyStore::new(policy, Mode::Enforce, std::time::Duration::ZERO);
+    let setup = approve::Setup {
+        key: None,
+        remediate: &settings,
+        store: &store,
+        policy: &adapters.policy,
+    };
+    let ask = |caller: &str, approve_it: bool, request: &str| {
+        let http = named(caller, &decision.id, approve_it);
+        let setup = &setup;
+        let request = request.to_owned();
+        async move { approve::respond(&http, &request, setup, ports, Utc::now()).await }
+    };
+    // A principal the policy does not name: refused, recorded, nothing done.
+    let dan = ask(
+        "arn:aws:sts::123456789012:assumed-role/Developer/dan",
+        true,
+        "r-0",
+    )
+    .await;
+    assert_eq!(dan.status, 403, "{dan:?}");
+    // The first approver: counted, nothing done.
+    let alice = ask(
+        "arn:aws:sts::123456789012:assumed-role/Approver/alice",
+        true,
+        "r-1",
+    )
+    .await;
+    assert_eq!(alice.status, 202, "{alice:?}");
+    assert!(alice.message.contains("1 of 2"), "{}", alice.message);
+    assert_eq!(group_state(&stack.config, &group).await.0, 2);
+    // Another session of the same role is the same approver: not counted twice.
+    let again = ask(
+        "arn:aws:sts::123456789012:assumed-role/Approver/alice-laptop",
+        true,
+        "r-2",
+    )
+    .await;
+    assert_eq!(again.status, 409, "{again:?}");
+    assert_eq!(group_state(&stack.config, &group).await.0, 2);
+    // The second, different approver: the action is carried out, once.
+    let carol = ask("arn:aws:iam::123456789012:user/carol", true, "r-3").await;
+    assert_eq!(carol.status, 200, "{carol:?}");
+    assert_eq!(group_state(&stack.config, &group).await.0, 3);
+
+    // Every verdict is in the trail with its principal, the refused one too.
+    let objects = adapters.remediate.audit.read_all().await.unwrap();
+    let records: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .filter(|r: &serde_json::Value| r["subject"] == decision.id.as_str())
+        .collect();
+    let votes: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "approval-vote")
+        .collect();
+    assert_eq!(votes.len(), 2, "{records:?}");
+    let principals: Vec<&str> = votes
+        .iter()
+        .map(|r| r["payload"]["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        principals,
+        [
+            "arn:aws:iam::123456789012:role/Approver",
+            "arn:aws:iam::123456789012:user/carol"
+        ]
+    );
+    assert!(
+        records.iter().any(|r| r["kind"] == "approval-refused"
+            && r["payload"]["by"]["caller"]
+                .as_str()
+                .is_some_and(|c| c.contains("Developer/dan"))),
+        "{records:?}"
+    );
+    vigil_core::audit::verify_stored("audit/", &objects).unwrap();
+}

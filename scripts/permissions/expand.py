@@ -99,6 +99,8 @@ def attribute(logical, resource, name):
         return arn.rsplit(":", 1)[1]
     if kind == "AWS::Lambda::Url" and name == "FunctionUrl":
         return arn
+    if kind == "AWS::Lambda::Version" and name == "Version":
+        return "1"
     if kind == "AWS::IAM::Role" and name == "RoleId":
         return "AROAEXAMPLEROLEID0001"
     if kind == "AWS::KMS::Key" and name == "KeyId":

@@ -144,11 +144,17 @@ pub fn render_with_links(
                 "  Each link opens a page where you confirm; it works once, for {} hours, and the action is checked again against the limits when you confirm.",
                 crate::approval::LINK_HOURS
             );
+            let _ = writeln!(
+                body,
+                "  Or as a named approver: decision {} at the stack's ApproverUrl, signed with your own AWS credentials.",
+                decision.id
+            );
         }
         (None, crate::domain::Tier::Approval, Some(_)) => {
             let _ = writeln!(
                 body,
-                "\nThis action waits for a person, but approval links are not configured: carry it out by hand if you agree."
+                "\nThis action waits for a person. Approval links are not configured: a named approver can approve decision {} as themselves (a request to the stack's ApproverUrl signed with their AWS credentials), or carry it out by hand if you agree.",
+                decision.id
             );
         }
         _ => {}

@@ -97,8 +97,18 @@ pub fn approval_decided(decision_id: &str) -> String {
     format!("approval-decided#{decision_id}")
 }
 
-/// The counter of verdicts confirmed through approval links in one minute (`minute`: minutes
-/// since the epoch): the global rate limit on approvals.
+/// One named approver's verdict on a decision (a claim: one verdict per approver).
+pub fn approval_vote(decision_id: &str, principal: &str) -> String {
+    format!("approval-vote#{decision_id}#{principal}")
+}
+
+/// How many distinct named approvers approved a decision (a counter).
+pub fn approval_votes(decision_id: &str) -> String {
+    format!("approval-votes#{decision_id}")
+}
+
+/// The counter of verdicts confirmed in one minute (`minute`: minutes since the epoch), through
+/// links and by named approvers: the global rate limit on approvals.
 pub fn approval_rate(minute: i64) -> String {
     format!("approval-rate#{minute}")
 }
@@ -223,6 +233,11 @@ mod tests {
             (sighting("i-1#memory_leak"), "sighting#i-1#memory_leak"),
             (approval_link("n"), "approval-link#n"),
             (approval_decided("d-1"), "approval-decided#d-1"),
+            (
+                approval_vote("d-1", "arn:aws:iam::111122223333:role/A"),
+                "approval-vote#d-1#arn:aws:iam::111122223333:role/A",
+            ),
+            (approval_votes("d-1"), "approval-votes#d-1"),
             (pending_approval("d-1"), "approval#d-1"),
             (
                 principal("arn:aws:iam::1:user/a"),

@@ -150,12 +150,19 @@ impl PolicyStore {
                 }
             }
             lock(&self.state).fetched = Some(Instant::now());
-        } else if let Some(v) = lock(&self.state).refused.clone() {
-            let kept = lock(&self.state).current.id.clone();
-            notice = Some(Reason::new(
-                Code::OverrideRefused,
-                format!("override v{v} is invalid; {kept} stays in force"),
-            ));
+        } else {
+            // One guard: the scrutinee's guard of an `if let` lives through its block, and a
+            // second lock there would wait on it forever.
+            let state = lock(&self.state);
+            if let Some(v) = &state.refused {
+                notice = Some(Reason::new(
+                    Code::OverrideRefused,
+                    format!(
+                        "override v{v} is invalid; {} stays in force",
+                        state.current.id
+                    ),
+                ));
+            }
         }
         let mut policy = lock(&self.state).current.clone();
         if let Some(tag) = &self.protect_tag {

@@ -5,6 +5,7 @@ use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine;
 
 const GET: &str = include_str!("../../../fixtures/function-url/approve-get.json");
+const NAMED: &str = include_str!("../../../fixtures/function-url/approve-iam-post.json");
 
 /// The token of an approval link (`...?t=<token>`), or the text itself when it has none.
 pub fn token_of(link: &str) -> &str {
@@ -57,6 +58,29 @@ pub fn confirm(token: &str, from: &str, base64: bool) -> LambdaFunctionUrlReques
     r
 }
 
+/// A named approver's verdict through the IAM-authenticated URL, as Lambda passes it: signed by
+/// `caller` (an IAM ARN; Lambda fills `requestContext.authorizer.iam` from the signature).
+pub fn named(caller: &str, decision: &str, approve: bool) -> LambdaFunctionUrlRequest {
+    // The fixture is part of the crate: it always parses (a test pins it).
+    let mut r: LambdaFunctionUrlRequest = serde_json::from_str(NAMED).unwrap_or_default();
+    if let Some(iam) = r
+        .request_context
+        .authorizer
+        .as_mut()
+        .and_then(|a| a.iam.as_mut())
+    {
+        iam.user_arn = Some(caller.to_owned());
+    }
+    r.body = Some(
+        serde_json::json!({
+            "decision": decision,
+            "verdict": if approve { "approve" } else { "deny" },
+        })
+        .to_string(),
+    );
+    r
+}
+
 /// A POST with a body of its own (malformed, oversized, hostile).
 pub fn post_raw(body: &str) -> LambdaFunctionUrlRequest {
     let mut r = base("POST");
@@ -67,6 +91,28 @@ pub fn post_raw(body: &str) -> LambdaFunctionUrlRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_named_fixture_is_an_iam_authenticated_function_url_request() {
+        let r: LambdaFunctionUrlRequest = serde_json::from_str(NAMED).unwrap();
+        let iam = r.request_context.authorizer.unwrap().iam.unwrap();
+        assert_eq!(
+            iam.user_arn.as_deref(),
+            Some("arn:aws:sts::111122223333:assumed-role/Approver/alice")
+        );
+        let n = named("arn:aws:iam::111122223333:user/bob", "d-1", false);
+        assert_eq!(
+            n.request_context
+                .authorizer
+                .unwrap()
+                .iam
+                .unwrap()
+                .user_arn
+                .as_deref(),
+            Some("arn:aws:iam::111122223333:user/bob")
+        );
+        assert!(n.body.unwrap().contains(r#""verdict":"deny""#));
+    }
 
     #[test]
     fn the_fixture_is_a_function_url_request() {

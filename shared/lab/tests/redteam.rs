@@ -648,3 +648,163 @@ fn a_fresh_session_name_each_time_still_builds_the_roles_history() {
     let session = format!("{role}/session-{}", calls - 1);
     assert!(block_on(state.load(&session)).unwrap().is_none());
 }
+
+/// The policy override as text: the bundled default, in enforce mode, with `approvals`.
+fn with_approvals(approvals: &str) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infra/policy/default.yaml"
+    ))
+    .unwrap();
+    let (head, _) = text
+        .split_once("\napprovals:\n")
+        .expect("the default policy has an approvals section");
+    format!(
+        "{}\napprovals:\n{approvals}\n",
+        head.replacen("mode: dry-run", "mode: enforce", 1)
+    )
+}
+
+#[test]
+fn a_link_cannot_approve_where_the_policy_wants_named_approvers_but_can_deny() {
+    let w = World::new(Mode::Enforce);
+    w.p.state.set_policy(
+        &with_approvals(
+            "  approvers: [\"arn:aws:iam::123456789012:role/Approver\"]\n  links: false",
+        ),
+        "9",
+    );
+    let (approve, deny) = w.ask("d-named-1", w.scale_out(1));
+    let before = w.snapshot();
+    let page = w.confirm(&approve);
+    assert_eq!(page.status, 403, "{page:?}");
+    assert_eq!(w.snapshot(), before, "a refused link changes nothing");
+    // The link is not used up by the refusal: its deny still works.
+    let denied = w.confirm(&deny);
+    assert_eq!(denied.status, 200, "{denied:?}");
+    assert_eq!(w.desired(), before.0);
+}
+
+#[test]
+fn named_verdicts_hostile_or_unnamed_change_nothing() {
+    let w = World::new(Mode::Enforce);
+    w.p.state.set_policy(
+        &with_approvals("  approvers: [\"arn:aws:iam::123456789012:role/Approver\"]"),
+        "10",
+    );
+    w.ask("d-named-2", w.scale_out(1));
+    let before = w.snapshot();
+    let approver = "arn:aws:sts::123456789012:assumed-role/Approver/alice";
+    // Not named, another account's role of the same name, a malformed or oversized body, an
+    // unknown decision, a GET: all refused.
+    for (caller, http) in [
+        (
+            "unnamed",
+            requests::named("arn:aws:iam::123456789012:user/mallory", "d-named-2", true),
+        ),
+        (
+            "other account",
+            requests::named(
+                "arn:aws:sts::444455556666:assumed-role/Approver/eve",
+                "d-named-2",
+                true,
+            ),
+        ),
+        (
+            "unknown decision",
+            requests::named(approver, "d-unknown", true),
+        ),
+    ] {
+        let page = w.send(&http);
+        assert!(page.status >= 400, "{caller}: {page:?}");
+    }
+    for body in [
+        "not json",
+        "{\"decision\":\"d-named-2\"}",
+        &"x".repeat(20_000),
+    ] {
+        let mut http = requests::named(approver, "d-named-2", true);
+        http.body = Some(body.to_owned());
+        assert_eq!(w.send(&http).status, 400, "{body:.40}");
+    }
+    let mut get = requests::named(approver, "d-named-2", true);
+    get.request_context.http.method = Some("GET".into());
+    assert_eq!(w.send(&get).status, 405);
+    let after = w.snapshot();
+    assert_eq!(after.0, before.0, "nothing was acted on");
+    // The two unnamed callers are recorded (the named approver's unknown decision is not a
+    // verdict on anything).
+    assert_eq!(
+        w.audit_kinds()
+            .iter()
+            .filter(|k| *k == "approval-refused")
+            .count(),
+        2
+    );
+    // The named approver, alone enough here (required 1): carried out once.
+    let page = w.send(&requests::named(approver, "d-named-2", true));
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(w.desired(), before.0 + 1);
+    let again = w.send(&requests::named(
+        "arn:aws:sts::123456789012:assumed-role/Approver/bob",
+        "d-named-2",
+        true,
+    ));
+    assert_eq!(again.status, 409, "one approver, one verdict: {again:?}");
+    assert_eq!(w.desired(), before.0 + 1);
+}
+
+#[test]
+fn one_named_denial_denies() {
+    let w = World::new(Mode::Enforce);
+    w.p.state.set_policy(
+        &with_approvals(
+            "  approvers: [\"arn:aws:iam::123456789012:role/Approver\", \"arn:aws:iam::123456789012:user/carol\"]\n  required: 2",
+        ),
+        "11",
+    );
+    w.ask("d-named-3", w.scale_out(1));
+    let before = w.desired();
+    let yes = w.send(&requests::named(
+        "arn:aws:sts::123456789012:assumed-role/Approver/alice",
+        "d-named-3",
+        true,
+    ));
+    assert_eq!(yes.status, 202, "{yes:?}");
+    let no = w.send(&requests::named(
+        "arn:aws:iam::123456789012:user/carol",
+        "d-named-3",
+        false,
+    ));
+    assert_eq!(no.status, 200, "{no:?}");
+    assert_eq!(no.title, "Denied");
+    assert_eq!(w.desired(), before);
+}
+
+/// A refused policy override read again while the store's copy is fresh: the refusal is cited
+/// again (and told once). This once waited forever on its own lock.
+#[test]
+fn a_refused_override_read_again_within_the_cache_period_is_cited_again() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let state = vigil_lab::memory::MemoryState::default();
+        state.set_policy("version: 2\nlimits: {max_group_share: 7}\n", "3");
+        let outbox = vigil_lab::memory::MemoryOutbox::default();
+        let store = vigil_handlers::decide::PolicyStore::new(
+            Policy::bundled().unwrap(),
+            Mode::Enforce,
+            std::time::Duration::from_secs(600),
+        );
+        let first = block_on(store.current(&state, &outbox)).1;
+        let second = block_on(store.current(&state, &outbox)).1;
+        let _ = tx.send((first, second, outbox.sent().len()));
+    });
+    // A watchdog, not a timing: the store must answer at all.
+    let (first, second, told) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the policy store did not answer its second read");
+    for notice in [first, second] {
+        assert_eq!(notice.map(|r| r.code), Some(Code::OverrideRefused));
+    }
+    assert_eq!(told, 1, "told once per refused version");
+}

@@ -19,6 +19,7 @@
 //! and changed only by those two and [`Decision::shelve`]. Every step leaves a reason.
 
 pub mod actions;
+pub mod approvals;
 pub mod detections;
 pub mod limits;
 mod matching;
@@ -100,6 +101,10 @@ pub struct Policy {
     /// its reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressions: Vec<detections::RuleSuppression>,
+    /// Who may approve what waits for a person: the email's links, named IAM principals, and
+    /// how many of them.
+    #[serde(default)]
+    pub approvals: approvals::Approvals,
     /// Where this policy came from and a hash of its text (set on load, not written).
     #[serde(skip)]
     #[schemars(skip)]
@@ -450,6 +455,9 @@ impl Policy {
                     rule.name, rule.tier
                 ));
             }
+        }
+        if let Some(why) = self.approvals.invalid() {
+            return bad(why);
         }
         Ok(())
     }

@@ -98,6 +98,7 @@ impl PolicyV1 {
             gate: self.gate,
             deployments: Vec::new(),
             suppressions: Vec::new(),
+            approvals: Default::default(),
             id: String::new(),
         }
     }

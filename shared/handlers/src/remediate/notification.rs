@@ -179,15 +179,16 @@ async fn approval_links<R: SavePendingApproval>(
     if decision.tier != Tier::Approval || decision.action.is_none() {
         return None;
     }
-    let Some(approval) = &config.approval else {
-        tracing::warn!(decision = %decision.id, "approval links are not configured");
-        return None;
-    };
+    // Pending whether or not links are signed: named approvers find it by its id.
     let until = now + chrono::Duration::hours(vigil_core::approval::LINK_HOURS);
     if let Err(e) = pending.save_pending(decision, until).await {
         tracing::error!(error = %vigil_core::error_chain(&e), decision = %decision.id, "pending approval not saved");
         return None;
     }
+    let Some(approval) = &config.approval else {
+        tracing::warn!(decision = %decision.id, "approval links are not configured");
+        return None;
+    };
     match vigil_core::approval::links(&approval.key, &approval.base_url, decision, now, |v| {
         format!("{}:{v:?}", decision.id)
     }) {

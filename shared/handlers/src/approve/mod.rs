@@ -26,6 +26,8 @@ use vigil_core::approval::{self, ApprovalError, Token, Verdict};
 use vigil_core::domain::{Code, Decision, Reason};
 use vigil_core::policy::{Facts, Needs};
 
+pub mod named;
+
 /// Verdicts confirmed per minute, stack-wide: more is refused (429) and changes nothing.
 pub const MAX_VERDICTS_PER_MINUTE: u32 = 20;
 /// The largest form body accepted, in bytes.
@@ -143,6 +145,10 @@ where
     P::History: LoadPendingApproval,
     R: ReadPolicy,
 {
+    // Through the IAM-authenticated URL: Lambda says who signed the request.
+    if let Some(caller) = named::caller(http) {
+        return named::respond(http, caller, request, setup, ports, now).await;
+    }
     let method = http.request_context.http.method.as_deref().unwrap_or("");
     match method.to_ascii_uppercase().as_str() {
         "GET" | "HEAD" => {
@@ -388,38 +394,22 @@ where
             return page;
         }
     };
-    let state = ports.history();
-    // The global rate limit, counted on verdicts with a valid link only (a forged flood
-    // cannot use it up).
-    let minute = now.timestamp() / 60;
-    let until = now + chrono::Duration::minutes(2);
-    match state
-        .take(
-            &vigil_core::keys::approval_rate(minute),
-            MAX_VERDICTS_PER_MINUTE,
-            until,
-        )
-        .await
-    {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            tracing::warn!(vigil_approval_flood = 1, "approval rate limit reached");
+    if token.verdict == Verdict::Approve {
+        let (policy, _) = setup.store.current(setup.policy, ports.alerts()).await;
+        if !policy.approvals.links_approve() {
             return Page::new(
-                429,
-                "Too many",
-                format!(
-                    "More than {MAX_VERDICTS_PER_MINUTE} verdicts this minute: nothing was changed. Try again in a minute."
-                ),
-            );
-        }
-        Err(e) => {
-            return Page::new(
-                503,
-                "Try again",
-                format!("{}: nothing was changed.", vigil_core::error_chain(&e)),
+                403,
+                "Named approvers only",
+                "The policy in force takes approvals from named approvers only (signed as themselves through the stack's ApproverUrl): nothing was changed, and this link can still deny.",
             );
         }
     }
+    // The global rate limit, counted on verdicts with a valid link only (a forged flood
+    // cannot use it up).
+    if let Err(page) = within_rate(ports, now).await {
+        return page;
+    }
+    let state = ports.history();
     // One use per link, one verdict per decision.
     for key in [
         vigil_core::keys::approval_link(&token.nonce),
@@ -491,9 +481,63 @@ where
             ))
         }
     };
-    match remediate::handle(&decided, &who.request, setup.remediate, ports, now).await {
+    carry_out(&decided, verdict, &who.request, &action, setup, ports, now).await
+}
+
+/// The stack-wide rate limit on verdicts: more than [`MAX_VERDICTS_PER_MINUTE`] a minute is
+/// refused (429) and changes nothing.
+async fn within_rate<P>(ports: &P, now: DateTime<Utc>) -> Result<(), Page>
+where
+    P: RemediatePorts,
+{
+    let minute = now.timestamp() / 60;
+    let until = now + chrono::Duration::minutes(2);
+    match ports
+        .history()
+        .take(
+            &vigil_core::keys::approval_rate(minute),
+            MAX_VERDICTS_PER_MINUTE,
+            until,
+        )
+        .await
+    {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            tracing::warn!(vigil_approval_flood = 1, "approval rate limit reached");
+            Err(Page::new(
+                429,
+                "Too many",
+                format!(
+                    "More than {MAX_VERDICTS_PER_MINUTE} verdicts this minute: nothing was changed. Try again in a minute."
+                ),
+            ))
+        }
+        Err(e) => Err(Page::new(
+            503,
+            "Try again",
+            format!("{}: nothing was changed.", vigil_core::error_chain(&e)),
+        )),
+    }
+}
+
+/// A decided verdict through the same `remediate` path as any decision, and what it did.
+async fn carry_out<P, R>(
+    decided: &Decision,
+    verdict: Verdict,
+    owner: &str,
+    action: &str,
+    setup: &Setup<'_, R>,
+    ports: &P,
+    now: DateTime<Utc>,
+) -> Page
+where
+    P: RemediatePorts,
+    P::History: LoadPendingApproval,
+    R: ReadPolicy,
+{
+    match remediate::handle(decided, owner, setup.remediate, ports, now).await {
         Ok(outcome) => {
-            let mut metrics = vigil_core::telemetry::remediated(&decided, &outcome);
+            let mut metrics = vigil_core::telemetry::remediated(decided, &outcome);
             metrics.push(vigil_core::telemetry::approval_decided(match verdict {
                 Verdict::Approve => "approve",
                 Verdict::Deny => "deny",

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod approve;
 mod eval;
 mod replay;
 mod rules;
@@ -105,6 +106,19 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Approve (or deny) a decision that waits for a person, as yourself: a request to the
+    /// stack's ApproverUrl signed with your AWS credentials. Your verdict counts if the policy
+    /// names you (`approvals`); the answer says how many approvals the decision has.
+    Approve {
+        /// The decision id (in the approval email).
+        decision: String,
+        /// The stack's `ApproverUrl` output.
+        #[arg(long)]
+        url: String,
+        /// Deny instead of approving.
+        #[arg(long)]
+        deny: bool,
     },
     /// The detection rules (Sigma): the bundled pack, and an operator's own.
     Rules {
@@ -347,6 +361,22 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Rules { command } => rules::run(command),
+        Command::Approve {
+            decision,
+            url,
+            deny,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let (status, html) = runtime.block_on(approve::send(&url, &decision, deny))?;
+            println!("{status} {}", approve::message(&html));
+            if !(200..300).contains(&status) {
+                bail!("the verdict was not taken ({status})");
+            }
+            Ok(())
+        }
         Command::Audit {
             command:
                 AuditCommand::Verify {

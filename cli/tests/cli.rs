@@ -414,3 +414,103 @@ fn rules_check_refuses_an_override_the_stack_would_refuse_or_never_see() {
     assert!(run.stderr.contains("at most 8192"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `vigil approve` against a stand-in for the stack's ApproverUrl on this machine: the request
+/// it receives, and what the command prints of the answer.
+fn approve_against(status: &str, page: &str, extra: &[&str]) -> (Run, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        reader.get_mut().write_all(answer.as_bytes()).unwrap();
+        head + &String::from_utf8(body).unwrap()
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut args = vec!["approve", "d-42", "--url", url.as_str()];
+    args.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(&args)
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
+        .env("AWS_SESSION_TOKEN", "a-session-token")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("running vigil");
+    let request = server.join().unwrap();
+    (
+        Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        request,
+    )
+}
+
+#[test]
+fn approve_signs_the_verdict_with_the_callers_own_credentials() {
+    let (run, request) = approve_against(
+        "202 Accepted",
+        "<html><h1>Approval counted</h1><p>1 of 2 named approvals</p></html>",
+        &[],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("202 Approval counted: 1 of 2 named approvals"),
+        "{}",
+        run.stdout
+    );
+    let lower = request.to_ascii_lowercase();
+    assert!(request.starts_with("POST / HTTP/1.1"), "{request}");
+    assert!(
+        lower.contains("authorization: aws4-hmac-sha256 credential=akidexample/")
+            && lower.contains("/eu-west-1/lambda/aws4_request"),
+        "{request}"
+    );
+    assert!(
+        lower.contains("x-amz-security-token: a-session-token"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with(r#"{"decision":"d-42","verdict":"approve"}"#),
+        "{request}"
+    );
+    // A refusal is an error, with what the function said.
+    let (run, request) = approve_against(
+        "403 Forbidden",
+        "<html><h1>Not an approver</h1><p>The policy in force does not name you</p></html>",
+        &["--deny"],
+    );
+    assert!(!run.ok);
+    assert!(run.stdout.contains("403 Not an approver"), "{}", run.stdout);
+    assert!(request.ends_with(r#""verdict":"deny"}"#), "{request}");
+}

@@ -146,14 +146,14 @@ pub fn render_with_links(
             );
             let _ = writeln!(
                 body,
-                "  Or as a named approver: decision {} at the stack's ApproverUrl, signed with your own AWS credentials.",
+                "  Or as a named approver, with your own AWS credentials: vigil approve {} --url <the stack's ApproverUrl>",
                 decision.id
             );
         }
         (None, crate::domain::Tier::Approval, Some(_)) => {
             let _ = writeln!(
                 body,
-                "\nThis action waits for a person. Approval links are not configured: a named approver can approve decision {} as themselves (a request to the stack's ApproverUrl signed with their AWS credentials), or carry it out by hand if you agree.",
+                "\nThis action waits for a person. Approval links are not configured: a named approver can approve it as themselves (`vigil approve {} --url <the stack's ApproverUrl>`, signed with their AWS credentials), or carry it out by hand if you agree.",
                 decision.id
             );
         }

@@ -400,7 +400,7 @@ where
             return Page::new(
                 403,
                 "Named approvers only",
-                "The policy in force takes approvals from named approvers only (signed as themselves through the stack's ApproverUrl): nothing was changed, and this link can still deny.",
+                "The policy in force takes approvals from named approvers only (signed as themselves through the stack's ApproverUrl, for example with `vigil approve`): nothing was changed, and this link can still deny.",
             );
         }
     }

@@ -415,22 +415,17 @@ where
         vigil_core::keys::approval_link(&token.nonce),
         vigil_core::keys::approval_decided(&token.decision_id),
     ] {
-        match state.claim(&key, &who.request, now, token.expires_at).await {
-            Ok(Claim::Won) => {}
-            Ok(Claim::Held) => {
-                return Page::new(
-                    409,
-                    "Already decided",
-                    "This decision was already approved or denied: nothing more was changed.",
-                );
-            }
-            Err(e) => {
-                return Page::new(
-                    503,
-                    "Try again",
-                    format!("{}: nothing was changed.", vigil_core::error_chain(&e)),
-                );
-            }
+        if let Err(page) = claim_or_page(
+            state,
+            &key,
+            &who.request,
+            now,
+            token.expires_at,
+            ALREADY_DECIDED,
+        )
+        .await
+        {
+            return page;
         }
     }
     let verdict = token.verdict;
@@ -482,6 +477,33 @@ where
         }
     };
     carry_out(&decided, verdict, &who.request, &action, setup, ports, now).await
+}
+
+/// What a verdict on a decision already decided is told.
+const ALREADY_DECIDED: (&str, &str) = (
+    "Already decided",
+    "This decision was already approved or denied: nothing more was changed.",
+);
+
+/// Takes the claim `key`, or the page that says why not: `held` (title, message) when
+/// someone holds it, "try again" when the claim could not be read.
+async fn claim_or_page<C: ClaimOnce>(
+    state: &C,
+    key: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    held: (&str, &str),
+) -> Result<(), Page> {
+    match state.claim(key, owner, now, until).await {
+        Ok(Claim::Won) => Ok(()),
+        Ok(Claim::Held) => Err(Page::new(409, held.0, held.1)),
+        Err(e) => Err(Page::new(
+            503,
+            "Try again",
+            format!("{}: nothing was changed.", vigil_core::error_chain(&e)),
+        )),
+    }
 }
 
 /// The stack-wide rate limit on verdicts: more than [`MAX_VERDICTS_PER_MINUTE`] a minute is

@@ -8,8 +8,11 @@ use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use super::{MAX_BODY_BYTES, Page, Setup, carry_out, describe, reconsider, within_rate};
-use crate::ports::{AppendAudit, Claim, ClaimOnce, LoadPendingApproval, ReadPolicy, TakeQuota};
+use super::{
+    ALREADY_DECIDED, MAX_BODY_BYTES, Page, Setup, carry_out, claim_or_page, describe, reconsider,
+    within_rate,
+};
+use crate::ports::{AppendAudit, LoadPendingApproval, ReadPolicy, TakeQuota};
 use crate::remediate::RemediatePorts;
 use vigil_core::approval::Verdict;
 use vigil_core::domain::{Code, Reason};
@@ -107,30 +110,20 @@ where
     let state = ports.history();
     let until = now + chrono::Duration::hours(VOTE_HOURS);
     // One verdict per approver per decision.
-    match state
-        .claim(
-            &vigil_core::keys::approval_vote(&decision.id, &principal),
-            request,
-            now,
-            until,
-        )
-        .await
+    if let Err(page) = claim_or_page(
+        state,
+        &vigil_core::keys::approval_vote(&decision.id, &principal),
+        request,
+        now,
+        until,
+        (
+            "Already given",
+            "You have already given your verdict on this decision: nothing more was changed.",
+        ),
+    )
+    .await
     {
-        Ok(Claim::Won) => {}
-        Ok(Claim::Held) => {
-            return Page::new(
-                409,
-                "Already given",
-                "You have already given your verdict on this decision: nothing more was changed.",
-            );
-        }
-        Err(e) => {
-            return Page::new(
-                503,
-                "Try again",
-                format!("{}: nothing was changed.", vigil_core::error_chain(&e)),
-            );
-        }
+        return page;
     }
     let required = policy.approvals.required;
     let votes = match ask.verdict {
@@ -186,30 +179,17 @@ where
         );
     }
     // Enough approvals, or a denial: the decision's one verdict.
-    match state
-        .claim(
-            &vigil_core::keys::approval_decided(&decision.id),
-            request,
-            now,
-            until,
-        )
-        .await
+    if let Err(page) = claim_or_page(
+        state,
+        &vigil_core::keys::approval_decided(&decision.id),
+        request,
+        now,
+        until,
+        ALREADY_DECIDED,
+    )
+    .await
     {
-        Ok(Claim::Won) => {}
-        Ok(Claim::Held) => {
-            return Page::new(
-                409,
-                "Already decided",
-                "This decision was already approved or denied: nothing more was changed.",
-            );
-        }
-        Err(e) => {
-            return Page::new(
-                503,
-                "Try again",
-                format!("{}: nothing was changed.", vigil_core::error_chain(&e)),
-            );
-        }
+        return page;
     }
     let action = describe(&decision);
     let decided = match ask.verdict {

@@ -200,40 +200,67 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
-#[test]
-fn every_call_a_runbook_makes_has_a_row_for_the_automation_role() {
-    let rows = rows();
+/// The AWS calls a runbook makes: its scripts' boto3 calls on their `ec2` and `autoscaling`
+/// clients, and its executeAwsApi and assertAwsResourceProperty steps.
+fn runbook_calls(runbook: &str) -> BTreeSet<String> {
+    let text = read(runbook);
     let mut calls = BTreeSet::new();
-    // The containment runbook's script: boto3 calls on its `ec2` and `autoscaling` clients.
-    let contain = read("infra/ssm/contain-instance.yaml");
-    for (client, service) in [("ec2.", "ec2"), ("autoscaling.", "autoscaling")] {
-        for piece in contain.split(client).skip(1) {
-            let name: String = piece
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                .collect();
-            if piece[name.len()..].starts_with('(') && !name.is_empty() {
-                calls.insert(format!("{service}:{}", pascal(&name)));
-            }
-        }
-    }
-    // The key runbook: executeAwsApi and assertAwsResourceProperty steps.
-    let key: Value = serde_norway::from_str(&read("infra/ssm/deactivate-access-key.yaml")).unwrap();
-    for step in key["mainSteps"].as_sequence().unwrap() {
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    for step in doc["mainSteps"].as_sequence().unwrap() {
         let inputs = &step["inputs"];
         if let (Some(service), Some(api)) = (inputs["Service"].as_str(), inputs["Api"].as_str()) {
             calls.insert(format!("{service}:{api}"));
         }
+        let Some(script) = inputs["Script"].as_str() else {
+            continue;
+        };
+        for (client, service) in [("ec2.", "ec2"), ("autoscaling.", "autoscaling")] {
+            for piece in script.split(client).skip(1) {
+                let name: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if piece[name.len()..].starts_with('(') && !name.is_empty() {
+                    calls.insert(format!("{service}:{}", pascal(&name)));
+                }
+            }
+        }
     }
-    assert!(calls.len() >= 12, "{calls:?}");
-    let missing: Vec<_> = calls
-        .iter()
-        .filter(|c| !rows.contains(&((*c).clone(), "automation".to_owned())))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "runbook calls with no automation row: {missing:?}"
-    );
+    calls
+}
+
+#[test]
+fn every_call_a_runbook_makes_has_a_row_for_the_role_it_runs_as() {
+    let rows = rows();
+    for (runbooks, role, at_least) in [
+        (
+            [
+                "infra/ssm/contain-instance.yaml",
+                "infra/ssm/deactivate-access-key.yaml",
+            ],
+            "automation",
+            12,
+        ),
+        (
+            [
+                "infra/ssm/release-instance.yaml",
+                "infra/ssm/reactivate-access-key.yaml",
+            ],
+            "undo",
+            10,
+        ),
+    ] {
+        let calls: BTreeSet<String> = runbooks.iter().flat_map(|r| runbook_calls(r)).collect();
+        assert!(calls.len() >= at_least, "{role}: {calls:?}");
+        let missing: Vec<_> = calls
+            .iter()
+            .filter(|c| !rows.contains(&((*c).clone(), role.to_owned())))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "runbook calls with no {role} row: {missing:?}"
+        );
+    }
 }
 
 #[test]

@@ -38,6 +38,16 @@ fn the_templates_documents_are_the_infra_sources() {
         "infra/ssm/contain-instance.yaml",
         "Automation",
     );
+    check(
+        "ReleaseInstanceDocument",
+        "infra/ssm/release-instance.yaml",
+        "Automation",
+    );
+    check(
+        "ReactivateAccessKeyDocument",
+        "infra/ssm/reactivate-access-key.yaml",
+        "Automation",
+    );
 }
 
 #[test]
@@ -46,6 +56,8 @@ fn every_document_parameter_has_an_allowed_pattern() {
         "infra/ssm/restart-service.yaml",
         "infra/ssm/deactivate-access-key.yaml",
         "infra/ssm/contain-instance.yaml",
+        "infra/ssm/release-instance.yaml",
+        "infra/ssm/reactivate-access-key.yaml",
     ] {
         let doc = read(source);
         let params = doc["parameters"].as_mapping().unwrap();

@@ -22,6 +22,11 @@ pub fn body(decision: &str, deny: bool) -> String {
     .to_string()
 }
 
+/// The request an undo is: `POST` of `{"undo"}` to the URL.
+pub fn undo_body(decision: &str) -> String {
+    serde_json::json!({ "undo": decision }).to_string()
+}
+
 /// The region of a function URL (`https://<id>.lambda-url.<region>.on.aws/`).
 pub fn region_of(url: &str) -> Option<&str> {
     let host = url.split("://").nth(1)?.split('/').next()?;
@@ -76,8 +81,8 @@ pub fn signed(
     Ok(request)
 }
 
-/// Sends the verdict and returns the approve function's status and answer.
-pub async fn send(url: &str, decision: &str, deny: bool) -> Result<(u16, String)> {
+/// Sends `body` (a verdict or an undo) and returns the approve function's status and answer.
+pub async fn send(url: &str, body: String) -> Result<(u16, String)> {
     let sdk = vigil_aws::load_config().await;
     let region = match region_of(url) {
         Some(r) => r.to_owned(),
@@ -92,13 +97,7 @@ pub async fn send(url: &str, decision: &str, deny: bool) -> Result<(u16, String)
         .provide_credentials()
         .await
         .context("reading your AWS credentials")?;
-    let request = signed(
-        url,
-        body(decision, deny),
-        &region,
-        credentials,
-        SystemTime::now(),
-    )?;
+    let request = signed(url, body, &region, credentials, SystemTime::now())?;
     let tls = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
         .context("the system's root certificates")?;
@@ -112,7 +111,7 @@ pub async fn send(url: &str, decision: &str, deny: bool) -> Result<(u16, String)
     let response = client
         .request(request)
         .await
-        .context("sending the verdict")?;
+        .context("sending the request")?;
     let status = response.status().as_u16();
     let text = response
         .into_body()

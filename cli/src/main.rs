@@ -120,6 +120,18 @@ enum Command {
         #[arg(long)]
         deny: bool,
     },
+    /// Undo the action a decision took (release a quarantine, activate a key again, resume
+    /// scaling, lift a freeze, scale back in), as yourself: a request to the stack's
+    /// ApproverUrl signed with your AWS credentials. The undo is a decision of its own that
+    /// waits for the policy's named approvers (your request is the first approval) and is
+    /// checked against every limit in force.
+    Undo {
+        /// The id of the decision whose action is undone (in its outcome email).
+        decision: String,
+        /// The stack's `ApproverUrl` output.
+        #[arg(long)]
+        url: String,
+    },
     /// The detection rules (Sigma): the bundled pack, and an operator's own.
     Rules {
         #[command(subcommand)]
@@ -370,10 +382,24 @@ fn run(cli: Cli) -> Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            let (status, html) = runtime.block_on(approve::send(&url, &decision, deny))?;
+            let body = approve::body(&decision, deny);
+            let (status, html) = runtime.block_on(approve::send(&url, body))?;
             println!("{status} {}", approve::message(&html));
             if !(200..300).contains(&status) {
                 bail!("the verdict was not taken ({status})");
+            }
+            Ok(())
+        }
+        Command::Undo { decision, url } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let body = approve::undo_body(&decision);
+            let (status, html) = runtime.block_on(approve::send(&url, body))?;
+            println!("{status} {}", approve::message(&html));
+            if !(200..300).contains(&status) {
+                bail!("the undo was not taken ({status})");
             }
             Ok(())
         }

@@ -417,7 +417,7 @@ fn rules_check_refuses_an_override_the_stack_would_refuse_or_never_see() {
 
 /// `vigil approve` against a stand-in for the stack's ApproverUrl on this machine: the request
 /// it receives, and what the command prints of the answer.
-fn approve_against(status: &str, page: &str, extra: &[&str]) -> (Run, String) {
+fn approve_against(status: &str, page: &str, command: &[&str]) -> (Run, String) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -447,8 +447,8 @@ fn approve_against(status: &str, page: &str, extra: &[&str]) -> (Run, String) {
         head + &String::from_utf8(body).unwrap()
     });
     let url = format!("http://127.0.0.1:{port}/");
-    let mut args = vec!["approve", "d-42", "--url", url.as_str()];
-    args.extend_from_slice(extra);
+    let mut args = command.to_vec();
+    args.extend_from_slice(&["--url", url.as_str()]);
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(&args)
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
@@ -480,7 +480,7 @@ fn approve_signs_the_verdict_with_the_callers_own_credentials() {
     let (run, request) = approve_against(
         "202 Accepted",
         "<html><h1>Approval counted</h1><p>1 of 2 named approvals</p></html>",
-        &[],
+        &["approve", "d-42"],
     );
     assert!(run.ok, "{}", run.stderr);
     assert!(
@@ -508,9 +508,42 @@ fn approve_signs_the_verdict_with_the_callers_own_credentials() {
     let (run, request) = approve_against(
         "403 Forbidden",
         "<html><h1>Not an approver</h1><p>The policy in force does not name you</p></html>",
-        &["--deny"],
+        &["approve", "d-42", "--deny"],
     );
     assert!(!run.ok);
     assert!(run.stdout.contains("403 Not an approver"), "{}", run.stdout);
     assert!(request.ends_with(r#""verdict":"deny"}"#), "{request}");
+}
+
+#[test]
+fn undo_asks_as_the_caller_for_the_decisions_action_to_be_undone() {
+    let (run, request) = approve_against(
+        "200 OK",
+        "<html><h1>Approved</h1><p>release i-0123456789abcdef0 from quarantine: Verified</p></html>",
+        &["undo", "inc-7:quarantine_instance"],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("200 Approved: release"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("authorization: aws4-hmac-sha256 credential=akidexample/"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with(r#"{"undo":"inc-7:quarantine_instance"}"#),
+        "{request}"
+    );
+    // Nothing to undo is an error, with what the function said.
+    let (run, _) = approve_against(
+        "404 Not Found",
+        "<html><h1>Nothing to undo</h1><p>Decision d-1 took no action Vigil can undo</p></html>",
+        &["undo", "d-1"],
+    );
+    assert!(!run.ok);
+    assert!(run.stdout.contains("404 Nothing to undo"), "{}", run.stdout);
 }

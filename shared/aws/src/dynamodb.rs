@@ -12,8 +12,9 @@ use vigil_core::domain::Attempt;
 use vigil_core::features::identity::{MAX_AGE_DAYS, PrincipalProfile};
 use vigil_core::keys;
 use vigil_handlers::ports::{
-    ActionHistory, Claim, ClaimOnce, LoadPendingApproval, PortError, PortErrorKind,
-    PrincipalHistory, ReadDeploymentFreeze, RecordIncident, SavePendingApproval, TakeQuota,
+    ActionHistory, Claim, ClaimOnce, KeepUndoable, LoadPendingApproval, LoadUndoable, PortError,
+    PortErrorKind, PrincipalHistory, ReadDeploymentFreeze, RecordIncident, SavePendingApproval,
+    TakeQuota,
 };
 
 #[derive(Debug, Clone)]
@@ -653,21 +654,22 @@ impl StateTable {
     }
 }
 
-impl SavePendingApproval for StateTable {
-    async fn save_pending(
+impl StateTable {
+    /// Writes a decision under `pk` as JSON text (a decision carries its evidence's free-form
+    /// values, which do not map onto DynamoDB types one to one), forgotten after `until`.
+    async fn put_decision(
         &self,
+        pk: String,
         decision: &vigil_core::domain::Decision,
         until: DateTime<Utc>,
     ) -> Result<(), PortError> {
         const OP: &str = "dynamodb:PutItem";
-        // As JSON text: a decision carries its evidence's free-form values, which do not map
-        // onto DynamoDB types one to one.
         let body = serde_json::to_string(decision)
             .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(pending_key(&decision.id)))
+            .item("pk", AttributeValue::S(pk))
             .item("decision", AttributeValue::S(body))
             .item("expires_at", epoch(until))
             .send()
@@ -675,16 +677,15 @@ impl SavePendingApproval for StateTable {
             .map_err(|e| port_error(OP, e))?;
         Ok(())
     }
-}
 
-impl LoadPendingApproval for StateTable {
-    async fn load_pending(
+    /// The decision written under `pk`, unless it expired.
+    async fn get_decision(
         &self,
-        decision_id: &str,
+        pk: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<vigil_core::domain::Decision>, PortError> {
         const OP: &str = "dynamodb:GetItem";
-        let Some(item) = self.live_item(&pending_key(decision_id), now).await? else {
+        let Some(item) = self.live_item(pk, now).await? else {
             return Ok(None);
         };
         let body = item
@@ -696,5 +697,47 @@ impl LoadPendingApproval for StateTable {
         serde_json::from_str(body)
             .map(Some)
             .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))
+    }
+}
+
+impl SavePendingApproval for StateTable {
+    async fn save_pending(
+        &self,
+        decision: &vigil_core::domain::Decision,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.put_decision(pending_key(&decision.id), decision, until)
+            .await
+    }
+}
+
+impl LoadPendingApproval for StateTable {
+    async fn load_pending(
+        &self,
+        decision_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<vigil_core::domain::Decision>, PortError> {
+        self.get_decision(&pending_key(decision_id), now).await
+    }
+}
+
+impl KeepUndoable for StateTable {
+    async fn keep_undoable(
+        &self,
+        decision: &vigil_core::domain::Decision,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.put_decision(keys::undoable(&decision.id), decision, until)
+            .await
+    }
+}
+
+impl LoadUndoable for StateTable {
+    async fn load_undoable(
+        &self,
+        decision_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<vigil_core::domain::Decision>, PortError> {
+        self.get_decision(&keys::undoable(decision_id), now).await
     }
 }

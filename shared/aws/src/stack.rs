@@ -140,6 +140,12 @@ pub fn remediate_config(
         quarantine_document: config::optional(lookup, config::QUARANTINE_DOCUMENT)
             .unwrap_or(defaults.quarantine_document.clone()),
         automation_role: config::optional(lookup, config::AUTOMATION_ROLE_ARN),
+        release_document: config::optional(lookup, config::RELEASE_DOCUMENT)
+            .unwrap_or(defaults.release_document.clone()),
+        reactivate_key_document: config::optional(lookup, config::REACTIVATE_KEY_DOCUMENT)
+            .unwrap_or(defaults.reactivate_key_document.clone()),
+        undo_role: config::optional(lookup, config::UNDO_ROLE_ARN),
+        approver_url: config::optional(lookup, config::APPROVER_URL),
         // Set by Lambda itself.
         region: config::optional(lookup, "AWS_REGION"),
         approval: match (config::optional(lookup, config::APPROVAL_URL), key) {

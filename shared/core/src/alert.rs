@@ -268,6 +268,40 @@ pub fn add_console_links(alert: &mut Alert, resource: &crate::domain::Resource, 
     }
 }
 
+/// Appends how the decision's action is undone, when it can be ([`crate::undo::undoable`]):
+/// by a named approver only, signed with their own AWS credentials against the stack's
+/// `approver_url` (never by a link, which anyone holding the email could follow).
+pub fn add_undo(
+    alert: &mut Alert,
+    decision: &Decision,
+    outcome: &Outcome,
+    approver_url: Option<&str>,
+) {
+    let Some(inverse) = decision
+        .action
+        .as_ref()
+        .and_then(crate::domain::Action::inverse)
+        .filter(|_| crate::undo::undoable(decision, outcome.status))
+    else {
+        return;
+    };
+    let url = approver_url.map_or_else(
+        || "<the stack's ApproverUrl>".to_owned(),
+        |u| display_text(u, 256),
+    );
+    let _ = writeln!(alert.body, "\nUndo");
+    let _ = writeln!(
+        alert.body,
+        "  If this was a false positive, a named approver can undo it ({inverse}) for {} days:",
+        crate::undo::KEEP_DAYS
+    );
+    let _ = writeln!(alert.body, "  vigil undo {} --url {url}", decision.id);
+    let _ = writeln!(
+        alert.body,
+        "  Signed with their own AWS credentials; approved by as many named approvers as the policy requires, checked against the limits in force, and recorded in the audit trail."
+    );
+}
+
 #[cfg(test)]
 mod console_tests {
     use super::*;

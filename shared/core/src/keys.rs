@@ -123,6 +123,11 @@ pub fn pending_approval(decision_id: &str) -> String {
     format!("approval#{decision_id}")
 }
 
+/// A decision whose action can be undone, kept for a named approver's undo.
+pub fn undoable(decision_id: &str) -> String {
+    format!("undo#{decision_id}")
+}
+
 /// The identity a principal's history is kept under: the role, not the session. An assumed
 /// role's ARN ends with a session name its caller chooses (`.../assumed-role/<role>/<session>`);
 /// keyed by the whole ARN, a fresh session name each time would never leave warm-up. (Also for
@@ -197,6 +202,7 @@ mod tests {
     fn formats_are_those_earlier_releases_wrote() {
         let pinned = [
             (event("e-1"), "event#e-1"),
+            (undoable("d-1"), "undo#d-1"),
             (digest("2026-12-01"), "digest#2026-12-01"),
             (digest_sent("2026-12-01"), "digest-sent#2026-12-01"),
             (approval_rate(29_000_000), "approval-rate#29000000"),

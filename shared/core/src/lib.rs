@@ -22,6 +22,7 @@ pub mod policy;
 pub mod securityhub;
 pub mod stages;
 pub mod telemetry;
+pub mod undo;
 
 /// An error and all its sources, joined with `: `, for logs and Lambda error responses.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {

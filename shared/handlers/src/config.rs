@@ -42,6 +42,13 @@ pub const RESTART_DOCUMENT: &str = "VIGIL_RESTART_DOCUMENT";
 pub const DEACTIVATE_KEY_DOCUMENT: &str = "VIGIL_DEACTIVATE_KEY_DOCUMENT";
 pub const QUARANTINE_DOCUMENT: &str = "VIGIL_QUARANTINE_DOCUMENT";
 pub const AUTOMATION_ROLE_ARN: &str = "VIGIL_AUTOMATION_ROLE_ARN";
+/// The undo runbooks and the role they run as: set on the approve function only, so no other
+/// function can release a quarantine or activate a key again.
+pub const RELEASE_DOCUMENT: &str = "VIGIL_RELEASE_DOCUMENT";
+pub const REACTIVATE_KEY_DOCUMENT: &str = "VIGIL_REACTIVATE_KEY_DOCUMENT";
+pub const UNDO_ROLE_ARN: &str = "VIGIL_UNDO_ROLE_ARN";
+/// The named approvers' URL (IAM authentication), which the outcome email names for an undo.
+pub const APPROVER_URL: &str = "VIGIL_APPROVER_URL";
 /// The gate's approval topic: it answers only approval actions that notify this topic.
 pub const APPROVAL_TOPIC_ARN: &str = "VIGIL_APPROVAL_TOPIC_ARN";
 

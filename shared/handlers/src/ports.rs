@@ -432,6 +432,24 @@ pub trait LoadPendingApproval {
     ) -> impl Future<Output = Result<Option<vigil_core::domain::Decision>, PortError>> + Send;
 }
 
+/// Decisions whose action can be undone, kept for a named approver's undo.
+pub trait KeepUndoable {
+    fn keep_undoable(
+        &self,
+        decision: &vigil_core::domain::Decision,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// A decision kept for undo (`None`: its action cannot be undone, or it was forgotten).
+pub trait LoadUndoable {
+    fn load_undoable(
+        &self,
+        decision_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<vigil_core::domain::Decision>, PortError>> + Send;
+}
+
 /// The key approval links are signed with (SSM Parameter Store SecureString).
 pub trait ReadSigningKey {
     fn signing_key(&self) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;

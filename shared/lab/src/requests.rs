@@ -81,6 +81,13 @@ pub fn named(caller: &str, decision: &str, approve: bool) -> LambdaFunctionUrlRe
     r
 }
 
+/// A named approver's undo of `decision`'s action through the IAM-authenticated URL.
+pub fn named_undo(caller: &str, decision: &str) -> LambdaFunctionUrlRequest {
+    let mut r = named(caller, decision, true);
+    r.body = Some(serde_json::json!({ "undo": decision }).to_string());
+    r
+}
+
 /// A POST with a body of its own (malformed, oversized, hostile).
 pub fn post_raw(body: &str) -> LambdaFunctionUrlRequest {
     let mut r = base("POST");

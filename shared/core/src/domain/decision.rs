@@ -90,6 +90,15 @@ pub enum Action {
         pipeline: PipelineName,
         stage: PipelineName,
     },
+    /// Undo a quarantine (the stack's release runbook, `infra/ssm/release-instance.yaml`): the
+    /// security groups recorded when it was isolated, termination allowed again; its evidence
+    /// snapshots stay. Only a named approver's undo carries it out.
+    ReleaseInstance { instance: InstanceId },
+    /// Activate again a key Vigil deactivated (the stack's runbook): only a named approver's
+    /// undo carries it out.
+    ReactivateAccessKey { access_key_id: AccessKeyId },
+    /// Lower the group's desired capacity by `by`, within its minimum: undo a scale-out.
+    ScaleIn { group: GroupName, by: u32 },
 }
 
 /// The scaling processes [`Action::SuspendScaling`] suspends.
@@ -114,6 +123,9 @@ impl Action {
             Action::RollbackDeployment { .. } => "rollback_deployment",
             Action::StopDeployment { .. } => "stop_deployment",
             Action::UnfreezeDeployments { .. } => "unfreeze_deployments",
+            Action::ReleaseInstance { .. } => "release_instance",
+            Action::ReactivateAccessKey { .. } => "reactivate_access_key",
+            Action::ScaleIn { .. } => "scale_in",
         }
     }
 
@@ -123,11 +135,14 @@ impl Action {
             Action::ReplaceInstance { instance, .. }
             | Action::RestartService { instance, .. }
             | Action::DetachInstance { instance, .. }
-            | Action::QuarantineInstance { instance } => instance.to_string(),
+            | Action::QuarantineInstance { instance }
+            | Action::ReleaseInstance { instance } => instance.to_string(),
             Action::ScaleOut { group, .. }
+            | Action::ScaleIn { group, .. }
             | Action::SuspendScaling { group }
             | Action::ResumeScaling { group } => group.to_string(),
-            Action::DeactivateAccessKey { access_key_id } => access_key_id.to_string(),
+            Action::DeactivateAccessKey { access_key_id }
+            | Action::ReactivateAccessKey { access_key_id } => access_key_id.to_string(),
             Action::FreezeDeployments { pipeline, stage }
             | Action::RollbackDeployment { pipeline, stage }
             | Action::UnfreezeDeployments { pipeline, stage } => format!("{pipeline}/{stage}"),
@@ -153,10 +168,55 @@ impl Action {
     pub fn changes_group(&self) -> Option<&GroupName> {
         match self {
             Action::ScaleOut { group, .. }
+            | Action::ScaleIn { group, .. }
             | Action::SuspendScaling { group }
             | Action::ResumeScaling { group } => Some(group),
             _ => self.removes_instance(),
         }
+    }
+
+    /// The action that undoes this one, if it has one. Replacing, restarting and detaching
+    /// heal or keep evidence and have none; a rollback or a stopped execution is undone by
+    /// deploying again, which is people's to do; an undo has none (it is not undone again).
+    pub fn inverse(&self) -> Option<Action> {
+        match self {
+            Action::QuarantineInstance { instance } => Some(Action::ReleaseInstance {
+                instance: instance.clone(),
+            }),
+            Action::DeactivateAccessKey { access_key_id } => Some(Action::ReactivateAccessKey {
+                access_key_id: access_key_id.clone(),
+            }),
+            Action::SuspendScaling { group } => Some(Action::ResumeScaling {
+                group: group.clone(),
+            }),
+            Action::FreezeDeployments { pipeline, stage } => Some(Action::UnfreezeDeployments {
+                pipeline: pipeline.clone(),
+                stage: stage.clone(),
+            }),
+            Action::ScaleOut { group, by } => Some(Action::ScaleIn {
+                group: group.clone(),
+                by: *by,
+            }),
+            Action::ReplaceInstance { .. }
+            | Action::RestartService { .. }
+            | Action::DetachInstance { .. }
+            | Action::RollbackDeployment { .. }
+            | Action::StopDeployment { .. }
+            | Action::ResumeScaling { .. }
+            | Action::UnfreezeDeployments { .. }
+            | Action::ReleaseInstance { .. }
+            | Action::ReactivateAccessKey { .. }
+            | Action::ScaleIn { .. } => None,
+        }
+    }
+
+    /// Whether only a named approver's undo may carry the action out: it gives back what
+    /// containment took from a suspected attacker (a key, an instance's network).
+    pub fn undo_only(&self) -> bool {
+        matches!(
+            self,
+            Action::ReleaseInstance { .. } | Action::ReactivateAccessKey { .. }
+        )
     }
 }
 
@@ -215,6 +275,16 @@ impl fmt::Display for Action {
                 f,
                 "lift the freeze: enable the transition into stage {stage} of pipeline {pipeline}"
             ),
+            Action::ReleaseInstance { instance } => write!(
+                f,
+                "release {instance} from quarantine (its own security groups again, termination allowed; evidence snapshots kept)"
+            ),
+            Action::ReactivateAccessKey { access_key_id } => {
+                write!(f, "activate access key {access_key_id} again")
+            }
+            Action::ScaleIn { group, by } => {
+                write!(f, "scale Auto Scaling group {group} in by {by}")
+            }
         }
     }
 }

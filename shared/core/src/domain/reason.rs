@@ -112,6 +112,8 @@ codes! {
     Recovery => "recovery",
     /// A person approved or denied.
     Approval => "approval",
+    /// A named approver asked for an earlier action to be undone.
+    Undo => "undo",
     /// The target's deployments were frozen.
     GateFreeze => "gate:freeze",
 }

@@ -262,6 +262,30 @@ impl Policy {
                 ),
             ));
         }
+        if let Some(Action::ScaleIn { group, by }) = &decision.action {
+            let Some(cap) = &facts.group else {
+                return decision.hold(Reason::new(
+                    Code::BlastRadius,
+                    "the group's capacity is unknown, so the scale-in cannot be bounded",
+                ));
+            };
+            let floor = cap.min_size.max(limits.min_in_service);
+            if cap.desired <= floor {
+                let msg = format!(
+                    "group {group} wants {} instances, not above its floor of {floor} (its minimum, or the policy's min_in_service): it cannot scale in",
+                    cap.desired
+                );
+                return decision.hold(Reason::new(Code::BlastRadius, msg));
+            }
+            decision.reasons.push(Reason::new(
+                Code::BlastRadius,
+                format!(
+                    "group {group}: desired {} -> at least {} (floor {floor})",
+                    cap.desired,
+                    cap.desired.saturating_sub(*by).max(floor),
+                ),
+            ));
+        }
         // Every action that takes an instance out of service: a replacement, a detach, and a
         // quarantine of an instance in a group.
         let taken_out = match &decision.action {

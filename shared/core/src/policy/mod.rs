@@ -290,7 +290,8 @@ impl Needs {
             Action::ReplaceInstance { group, .. }
             | Action::DetachInstance { group, .. }
             | Action::RestartService { group, .. }
-            | Action::ScaleOut { group, .. } => Some(group.clone()),
+            | Action::ScaleOut { group, .. }
+            | Action::ScaleIn { group, .. } => Some(group.clone()),
             // Quarantine takes the instance out of service too: its group, when it has one.
             Action::QuarantineInstance { .. } => resource.group.clone(),
             _ => None,

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use super::decide::{self, PolicyStore};
 use super::remediate::{self, RemediateConfig, RemediatePorts};
 use crate::ports::{
-    ActionHistory, AppendAudit, Claim, ClaimOnce, DescribeGroup, LoadPendingApproval, PublishAlert,
-    ReadKillSwitch, ReadPolicy, TakeQuota,
+    ActionHistory, AppendAudit, Claim, ClaimOnce, DescribeGroup, LoadPendingApproval, LoadUndoable,
+    PublishAlert, ReadKillSwitch, ReadPolicy, TakeQuota,
 };
 use vigil_core::alert::Alert;
 use vigil_core::approval::{self, ApprovalError, Token, Verdict};
@@ -142,7 +142,7 @@ pub async fn respond<P, R>(
 ) -> Page
 where
     P: RemediatePorts,
-    P::History: LoadPendingApproval,
+    P::History: LoadPendingApproval + LoadUndoable,
     R: ReadPolicy,
 {
     // Through the IAM-authenticated URL: Lambda says who signed the request.
@@ -394,6 +394,13 @@ where
             return page;
         }
     };
+    if token.verdict == Verdict::Approve && vigil_core::undo::is_undo(&decision) {
+        return Page::new(
+            403,
+            "Named approvers only",
+            "An undo is approved by named approvers only (signed as themselves through the stack's ApproverUrl, with `vigil approve`): nothing was changed, and this link can still deny.",
+        );
+    }
     if token.verdict == Verdict::Approve {
         let (policy, _) = setup.store.current(setup.policy, ports.alerts()).await;
         if !policy.approvals.links_approve() {

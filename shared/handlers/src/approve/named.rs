@@ -12,18 +12,37 @@ use super::{
     ALREADY_DECIDED, MAX_BODY_BYTES, Page, Setup, carry_out, claim_or_page, describe, reconsider,
     within_rate,
 };
-use crate::ports::{AppendAudit, LoadPendingApproval, ReadPolicy, TakeQuota};
+use crate::ports::{
+    AppendAudit, LoadPendingApproval, LoadUndoable, PublishAlert, ReadPolicy, SavePendingApproval,
+    TakeQuota,
+};
 use crate::remediate::RemediatePorts;
 use vigil_core::approval::Verdict;
 use vigil_core::domain::{Code, Reason};
 use vigil_core::policy::approvals;
 
-/// A named approver's request: the decision and the verdict.
+/// A named approver's request: a verdict on a decision waiting for approval, or an undo of a
+/// decision's action (`vigil undo`), which is an approval of the undo by the one who asks.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Body {
+    Verdict(Request),
+    Undo(UndoRequest),
+}
+
+/// A verdict: the decision and the verdict.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Request {
     decision: String,
     verdict: Verdict,
+}
+
+/// An undo: the decision whose action is undone.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UndoRequest {
+    undo: String,
 }
 
 /// How long a named approver's vote waits for the others: as long as a link is good for.
@@ -41,7 +60,9 @@ pub fn caller(http: &LambdaFunctionUrlRequest) -> Option<&str> {
 }
 
 /// Answers a named approver's request: `POST` with `{"decision": "...", "verdict":
-/// "approve"|"deny"}`.
+/// "approve"|"deny"}`, or `{"undo": "<decision id>"}`: the undo of that decision's action is
+/// opened (once) as a decision waiting for approval, and the asker's request is its first
+/// approval.
 pub async fn respond<P, R>(
     http: &LambdaFunctionUrlRequest,
     caller_arn: &str,
@@ -52,7 +73,7 @@ pub async fn respond<P, R>(
 ) -> Page
 where
     P: RemediatePorts,
-    P::History: LoadPendingApproval,
+    P::History: LoadPendingApproval + LoadUndoable,
     R: ReadPolicy,
 {
     let method = http.request_context.http.method.as_deref().unwrap_or("");
@@ -63,8 +84,15 @@ where
             "Send a POST with the decision and the verdict: nothing was changed.",
         );
     }
-    let ask = match body(http) {
-        Ok(ask) => ask,
+    let (mut ask, undo) = match body(http) {
+        Ok(Body::Verdict(ask)) => (ask, false),
+        Ok(Body::Undo(UndoRequest { undo })) => (
+            Request {
+                decision: undo,
+                verdict: Verdict::Approve,
+            },
+            true,
+        ),
         Err(page) => return page,
     };
     let (policy, _) = setup.store.current(setup.policy, ports.alerts()).await;
@@ -76,7 +104,7 @@ where
     let Some(principal) = approvals::principal(caller_arn).filter(|p| policy.approvals.names(p))
     else {
         tracing::warn!(vigil_unnamed_approvers = 1, caller = %vigil_core::names::display_text(caller_arn, 512), "a verdict from a principal the policy does not name was refused");
-        let record = serde_json::json!({"refused": "not a named approver", "verdict": ask.verdict, "at": now, "by": by});
+        let record = serde_json::json!({"refused": "not a named approver", "verdict": ask.verdict, "undo": undo, "at": now, "by": by});
         let _ = ports
             .audit()
             .append("approval-refused", &ask.decision, record, now)
@@ -87,6 +115,21 @@ where
             "The policy in force does not name you as an approver: nothing was changed, and the attempt is recorded.",
         );
     };
+    if undo {
+        match open_undo(
+            &ask.decision,
+            &principal,
+            &by,
+            policy.approvals.required,
+            ports,
+            now,
+        )
+        .await
+        {
+            Ok(id) => ask.decision = id,
+            Err(page) => return page,
+        }
+    }
     let decision = match ports.history().load_pending(&ask.decision, now).await {
         Ok(Some(d)) => d,
         Ok(None) => {
@@ -217,8 +260,99 @@ where
     carry_out(&decided, ask.verdict, request, &action, setup, ports, now).await
 }
 
+/// Opens the undo of decision `original`'s action, asked for by the named approver
+/// `principal`: a decision of its own ([`vigil_core::undo::decision`]) waiting for approval,
+/// recorded in the audit trail. Opened once: asked again (by another approver), the undo
+/// already waiting is the one voted on. Returns the undo's decision id.
+async fn open_undo<P>(
+    original: &str,
+    principal: &str,
+    by: &serde_json::Value,
+    required: u32,
+    ports: &P,
+    now: DateTime<Utc>,
+) -> Result<String, Page>
+where
+    P: RemediatePorts,
+    P::History: LoadPendingApproval + LoadUndoable,
+{
+    let unavailable = |e: &crate::ports::PortError| {
+        Page::new(
+            503,
+            "Try again",
+            format!("{}: nothing was changed.", vigil_core::error_chain(e)),
+        )
+    };
+    let state = ports.history();
+    let id = vigil_core::undo::id(original);
+    if state
+        .load_pending(&id, now)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .is_some()
+    {
+        return Ok(id);
+    }
+    let nothing = || {
+        Page::new(
+            404,
+            "Nothing to undo",
+            format!(
+                "Decision {original} took no action Vigil can undo (none with an inverse, none carried out, or more than {} days ago): nothing was changed.",
+                vigil_core::undo::KEEP_DAYS
+            ),
+        )
+    };
+    let taken = state
+        .load_undoable(original, now)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .ok_or_else(nothing)?;
+    let undo = vigil_core::undo::decision(&taken, principal, now).map_err(|_| nothing())?;
+    let until = now + chrono::Duration::hours(VOTE_HOURS);
+    state
+        .save_pending(&undo, until)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let record = serde_json::json!({
+        "undo": original,
+        "action": undo.action,
+        "at": now,
+        "by": by,
+        "principal": principal,
+        "required": required,
+    });
+    ports
+        .audit()
+        .append("undo-requested", &undo.id, record, now)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    if required > 1 {
+        // The other approvers learn that an undo waits for them.
+        let alert = vigil_core::alert::Alert {
+            subject: format!("[Vigil] undo waiting for approval: {}", undo.id)
+                .chars()
+                .take(100)
+                .collect(),
+            body: format!(
+                "{principal} asked to undo decision {original}: {}. It needs {required} named approvers; each approves with `vigil approve {} --url <ApproverUrl>` (or denies with --deny). Every verdict is in the audit trail.",
+                super::describe(&undo),
+                undo.id
+            ),
+            attributes: [("severity".to_owned(), "MEDIUM".to_owned())]
+                .into_iter()
+                .collect(),
+            chat: None,
+        };
+        if let Err(e) = ports.alerts().publish(&alert).await {
+            tracing::error!(error = %vigil_core::error_chain(&e), "undo request not told");
+        }
+    }
+    Ok(undo.id)
+}
+
 /// The request's JSON body, within [`MAX_BODY_BYTES`].
-fn body(http: &LambdaFunctionUrlRequest) -> Result<Request, Page> {
+fn body(http: &LambdaFunctionUrlRequest) -> Result<Body, Page> {
     let bad = |m: &str| Page::new(400, "Bad request", format!("{m}: nothing was changed."));
     let raw = http.body.as_deref().unwrap_or("");
     if raw.len() > MAX_BODY_BYTES {
@@ -231,10 +365,14 @@ fn body(http: &LambdaFunctionUrlRequest) -> Result<Request, Page> {
     } else {
         raw.as_bytes().to_vec()
     };
-    let ask: Request = serde_json::from_slice(&bytes).map_err(|_| {
-        bad(r#"send {"decision": "<decision id>", "verdict": "approve" or "deny"}"#)
+    let ask: Body = serde_json::from_slice(&bytes).map_err(|_| {
+        bad(r#"send {"decision": "<decision id>", "verdict": "approve" or "deny"}, or {"undo": "<decision id>"}"#)
     })?;
-    if ask.decision.is_empty() || ask.decision.len() > 512 {
+    let id = match &ask {
+        Body::Verdict(r) => &r.decision,
+        Body::Undo(u) => &u.undo,
+    };
+    if id.is_empty() || id.len() > 512 {
         return Err(bad("the decision id is missing or too long"));
     }
     Ok(ask)

@@ -90,7 +90,102 @@ pub(super) async fn act(
         Action::UnfreezeDeployments { pipeline, stage } => {
             unfreeze(pipeline, stage, config, ports.pipelines()).await
         }
+        Action::ScaleIn { group, by } => scale_in(group, *by, config, ports.groups()).await,
+        Action::ReleaseInstance { instance } => {
+            undo_runbook(
+                &config.release_document,
+                ("InstanceId", instance.as_str()),
+                decision,
+                config,
+                ports.commands(),
+            )
+            .await
+        }
+        Action::ReactivateAccessKey { access_key_id } => {
+            undo_runbook(
+                &config.reactivate_key_document,
+                ("AccessKeyId", access_key_id.as_str()),
+                decision,
+                config,
+                ports.commands(),
+            )
+            .await
+        }
     }
+}
+
+/// An undo runbook (release a quarantine, activate a key again), run as the undo role. Only a
+/// named approver's undo on the approve function gets here with that role: anywhere else
+/// (remediate, or a decision that is no undo) nothing is changed.
+async fn undo_runbook<C: StartAutomation + AutomationStatus>(
+    document: &str,
+    param: (&str, &str),
+    decision: &Decision,
+    config: &RemediateConfig,
+    commands: &C,
+) -> (OutcomeStatus, String) {
+    let Some(role) = config
+        .undo_role
+        .as_deref()
+        .filter(|_| vigil_core::undo::is_undo(decision))
+    else {
+        return (
+            OutcomeStatus::NotActed,
+            format!(
+                "runbook {document} runs only on a named approver's undo, through the approve function: nothing was changed"
+            ),
+        );
+    };
+    let params = [param, ("AutomationAssumeRole", role)];
+    run_automation(document, &params, config, commands).await
+}
+
+async fn scale_in<G: DescribeGroup + SetDesiredCapacity>(
+    group: &GroupName,
+    by: u32,
+    config: &RemediateConfig,
+    groups: &G,
+) -> (OutcomeStatus, String) {
+    let cap = match groups.capacity(group).await {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                OutcomeStatus::Failed,
+                format!("could not read group {group}: {e}"),
+            );
+        }
+    };
+    let target = cap.desired.saturating_sub(by).max(cap.min_size);
+    if target >= cap.desired {
+        return (
+            OutcomeStatus::NotActed,
+            format!(
+                "group {group} is at its minimum of {} instances: not scaling in",
+                cap.min_size
+            ),
+        );
+    }
+    if let Err(e) = groups.set_desired(group, target).await {
+        return (
+            OutcomeStatus::Failed,
+            format!("lowering group {group} to {target} failed: {e}"),
+        );
+    }
+    let before = cap.desired;
+    let look = move || async move {
+        match groups.capacity(group).await {
+            Ok(c) if c.desired <= target => Seen::Done(format!(
+                "group {group} desired capacity {before} -> {} (minimum {})",
+                c.desired, c.min_size
+            )),
+            Ok(c) => Seen::Pending(c.desired.to_string()),
+            Err(e) => Seen::Pending(e.to_string()),
+        }
+    };
+    follow(config, look, |_| {
+        format!("group {group} was asked for {target} instances but does not report it")
+    })
+    .await
 }
 
 async fn stop_deployment<P: StopAndResume>(

@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use crate::ports::{
     ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
     DescribeInstance, DetachFromGroup, DisableTransition, FindAlertSent, ImportFinding,
-    MarkAlertSent, PortError, PublishAlert, ReadKillSwitch, RecordOpsItem, RollbackStage,
-    RunCommand, SavePendingApproval, ScalingProcesses, SetDesiredCapacity, SetInstanceHealth,
-    StartAutomation, StopAndResume, TakeQuota, TransitionEnabled,
+    KeepUndoable, MarkAlertSent, PortError, PublishAlert, ReadKillSwitch, RecordOpsItem,
+    RollbackStage, RunCommand, SavePendingApproval, ScalingProcesses, SetDesiredCapacity,
+    SetInstanceHealth, StartAutomation, StopAndResume, TakeQuota, TransitionEnabled,
 };
 use vigil_core::domain::{Attempt, Code, Decision, Outcome, OutcomeStatus, Tier};
 use vigil_core::keys;
@@ -45,6 +45,15 @@ pub struct RemediateConfig {
     pub deactivate_key_document: String,
     /// The role Automation assumes (`AutomationAssumeRole`), when the stack sets one.
     pub automation_role: Option<String>,
+    /// The stack's runbook that releases a quarantined instance (`InstanceId`).
+    pub release_document: String,
+    /// The stack's runbook that activates a deactivated key again (`AccessKeyId`).
+    pub reactivate_key_document: String,
+    /// The role the undo runbooks run as. Only the approve function has it (and may pass it):
+    /// without it, releasing a quarantine or activating a key is refused.
+    pub undo_role: Option<String>,
+    /// The named approvers' URL, which an outcome email names for undoing its action.
+    pub approver_url: Option<String>,
     /// Where approval links point and the key that signs them; without it, decisions that
     /// need a person's approval are escalated by email without links.
     pub approval: Option<ApprovalLinks>,
@@ -83,6 +92,10 @@ impl Default for RemediateConfig {
             quarantine_document: "Vigil-ContainInstance".to_owned(),
             deactivate_key_document: "Vigil-DeactivateAccessKey".to_owned(),
             automation_role: None,
+            release_document: "Vigil-ReleaseInstance".to_owned(),
+            reactivate_key_document: "Vigil-ReactivateAccessKey".to_owned(),
+            undo_role: None,
+            approver_url: None,
             approval: None,
             region: None,
             securityhub: None,
@@ -104,7 +117,8 @@ pub trait RemediatePorts {
         + SavePendingApproval
         + TakeQuota
         + MarkAlertSent
-        + FindAlertSent;
+        + FindAlertSent
+        + KeepUndoable;
     type Groups: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses;
     type Commands: RunCommand + CommandStatus + StartAutomation + AutomationStatus;
     type Pipelines: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume;
@@ -158,7 +172,13 @@ where
     I: DescribeInstance,
     H: SetInstanceHealth,
     A: PublishAlert,
-    R: ActionHistory + ClaimOnce + SavePendingApproval + TakeQuota + MarkAlertSent + FindAlertSent,
+    R: ActionHistory
+        + ClaimOnce
+        + SavePendingApproval
+        + TakeQuota
+        + MarkAlertSent
+        + FindAlertSent
+        + KeepUndoable,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,
@@ -275,6 +295,7 @@ pub async fn handle(
     };
     if first {
         remember_attempt(decision, status, ports.history()).await;
+        keep_for_undo(decision, status, ports.history(), now).await;
     }
     let finished_at = now
         + chrono::Duration::from_std(started.elapsed())
@@ -367,6 +388,24 @@ async fn once<R: ActionHistory + ClaimOnce>(
                 vigil_core::error_chain(&e)
             ),
         ),
+    }
+}
+
+/// Keeps a decision whose action can be undone ([`vigil_core::undo::undoable`]), so a named
+/// approver can undo it for [`vigil_core::undo::KEEP_DAYS`] days.
+async fn keep_for_undo<R: KeepUndoable>(
+    decision: &Decision,
+    status: OutcomeStatus,
+    history: &R,
+    now: DateTime<Utc>,
+) {
+    if !vigil_core::undo::undoable(decision, status) {
+        return;
+    }
+    let until = now + chrono::Duration::days(vigil_core::undo::KEEP_DAYS);
+    if let Err(e) = history.keep_undoable(decision, until).await {
+        // The action stands; only Vigil's undo of it is lost: people undo it by hand.
+        tracing::error!(error = %vigil_core::error_chain(&e), decision = %decision.id, "decision not kept for undo");
     }
 }
 

@@ -46,6 +46,12 @@ pub(super) async fn tell(
     }
     let links = approval_links(decision, config, ports.history(), now).await;
     let mut message = alert::render_with_links(decision, &outcome, links.as_ref());
+    alert::add_undo(
+        &mut message,
+        decision,
+        &outcome,
+        config.approver_url.as_deref(),
+    );
     if let Some(region) = &config.region {
         alert::add_console_links(&mut message, &decision.incident.resource, region);
     }

@@ -18,6 +18,7 @@ pub struct MemoryState {
     sightings: Mutex<HashMap<String, BTreeMap<String, DateTime<Utc>>>>,
     approvals: Mutex<Vec<(vigil_handlers::ports::ApprovalAction, bool, String)>>,
     pending: Mutex<HashMap<String, (vigil_core::domain::Decision, DateTime<Utc>)>>,
+    undoable: Mutex<HashMap<String, (vigil_core::domain::Decision, DateTime<Utc>)>>,
     sent: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
     /// The daily digests' lines, by day and rule.
     digests: Mutex<BTreeMap<chrono::NaiveDate, BTreeMap<String, vigil_core::digest::Line>>>,
@@ -394,6 +395,30 @@ impl vigil_handlers::ports::SavePendingApproval for MemoryState {
     ) -> Result<(), PortError> {
         lock(&self.pending).insert(decision.id.clone(), (decision.clone(), until));
         Ok(())
+    }
+}
+
+impl vigil_handlers::ports::KeepUndoable for MemoryState {
+    async fn keep_undoable(
+        &self,
+        decision: &vigil_core::domain::Decision,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.undoable).insert(decision.id.clone(), (decision.clone(), until));
+        Ok(())
+    }
+}
+
+impl vigil_handlers::ports::LoadUndoable for MemoryState {
+    async fn load_undoable(
+        &self,
+        decision_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<vigil_core::domain::Decision>, PortError> {
+        Ok(lock(&self.undoable)
+            .get(decision_id)
+            .filter(|(_, until)| now < *until)
+            .map(|(d, _)| d.clone()))
     }
 }
 

@@ -234,11 +234,19 @@ async fn dry_run_and_kill_switch_change_nothing() {
         "Healthy"
     );
 
-    // Both were still reported to people.
+    // Both were still reported to people, in the group's conversation: the held action is an
+    // update told at once (people must act now), answering the first email.
     let sent = h::sns_sent(&stack.topic);
     assert_eq!(sent.len(), 2);
     assert!(sent[0].subject.contains("DRY-RUN"));
-    assert!(sent[1].subject.contains("ATTENTION"));
+    assert_eq!(sent[1].subject, format!("Re: {}", sent[0].subject));
+    let first_line = sent[1].body.lines().next().unwrap();
+    assert!(first_line.contains("ATTENTION"), "{}", sent[1].body);
+    assert!(
+        sent[1].body.contains("limit:kill-switch"),
+        "{}",
+        sent[1].body
+    );
 }
 
 #[tokio::test]

@@ -12,9 +12,9 @@ use vigil_core::domain::Attempt;
 use vigil_core::features::identity::{MAX_AGE_DAYS, PrincipalProfile};
 use vigil_core::keys;
 use vigil_handlers::ports::{
-    ActionHistory, Claim, ClaimOnce, KeepUndoable, LoadPendingApproval, LoadUndoable, PortError,
-    PortErrorKind, PrincipalHistory, ReadDeploymentFreeze, RecordIncident, SavePendingApproval,
-    TakeQuota,
+    ActionHistory, Claim, ClaimOnce, Conversations, KeepUndoable, LoadPendingApproval,
+    LoadUndoable, PortError, PortErrorKind, PrincipalHistory, ReadDeploymentFreeze, RecordIncident,
+    SavePendingApproval, TakeQuota,
 };
 
 #[derive(Debug, Clone)]
@@ -718,6 +718,49 @@ impl LoadPendingApproval for StateTable {
         now: DateTime<Utc>,
     ) -> Result<Option<vigil_core::domain::Decision>, PortError> {
         self.get_decision(&pending_key(decision_id), now).await
+    }
+}
+
+impl Conversations for StateTable {
+    async fn recall(
+        &self,
+        about: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<vigil_core::conversation::Conversation>, PortError> {
+        const OP: &str = "dynamodb:GetItem";
+        let Some(item) = self.live_item(&keys::conversation(about), now).await? else {
+            return Ok(None);
+        };
+        let body = item
+            .get("conversation")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| {
+                PortError::new(OP, PortErrorKind::Rejected, "no conversation in the item")
+            })?;
+        serde_json::from_str(body)
+            .map(Some)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))
+    }
+
+    async fn keep(
+        &self,
+        about: &str,
+        conversation: &vigil_core::conversation::Conversation,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb:PutItem";
+        let body = serde_json::to_string(conversation)
+            .map_err(|e| PortError::new(OP, PortErrorKind::Rejected, e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(keys::conversation(about)))
+            .item("conversation", AttributeValue::S(body))
+            .item("expires_at", epoch(until))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
     }
 }
 

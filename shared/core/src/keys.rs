@@ -8,7 +8,7 @@
 
 use std::fmt::Display;
 
-use crate::domain::{Mode, Tier};
+use crate::domain::Tier;
 
 /// An event's de-duplication claim.
 pub fn event(event_id: &str) -> String {
@@ -34,22 +34,6 @@ pub fn group(group: impl Display) -> String {
 /// The attempt-history item of a resource (or of a [`group`] key).
 pub fn attempts(resource: &str) -> String {
     format!("attempts#{resource}")
-}
-
-/// The grouping counter of similar alerts: the same thing in the same situation about the same
-/// scope in one window, and for a threat the same act.
-pub fn alert_group(
-    scope: &str,
-    what: &str,
-    tier: Tier,
-    mode: Mode,
-    window: i64,
-    act: Option<&str>,
-) -> String {
-    match act {
-        Some(act) => format!("alerts#{scope}#{what}#{tier}#{mode}#{window}#{act}"),
-        None => format!("alerts#{scope}#{what}#{tier}#{mode}#{window}"),
-    }
 }
 
 /// What marks a decision told at a tier (wrapped by [`sent`] in the table).
@@ -121,6 +105,12 @@ pub fn acted(decision_id: &str) -> String {
 /// A decision waiting for approval.
 pub fn pending_approval(decision_id: &str) -> String {
     format!("approval#{decision_id}")
+}
+
+/// The conversation people are told in about a principal or a scope
+/// ([`crate::conversation::about`]).
+pub fn conversation(about: &str) -> String {
+    format!("conversation#{about}")
 }
 
 /// A decision whose action can be undone, kept for a named approver's undo.
@@ -203,6 +193,7 @@ mod tests {
         let pinned = [
             (event("e-1"), "event#e-1"),
             (undoable("d-1"), "undo#d-1"),
+            (conversation("scope:web"), "conversation#scope:web"),
             (digest("2026-12-01"), "digest#2026-12-01"),
             (digest_sent("2026-12-01"), "digest-sent#2026-12-01"),
             (approval_rate(29_000_000), "approval-rate#29000000"),
@@ -214,21 +205,6 @@ mod tests {
             (rate("scale-out", 491_000), "rate#scale-out#491000"),
             (group("web"), "group#web"),
             (attempts("group#web"), "attempts#group#web"),
-            (
-                alert_group("web", "cpu_runaway", Tier::Escalate, Mode::DryRun, 9, None),
-                "alerts#web#cpu_runaway#escalate#dry-run#9",
-            ),
-            (
-                alert_group(
-                    "u",
-                    "credential_access",
-                    Tier::Block,
-                    Mode::Enforce,
-                    9,
-                    Some("a"),
-                ),
-                "alerts#u#credential_access#block#enforce#9#a",
-            ),
             (told_decision("d-1", Tier::Approval), "d-1#approval"),
             (sent("d-1#approval"), "sent#d-1#approval"),
             (

@@ -7,6 +7,7 @@ pub mod alert;
 pub mod approval;
 pub mod audit;
 pub mod chat;
+pub mod conversation;
 pub mod digest;
 pub mod domain;
 pub mod events;

@@ -432,6 +432,25 @@ pub trait LoadPendingApproval {
     ) -> impl Future<Output = Result<Option<vigil_core::domain::Decision>, PortError>> + Send;
 }
 
+/// The conversations people are told in ([`vigil_core::conversation`]): one per principal or
+/// scope while it is active.
+pub trait Conversations {
+    /// The conversation about `about` (`None`: none open, or it ended).
+    fn recall(
+        &self,
+        about: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<vigil_core::conversation::Conversation>, PortError>> + Send;
+
+    /// Keeps the conversation until `until` (renewed with every decision in it).
+    fn keep(
+        &self,
+        about: &str,
+        conversation: &vigil_core::conversation::Conversation,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Decisions whose action can be undone, kept for a named approver's undo.
 pub trait KeepUndoable {
     fn keep_undoable(

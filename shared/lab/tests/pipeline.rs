@@ -250,7 +250,11 @@ fn the_alarm_back_to_ok_after_a_replacement_closes_the_loop() {
     assert!(d.cites(&Code::Recovery), "{:?}", d.reasons);
     let sent = world.outbox.sent();
     assert_eq!(sent.len(), 2);
-    assert!(sent[1].subject.contains("RECOVERED"), "{}", sent[1].subject);
+    // An update in the incident's conversation: it answers the first email, and its first
+    // line says it recovered.
+    assert_eq!(sent[1].subject, format!("Re: {}", sent[0].subject));
+    let first_line = sent[1].body.lines().next().unwrap();
+    assert!(first_line.contains("RECOVERED"), "{}", sent[1].body);
     assert!(
         sent[1].body.contains("replace_instance"),
         "{}",

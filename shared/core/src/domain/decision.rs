@@ -10,7 +10,19 @@ use super::{Code, Incident, Reason};
 use crate::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
 
 /// How far Vigil may go on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tier {
     /// Act now, then tell people.

@@ -19,16 +19,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::ports::{
-    ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, DescribeGroup,
-    DescribeInstance, DetachFromGroup, DisableTransition, FindAlertSent, ImportFinding,
-    KeepUndoable, MarkAlertSent, PortError, PublishAlert, ReadKillSwitch, RecordOpsItem,
-    RollbackStage, RunCommand, SavePendingApproval, ScalingProcesses, SetDesiredCapacity,
-    SetInstanceHealth, StartAutomation, StopAndResume, TakeQuota, TransitionEnabled,
+    ActionHistory, AppendAudit, AutomationStatus, Claim, ClaimOnce, CommandStatus, Conversations,
+    DescribeGroup, DescribeInstance, DetachFromGroup, DisableTransition, FindAlertSent,
+    ImportFinding, KeepUndoable, MarkAlertSent, PortError, PublishAlert, ReadKillSwitch,
+    RecordOpsItem, RollbackStage, RunCommand, SavePendingApproval, ScalingProcesses,
+    SetDesiredCapacity, SetInstanceHealth, StartAutomation, StopAndResume, TakeQuota,
+    TransitionEnabled,
 };
 use vigil_core::domain::{Attempt, Code, Decision, Outcome, OutcomeStatus, Tier};
 use vigil_core::keys;
-
-pub use notification::ALERT_GROUP_MINUTES;
 
 /// How actions are carried out and verified.
 #[derive(Debug, Clone)]
@@ -118,7 +117,8 @@ pub trait RemediatePorts {
         + TakeQuota
         + MarkAlertSent
         + FindAlertSent
-        + KeepUndoable;
+        + KeepUndoable
+        + Conversations;
     type Groups: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses;
     type Commands: RunCommand + CommandStatus + StartAutomation + AutomationStatus;
     type Pipelines: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume;
@@ -178,7 +178,8 @@ where
         + TakeQuota
         + MarkAlertSent
         + FindAlertSent
-        + KeepUndoable,
+        + KeepUndoable
+        + Conversations,
     G: DescribeGroup + SetDesiredCapacity + DetachFromGroup + ScalingProcesses,
     C: RunCommand + CommandStatus + StartAutomation + AutomationStatus,
     P: DisableTransition + TransitionEnabled + RollbackStage + StopAndResume,

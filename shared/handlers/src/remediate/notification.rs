@@ -1,16 +1,18 @@
-//! Telling people: once per decision and tier (a retry finds the alert it sent), similar
-//! alerts grouped, and for the approval tier the decision saved as pending with signed links.
+//! Telling people: once per decision and tier (a retry finds the alert it sent), in one
+//! conversation per principal or scope ([`vigil_core::conversation`]: the first message, then
+//! threaded updates, the rest folded into a digest), and for the approval tier the decision
+//! saved as pending with signed links.
 
 use chrono::{DateTime, Utc};
 
 use super::{KEEP_ATTEMPTS_DAYS, RemediateConfig, RemediateError, RemediatePorts};
 use crate::ports::{
-    FindAlertSent, ImportFinding, MarkAlertSent, PublishAlert, RecordOpsItem, SavePendingApproval,
-    TakeQuota,
+    Conversations, FindAlertSent, ImportFinding, MarkAlertSent, PublishAlert, RecordOpsItem,
+    SavePendingApproval,
 };
-use vigil_core::alert;
-use vigil_core::domain::{Code, Decision, Outcome, OutcomeStatus, Tier};
+use vigil_core::domain::{Code, Decision, Outcome, Tier};
 use vigil_core::keys;
+use vigil_core::{alert, conversation};
 
 /// Tells people of a decision's outcome, unless it was recorded only (and closes no loop on an
 /// earlier action), they were told already, or it joins an alert sent in the same window.
@@ -40,12 +42,33 @@ pub(super) async fn tell(
             tracing::warn!(error = %vigil_core::error_chain(&e), decision = %decision.id, "sent alerts unreadable")
         }
     }
-    if grouped(decision, &outcome, ports.history()).await {
-        tracing::info!(vigil_grouped_alerts = 1, decision = %decision.id, "alert grouped with an earlier one");
+    // One conversation per principal or scope: the first message, then updates in its thread
+    // when something changes, the rest folded into a digest.
+    let about = conversation::about(decision);
+    let open = match ports.history().recall(&about, now).await {
+        Ok(open) => open,
+        // Unknown: better a message of its own than silence.
+        Err(e) => {
+            tracing::warn!(error = %vigil_core::error_chain(&e), decision = %decision.id, "conversation unreadable");
+            None
+        }
+    };
+    let step = conversation::step(open.as_ref(), decision, &outcome, now);
+    let idle = now + chrono::Duration::minutes(conversation::IDLE_MINUTES);
+    if let (conversation::Step::Fold, Some(mut open)) = (&step, open.clone()) {
+        open.fold(decision);
+        if let Err(e) = ports.history().keep(&about, &open, idle).await {
+            tracing::warn!(error = %vigil_core::error_chain(&e), decision = %decision.id, "folded decision not counted");
+        }
+        tracing::info!(vigil_grouped_alerts = 1, decision = %decision.id, conversation = %open.id, "alert folded into its conversation");
         return Ok(outcome);
     }
     let links = approval_links(decision, config, ports.history(), now).await;
     let mut message = alert::render_with_links(decision, &outcome, links.as_ref());
+    match &open {
+        Some(open) => open.thread(&mut message, &step),
+        None => conversation::first(&mut message),
+    }
     alert::add_undo(
         &mut message,
         decision,
@@ -57,6 +80,16 @@ pub(super) async fn tell(
     }
     let told = ports.alerts().publish(&message).await;
     if told.is_ok() {
+        let kept = match open {
+            Some(mut open) => {
+                open.told(decision, now);
+                open
+            }
+            None => conversation::Conversation::open(decision, &message.subject, now),
+        };
+        if let Err(e) = ports.history().keep(&about, &kept, idle).await {
+            tracing::warn!(error = %vigil_core::error_chain(&e), decision = %decision.id, "conversation not kept");
+        }
         finding(decision, &outcome, config, ports, now).await;
         ops_item(decision, &outcome, config, ports).await;
     }
@@ -124,53 +157,6 @@ async fn ops_item(
             tracing::warn!(vigil_ops_items_failed = 1, decision = %decision.id, error = %vigil_core::error_chain(&e), "OpsItem not recorded")
         }
     }
-}
-
-/// Minutes in which similar alerts are grouped into the first one.
-pub const ALERT_GROUP_MINUTES: i64 = 15;
-
-/// Whether this alert joins one already sent: the same thing (failure mode or threat) on the
-/// same group (or application, or resource), in the same tier and mode, in the same window,
-/// and nothing was done; for a threat or a detection rule's match led by a call or sign-in, the
-/// same act instead (the same API, a sign-in's outcome, the same network:
-/// [`vigil_core::features::identity::act`]), so that sixty guessed passwords are one alert,
-/// whether the model or a rule names them, and the guess that works, or another intruder, is
-/// another. Alerts about actions carried out and approval requests are always sent; so is
-/// everything when the grouping counter cannot be read.
-async fn grouped<R: TakeQuota>(decision: &Decision, outcome: &Outcome, state: &R) -> bool {
-    if outcome.status != OutcomeStatus::NotActed || decision.tier == Tier::Approval {
-        return false;
-    }
-    let r = &decision.incident.resource;
-    let scope = r
-        .group
-        .as_ref()
-        .map(ToString::to_string)
-        .or_else(|| r.application.clone())
-        .unwrap_or_else(|| r.id.clone());
-    let window = decision.decided_at.timestamp() / (ALERT_GROUP_MINUTES * 60);
-    // A threat or a detection rule's match led by a call or sign-in groups by the act: the model
-    // naming the guessing and the rule counting the guesses are one alert.
-    let incident = &decision.incident;
-    let act = (incident.threat.is_some() || !incident.rule_hits().is_empty())
-        .then(|| incident.evidence.first())
-        .flatten()
-        .and_then(|e| vigil_core::features::identity::act(&e.observation.signal));
-    let what = match act {
-        Some(_) => "activity".to_owned(),
-        None => incident.what(),
-    };
-    // Only like with like: the same situation (tier and mode) about the same thing.
-    let key = keys::alert_group(
-        &scope,
-        &what,
-        decision.tier,
-        decision.mode,
-        window,
-        act.as_deref(),
-    );
-    let until = decision.decided_at + chrono::Duration::minutes(2 * ALERT_GROUP_MINUTES);
-    matches!(state.take(&key, 1, until).await, Ok(None))
 }
 
 /// For a decision a person must approve: saves it as pending and makes its approve and deny

@@ -19,6 +19,7 @@ pub struct MemoryState {
     approvals: Mutex<Vec<(vigil_handlers::ports::ApprovalAction, bool, String)>>,
     pending: Mutex<HashMap<String, (vigil_core::domain::Decision, DateTime<Utc>)>>,
     undoable: Mutex<HashMap<String, (vigil_core::domain::Decision, DateTime<Utc>)>>,
+    conversations: Mutex<HashMap<String, (vigil_core::conversation::Conversation, DateTime<Utc>)>>,
     sent: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
     /// The daily digests' lines, by day and rule.
     digests: Mutex<BTreeMap<chrono::NaiveDate, BTreeMap<String, vigil_core::digest::Line>>>,
@@ -394,6 +395,29 @@ impl vigil_handlers::ports::SavePendingApproval for MemoryState {
         until: DateTime<Utc>,
     ) -> Result<(), PortError> {
         lock(&self.pending).insert(decision.id.clone(), (decision.clone(), until));
+        Ok(())
+    }
+}
+
+impl vigil_handlers::ports::Conversations for MemoryState {
+    async fn recall(
+        &self,
+        about: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<vigil_core::conversation::Conversation>, PortError> {
+        Ok(lock(&self.conversations)
+            .get(about)
+            .filter(|(_, until)| now < *until)
+            .map(|(c, _)| c.clone()))
+    }
+
+    async fn keep(
+        &self,
+        about: &str,
+        conversation: &vigil_core::conversation::Conversation,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.conversations).insert(about.to_owned(), (conversation.clone(), until));
         Ok(())
     }
 }

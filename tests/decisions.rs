@@ -339,6 +339,72 @@ async fn a_sent_alert_is_remembered_in_the_table_until_it_expires() {
     assert!(item["expires_at"].as_n().is_ok(), "a TTL attribute");
 }
 
+#[tokio::test]
+async fn a_conversation_and_an_undoable_decision_are_kept_in_the_table_until_they_expire() {
+    use vigil_handlers::ports::{Conversations, KeepUndoable, LoadUndoable};
+    let config = h::sdk_config();
+    let name = h::create_table(&config).await;
+    let table = StateTable::new(&config, &name);
+    let now = Utc::now();
+    let decision: Decision = serde_json::from_value(serde_json::json!({
+        "id": "inc-1:scale_out",
+        "incident": {
+            "id": "inc-1",
+            "resource": {"kind": "auto_scaling_group", "id": "web"},
+            "failure_mode": "traffic_surge",
+            "severity": "high",
+            "confidence": 0.9,
+            "opened_at": now,
+        },
+        "tier": "auto-heal",
+        "action": {"type": "scale_out", "group": "web", "by": 1},
+        "mode": "enforce",
+        "decided_at": now,
+    }))
+    .unwrap();
+    let about = vigil_core::conversation::about(&decision);
+    assert_eq!(table.recall(&about, now).await.unwrap(), None);
+    let mut c = vigil_core::conversation::Conversation::open(&decision, "[Vigil HIGH] x", now);
+    c.fold(&decision);
+    table
+        .keep(&about, &c, now + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(table.recall(&about, now).await.unwrap(), Some(c.clone()));
+    // Over once its hour has passed, though DynamoDB's TTL has not deleted it yet.
+    let later = now + Duration::hours(1) + Duration::seconds(1);
+    assert_eq!(table.recall(&about, later).await.unwrap(), None);
+
+    assert_eq!(table.load_undoable(&decision.id, now).await.unwrap(), None);
+    table
+        .keep_undoable(&decision, now + Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        table.load_undoable(&decision.id, now).await.unwrap(),
+        Some(decision.clone())
+    );
+    // What the table holds, read with the SDK: one item each, under its key, with a TTL.
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    for key in [
+        vigil_core::keys::conversation(&about),
+        vigil_core::keys::undoable(&decision.id),
+    ] {
+        let item = dynamo
+            .get_item()
+            .table_name(&name)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(key.clone()),
+            )
+            .send()
+            .await
+            .unwrap();
+        let item = item.item().unwrap_or_else(|| panic!("no item {key}"));
+        assert!(item["expires_at"].as_n().is_ok(), "{key}: a TTL attribute");
+    }
+}
+
 /// The bundled models, as the score function loads them.
 fn models() -> Models {
     Models::bundled().expect("the bundled models decode")

@@ -488,7 +488,11 @@ fn dashboard_reads(body: &str) -> Vec<Read> {
 /// stack counts.
 #[test]
 fn the_dashboard_and_alarms_read_metrics_the_functions_emit() {
-    let emitted = emitted();
+    let mut emitted = emitted();
+    // And what the remediation workflow counts itself (in Vigil's namespace, no dimensions).
+    for name in workflow_metrics() {
+        emitted.entry(name).or_default().insert(Vec::new());
+    }
     let template = read("template.yaml");
     let r = template["Resources"].as_mapping().unwrap();
     let of_type = |t: &'static str| {
@@ -683,4 +687,87 @@ fn chat_channels_exist_only_when_asked_and_may_do_nothing() {
         assert_eq!(tagged(&p["IamRoleArn"]), "!GetAtt ChatChannelRole.Arn");
         assert_eq!(p["UserRoleRequired"], Value::from(false));
     }
+}
+
+/// The metrics the remediation workflow puts (`cloudwatch:putMetricData` tasks), by name.
+fn workflow_metrics() -> Vec<String> {
+    let machine = asl("infra/remediation.asl.json");
+    tasks(&machine["States"])
+        .iter()
+        .filter(|t| t["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricData")
+        .inspect(|t| assert_eq!(t["Parameters"]["Namespace"], "Vigil"))
+        .flat_map(|t| t["Parameters"]["MetricData"].as_array().unwrap().clone())
+        .map(|m| m["MetricName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_approval_nobody_answers_is_counted_and_told_when_its_links_expire() {
+    use vigil_core::domain::{OutcomeStatus, Tier};
+    let machine = asl("infra/remediation.asl.json");
+    let states = &machine["States"];
+    // remediate's outcome is kept beside the decision, in the fields the choice reads.
+    let remediate = &states["Remediate"];
+    assert_eq!(remediate["ResultPath"], "$.outcome");
+    assert_eq!(remediate["ResultSelector"]["status.$"], "$.Payload.status");
+    assert_eq!(remediate["Next"], "WaitsForAPerson");
+    // An approval asked, nothing done: the decision's tier and the outcome's status as serde
+    // writes them.
+    let choice = &states["WaitsForAPerson"]["Choices"][0];
+    let tier = serde_json::to_value(Tier::Approval).unwrap();
+    let status = serde_json::to_value(OutcomeStatus::NotActed).unwrap();
+    assert_eq!(choice["And"][0]["Variable"], "$.tier");
+    assert_eq!(choice["And"][0]["StringEquals"], tier);
+    assert_eq!(choice["And"][1]["Variable"], "$.outcome.status");
+    assert_eq!(choice["And"][1]["StringEquals"], status);
+    // It waits until its links and votes have expired, not much longer.
+    let wait = &states[choice["Next"].as_str().unwrap()];
+    let seconds = wait["Seconds"].as_i64().unwrap();
+    let expiry = vigil_core::approval::LINK_HOURS * 3600;
+    assert!((expiry..=expiry + 600).contains(&seconds), "{seconds}");
+    // Then reads the verdict's claim, by the key the approve function claims.
+    let get = &states[wait["Next"].as_str().unwrap()];
+    assert_eq!(get["Resource"], "arn:aws:states:::dynamodb:getItem");
+    let key = get["Parameters"]["Key"]["pk"]["S.$"].as_str().unwrap();
+    let format = vigil_core::keys::approval_decided("{}");
+    assert_eq!(key, format!("States.Format('{format}', $.id)"));
+    assert_eq!(get["Parameters"]["ConsistentRead"], true);
+    // Unanswered: counted (which the alarm reads) and told; answered: done.
+    let answered = &states[get["Next"].as_str().unwrap()];
+    assert_eq!(answered["Choices"][0]["Variable"], "$.answer.Item");
+    assert_eq!(answered["Choices"][0]["Next"], "Done");
+    let count = &states[answered["Default"].as_str().unwrap()];
+    assert_eq!(
+        count["Parameters"]["MetricData"][0]["MetricName"],
+        "ApprovalsExpired"
+    );
+    let tell = &states[count["Next"].as_str().unwrap()];
+    assert_eq!(tell["Resource"], "arn:aws:states:::sns:publish");
+    assert!(
+        tell["Parameters"]["Message.$"]
+            .as_str()
+            .unwrap()
+            .contains("$.id")
+    );
+    // The workflow outlives the wait with every task at its worst.
+    let worst: f64 = tasks(states).iter().map(worst_case_seconds).sum();
+    let limit = machine["TimeoutSeconds"].as_f64().unwrap();
+    assert!(
+        seconds as f64 + worst < limit,
+        "{seconds} + {worst} >= {limit}"
+    );
+    // The template gives the table and alarms on the count.
+    let template = read("template.yaml");
+    let r = &template["Resources"];
+    let table =
+        &r["RemediationStateMachine"]["Properties"]["DefinitionSubstitutions"]["StateTableName"];
+    assert_eq!(
+        serde_norway::to_string(table).unwrap().trim(),
+        "!Ref StateTable"
+    );
+    assert_eq!(
+        r["ApprovalsExpiredAlarm"]["Properties"]["MetricName"],
+        Value::from("ApprovalsExpired")
+    );
+    assert_eq!(workflow_metrics(), ["ApprovalsExpired"]);
 }

@@ -771,3 +771,50 @@ fn an_approval_nobody_answers_is_counted_and_told_when_its_links_expire() {
     );
     assert_eq!(workflow_metrics(), ["ApprovalsExpired"]);
 }
+
+#[test]
+fn other_products_findings_come_only_from_the_products_the_stack_names() {
+    let template = read("template.yaml");
+    let rule = &template["Resources"]["PipelineStateMachine"]["Properties"]["Events"]["SecurityHubFindingsIn"]
+        ["Properties"];
+    let text = |v: &Value| serde_norway::to_string(v).unwrap();
+    // Off unless the operator names products; their names are the pattern's.
+    assert!(text(&rule["State"]).contains("TakesSecurityHubFindings"));
+    let products = text(&rule["Pattern"]["detail"]["findings"]["ProductName"]);
+    assert!(
+        products.contains("SecurityHubInputProducts") && products.contains("!Split"),
+        "{products}"
+    );
+    assert_eq!(
+        template["Parameters"]["SecurityHubInputProducts"]["Default"],
+        Value::from("")
+    );
+    // The fixture, a real-format event, matches the rule's fixed parts.
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../fixtures/events/sources/securityhub-findings-imported.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rule["Pattern"]["source"][0],
+        Value::from(event["source"].as_str().unwrap())
+    );
+    assert_eq!(
+        rule["Pattern"]["detail-type"][0],
+        Value::from(event["detail-type"].as_str().unwrap())
+    );
+    let finding = &event["detail"]["findings"][0];
+    assert_eq!(
+        rule["Pattern"]["detail"]["findings"]["RecordState"][0],
+        Value::from(finding["RecordState"].as_str().unwrap())
+    );
+    // Ingest is told the same names.
+    let env = &template["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        text(&env["VIGIL_SECURITY_HUB_PRODUCTS"]).trim(),
+        "!Ref SecurityHubInputProducts"
+    );
+}

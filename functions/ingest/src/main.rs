@@ -38,6 +38,13 @@ async fn main() -> Result<(), Error> {
     if let Some(min) = config::number(&from_process, config::GUARDDUTY_MIN_SEVERITY, 1.0, 10.0)? {
         settings.guardduty_min_severity = min;
     }
+    if let Some(products) = from_process(config::SECURITY_HUB_PRODUCTS) {
+        settings.securityhub_products = products
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+    }
     // The bundled pack, or the operators' override when it is valid (read at most once a
     // minute); an invalid override is refused and the rules in force stay.
     let rules_override = RulesParameter::new(

@@ -92,6 +92,7 @@ pub fn values_of(dimension: &str) -> &'static [&'static str] {
             "schedule",
             "alarm",
             "guardduty",
+            "securityhub",
             "cloudtrail",
             "instance",
             "scaling",
@@ -126,6 +127,9 @@ pub fn values_of(dimension: &str) -> &'static [&'static str] {
             "rollback_deployment",
             "stop_deployment",
             "unfreeze_deployments",
+            "release_instance",
+            "reactivate_access_key",
+            "scale_in",
         ],
         _ => &[],
     }
@@ -137,6 +141,7 @@ pub fn source_kind(source: &str, detail_type: &str) -> &'static str {
         ("aws.events", "Scheduled Event") => "schedule",
         ("aws.cloudwatch", _) => "alarm",
         ("aws.guardduty", _) => "guardduty",
+        ("aws.securityhub", _) => "securityhub",
         (_, "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail") => "cloudtrail",
         ("aws.ec2", _) => "instance",
         ("aws.autoscaling", _) => "scaling",
@@ -256,6 +261,88 @@ pub fn approval_decided(verdict: &'static str) -> Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_action_kind_is_a_dimension_value() {
+        use crate::domain::Action;
+        use crate::names::{AccessKeyId, GroupName, InstanceId, PipelineName, ServiceName};
+        let group = GroupName::parse("web").unwrap();
+        let instance = InstanceId::parse("i-0123456789abcdef0").unwrap();
+        let key = AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap();
+        let (pipeline, stage) = (
+            PipelineName::parse("shop").unwrap(),
+            PipelineName::parse("Deploy").unwrap(),
+        );
+        let all = [
+            Action::ReplaceInstance {
+                group: group.clone(),
+                instance: instance.clone(),
+            },
+            Action::RestartService {
+                group: group.clone(),
+                instance: instance.clone(),
+                service: ServiceName::parse("nginx").unwrap(),
+            },
+            Action::ScaleOut {
+                group: group.clone(),
+                by: 1,
+            },
+            Action::DetachInstance {
+                group: group.clone(),
+                instance: instance.clone(),
+            },
+            Action::QuarantineInstance {
+                instance: instance.clone(),
+            },
+            Action::DeactivateAccessKey {
+                access_key_id: key.clone(),
+            },
+            Action::FreezeDeployments {
+                pipeline: pipeline.clone(),
+                stage: stage.clone(),
+            },
+            Action::SuspendScaling {
+                group: group.clone(),
+            },
+            Action::ResumeScaling {
+                group: group.clone(),
+            },
+            Action::RollbackDeployment {
+                pipeline: pipeline.clone(),
+                stage: stage.clone(),
+            },
+            Action::StopDeployment {
+                pipeline: pipeline.clone(),
+                execution: stage.clone(),
+            },
+            Action::UnfreezeDeployments { pipeline, stage },
+            Action::ReleaseInstance { instance },
+            Action::ReactivateAccessKey { access_key_id: key },
+            Action::ScaleIn { group, by: 1 },
+        ];
+        for a in &all {
+            // Fails to compile when an action is added without one here.
+            match a {
+                Action::ReplaceInstance { .. }
+                | Action::RestartService { .. }
+                | Action::ScaleOut { .. }
+                | Action::DetachInstance { .. }
+                | Action::QuarantineInstance { .. }
+                | Action::DeactivateAccessKey { .. }
+                | Action::FreezeDeployments { .. }
+                | Action::SuspendScaling { .. }
+                | Action::ResumeScaling { .. }
+                | Action::RollbackDeployment { .. }
+                | Action::StopDeployment { .. }
+                | Action::UnfreezeDeployments { .. }
+                | Action::ReleaseInstance { .. }
+                | Action::ReactivateAccessKey { .. }
+                | Action::ScaleIn { .. } => {}
+            }
+            assert!(values_of("Action").contains(&a.kind()), "{}", a.kind());
+        }
+        assert_eq!(values_of("Action").len(), all.len());
+    }
 
     #[test]
     fn a_document_is_valid_emf_with_its_dimension_values_at_the_top() {

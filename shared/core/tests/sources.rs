@@ -372,3 +372,89 @@ fn sensitive_call_coverage_of_stratus_techniques() {
         "{recognised}/{techniques}"
     );
 }
+
+/// A Security Hub finding of another product, as a finding of its own source: its product in
+/// its type, its ASFF type read as a threat purpose, its severity on GuardDuty's scale.
+#[test]
+fn security_hub_findings_of_other_products_and_never_vigils_own() {
+    let s = one(
+        "sources/securityhub-findings-imported.json",
+        Source::SecurityHub,
+    );
+    assert_eq!(
+        (s.resource.kind, s.resource.id.as_str()),
+        (ResourceKind::Instance, "i-99999999")
+    );
+    let SignalKind::Finding {
+        finding_type,
+        severity,
+        archived,
+        resource_role,
+        ..
+    } = &s.kind
+    else {
+        panic!()
+    };
+    assert_eq!(finding_type, "Backdoor:SecurityHub/GuardDuty");
+    assert_eq!((*severity, *archived), (8.0, false));
+    assert_eq!(
+        resource_role.as_deref(),
+        None,
+        "ASFF does not say who acted"
+    );
+    assert_eq!(events::securityhub_product(&s), Some("GuardDuty"));
+
+    let base = String::from_utf8(common::fixture_bytes(
+        "sources/securityhub-findings-imported.json",
+    ))
+    .unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&base).unwrap();
+        f(&mut v["detail"]["findings"][0]);
+        events::normalise(&events::parse_envelope(v.to_string().as_bytes()).unwrap())
+    };
+    // Vigil's own findings (the account's own product) are never read back.
+    let own = edit(&|f| {
+        f["ProductArn"] =
+            "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default".into();
+    })
+    .unwrap();
+    assert_eq!(own, Normalised::Ignored(events::Ignored::OwnFinding));
+    // Resolved or suppressed by people: archived.
+    let Normalised::Signals(resolved) =
+        edit(&|f| f["Workflow"]["Status"] = "RESOLVED".into()).unwrap()
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        resolved[0].kind,
+        SignalKind::Finding { archived: true, .. }
+    ));
+    // A posture check is no threat purpose; a label alone gives the band's severity.
+    let Normalised::Signals(check) = edit(&|f| {
+        f["Types"] = serde_json::json!(["Software and Configuration Checks/Vulnerabilities/CVE"]);
+        f["Severity"] = serde_json::json!({"Label": "CRITICAL"});
+    })
+    .unwrap() else {
+        panic!()
+    };
+    assert!(matches!(
+        &check[0].kind,
+        SignalKind::Finding { finding_type, severity, .. }
+            if finding_type == "Policy:SecurityHub/GuardDuty" && *severity == 9.0
+    ));
+    // Hostile or malformed: a typed error, no signal.
+    for bad in [
+        &(|f: &mut serde_json::Value| {
+            f["Resources"][0]["Id"] = "arn:aws:ec2:::instance/i-1;reboot".into()
+        }) as &dyn Fn(&mut serde_json::Value),
+        &|f| f["AwsAccountId"] = "12345678901$(x)".into(),
+        &|f| f["Severity"] = serde_json::json!({"Normalized": 1000}),
+        &|f| f["ProductName"] = "<script>".into(),
+        &|f| {
+            f.as_object_mut().unwrap().remove("ProductArn");
+        },
+    ] {
+        assert!(edit(bad).is_err());
+    }
+}

@@ -21,6 +21,8 @@ pub const ACCOUNT_ID: &str = "VIGIL_ACCOUNT_ID";
 pub const PROTECT_TAG: &str = "VIGIL_PROTECT_TAG";
 /// GuardDuty findings below this severity (1.0 to 10.0) are ignored.
 pub const GUARDDUTY_MIN_SEVERITY: &str = "VIGIL_GUARDDUTY_MIN_SEVERITY";
+/// The products whose Security Hub findings ingest takes (comma-separated `ProductName`s).
+pub const SECURITY_HUB_PRODUCTS: &str = "VIGIL_SECURITY_HUB_PRODUCTS";
 pub const POLICY_PARAMETER: &str = "VIGIL_POLICY_PARAMETER";
 /// The operators' detection rules override (Sigma YAML added to the bundled pack).
 pub const RULES_PARAMETER: &str = "VIGIL_RULES_PARAMETER";

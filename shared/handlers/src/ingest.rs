@@ -57,8 +57,12 @@ pub struct IngestConfig {
     pub max_observations: usize,
     /// Datapoints of each window kept in the observation after its features are computed.
     pub keep_points: usize,
-    /// GuardDuty findings below this severity are ignored.
+    /// GuardDuty findings below this severity are ignored (Security Hub findings too, on the
+    /// same 0-10 scale).
     pub guardduty_min_severity: f64,
+    /// The products whose Security Hub findings are taken in (`ProductName`, compared without
+    /// case); none by default. Vigil's own are never read back, whatever this says.
+    pub securityhub_products: Vec<String>,
     /// The stack's account: an event from or about another is refused. `None` (local tools)
     /// checks only that an event agrees with itself.
     pub account: Option<String>,
@@ -80,6 +84,7 @@ impl Default for IngestConfig {
             keep_points: 5,
             // GuardDuty's medium band starts at 4.0.
             guardduty_min_severity: 4.0,
+            securityhub_products: Vec::new(),
             account: None,
             rules: vigil_rules::Pack::bundled().ok().cloned(),
             correlations: vigil_rules::Pack::bundled()
@@ -160,6 +165,25 @@ where
             });
         }
     };
+    // Another product's finding counts only from a product the stack names.
+    let from_products = signals.len();
+    signals.retain(|s| {
+        events::securityhub_product(s).is_none_or(|p| {
+            config
+                .securityhub_products
+                .iter()
+                .any(|allowed| allowed.trim().eq_ignore_ascii_case(p))
+        })
+    });
+    if signals.is_empty() && from_products > 0 {
+        let why = "a Security Hub finding of a product the stack does not take (SecurityHubInputProducts)";
+        tracing::warn!(vigil_ignored_events = 1, reason = %why, "event ignored");
+        return Ok(Observed {
+            event_id: event.id.clone(),
+            observations: Vec::new(),
+            ignored: Some(why.to_owned()),
+        });
+    }
     if let Some(pack) = &config.rules {
         match_rules(pack, &event.detail, &mut signals);
     }
@@ -170,7 +194,7 @@ where
     });
     if signals.is_empty() && before > 0 {
         let why = format!(
-            "GuardDuty finding below the stack's severity threshold {}",
+            "finding below the stack's severity threshold {}",
             config.guardduty_min_severity
         );
         tracing::info!(vigil_ignored_events = 1, reason = %why, "event ignored");

@@ -23,6 +23,8 @@ pub use reason::{Code, Reason};
 pub enum Source {
     CloudWatchAlarm,
     GuardDuty,
+    /// Another product's finding, through Security Hub (the stack's allow-list).
+    SecurityHub,
     CloudTrail,
     Ec2,
     AutoScaling,

@@ -24,6 +24,7 @@ mod guardduty;
 mod health;
 mod instance_state;
 mod scaling;
+mod securityhub;
 
 use alarm::alarm;
 use cloudtrail::cloudtrail;
@@ -33,6 +34,8 @@ use guardduty::finding;
 use health::health;
 use instance_state::instance_state;
 use scaling::{scaling, scaling_activity_kind};
+use securityhub::imported;
+pub use securityhub::product as securityhub_product;
 
 /// The envelope every EventBridge event arrives in.
 pub type Envelope = EventBridgeEvent<Value>;
@@ -89,6 +92,8 @@ pub enum EventError {
 pub enum Ignored {
     /// A source/detail-type pair Vigil does not know.
     UnknownDetailType { source: String, detail_type: String },
+    /// A Security Hub finding of the account's own product: Vigil's, never read back.
+    OwnFinding,
 }
 
 impl std::fmt::Display for Ignored {
@@ -103,6 +108,9 @@ impl std::fmt::Display for Ignored {
                 display_text(detail_type, 128),
                 display_text(source, 128)
             ),
+            Ignored::OwnFinding => {
+                f.write_str("a Security Hub finding of the account's own product (Vigil's own)")
+            }
         }
     }
 }
@@ -174,6 +182,13 @@ pub fn normalise(event: &Envelope) -> Result<Normalised, EventError> {
     let signals = match (event.source.as_str(), detail_type) {
         ("aws.cloudwatch", "CloudWatch Alarm State Change") => alarm(event)?,
         ("aws.guardduty", "GuardDuty Finding") => finding(event)?,
+        ("aws.securityhub", "Security Hub Findings - Imported") => {
+            let signals = imported(event)?;
+            if signals.is_empty() {
+                return Ok(Normalised::Ignored(Ignored::OwnFinding));
+            }
+            signals
+        }
         ("aws.signin", "AWS Console Sign In via CloudTrail") => cloudtrail(event)?,
         (s, "AWS API Call via CloudTrail") if s.starts_with("aws.") => cloudtrail(event)?,
         ("aws.ec2", "EC2 Instance State-change Notification") => instance_state(event)?,

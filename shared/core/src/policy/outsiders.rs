@@ -1,6 +1,7 @@
 //! What an outsider can make Vigil see. A finding someone outside the account can cause with no
 //! foothold in it (traffic sent to an instance, a name it is made to look up) never acts without
-//! a person: otherwise an outsider could have Vigil quarantine production on demand. Pure.
+//! a person: otherwise an outsider could have Vigil quarantine production on demand. Nor does
+//! another product's finding through Security Hub, which Vigil cannot judge. Pure.
 
 use crate::domain::{Incident, ResourceKind, SignalKind};
 
@@ -17,10 +18,15 @@ const DNS_MARKS: [&str; 4] = [
 /// Why an outsider could have caused the incident's evidence, when they could.
 pub fn could_cause(incident: &Incident) -> Option<String> {
     let on_instance = incident.resource.kind == ResourceKind::Instance;
-    incident
-        .evidence
-        .iter()
-        .find_map(|e| finding(&e.observation.signal.kind, on_instance))
+    incident.evidence.iter().find_map(|e| {
+        let signal = &e.observation.signal;
+        match crate::events::securityhub_product(signal) {
+            Some(product) => Some(format!(
+                "a finding of another product ({product}, through Security Hub), which Vigil cannot judge for itself: a person decides"
+            )),
+            None => finding(&signal.kind, on_instance),
+        }
+    })
 }
 
 fn finding(kind: &SignalKind, on_instance: bool) -> Option<String> {

@@ -18,22 +18,7 @@ fn contain() -> Value {
 /// emulator; returns what the harness printed.
 fn run(harness: &str, runbook: &str) -> Value {
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-    let venv = std::env::var("VIGIL_VENV").unwrap_or_else(|_| format!("{root}/.venv"));
-    let out = std::process::Command::new(format!("{venv}/bin/python"))
-        .arg(format!("{root}/tests/runbooks/{harness}"))
-        .arg(format!("{root}/infra/ssm/{runbook}"))
-        .env("AWS_ENDPOINT_URL", h::endpoint())
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the test venv's python (make test creates .venv)");
-    assert!(
-        out.status.success(),
-        "the runbook failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the harness prints JSON")
+    h::runbook_harness(harness, &[&format!("{root}/infra/ssm/{runbook}")])
 }
 
 #[test]

@@ -29,23 +29,7 @@ const APPROVER_URL: &str = "https://abcdefghij.lambda-url.us-east-1.on.aws/";
 
 /// Runs `runbooks/undo.py` with `args` against the emulator; returns what it printed.
 fn py(args: &[&str]) -> Value {
-    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-    let venv = std::env::var("VIGIL_VENV").unwrap_or_else(|_| format!("{root}/.venv"));
-    let out = std::process::Command::new(format!("{venv}/bin/python"))
-        .arg(format!("{root}/tests/runbooks/undo.py"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", h::endpoint())
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the test venv's python (make test creates .venv)");
-    assert!(
-        out.status.success(),
-        "undo.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("undo.py prints JSON")
+    h::runbook_harness("undo.py", args)
 }
 
 /// SSM Automation, which moto lacks: every execution started succeeds.

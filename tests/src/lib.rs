@@ -752,3 +752,26 @@ fn proxy_one(
     std::io::copy(&mut up, &mut client)?;
     Ok(())
 }
+
+/// Runs `tests/runbooks/<harness>` with `args` in the test venv's Python against the emulator
+/// (boto3 reaches it through `AWS_ENDPOINT_URL`), as SSM Automation would run a runbook; what
+/// it printed, as JSON. Panics with the harness's stderr when it fails.
+pub fn runbook_harness(harness: &str, args: &[&str]) -> serde_json::Value {
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let venv = std::env::var("VIGIL_VENV").unwrap_or_else(|_| format!("{root}/.venv"));
+    let out = std::process::Command::new(format!("{venv}/bin/python"))
+        .arg(format!("{root}/tests/runbooks/{harness}"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the test venv's python (make test creates .venv)");
+    assert!(
+        out.status.success(),
+        "{harness} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the harness prints JSON")
+}

@@ -51,7 +51,9 @@ pub(super) async fn act(
             instance,
             service,
         } => restart_service(group, instance, service, config, ports).await,
-        Action::ScaleOut { group, by } => scale_out(group, *by, config, ports.groups()).await,
+        Action::ScaleOut { group, by } => {
+            resize(group, *by, Resize::Out, config, ports.groups()).await
+        }
         Action::DetachInstance { group, instance } => {
             detach_instance(group, instance, config, ports).await
         }
@@ -90,7 +92,9 @@ pub(super) async fn act(
         Action::UnfreezeDeployments { pipeline, stage } => {
             unfreeze(pipeline, stage, config, ports.pipelines()).await
         }
-        Action::ScaleIn { group, by } => scale_in(group, *by, config, ports.groups()).await,
+        Action::ScaleIn { group, by } => {
+            resize(group, *by, Resize::In, config, ports.groups()).await
+        }
         Action::ReleaseInstance { instance } => {
             undo_runbook(
                 &config.release_document,
@@ -138,54 +142,6 @@ async fn undo_runbook<C: StartAutomation + AutomationStatus>(
     };
     let params = [param, ("AutomationAssumeRole", role)];
     run_automation(document, &params, config, commands).await
-}
-
-async fn scale_in<G: DescribeGroup + SetDesiredCapacity>(
-    group: &GroupName,
-    by: u32,
-    config: &RemediateConfig,
-    groups: &G,
-) -> (OutcomeStatus, String) {
-    let cap = match groups.capacity(group).await {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                OutcomeStatus::Failed,
-                format!("could not read group {group}: {e}"),
-            );
-        }
-    };
-    let target = cap.desired.saturating_sub(by).max(cap.min_size);
-    if target >= cap.desired {
-        return (
-            OutcomeStatus::NotActed,
-            format!(
-                "group {group} is at its minimum of {} instances: not scaling in",
-                cap.min_size
-            ),
-        );
-    }
-    if let Err(e) = groups.set_desired(group, target).await {
-        return (
-            OutcomeStatus::Failed,
-            format!("lowering group {group} to {target} failed: {e}"),
-        );
-    }
-    let before = cap.desired;
-    let look = move || async move {
-        match groups.capacity(group).await {
-            Ok(c) if c.desired <= target => Seen::Done(format!(
-                "group {group} desired capacity {before} -> {} (minimum {})",
-                c.desired, c.min_size
-            )),
-            Ok(c) => Seen::Pending(c.desired.to_string()),
-            Err(e) => Seen::Pending(e.to_string()),
-        }
-    };
-    follow(config, look, |_| {
-        format!("group {group} was asked for {target} instances but does not report it")
-    })
-    .await
 }
 
 async fn stop_deployment<P: StopAndResume>(
@@ -373,9 +329,17 @@ async fn restart_service(
     .await
 }
 
-async fn scale_out<G: DescribeGroup + SetDesiredCapacity>(
+/// Which way a group's desired capacity moves: out within its maximum, in within its minimum.
+#[derive(Clone, Copy)]
+enum Resize {
+    Out,
+    In,
+}
+
+async fn resize<G: DescribeGroup + SetDesiredCapacity>(
     group: &GroupName,
     by: u32,
+    way: Resize,
     config: &RemediateConfig,
     groups: &G,
 ) -> (OutcomeStatus, String) {
@@ -388,30 +352,53 @@ async fn scale_out<G: DescribeGroup + SetDesiredCapacity>(
             );
         }
     };
-    let target = cap.desired.saturating_add(by).min(cap.max_size);
-    if target <= cap.desired {
-        return (
-            OutcomeStatus::NotActed,
-            format!(
+    let (target, moves) = match way {
+        Resize::Out => {
+            let t = cap.desired.saturating_add(by).min(cap.max_size);
+            (t, t > cap.desired)
+        }
+        Resize::In => {
+            let t = cap.desired.saturating_sub(by).max(cap.min_size);
+            (t, t < cap.desired)
+        }
+    };
+    if !moves {
+        let why = match way {
+            Resize::Out => format!(
                 "group {group} is at its maximum of {} instances: not scaling",
                 cap.max_size
             ),
-        );
+            Resize::In => format!(
+                "group {group} is at its minimum of {} instances: not scaling in",
+                cap.min_size
+            ),
+        };
+        return (OutcomeStatus::NotActed, why);
     }
     if let Err(e) = groups.set_desired(group, target).await {
+        let verb = match way {
+            Resize::Out => "raising",
+            Resize::In => "lowering",
+        };
         return (
             OutcomeStatus::Failed,
-            format!("raising group {group} to {target} failed: {e}"),
+            format!("{verb} group {group} to {target} failed: {e}"),
         );
     }
     let before = cap.desired;
     let look = move || async move {
         match groups.capacity(group).await {
-            Ok(c) if c.desired >= target => Seen::Done(format!(
-                "group {group} desired capacity {before} -> {} (maximum {})",
-                c.desired, c.max_size
-            )),
-            Ok(c) => Seen::Pending(c.desired.to_string()),
+            Ok(c) => match way {
+                Resize::Out if c.desired >= target => Seen::Done(format!(
+                    "group {group} desired capacity {before} -> {} (maximum {})",
+                    c.desired, c.max_size
+                )),
+                Resize::In if c.desired <= target => Seen::Done(format!(
+                    "group {group} desired capacity {before} -> {} (minimum {})",
+                    c.desired, c.min_size
+                )),
+                _ => Seen::Pending(c.desired.to_string()),
+            },
             Err(e) => Seen::Pending(e.to_string()),
         }
     };

@@ -258,3 +258,281 @@ async fn the_second_pull_reads_only_new_points_and_scores_as_a_cold_run_over_the
         "a cold start reads whole windows: {reads:?}"
     );
 }
+
+/// Puts one-minute points of an AWS/EC2 or CWAgent metric for an instance into CloudWatch.
+async fn put_points(
+    namespace: &str,
+    metric: &str,
+    dims: Vec<Dimension>,
+    points: &[(DateTime<Utc>, f64)],
+) {
+    let cw = aws_sdk_cloudwatch::Client::new(&h::cloudwatch_config());
+    for chunk in points.chunks(500) {
+        let data = chunk
+            .iter()
+            .map(|(t, v)| {
+                MetricDatum::builder()
+                    .metric_name(metric)
+                    .set_dimensions(Some(dims.clone()))
+                    .timestamp(aws_smithy_types::DateTime::from_secs(t.timestamp()))
+                    .value(*v)
+                    .build()
+            })
+            .collect();
+        cw.put_metric_data()
+            .namespace(namespace)
+            .set_metric_data(Some(data))
+            .send()
+            .await
+            .expect("PutMetricData");
+    }
+}
+
+fn dim(name: &str, value: &str) -> Dimension {
+    Dimension::builder().name(name).value(value).build()
+}
+
+/// The deployed pull, through the real adapters: the tick is planned into the bucket (every
+/// watched instance once, with the volumes ListMetrics finds), and a batch of the plan's items
+/// is pulled as a child execution pulls it.
+#[tokio::test]
+async fn the_tick_is_planned_into_the_bucket_and_a_batch_of_its_items_is_pulled() {
+    use vigil_core::metrics::fanout::{PlannedBatch, PullBatch};
+    use vigil_handlers::ingest::PlanPorts;
+    let stack = h::Stack::new().await;
+    let config = stack.config.clone();
+    let (group, ids) = h::create_group(&config, 3).await;
+    let watch = h::unique("vigil-watch");
+    aws_sdk_autoscaling::Client::new(&config)
+        .create_or_update_tags()
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id(&group)
+                .resource_type("auto-scaling-group")
+                .key(&watch)
+                .value("true")
+                .propagate_at_launch(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let settings = IngestConfig {
+        watch_tag: watch,
+        ..IngestConfig::default()
+    };
+    let now = Utc::now().timestamp();
+    let at = DateTime::from_timestamp(now - now % 60, 0).unwrap();
+    let slots: Vec<DateTime<Utc>> = (1..=settings.points)
+        .map(|m| at - Duration::minutes(m as i64))
+        .collect();
+    // The first instance: CPU, and one volume the agent reports.
+    let cpu_points: Vec<_> = slots.iter().map(|t| (*t, 30.0)).collect();
+    put_points(
+        "AWS/EC2",
+        "CPUUtilization",
+        vec![dim("InstanceId", &ids[0])],
+        &cpu_points,
+    )
+    .await;
+    let disk_points: Vec<_> = slots.iter().map(|t| (*t, 41.0)).collect();
+    put_points(
+        "CWAgent",
+        "disk_used_percent",
+        vec![
+            dim("InstanceId", &ids[0]),
+            dim("path", "/data"),
+            dim("device", "nvme1n1"),
+            dim("fstype", "xfs"),
+        ],
+        &disk_points,
+    )
+    .await;
+
+    let asg = AutoScaling::new(&config);
+    let state = vigil_aws::dynamodb::StateTable::new(&config, &stack.table);
+    let cloudwatch = CloudWatch::new(&h::cloudwatch_config());
+    let bucket = DetectorBucket::new(&config, &stack.detector_bucket);
+    let plan_ports = PlanPorts {
+        watched: &asg,
+        disks: &cloudwatch,
+        plans: &bucket,
+    };
+    let s3 = aws_sdk_s3::Client::new(&config);
+    let objects = |prefix: &'static str| {
+        let s3 = s3.clone();
+        let bucket = stack.detector_bucket.clone();
+        async move {
+            s3.list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap()
+                .contents()
+                .iter()
+                .map(|o| o.key().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Only the schedule's tick is planned: an alarm asked as a plan writes nothing.
+    let alarm = events::parse_envelope(
+        h::fixture_json("alarm-cpu-high.json")
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let refused = ingest::plan(&alarm, &settings, &plan_ports).await;
+    assert!(
+        matches!(refused, Err(ingest::IngestError::NotATick(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.unwrap_err().error_type(),
+        ingest::EVENT_REFUSED,
+        "final: the workflow does not retry it"
+    );
+    assert!(objects("pull/").await.is_empty());
+
+    let plan = ingest::plan(&tick(at), &settings, &plan_ports)
+        .await
+        .unwrap();
+    assert_eq!(plan.instances, 3);
+    assert_eq!(objects("pull/").await, std::slice::from_ref(&plan.key));
+    let body = s3
+        .get_object()
+        .bucket(&stack.detector_bucket)
+        .key(&plan.key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let batches: Vec<PlannedBatch> =
+        serde_json::from_slice(&body).expect("the batches as the map reads them");
+    assert_eq!(batches.len(), plan.batches);
+    let items: Vec<_> = batches.into_iter().flat_map(|b| b.items).collect();
+    let mut planned: Vec<&str> = items.iter().map(|i| i.instance.as_str()).collect();
+    planned.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(planned, expected, "every watched instance once");
+    let first = items
+        .iter()
+        .find(|i| i.instance.as_str() == ids[0])
+        .unwrap();
+    assert_eq!(first.group.as_str(), group);
+    assert_eq!(first.disks.len(), 1);
+    assert!(first.disks[0].contains(&("path".to_owned(), "/data".to_owned())));
+
+    // A batch of the plan, pulled as a child execution pulls it: the instance's CPU and the
+    // volume the plan found, with the batch's own event ids; its detector states kept.
+    let batch = PullBatch {
+        tick: plan.tick.clone(),
+        at: plan.at,
+        items: items.clone(),
+    };
+    let ports = IngestPorts {
+        instances: &asg,
+        history: &state,
+        watched: &asg,
+        disks: &cloudwatch,
+        metrics: &cloudwatch,
+        deploys: &state,
+        detectors: &bucket,
+    };
+    let observed = ingest::pull_batch(&batch, &settings, &ports).await.unwrap();
+    assert_eq!(observed.event_id.as_deref(), Some(batch.id().as_str()));
+    let windows: Vec<&str> = observed
+        .observations
+        .iter()
+        .filter_map(|o| match &o.signal.kind {
+            SignalKind::MetricWindow { metric, .. } => Some(metric.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        ["AWS/EC2/CPUUtilization", "CWAgent/disk_used_percent:/data"]
+    );
+    assert!(
+        observed
+            .observations
+            .iter()
+            .all(|o| o.signal.event_id.starts_with(&batch.id())),
+        "the batch's own event ids"
+    );
+    assert_eq!(objects("detector/").await, [format!("detector/{}", ids[0])]);
+}
+
+/// A fleet's volumes are listed once for the account, not once per instance, and only the
+/// watched instances' are kept.
+#[tokio::test]
+async fn a_fleets_volumes_are_listed_once_and_only_the_watched_kept() {
+    use vigil_handlers::ports::ListDiskMetrics;
+    let n = vigil_aws::cloudwatch::LIST_PER_INSTANCE + 5;
+    let instances: Vec<vigil_core::metrics::WatchedInstance> = (0..n)
+        .map(|i| vigil_core::metrics::WatchedInstance {
+            instance: vigil_core::names::InstanceId::parse(&format!(
+                "i-{:017x}",
+                0x7_0000_0000_u64 + (std::process::id() as u64) * 1000 + i as u64
+            ))
+            .unwrap(),
+            group: vigil_core::names::GroupName::parse("web").unwrap(),
+            application: None,
+            environment: None,
+            tags: Default::default(),
+        })
+        .collect();
+    let now = Utc::now() - Duration::minutes(2);
+    let outsider = format!("i-{:017x}", 0x6_0000_0000_u64 + std::process::id() as u64);
+    for (id, path) in [
+        (instances[0].instance.as_str(), "/"),
+        (instances[0].instance.as_str(), "/data"),
+        (instances[n - 1].instance.as_str(), "/"),
+        (outsider.as_str(), "/"),
+    ] {
+        put_points(
+            "CWAgent",
+            "disk_used_percent",
+            vec![dim("InstanceId", id), dim("path", path)],
+            &[(now, 10.0)],
+        )
+        .await;
+    }
+    let cloudwatch = CloudWatch::new(&h::cloudwatch_config());
+    let mut found: Vec<(String, String)> = cloudwatch
+        .disks(&instances)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let path = d
+                .dimensions
+                .iter()
+                .find(|(k, _)| k == "path")
+                .unwrap()
+                .1
+                .clone();
+            (d.instance.as_str().to_owned(), path)
+        })
+        .collect();
+    found.sort();
+    let mut expected = vec![
+        (instances[0].instance.as_str().to_owned(), "/".to_owned()),
+        (
+            instances[0].instance.as_str().to_owned(),
+            "/data".to_owned(),
+        ),
+        (
+            instances[n - 1].instance.as_str().to_owned(),
+            "/".to_owned(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+}

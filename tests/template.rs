@@ -489,7 +489,8 @@ fn dashboard_reads(body: &str) -> Vec<Read> {
 #[test]
 fn the_dashboard_and_alarms_read_metrics_the_functions_emit() {
     let mut emitted = emitted();
-    // And what the remediation workflow counts itself (in Vigil's namespace, no dimensions).
+    // And what the remediation and pull workflows count themselves (in Vigil's namespace, no
+    // dimensions).
     for name in workflow_metrics() {
         emitted.entry(name).or_default().insert(Vec::new());
     }
@@ -689,11 +690,12 @@ fn chat_channels_exist_only_when_asked_and_may_do_nothing() {
     }
 }
 
-/// The metrics the remediation workflow puts (`cloudwatch:putMetricData` tasks), by name.
+/// The metrics the remediation and pull workflows put (`cloudwatch:putMetricData` tasks), by
+/// name.
 fn workflow_metrics() -> Vec<String> {
-    let machine = asl("infra/remediation.asl.json");
-    tasks(&machine["States"])
+    ["infra/remediation.asl.json", "infra/pull.asl.json"]
         .iter()
+        .flat_map(|path| tasks(&asl(path)["States"]))
         .filter(|t| t["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricData")
         .inspect(|t| assert_eq!(t["Parameters"]["Namespace"], "Vigil"))
         .flat_map(|t| t["Parameters"]["MetricData"].as_array().unwrap().clone())
@@ -769,7 +771,10 @@ fn an_approval_nobody_answers_is_counted_and_told_when_its_links_expire() {
         r["ApprovalsExpiredAlarm"]["Properties"]["MetricName"],
         Value::from("ApprovalsExpired")
     );
-    assert_eq!(workflow_metrics(), ["ApprovalsExpired"]);
+    assert_eq!(
+        workflow_metrics(),
+        ["ApprovalsExpired", "PullInstancesNotScored"]
+    );
 }
 
 #[test]

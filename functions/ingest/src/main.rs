@@ -5,9 +5,8 @@ use vigil_aws::{
     autoscaling::AutoScaling, cloudwatch::CloudWatch, detectors::DetectorBucket,
     dynamodb::StateTable, ssm::RulesParameter,
 };
-use vigil_core::events::Envelope;
 use vigil_handlers::config::{self, from_process};
-use vigil_handlers::ingest::{IngestConfig, IngestPorts};
+use vigil_handlers::ingest::{IngestConfig, IngestError, IngestPorts, PlanPorts, Request};
 use vigil_handlers::rules::{RULES_TTL, RuleStore};
 
 #[tokio::main]
@@ -53,39 +52,75 @@ async fn main() -> Result<(), Error> {
     );
     let bundled = bundled_rules(&settings)?;
     let store = RuleStore::new(bundled, RULES_TTL);
-    let (ports, settings, store, rules_override) = (&ports, &settings, &store, &rules_override);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
-        let pack = store.current(rules_override).await;
-        let settings = IngestConfig {
-            correlations: pack.correlated(),
-            rules: Some(pack),
-            ..settings.clone()
-        };
-        // Typed for the state machine: it retries a failed AWS call, not a refused event.
-        let observed = vigil_handlers::ingest::handle(&event.payload, &settings, ports)
-            .await
-            .map_err(|e| {
-                let error_type = e.error_type();
-                if error_type == vigil_handlers::ingest::EVENT_REFUSED {
-                    // Counted by the RefusedEvents metric filter; its alarm tells people once.
-                    lambda_runtime::tracing::warn!(vigil_refused_events = 1, error = %vigil_core::error_chain(&e), "event refused");
+    let plan_ports = PlanPorts {
+        watched: &autoscaling,
+        disks: &cloudwatch,
+        plans: &detectors,
+    };
+    let (ports, plan_ports, settings, store, rules_override) =
+        (&ports, &plan_ports, &settings, &store, &rules_override);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let pack = store.current(rules_override).await;
+            let settings = IngestConfig {
+                correlations: pack.correlated(),
+                rules: Some(pack),
+                ..settings.clone()
+            };
+            let request = Request::parse(event.payload).map_err(diagnostic)?;
+            let output = match request {
+                Request::Plan(tick) => {
+                    let plan = vigil_handlers::ingest::plan(&tick, &settings, plan_ports)
+                        .await
+                        .map_err(diagnostic)?;
+                    // The schedule's tick reached ingest (SilentAlarm counts these).
+                    vigil_handlers::emit_metrics(
+                        &vigil_core::telemetry::event_in(&tick.source, &tick.detail_type, false),
+                        chrono::Utc::now(),
+                    );
+                    serde_json::to_value(plan)
                 }
-                Diagnostic {
-                    error_type: error_type.to_owned(),
-                    error_message: vigil_core::error_chain(&e),
+                Request::Batch(batch) => {
+                    let observed = vigil_handlers::ingest::pull_batch(&batch, &settings, ports)
+                        .await
+                        .map_err(diagnostic)?;
+                    serde_json::to_value(observed)
                 }
-            })?;
-        vigil_handlers::emit_metrics(
-            &vigil_core::telemetry::event_in(
-                &event.payload.source,
-                &event.payload.detail_type,
-                observed.ignored.is_some(),
-            ),
-            chrono::Utc::now(),
-        );
-        Ok::<_, Diagnostic>(observed)
-    }))
+                Request::Event(event) => {
+                    let observed = vigil_handlers::ingest::handle(&event, &settings, ports)
+                        .await
+                        .map_err(diagnostic)?;
+                    vigil_handlers::emit_metrics(
+                        &vigil_core::telemetry::event_in(
+                            &event.source,
+                            &event.detail_type,
+                            observed.ignored.is_some(),
+                        ),
+                        chrono::Utc::now(),
+                    );
+                    serde_json::to_value(observed)
+                }
+            };
+            output.map_err(|e| Diagnostic {
+                error_type: vigil_handlers::ingest::PORT_FAILED.to_owned(),
+                error_message: e.to_string(),
+            })
+        },
+    ))
     .await
+}
+
+/// Typed for the state machine: it retries a failed AWS call, not a refused event.
+fn diagnostic(e: IngestError) -> Diagnostic {
+    let error_type = e.error_type();
+    if error_type == vigil_handlers::ingest::EVENT_REFUSED {
+        // Counted by the RefusedEvents metric filter; its alarm tells people once.
+        lambda_runtime::tracing::warn!(vigil_refused_events = 1, error = %vigil_core::error_chain(&e), "event refused");
+    }
+    Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message: vigil_core::error_chain(&e),
+    }
 }
 
 /// The bundled rules: a build whose pack does not load does not start.

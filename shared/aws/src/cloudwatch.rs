@@ -107,52 +107,82 @@ impl FetchMetrics for CloudWatch {
     }
 }
 
+/// Up to this many instances, their volumes are listed one instance at a time; above it, the
+/// account's disk metrics are listed once and the watched instances' kept (a fleet's plan:
+/// one call per 500 metrics, not one per instance, within ListMetrics' 25 calls a second).
+pub const LIST_PER_INSTANCE: usize = 20;
+/// Pages of the account's disk metrics read at most (500 each).
+const FLEET_PAGES: usize = 1_000;
+
 impl ListDiskMetrics for CloudWatch {
     async fn disks(&self, instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
-        const OP: &str = "cloudwatch:ListMetrics";
         let mut out = Vec::new();
-        for w in instances {
-            let mut token: Option<String> = None;
-            for _ in 0..MAX_PAGES {
-                let page = self
-                    .client
-                    .list_metrics()
-                    .namespace("CWAgent")
-                    .metric_name("disk_used_percent")
-                    .dimensions(
-                        DimensionFilter::builder()
-                            .name("InstanceId")
-                            .value(w.instance.as_str())
-                            .build(),
-                    )
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| port_error(OP, e))?;
-                for m in page.metrics() {
-                    let dims = m.dimensions();
-                    let instance = dims
-                        .iter()
-                        .find(|d| d.name() == Some("InstanceId"))
-                        .and_then(|d| d.value())
-                        .and_then(|v| InstanceId::parse(v).ok());
-                    let Some(instance) = instance else { continue };
-                    let extra = dims
-                        .iter()
-                        .filter(|d| d.name() != Some("InstanceId"))
-                        .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
-                        .collect();
-                    out.push(DiskMetric {
-                        instance,
-                        dimensions: extra,
-                    });
-                }
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
+        if instances.len() <= LIST_PER_INSTANCE {
+            for w in instances {
+                self.list_disks(Some(&w.instance), MAX_PAGES, &mut out)
+                    .await?;
+            }
+            return Ok(out);
+        }
+        self.list_disks(None, FLEET_PAGES, &mut out).await?;
+        let watched: std::collections::BTreeSet<&InstanceId> =
+            instances.iter().map(|w| &w.instance).collect();
+        out.retain(|d| watched.contains(&d.instance));
+        Ok(out)
+    }
+}
+
+impl CloudWatch {
+    /// The agent's disk metrics of one instance, or of every instance (recently active only:
+    /// a terminated instance's metrics stay listed for two weeks).
+    async fn list_disks(
+        &self,
+        instance: Option<&InstanceId>,
+        pages: usize,
+        out: &mut Vec<DiskMetric>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "cloudwatch:ListMetrics";
+        let mut token: Option<String> = None;
+        for _ in 0..pages {
+            let mut request = self
+                .client
+                .list_metrics()
+                .namespace("CWAgent")
+                .metric_name("disk_used_percent")
+                .set_next_token(token.take());
+            request = match instance {
+                Some(id) => request.dimensions(
+                    DimensionFilter::builder()
+                        .name("InstanceId")
+                        .value(id.as_str())
+                        .build(),
+                ),
+                None => request.recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H),
+            };
+            let page = request.send().await.map_err(|e| port_error(OP, e))?;
+            for m in page.metrics() {
+                let dims = m.dimensions();
+                let instance = dims
+                    .iter()
+                    .find(|d| d.name() == Some("InstanceId"))
+                    .and_then(|d| d.value())
+                    .and_then(|v| InstanceId::parse(v).ok());
+                let Some(instance) = instance else { continue };
+                let extra = dims
+                    .iter()
+                    .filter(|d| d.name() != Some("InstanceId"))
+                    .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+                    .collect();
+                out.push(DiskMetric {
+                    instance,
+                    dimensions: extra,
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

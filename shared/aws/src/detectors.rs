@@ -1,17 +1,21 @@
 //! The pull's detector states in S3: one object per watched instance, `<prefix><instance-id>`,
 //! overwritten by each pull (the bucket's lifecycle removes the states of instances no pull
 //! has written for a while). One PUT per instance per pull costs about a fifth of what the
-//! same 40 KB would as a DynamoDB write (docs/deploy.md, "What it costs").
+//! same 40 KB would as a DynamoDB write (docs/deploy.md, "What it costs"). The pull's plans
+//! are kept in the same bucket, under `pull/` (the pull workflow's map reads them), and the
+//! map's results under `pull-results/`; both expire within days.
 
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::port_error;
 use vigil_core::metrics::state::MAX_STATE_BYTES;
 use vigil_core::names::InstanceId;
-use vigil_handlers::ports::{DetectorMemory, PortError, PortErrorKind};
+use vigil_handlers::ports::{DetectorMemory, PortError, PortErrorKind, StorePlan};
 
 /// Where the states are kept in the bucket.
 pub const PREFIX: &str = "detector/";
+/// Where the pull's plans are written (the core names each key under it).
+pub const PLAN_PREFIX: &str = "pull/";
 
 #[derive(Debug, Clone)]
 pub struct DetectorBucket {
@@ -74,6 +78,29 @@ impl DetectorMemory for DetectorBucket {
             .key(Self::key(instance))
             .content_type("application/octet-stream")
             .body(ByteStream::from(state))
+            .send()
+            .await
+            .map_err(|e| port_error(OP, e))?;
+        Ok(())
+    }
+}
+
+impl StorePlan for DetectorBucket {
+    async fn store_plan(&self, key: &str, items: Vec<u8>) -> Result<(), PortError> {
+        const OP: &str = "s3:PutObject";
+        if !key.starts_with(PLAN_PREFIX) {
+            return Err(PortError::new(
+                OP,
+                PortErrorKind::Rejected,
+                format!("a plan is written under {PLAN_PREFIX} only"),
+            ));
+        }
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(items))
             .send()
             .await
             .map_err(|e| port_error(OP, e))?;

@@ -217,6 +217,16 @@ pub trait DetectorMemory {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// The pull's plan, written where the pull workflow's Distributed Map reads its items
+/// (`ItemReader`): one JSON array under `key`.
+pub trait StorePlan {
+    fn store_plan(
+        &self,
+        key: &str,
+        items: Vec<u8>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Security Hub: what people are told, as a finding in the queue they already triage (created,
 /// then updated with the same id as the incident moves).
 pub trait ImportFinding {

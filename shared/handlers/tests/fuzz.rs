@@ -253,6 +253,29 @@ proptest! {
         }
     }
 
+    /// The ingest function's requests: a pull batch with one value replaced anywhere in it is
+    /// refused or read as a batch whose instances and groups parse; a batch over the plan's
+    /// limits never passes its check.
+    #[test]
+    fn ingest_requests(path in any::<u64>(), with in any_json(), extra in 0usize..3) {
+        let items: Vec<Value> = (0..10 + extra)
+            .map(|i| json!({"instance": format!("i-0123456789abcde{i:02x}"), "group": "web",
+                            "tags": {"vigil:service": "app"}, "disks": [[["path", "/"]]]}))
+            .collect();
+        let mut request = json!({"batch": {"tick": "t", "at": "2026-12-01T10:00:00Z", "items": items}});
+        graft(&mut request, path, with);
+        if let Ok(vigil_handlers::ingest::Request::Batch(batch)) =
+            vigil_handlers::ingest::Request::parse(request)
+        {
+            for item in &batch.items {
+                prop_assert!(item.instance.as_str().starts_with("i-"));
+            }
+            if batch.items.len() > vigil_core::metrics::fanout::BATCH_INSTANCES {
+                prop_assert!(batch.check().is_err());
+            }
+        }
+    }
+
     /// Raw trail records (the replay path).
     #[test]
     fn cloudtrail_records(record in any_json()) {

@@ -2,6 +2,7 @@
 //! for, and how its answers become metric-window signals. The IO is in the ports
 //! [`crate::ports::ListWatchedInstances`] and [`crate::ports::FetchMetrics`].
 
+pub mod fanout;
 pub mod state;
 
 use std::collections::BTreeMap;

@@ -68,6 +68,8 @@ pub struct MemoryDetectors {
     forget: bool,
     /// Bytes written, for the cost and size figures.
     written: Mutex<usize>,
+    /// The pull's plans, by key (the bucket's `pull/` objects).
+    plans: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MemoryDetectors {
@@ -90,6 +92,18 @@ impl MemoryDetectors {
 
     pub fn written(&self) -> usize {
         *lock(&self.written)
+    }
+
+    /// A plan written under `key`, as the pull workflow's map would read it.
+    pub fn plan(&self, key: &str) -> Option<Vec<u8>> {
+        lock(&self.plans).get(key).cloned()
+    }
+}
+
+impl vigil_handlers::ports::StorePlan for MemoryDetectors {
+    async fn store_plan(&self, key: &str, items: Vec<u8>) -> Result<(), PortError> {
+        lock(&self.plans).insert(key.to_owned(), items);
+        Ok(())
     }
 }
 

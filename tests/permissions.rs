@@ -278,3 +278,40 @@ fn the_table_in_the_deploy_guide_is_the_checked_one() {
          `scripts/permissions/run.sh --markdown` into it"
     );
 }
+
+/// The member stack (infra/member.yaml), checked the same way with its own table: its role
+/// admits only the central stack's own roles (by their path) of the same organisation, and
+/// acts only on watched, unprotected groups; its forwarding role puts only to the central bus.
+#[test]
+fn the_member_role_admits_only_the_central_stacks_roles_and_acts_only_on_watched_groups() {
+    let script = root().join("scripts/permissions/run.sh");
+    let out = Command::new(&script)
+        .arg(root().join("infra/member.yaml"))
+        .arg(root().join("infra/member-permissions.yaml"))
+        .args([
+            "CentralAccountId=111111111111",
+            "CentralStackName=vigil",
+            "OrganizationId=o-exampleorgid1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains(" 0 disagreement(s)"),
+        "{stderr}"
+    );
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(lines > 25, "only {lines} evaluations");
+    // The central roles that assume it are under the path its trust policy names.
+    let template: serde_norway::Value = serde_norway::from_str(&read("template.yaml")).unwrap();
+    for function in ["IngestFunction", "DecideFunction", "RemediateFunction"] {
+        let path = &template["Resources"][function]["Properties"]["RolePath"];
+        assert_eq!(
+            serde_norway::to_string(path).unwrap().trim(),
+            "!Sub /vigil/${AWS::StackName}/",
+            "{function}"
+        );
+    }
+    let member = read("infra/member.yaml");
+    assert!(member.contains(":role/vigil/${CentralStackName}/*"));
+}

@@ -70,8 +70,11 @@ pub fn moto_state() -> serde_json::Value {
         }
         match ureq::get(&url).call() {
             Ok(mut r) => {
+                // Every account a test touched (the member accounts' tests) has its own state.
                 return r
                     .body_mut()
+                    .with_config()
+                    .limit(256 * 1024 * 1024)
                     .read_json()
                     .unwrap_or_else(|e| panic!("parsing {url}: {e}"));
             }

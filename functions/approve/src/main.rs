@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
     if let Some(tag) = config::optional(&from_process, config::PROTECT_TAG) {
         store = store.with_protect_tag(tag);
     }
+    store = store.with_member_accounts(config::member_accounts(&from_process)?);
     let sdk = vigil_aws::load_config().await;
     let adapters = stack::RemediateAdapters::from_env(&sdk, &from_process)?;
     let key = stack::signing_key(&sdk, &from_process).await;

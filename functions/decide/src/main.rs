@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
     if let Some(tag) = config::optional(&from_process, config::PROTECT_TAG) {
         store = store.with_protect_tag(tag);
     }
+    store = store.with_member_accounts(config::member_accounts(&from_process)?);
     let sdk = vigil_aws::load_config().await;
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let kill_switch = KillSwitchParameter::new(
@@ -30,7 +31,11 @@ async fn main() -> Result<(), Error> {
         config::required(&from_process, config::POLICY_PARAMETER)?,
     );
     let alerts = Sns::new(&sdk, config::required(&from_process, config::TOPIC_ARN)?);
-    let groups = AutoScaling::new(&sdk);
+    // A group's capacity: here, or in a member account through its member role.
+    let groups = vigil_aws::members::Fleet {
+        central: AutoScaling::new(&sdk),
+        members: vigil_aws::members::Members::from_env(&sdk, &from_process)?,
+    };
     let ports = DecidePorts {
         claims: &state,
         kill_switch: &kill_switch,

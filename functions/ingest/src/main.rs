@@ -20,8 +20,13 @@ async fn main() -> Result<(), Error> {
         &sdk,
         config::required(&from_process, config::DETECTOR_BUCKET)?,
     );
+    // Where an instance belongs: here, or in a member account through its member role.
+    let fleet = vigil_aws::members::Fleet {
+        central: autoscaling.clone(),
+        members: vigil_aws::members::Members::from_env(&sdk, &from_process)?,
+    };
     let ports = IngestPorts {
-        instances: &autoscaling,
+        instances: &fleet,
         history: &state,
         watched: &autoscaling,
         disks: &cloudwatch,
@@ -34,6 +39,7 @@ async fn main() -> Result<(), Error> {
         settings.watch_tag = tag;
     }
     settings.account = from_process(config::ACCOUNT_ID);
+    settings.member_accounts = config::member_accounts(&from_process)?;
     if let Some(min) = config::number(&from_process, config::GUARDDUTY_MIN_SEVERITY, 1.0, 10.0)? {
         settings.guardduty_min_severity = min;
     }

@@ -56,6 +56,48 @@ impl RemediateAdapters {
     }
 }
 
+impl RemediateAdapters {
+    /// The same adapters, acting in a member account: Auto Scaling, commands and pipelines
+    /// through its role's configuration; the kill switch, the state table, the audit trail and
+    /// the alerts stay the stack's own, so what is done there is recorded here.
+    pub fn acting_in(&self, member: &aws_config::SdkConfig) -> RemediateAdapters {
+        RemediateAdapters {
+            autoscaling: AutoScaling::new(member),
+            commands: Commands::new(member),
+            pipelines: CodePipeline::new(member),
+            ..self.clone()
+        }
+    }
+
+    /// The adapters and settings for one decision: the stack's own, or for a decision about a
+    /// member account the stack names, those acting through its role (and the settings saying
+    /// so). For any other account, the stack's own with no account to act in: nothing is
+    /// changed there ([`vigil_handlers::remediate`] refuses it).
+    pub async fn for_decision(
+        &self,
+        decision: &vigil_core::domain::Decision,
+        members: &crate::members::Members,
+        settings: &vigil_handlers::remediate::RemediateConfig,
+    ) -> (
+        std::borrow::Cow<'_, RemediateAdapters>,
+        vigil_handlers::remediate::RemediateConfig,
+    ) {
+        let Some(account) = decision.incident.resource.account.as_deref() else {
+            return (std::borrow::Cow::Borrowed(self), settings.clone());
+        };
+        match members.config(account).await {
+            Some(member) => (
+                std::borrow::Cow::Owned(self.acting_in(&member)),
+                vigil_handlers::remediate::RemediateConfig {
+                    acting_account: Some(account.to_owned()),
+                    ..settings.clone()
+                },
+            ),
+            None => (std::borrow::Cow::Borrowed(self), settings.clone()),
+        }
+    }
+}
+
 /// The stack's adapters are `remediate`'s ports: Auto Scaling answers for instances, their
 /// health and their groups.
 impl RemediatePorts for RemediateAdapters {

@@ -53,6 +53,10 @@ pub const UNDO_ROLE_ARN: &str = "VIGIL_UNDO_ROLE_ARN";
 pub const APPROVER_URL: &str = "VIGIL_APPROVER_URL";
 /// The gate's approval topic: it answers only approval actions that notify this topic.
 pub const APPROVAL_TOPIC_ARN: &str = "VIGIL_APPROVAL_TOPIC_ARN";
+/// The member accounts Vigil acts in (comma-separated 12-digit ids), each through the role
+/// named by [`MEMBER_ROLE_NAME`] that its member stack deploys.
+pub const MEMBER_ACCOUNTS: &str = "VIGIL_MEMBER_ACCOUNTS";
+pub const MEMBER_ROLE_NAME: &str = "VIGIL_MEMBER_ROLE_NAME";
 
 /// Reads an optional variable (unset or blank: `None`).
 pub fn optional(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
@@ -100,6 +104,32 @@ pub fn number(
     }
 }
 
+/// Reads the member accounts: 12-digit account ids, comma-separated; anything else is refused
+/// (a function with a malformed list does not start).
+pub fn member_accounts(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = optional(lookup, MEMBER_ACCOUNTS) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                name: MEMBER_ACCOUNTS,
+                why: format!(
+                    "{:?} is not a 12-digit account id",
+                    vigil_core::names::display_text(id, 32)
+                ),
+            });
+        }
+        if !out.iter().any(|have| have == id) {
+            out.push(id.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 /// The process environment as a lookup.
 pub fn from_process(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -108,6 +138,19 @@ pub fn from_process(name: &str) -> Option<String> {
 #[cfg(test)]
 mod number_tests {
     use super::*;
+
+    #[test]
+    fn member_accounts_are_twelve_digit_ids_or_refused() {
+        let env = |v: &'static str| move |_: &str| Some(v.to_owned());
+        assert_eq!(
+            member_accounts(&env(" 111111111111, 222222222222,111111111111,")).unwrap(),
+            ["111111111111", "222222222222"]
+        );
+        assert!(member_accounts(&|_: &str| None).unwrap().is_empty());
+        for bad in ["1111", "11111111111a", "111111111111;222222222222", "*"] {
+            assert!(member_accounts(&env(bad)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn numbers_are_read_within_their_range() {

@@ -38,6 +38,8 @@ pub struct PolicyStore {
     deploy_mode: Mode,
     /// The stack's protect tag key, when it sets one: it replaces the policy's.
     protect_tag: Option<String>,
+    /// The stack's member accounts (`MemberAccounts`): the only other accounts acted in.
+    member_accounts: Vec<String>,
     ttl: Duration,
     state: Mutex<StoreState>,
 }
@@ -63,6 +65,7 @@ impl PolicyStore {
         PolicyStore {
             deploy_mode,
             protect_tag: None,
+            member_accounts: Vec::new(),
             ttl,
             state: Mutex::new(StoreState {
                 current: bundled,
@@ -76,6 +79,12 @@ impl PolicyStore {
     /// Resources tagged `<tag>=true` are never acted on, whatever the policy says.
     pub fn with_protect_tag(mut self, tag: impl Into<String>) -> Self {
         self.protect_tag = Some(tag.into());
+        self
+    }
+
+    /// The member accounts the stack acts in, whatever the policy in force says.
+    pub fn with_member_accounts(mut self, accounts: Vec<String>) -> Self {
+        self.member_accounts = accounts;
         self
     }
 
@@ -168,6 +177,7 @@ impl PolicyStore {
         if let Some(tag) = &self.protect_tag {
             policy.limits.protect_tag = tag.clone();
         }
+        policy.member_accounts.clone_from(&self.member_accounts);
         // The stack's Mode is the master switch; an operator's override may only be stricter.
         let overridden_to_dry_run = policy.id.starts_with("ssm:") && policy.mode == Mode::DryRun;
         policy.mode = if self.deploy_mode == Mode::DryRun || overridden_to_dry_run {
@@ -244,6 +254,7 @@ where
             peers: peers.clone(),
         };
         // 2. The rules' proposal and the second opinions.
+        let account = incident.resource.account.clone();
         let mut draft = policy.draft(incident, &readings, now);
         if let Some(n) = &notice {
             draft.cite(n.clone());
@@ -264,7 +275,11 @@ where
             };
         }
         if let Some(group) = &needs.capacity {
-            facts.group = Some(ports.groups.capacity(group).await?);
+            // A member account's group is read there, through its member role.
+            facts.group = Some(match account.as_deref() {
+                Some(account) => ports.groups.capacity_in(account, group).await?,
+                None => ports.groups.capacity(group).await?,
+            });
         }
         let pending = policy.limit(draft, &facts, now);
         // 4. The claim the decision waits on (a finding seen a second time), then the decision.

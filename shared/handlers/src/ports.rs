@@ -58,6 +58,17 @@ pub trait DescribeInstance {
         &self,
         instance: &InstanceId,
     ) -> impl Future<Output = Result<Option<Membership>, PortError>> + Send;
+
+    /// The same, for an instance of a member account (looked up through its member role). A
+    /// port that knows no member accounts finds nothing there.
+    fn membership_in(
+        &self,
+        account: &str,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<Option<Membership>, PortError>> + Send {
+        let _ = (account, instance);
+        async { Ok(None) }
+    }
 }
 
 /// A group's size and how many instances are in service.
@@ -66,6 +77,24 @@ pub trait DescribeGroup {
         &self,
         group: &GroupName,
     ) -> impl Future<Output = Result<GroupCapacity, PortError>> + Send;
+
+    /// The same, for a group of a member account (read through its member role). A port that
+    /// knows no member accounts cannot read one: the limits then hold the action.
+    fn capacity_in(
+        &self,
+        account: &str,
+        group: &GroupName,
+    ) -> impl Future<Output = Result<GroupCapacity, PortError>> + Send {
+        let account = account.to_owned();
+        let group = group.to_string();
+        async move {
+            Err(PortError::new(
+                "autoscaling:DescribeAutoScalingGroups",
+                PortErrorKind::NotFound,
+                format!("group {group} of account {account}: no member role here"),
+            ))
+        }
+    }
 }
 
 /// Mark an instance Unhealthy, so that its group replaces it.

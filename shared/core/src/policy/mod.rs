@@ -109,6 +109,12 @@ pub struct Policy {
     #[serde(skip)]
     #[schemars(skip)]
     pub id: String,
+    /// The member accounts the stack may act in, through the role its member stack deploys
+    /// there (the stack's `MemberAccounts`, set by the handler's policy store, never by the
+    /// policy's text). An incident in any other account is told, never acted on.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub member_accounts: Vec<String>,
 }
 
 /// How confidence maps onto tiers for rules that may auto-heal.
@@ -652,7 +658,17 @@ impl Policy {
                 Opinionated::default(),
             );
         }
-        if let Some(account) = &incident.resource.account {
+        if let Some(account) = &incident.resource.account
+            && self.member_accounts.iter().any(|m| m == account)
+        {
+            reasons.push(Reason::new(
+                Code::MemberAccount,
+                format!(
+                    "{} is in member account {account}: acted on through its member role, under the same limits",
+                    incident.resource.id
+                ),
+            ));
+        } else if let Some(account) = &incident.resource.account {
             reasons.push(Reason::new(
                 Code::MemberAccount,
                 format!(

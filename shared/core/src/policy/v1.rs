@@ -100,6 +100,7 @@ impl PolicyV1 {
             suppressions: Vec::new(),
             approvals: Default::default(),
             id: String::new(),
+            member_accounts: Vec::new(),
         }
     }
 }

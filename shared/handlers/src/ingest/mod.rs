@@ -78,6 +78,9 @@ pub struct IngestConfig {
     /// The stack's account: an event from or about another is refused. `None` (local tools)
     /// checks only that an event agrees with itself.
     pub account: Option<String>,
+    /// Member accounts whose events the stack takes (forwarded by their member stacks): an
+    /// event from one is read as about that account, and must agree with itself.
+    pub member_accounts: Vec<String>,
     /// The detection rules every CloudTrail record and sign-in is matched against: the bundled
     /// pack unless a caller gives another (the operators' override, see [`crate::rules`]).
     pub rules: Option<std::sync::Arc<vigil_rules::Pack>>,
@@ -98,6 +101,7 @@ impl Default for IngestConfig {
             guardduty_min_severity: 4.0,
             securityhub_products: Vec::new(),
             account: None,
+            member_accounts: Vec::new(),
             rules: vigil_rules::Pack::bundled().ok().cloned(),
             correlations: vigil_rules::Pack::bundled()
                 .map(|p| p.correlated())
@@ -198,14 +202,26 @@ where
             ignored: Some(why),
         });
     }
+    let member = member_of(event, config);
     for signal in &mut signals {
+        if let Some(member) = member {
+            signal.resource.account = Some(member.to_owned());
+        }
         if signal.resource.kind != ResourceKind::Instance || signal.resource.group.is_some() {
             continue;
         }
         let Ok(Some(instance)) = signal.resource.instance_id() else {
             continue;
         };
-        if let Some(m) = ports.instances.membership(&instance).await? {
+        let found = match signal.resource.account.as_deref() {
+            // An instance of a member account is looked up there, through its member role.
+            Some(account) if config.member_accounts.iter().any(|m| m == account) => {
+                ports.instances.membership_in(account, &instance).await?
+            }
+            Some(_) => None,
+            None => ports.instances.membership(&instance).await?,
+        };
+        if let Some(m) = found {
             signal.resource.group = Some(m.group);
             signal.resource.application = m.application;
             signal.resource.environment = m.environment;
@@ -233,6 +249,11 @@ fn admit(event: &Envelope, config: &IngestConfig) -> Result<(), IngestError> {
         .into());
     }
     if let Some(account) = config.account.as_deref() {
+        if let Some(member) = member_of(event, config) {
+            // Forwarded by a member stack: about that account only.
+            events::check_account(event, member)?;
+            return Ok(());
+        }
         events::check_account(event, account)?;
         if let Some(from) = event.account.as_deref().filter(|a| *a != account) {
             return Err(EventError::WrongAccount {
@@ -245,6 +266,13 @@ fn admit(event: &Envelope, config: &IngestConfig) -> Result<(), IngestError> {
         }
     }
     Ok(())
+}
+
+/// The member account an event comes from, when it is one the stack takes.
+fn member_of<'a>(event: &'a Envelope, config: &IngestConfig) -> Option<&'a str> {
+    let from = event.account.as_deref()?;
+    (config.account.as_deref() != Some(from) && config.member_accounts.iter().any(|m| m == from))
+        .then_some(from)
 }
 
 /// The raw record of a CloudTrail call or sign-in is matched against the detection rules, and

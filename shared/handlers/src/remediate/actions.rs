@@ -42,6 +42,25 @@ pub(super) async fn act(
             );
         }
     }
+    if let Some(account) = decision.incident.resource.account.as_deref() {
+        if config.acting_account.as_deref() != Some(account) {
+            return (
+                OutcomeStatus::NotActed,
+                format!(
+                    "{} is in account {account}, where this function holds no role: nothing was changed",
+                    decision.incident.resource.id
+                ),
+            );
+        }
+        if !in_member_accounts(action) {
+            return (
+                OutcomeStatus::NotActed,
+                format!(
+                    "{action} is not carried out in a member account (its member stack holds no runbooks and names no pipelines): nothing was changed"
+                ),
+            );
+        }
+    }
     match action {
         Action::ReplaceInstance { group, instance } => {
             replace_instance(group.as_str(), instance, config, ports).await
@@ -116,6 +135,20 @@ pub(super) async fn act(
             .await
         }
     }
+}
+
+/// The actions carried out in a member account, through its member role: its Auto Scaling
+/// groups' (the member stack deploys no runbooks and Vigil knows no pipelines there).
+fn in_member_accounts(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::ReplaceInstance { .. }
+            | Action::ScaleOut { .. }
+            | Action::ScaleIn { .. }
+            | Action::DetachInstance { .. }
+            | Action::SuspendScaling { .. }
+            | Action::ResumeScaling { .. }
+    )
 }
 
 /// An undo runbook (release a quarantine, activate a key again), run as the undo role. Only a

@@ -51,6 +51,10 @@ pub struct RemediateConfig {
     /// The role the undo runbooks run as. Only the approve function has it (and may pass it):
     /// without it, releasing a quarantine or activating a key is refused.
     pub undo_role: Option<String>,
+    /// The member account whose role this invocation's ports act through, when the decision
+    /// is about one (the function's main chooses the ports); an action in any other account
+    /// than the stack's or this one changes nothing.
+    pub acting_account: Option<String>,
     /// The named approvers' URL, which an outcome email names for undoing its action.
     pub approver_url: Option<String>,
     /// Where approval links point and the key that signs them; without it, decisions that
@@ -94,6 +98,7 @@ impl Default for RemediateConfig {
             release_document: "Vigil-ReleaseInstance".to_owned(),
             reactivate_key_document: "Vigil-ReactivateAccessKey".to_owned(),
             undo_role: None,
+            acting_account: None,
             approver_url: None,
             approval: None,
             region: None,

@@ -1,0 +1,302 @@
+//! A member account, against moto (which keeps each account's state apart and answers
+//! AssumeRole with credentials that act in the role's account): an alarm forwarded from a
+//! member account flows ingest -> score -> decide -> remediate through the real adapters; the
+//! instance is found and marked Unhealthy in the member account through its member role, the
+//! stack's own account is untouched, and the decision is in the stack's own audit trail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::Utc;
+use vigil_core::domain::{Code, Mode, OutcomeStatus, Tier};
+use vigil_core::events;
+use vigil_core::models::Models;
+use vigil_core::policy::Policy;
+use vigil_handlers::{decide, ingest, remediate, score};
+use vigil_tests as h;
+
+/// The stack's own account (moto's default) and a member's.
+const CENTRAL: &str = "123456789012";
+const MEMBER: &str = "222222222222";
+const ROLE: &str = "vigil-member-test";
+
+fn members(config: &aws_config::SdkConfig, accounts: &str) -> vigil_aws::members::Members {
+    let accounts = accounts.to_owned();
+    vigil_aws::members::Members::from_env(config, &move |name: &str| match name {
+        vigil_handlers::config::MEMBER_ACCOUNTS => Some(accounts.clone()),
+        vigil_handlers::config::MEMBER_ROLE_NAME => Some(ROLE.to_owned()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// The CPU alarm fixture as the member stack forwards it: from the member account, about an
+/// instance there.
+fn member_alarm(account: &str, instance: &str) -> serde_json::Value {
+    let text = h::fixture_json("alarm-cpu-high.json")
+        .to_string()
+        .replace(CENTRAL, account);
+    let mut e: serde_json::Value = serde_json::from_str(&text).unwrap();
+    e["id"] = serde_json::json!(h::unique("event"));
+    e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] =
+        serde_json::json!(instance);
+    e
+}
+
+async fn audit_keys(config: &aws_config::SdkConfig, bucket: &str) -> Vec<String> {
+    aws_sdk_s3::Client::new(config)
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("audit/")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .map(|o| o.key().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_alarm_in_a_member_account_is_healed_there_through_its_role_and_recorded_here() {
+    let stack = h::Stack::new().await;
+    let aws = h::Adapters::new(&stack);
+    let fleet = vigil_aws::members::Fleet {
+        central: aws.asg.clone(),
+        members: members(&stack.config, MEMBER),
+    };
+    // The member's group, made with the member role's own credentials: in its account only.
+    let member = fleet.members.config(MEMBER).await.unwrap();
+    let (group, instances) = h::create_group(&member, 2).await;
+    let target = &instances[0];
+    let central_groups = aws_sdk_autoscaling::Client::new(&stack.config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        central_groups.auto_scaling_groups().is_empty(),
+        "moto keeps the accounts apart"
+    );
+
+    // ingest: from the member account, looked up there.
+    let settings = ingest::IngestConfig {
+        account: Some(CENTRAL.to_owned()),
+        member_accounts: vec![MEMBER.to_owned()],
+        ..ingest::IngestConfig::default()
+    };
+    let ports = ingest::IngestPorts {
+        instances: &fleet,
+        history: &aws.state,
+        watched: &aws.asg,
+        disks: &aws.cloudwatch,
+        metrics: &aws.cloudwatch,
+        deploys: &aws.state,
+        detectors: &aws.detectors,
+    };
+    let envelope =
+        events::parse_envelope(member_alarm(MEMBER, target).to_string().as_bytes()).unwrap();
+    let observed = ingest::handle(&envelope, &settings, &ports).await.unwrap();
+    let resource = &observed.observations[0].signal.resource;
+    assert_eq!(resource.account.as_deref(), Some(MEMBER));
+    assert_eq!(resource.group.as_ref().unwrap().as_str(), group);
+
+    // decide, with the member named by the stack; remediate through the member role.
+    let scored = score::handle(observed, &Models::bundled().unwrap());
+    let store = decide::PolicyStore::new(
+        Policy::bundled().unwrap(),
+        Mode::Enforce,
+        decide::POLICY_TTL,
+    )
+    .with_member_accounts(vec![MEMBER.to_owned()]);
+    let decide_ports = decide::DecidePorts {
+        groups: &fleet,
+        claims: &aws.state,
+        kill_switch: &aws.kill_switch,
+        history: &aws.state,
+        quotas: &aws.state,
+        policy: &aws.policy,
+        alerts: &aws.sns,
+    };
+    let decisions = decide::handle(scored, "execution-1", &store, &decide_ports, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(decisions.decisions.len(), 1);
+    let decision = &decisions.decisions[0];
+    assert_eq!(decision.tier, Tier::AutoHeal, "{:?}", decision.reasons);
+    assert!(decision.cites(&Code::MemberAccount));
+    let settings = remediate::RemediateConfig {
+        verify_attempts: 3,
+        verify_interval: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (rports, rsettings) = aws
+        .remediate
+        .for_decision(decision, &fleet.members, &settings)
+        .await;
+    assert_eq!(rsettings.acting_account.as_deref(), Some(MEMBER));
+    let outcome = remediate::handle(
+        decision,
+        "attempt-1",
+        &rsettings,
+        rports.as_ref(),
+        decision.decided_at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.status,
+        OutcomeStatus::Verified,
+        "{}",
+        outcome.detail
+    );
+
+    // Done in the member account, read back there; recorded in the stack's own trail.
+    assert_eq!(h::instance_health(&member, target).await, "Unhealthy");
+    assert_eq!(h::instance_health(&member, &instances[1]).await, "Healthy");
+    let trail = audit_keys(&stack.config, &stack.audit_bucket).await;
+    assert!(trail.len() >= 2, "the decision and its outcome: {trail:?}");
+    let stored = vigil_aws::audit::AuditTrail::new(
+        &stack.config,
+        &stack.audit_bucket,
+        "audit/",
+        &stack.table,
+    )
+    .read_all()
+    .await
+    .unwrap();
+    assert_eq!(
+        vigil_core::audit::verify_stored("audit/", &stored).unwrap(),
+        stored.len()
+    );
+    let records: Vec<vigil_core::audit::AuditRecord> = stored
+        .iter()
+        .map(|(_, bytes)| serde_json::from_slice(bytes).unwrap())
+        .collect();
+    let kinds: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.kind.as_str(), r.subject.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&("decision", decision.id.as_str())),
+        "the decision is in the stack's trail: {kinds:?}"
+    );
+    let recorded = records
+        .iter()
+        .find(|r| r.kind == "decision" && r.subject == decision.id)
+        .unwrap();
+    assert_eq!(
+        recorded.payload["incident"]["resource"]["account"],
+        serde_json::json!(MEMBER),
+        "the record says which account"
+    );
+}
+
+#[tokio::test]
+async fn an_account_the_stack_does_not_name_is_refused_and_never_acted_in() {
+    let stack = h::Stack::new().await;
+    let aws = h::Adapters::new(&stack);
+    let fleet = vigil_aws::members::Fleet {
+        central: aws.asg.clone(),
+        members: members(&stack.config, MEMBER),
+    };
+    // No role is assumed for an account the stack does not name.
+    assert!(fleet.members.config("333333333333").await.is_none());
+    let settings = ingest::IngestConfig {
+        account: Some(CENTRAL.to_owned()),
+        member_accounts: vec![MEMBER.to_owned()],
+        ..ingest::IngestConfig::default()
+    };
+    let ports = ingest::IngestPorts {
+        instances: &fleet,
+        history: &aws.state,
+        watched: &aws.asg,
+        disks: &aws.cloudwatch,
+        metrics: &aws.cloudwatch,
+        deploys: &aws.state,
+        detectors: &aws.detectors,
+    };
+    // An event from another account is refused, as before.
+    let stranger = member_alarm("333333333333", "i-0123456789abcdef0");
+    let envelope = events::parse_envelope(stranger.to_string().as_bytes()).unwrap();
+    let refused = ingest::handle(&envelope, &settings, &ports).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(ingest::IngestError::Event(
+                events::EventError::WrongAccount { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    // A member's event that speaks of a third account is refused too.
+    let mut mixed = member_alarm(MEMBER, "i-0123456789abcdef0");
+    mixed["resources"] =
+        serde_json::json!(["arn:aws:cloudwatch:us-east-1:333333333333:alarm:elsewhere"]);
+    let envelope = events::parse_envelope(mixed.to_string().as_bytes()).unwrap();
+    assert!(ingest::handle(&envelope, &settings, &ports).await.is_err());
+
+    // A decision about an account the stack does not name changes nothing anywhere, whatever
+    // it says: remediate holds no role there.
+    let (group, instances) = h::create_group(&stack.config, 3).await;
+    // The decision an alarm on the stack's own instance gets, then said to be elsewhere.
+    let envelope =
+        events::parse_envelope(member_alarm(CENTRAL, &instances[0]).to_string().as_bytes())
+            .unwrap();
+    let observed = ingest::handle(&envelope, &settings, &ports).await.unwrap();
+    let scored = score::handle(observed, &Models::bundled().unwrap());
+    let store = decide::PolicyStore::new(
+        Policy::bundled().unwrap(),
+        Mode::Enforce,
+        decide::POLICY_TTL,
+    );
+    let mut decision = decide::handle(
+        scored,
+        "execution-2",
+        &store,
+        &aws.decide_ports(),
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+    .decisions
+    .remove(0);
+    assert_eq!(decision.tier, Tier::AutoHeal);
+    decision.incident.resource.account = Some("333333333333".into());
+    assert!(matches!(
+        &decision.action,
+        Some(vigil_core::domain::Action::ReplaceInstance { group: g, .. }) if g.as_str() == group
+    ));
+    let (rports, rsettings) = aws
+        .remediate
+        .for_decision(
+            &decision,
+            &fleet.members,
+            &remediate::RemediateConfig::default(),
+        )
+        .await;
+    assert_eq!(rsettings.acting_account, None);
+    let outcome = remediate::handle(
+        &decision,
+        "attempt-1",
+        &rsettings,
+        rports.as_ref(),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.status,
+        OutcomeStatus::NotActed,
+        "{}",
+        outcome.detail
+    );
+    assert!(
+        outcome.detail.contains("holds no role"),
+        "{}",
+        outcome.detail
+    );
+    assert_eq!(
+        h::instance_health(&stack.config, &instances[0]).await,
+        "Healthy"
+    );
+}

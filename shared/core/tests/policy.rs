@@ -1002,3 +1002,54 @@ fn maintenance_windows() {
     assert!(!w.contains(at(28, 22, 59)));
     assert!(!w.contains(at(27, 23, 30)));
 }
+
+/// A rule scoped to accounts covers only those (`own`: the stack's); a member account the
+/// stack does not name is never acted in, whatever the rules say.
+#[test]
+fn rules_can_be_scoped_to_accounts_and_members_are_acted_in_only_when_named() {
+    let yaml = format!(
+        "version: 2\n{LIMITS}\nrules:\n\
+         - {{name: home, failure_modes: [cpu_runaway], ladder: [replace_instance], tier: auto-heal, accounts: [own]}}\n\
+         - {{name: member, failure_modes: [cpu_runaway], ladder: [scale_out], tier: auto-heal, accounts: ['222222222222']}}\n"
+    );
+    let mut policy = Policy::from_yaml(&yaml, "test").unwrap();
+    policy.mode = Mode::Enforce;
+    let home = incident(FailureMode::CpuRunaway, 0.95, Severity::High);
+    let mut member = home.clone();
+    member.resource.account = Some("222222222222".into());
+    let mut other = home.clone();
+    other.resource.account = Some("333333333333".into());
+    let rule_of = |p: &Proposal| {
+        p.reasons
+            .iter()
+            .find_map(|r| match &r.code {
+                Code::Rule(name) => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+
+    // Without the stack naming it, a member account's incident is told, never acted on.
+    let p = propose(&policy, &member, &[]);
+    assert_eq!((p.tier, p.action.is_none()), (Tier::Escalate, true));
+    assert!(p.reasons.iter().any(|r| r.code == Code::MemberAccount));
+
+    // Named: each incident meets the rule of its own account.
+    policy.member_accounts = vec!["222222222222".into()];
+    let p = propose(&policy, &home, &[]);
+    assert_eq!(rule_of(&p), "rule:home", "{:?}", p.reasons);
+    assert!(matches!(p.action, Some(Action::ReplaceInstance { .. })));
+    let p = propose(&policy, &member, &[]);
+    assert_eq!(rule_of(&p), "rule:member", "{:?}", p.reasons);
+    assert!(matches!(p.action, Some(Action::ScaleOut { .. })));
+    let p = propose(&policy, &other, &[]);
+    assert_eq!((p.tier, p.action.is_none()), (Tier::Escalate, true));
+
+    // An account that is neither `own` nor an id is refused with the policy.
+    check_yaml(
+        &format!(
+            "version: 2\n{LIMITS}\nrules:\n- {{name: x, failure_modes: [cpu_runaway], tier: escalate, accounts: ['*']}}\n"
+        ),
+        Some("neither \"own\""),
+    );
+}

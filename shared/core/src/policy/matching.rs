@@ -9,6 +9,9 @@ use crate::domain::{
     Attempt, Code, FailureMode, Incident, Mode, OutcomeStatus, Reason, RuleHit, Tier,
 };
 
+/// How a rule's `accounts` names the stack's own account.
+pub const OWN_ACCOUNT: &str = "own";
+
 impl Policy {
     /// Matches the incident against the rules (first match wins) and picks the ladder's rung
     /// from the earlier attempts on the resource.
@@ -31,7 +34,10 @@ impl Policy {
                 None => r.failure_modes.contains(&incident.failure_mode),
             };
             let confidence = if detected { 1.0 } else { incident.confidence };
-            ((detected || modelled)
+            let account = incident.resource.account.as_deref().unwrap_or(OWN_ACCOUNT);
+            let in_scope = r.accounts.is_empty() || r.accounts.iter().any(|a| a == account);
+            (in_scope
+                && (detected || modelled)
                 && confidence >= r.min_confidence
                 && incident.severity >= r.min_severity)
                 .then_some(confidence)

@@ -230,6 +230,12 @@ pub struct Rule {
     /// The detection rule levels the rule covers (any rule matching at one of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub levels: Vec<RuleLevel>,
+    /// The accounts the rule covers: `own` (the stack's) and member account ids (12 digits).
+    /// Empty: every account. A rule scoped to member accounts acts there only if the stack
+    /// names them (`MemberAccounts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 200), inner(regex(pattern = r"^(own|[0-9]{12})$")))]
+    pub accounts: Vec<String>,
     #[serde(default)]
     pub min_confidence: f64,
     #[serde(default = "lowest_severity")]
@@ -420,6 +426,18 @@ impl Policy {
         }
         for d in &self.deployments {
             d.validate().map_err(PolicyError::Invalid)?;
+        }
+        for r in &self.rules {
+            if let Some(a) = r.accounts.iter().find(|a| {
+                a.as_str() != matching::OWN_ACCOUNT
+                    && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            }) {
+                return bad(format!(
+                    "rule {:?}: account {:?} is neither \"own\" nor a 12-digit account id",
+                    crate::names::display_text(&r.name, 64),
+                    crate::names::display_text(a, 32)
+                ));
+            }
         }
         let t = &self.tiers;
         if !(0.0..=1.0).contains(&t.approval_min_confidence)

@@ -189,6 +189,15 @@ impl PolicyStore {
     }
 }
 
+/// Whether a decision rests on the scheduled pull's readings alone.
+fn pulled(d: &vigil_core::domain::Decision) -> bool {
+    !d.incident.evidence.is_empty()
+        && d.incident
+            .evidence
+            .iter()
+            .all(|e| e.observation.signal.source == vigil_core::domain::Source::MetricPull)
+}
+
 /// The ports `decide` uses.
 pub struct DecidePorts<'a, C, K, G, H, Q, P, A> {
     pub claims: &'a C,
@@ -397,6 +406,16 @@ where
         if let Err(e) = ports.history.note(now.date_naive(), &entry, keep).await {
             tracing::warn!(error = %vigil_core::error_chain(&e), rule = entry.rule, "digest not counted");
         }
+    }
+    // A pull's healthy readings are not handed on: remediate would record nothing for them,
+    // yet be called once per instance per pull (docs/scale.md). They are logged here.
+    let healthy = decisions
+        .iter()
+        .filter(|d| d.found_nothing() && pulled(d))
+        .count();
+    if healthy > 0 {
+        decisions.retain(|d| !(d.found_nothing() && pulled(d)));
+        tracing::info!(healthy, "healthy readings of the pull: recorded only");
     }
     Ok(Decisions { decisions })
 }

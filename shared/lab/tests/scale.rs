@@ -248,6 +248,8 @@ async fn a_fleet_is_planned_once_batched_as_the_workflow_batches_and_every_insta
             .decide_scored(scored, &batch.id(), plan.at)
             .await
             .unwrap();
+        // Healthy readings are not handed on to remediate: only what found something.
+        assert!(decided.decisions.iter().all(|d| !d.found_nothing()));
         decisions += decided.decisions.len();
         for d in &decided.decisions {
             *tiers.entry(format!("{:?}", d.tier)).or_insert(0usize) += 1;

@@ -339,6 +339,17 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A decision that found nothing: a healthy resource, recorded only (no action, no threat,
+    /// no failure, no recovery to tell). The audit trail holds what was acted on, asked,
+    /// escalated or blocked; these are left to the logs.
+    pub fn found_nothing(&self) -> bool {
+        self.tier == Tier::Observe
+            && !self.cites(&super::Code::Recovery)
+            && self.action.is_none()
+            && self.incident.threat.is_none()
+            && self.incident.failure_mode == super::FailureMode::Normal
+    }
+
     /// Whether remediation should call AWS to change anything.
     pub fn acts(&self) -> bool {
         self.action.is_some()

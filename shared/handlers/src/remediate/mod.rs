@@ -26,7 +26,7 @@ use crate::ports::{
     SetDesiredCapacity, SetInstanceHealth, StartAutomation, StopAndResume, TakeQuota,
     TransitionEnabled,
 };
-use vigil_core::domain::{Attempt, Code, Decision, Outcome, OutcomeStatus, Tier};
+use vigil_core::domain::{Attempt, Decision, Outcome, OutcomeStatus};
 use vigil_core::keys;
 
 /// How actions are carried out and verified.
@@ -266,11 +266,7 @@ pub async fn handle(
     // No action goes unrecorded: the decision is written to the trail first, and if it cannot
     // be, nothing is changed. Decisions that found nothing (a healthy resource, recorded only)
     // are left to the logs: the trail holds what was acted on, asked, escalated or blocked.
-    let found_nothing = decision.tier == Tier::Observe
-        && !decision.cites(&Code::Recovery)
-        && decision.action.is_none()
-        && decision.incident.threat.is_none()
-        && decision.incident.failure_mode == vigil_core::domain::FailureMode::Normal;
+    let found_nothing = decision.found_nothing();
     let recorded = if found_nothing {
         Err(None)
     } else {

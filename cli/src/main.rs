@@ -75,6 +75,16 @@ enum Command {
         /// Faults or attacks injected per scenario.
         #[arg(long, default_value_t = 4)]
         faults: usize,
+        /// The fleet's EC2 monitoring: `detailed` (one-minute points) or `basic` (five-minute
+        /// points, free); it sets the pull's period and the users' alarms'.
+        #[arg(long, default_value = "detailed", value_parser = parse_monitoring)]
+        monitoring: vigil_lab::sim::Monitoring,
+        /// The instances run no CloudWatch agent: no memory or disk series, nor alarms on them.
+        #[arg(long)]
+        no_agent: bool,
+        /// Minutes between scheduled pulls (the stack's `ScheduleRate`).
+        #[arg(long, default_value_t = 5)]
+        pull_minutes: u32,
         /// Where the report and charts go.
         #[arg(long, default_value = "target/simulate")]
         out: PathBuf,
@@ -247,6 +257,9 @@ fn run(cli: Cli) -> Result<()> {
             duration,
             instances,
             faults,
+            monitoring,
+            no_agent,
+            pull_minutes,
             out,
             stratus,
         } => {
@@ -276,6 +289,9 @@ fn run(cli: Cli) -> Result<()> {
                 duration_minutes: duration.max(300),
                 instances: instances.max(3),
                 faults: faults.max(1),
+                monitoring,
+                agent: !no_agent,
+                pull_minutes: pull_minutes.clamp(1, 60),
                 stratus,
                 without: without.clone(),
                 ..Default::default()
@@ -284,12 +300,20 @@ fn run(cli: Cli) -> Result<()> {
                 let seeds = simulate::parse_seeds(&seeds)?;
                 let runs = simulate::run_seeds(&config, &scenarios, &seeds)?;
                 print!("{}", simulate::seeds_table(&runs, &without));
-                simulate::write_seeds(&runs, &without, &out)?;
+                print!(
+                    "\n{}",
+                    simulate::cost_table(&simulate::seeds_calls(&runs), &config)
+                );
+                simulate::write_seeds(&runs, &config, &out)?;
                 println!("Table: {}", out.join("seeds.md").display());
                 return Ok(());
             };
             let report = simulate::run(&config, &scenarios)?;
             print!("{}", simulate::table(&report));
+            print!(
+                "\n{}",
+                simulate::cost_table(&report.overall.1.calls, &config)
+            );
             simulate::write(&report, &out)?;
             println!("Report and charts: {}", out.display());
             Ok(())
@@ -542,4 +566,8 @@ fn audit_verify(file: &Path) -> Result<()> {
         records.len()
     );
     Ok(())
+}
+
+fn parse_monitoring(s: &str) -> Result<vigil_lab::sim::Monitoring, String> {
+    vigil_lab::sim::Monitoring::parse(s).ok_or_else(|| format!("{s:?}: detailed or basic"))
 }

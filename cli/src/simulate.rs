@@ -226,6 +226,13 @@ fn markdown(report: &Report, charts: &[(Scenario, String)]) -> String {
         h.false_alarm.0,
         h.false_alarm.1
     );
+    let _ = writeln!(
+        md,
+        "- **monitoring**: {}. With basic monitoring EC2's metrics are five-minute means, each there once its five minutes have passed, and the users' alarms on them evaluate five-minute datapoints (the same counts of datapoints); the agent's are one-minute. Without the agent there are no memory or disk series, nor alarms on them.\n",
+        design(c)
+    );
+    let _ = writeln!(md, "## What it costs\n");
+    let _ = writeln!(md, "{}", cost_table(&report.overall.1.calls, c));
     let _ = writeln!(md, "## Cleared by\n");
     for (name, arm) in [("baseline", true), ("Vigil", false)] {
         let counts = sim::cleared_by(
@@ -397,6 +404,98 @@ fn bars_chart(report: &Report, path: &Path) -> Result<()> {
     Ok(())
 }
 
+// --- What it costs ------------------------------------------------------------------------------
+
+/// The design a run was made with, in words.
+pub fn design(config: &SimConfig) -> String {
+    format!(
+        "{} monitoring, {}, a pull every {} minutes",
+        config.monitoring,
+        if config.agent {
+            "the CloudWatch agent (memory and disk)"
+        } else {
+            "no CloudWatch agent"
+        },
+        config.pull_minutes
+    )
+}
+
+/// The month's bill of the design run, from the calls its Vigil arm made (Markdown): per
+/// fleet size, Vigil's own lines, then the monitoring it reads that CloudWatch bills.
+pub fn cost_table(calls: &sim::Calls, config: &SimConfig) -> String {
+    use vigil_lab::cost;
+    let mut out = String::new();
+    let Some(rates) = cost::Rates::from_calls(calls) else {
+        return out;
+    };
+    let made = cost::Design {
+        pull_minutes: config.pull_minutes,
+        monitoring: config.monitoring,
+        agent: config.agent,
+    };
+    let bills: Vec<cost::Bill> = cost::FLEETS
+        .iter()
+        .map(|&n| cost::bill(&cost::US_EAST_1, &cost::PULL_SHAPE, &rates, made, n))
+        .collect();
+    let _ = writeln!(
+        out,
+        "Cost a month ({}; us-east-1 on-demand prices). Counted per instance and pull: {:.2} metrics requested, {:.2} detector states read, {:.2} written ({} pulls, {} instances read).\n",
+        design(config),
+        rates.metrics_requested,
+        rates.state_reads,
+        rates.state_writes,
+        calls.pulls,
+        calls.instance_pulls
+    );
+    let sizes: Vec<String> = cost::FLEETS
+        .iter()
+        .map(|n| format!("{n} instances"))
+        .collect();
+    let _ = writeln!(out, "| item | {} |", sizes.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(sizes.len()));
+    let money = |v: f64| {
+        if v >= 100.0 {
+            format!("${v:.0}")
+        } else {
+            format!("${v:.2}")
+        }
+    };
+    let row = |out: &mut String, item: &str, values: Vec<f64>| {
+        let cells: Vec<String> = values.into_iter().map(money).collect();
+        let _ = writeln!(out, "| {item} | {} |", cells.join(" | "));
+    };
+    if let Some(first) = bills.first() {
+        for (i, line) in first.vigil.iter().enumerate() {
+            row(
+                &mut out,
+                line.item,
+                bills.iter().map(|b| b.vigil[i].monthly).collect(),
+            );
+        }
+        row(
+            &mut out,
+            "**Vigil's own bill**",
+            bills.iter().map(cost::Bill::vigil_total).collect(),
+        );
+        for (i, line) in first.monitoring.iter().enumerate() {
+            row(
+                &mut out,
+                line.item,
+                bills.iter().map(|b| b.monitoring[i].monthly).collect(),
+            );
+        }
+        row(
+            &mut out,
+            "**with the monitoring it reads**",
+            bills
+                .iter()
+                .map(|b| b.vigil_total() + b.monitoring_total())
+                .collect(),
+        );
+    }
+    out
+}
+
 // --- Over many seeds ---------------------------------------------------------------------------
 
 /// One seed's overall measures: the seed, the baseline's, Vigil's.
@@ -562,16 +661,33 @@ pub fn seeds_table(runs: &[SeedRun], without: &[String]) -> String {
     out
 }
 
-/// Writes `seeds.md` and `seeds.json` into `out`.
-pub fn write_seeds(runs: &[SeedRun], without: &[String], out: &Path) -> Result<()> {
+/// The calls of every seed's Vigil arm, summed.
+pub fn seeds_calls(runs: &[SeedRun]) -> sim::Calls {
+    let mut calls = sim::Calls::default();
+    for (_, _, v) in runs {
+        calls += v.calls;
+    }
+    calls
+}
+
+/// Writes `seeds.md` (the table, then the cost of the design run) and `seeds.json` into `out`.
+pub fn write_seeds(runs: &[SeedRun], config: &SimConfig, out: &Path) -> Result<()> {
+    let without = &config.without;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = serde_json::json!({
+        "design": design(config),
+        "calls": seeds_calls(runs),
         "headline": headline(runs, without),
         "runs": runs.iter().map(|(seed, b, v)| serde_json::json!({"seed": seed, "baseline": b, "vigil": v})).collect::<Vec<_>>(),
     });
     std::fs::write(out.join("seeds.json"), serde_json::to_vec_pretty(&json)?)
         .context("writing seeds.json")?;
-    std::fs::write(out.join("seeds.md"), seeds_table(runs, without)).context("writing seeds.md")?;
+    let md = format!(
+        "{}\n{}",
+        seeds_table(runs, without),
+        cost_table(&seeds_calls(runs), config)
+    );
+    std::fs::write(out.join("seeds.md"), md).context("writing seeds.md")?;
     Ok(())
 }
 

@@ -19,7 +19,14 @@ async fn main() -> Result<(), Error> {
     if let Some(tag) = config::optional(&from_process, config::PROTECT_TAG) {
         store = store.with_protect_tag(tag);
     }
-    store = store.with_member_accounts(config::member_accounts(&from_process)?);
+    store = store
+        .with_member_accounts(config::member_accounts(&from_process)?)
+        .with_pull_minutes(config::schedule_minutes(&from_process).unwrap_or_else(|e| {
+            // The schedule only lengthens the confirmation window: without it the policy's
+            // own window applies, and deciding goes on.
+            lambda_runtime::tracing::warn!(error = %e, "schedule not read; the policy's confirmation window applies");
+            None
+        }));
     let sdk = vigil_aws::load_config().await;
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
     let kill_switch = KillSwitchParameter::new(

@@ -34,7 +34,10 @@ async fn main() -> Result<(), Error> {
         deploys: &state,
         detectors: &detectors,
     };
-    let mut settings = IngestConfig::default();
+    let period = config::metric_period(&from_process)?;
+    let mut settings = IngestConfig::default()
+        .at_period(period)
+        .ok_or("the metric period was checked")?;
     if let Some(tag) = from_process(config::WATCH_TAG) {
         settings.watch_tag = tag;
     }

@@ -58,6 +58,68 @@ pub const APPROVAL_TOPIC_ARN: &str = "VIGIL_APPROVAL_TOPIC_ARN";
 pub const MEMBER_ACCOUNTS: &str = "VIGIL_MEMBER_ACCOUNTS";
 pub const MEMBER_ROLE_NAME: &str = "VIGIL_MEMBER_ROLE_NAME";
 
+/// Seconds per datapoint the metric pull reads: 60 where EC2's detailed monitoring is on, 300
+/// on basic monitoring ([`vigil_core::metrics::PERIODS`]).
+pub const METRIC_PERIOD: &str = "VIGIL_METRIC_PERIOD";
+
+/// Reads the pull's period: unset is 60 (one-minute points); anything but a period of
+/// [`vigil_core::metrics::PERIODS`] is refused.
+pub fn metric_period(lookup: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    let Some(text) = optional(lookup, METRIC_PERIOD) else {
+        return Ok(60);
+    };
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|p| vigil_core::metrics::PERIODS.contains(p))
+        .ok_or_else(|| ConfigError::Invalid {
+            name: METRIC_PERIOD,
+            why: format!(
+                "{:?} is not one of {:?} seconds",
+                vigil_core::names::display_text(&text, 32),
+                vigil_core::metrics::PERIODS
+            ),
+        })
+}
+
+/// The stack's `ScheduleRate`, the metric pull's schedule expression.
+pub const SCHEDULE_RATE: &str = "VIGIL_SCHEDULE_RATE";
+
+/// Minutes between scheduled pulls, from a `rate(<n> minute[s]|hour[s]|day[s])` expression;
+/// `None` when unset or a `cron(...)` expression (its intervals need not be even). A rate
+/// that does not parse is refused.
+pub fn schedule_minutes(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<u32>, ConfigError> {
+    let Some(text) = optional(lookup, SCHEDULE_RATE) else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if text.starts_with("cron(") {
+        return Ok(None);
+    }
+    let invalid = || ConfigError::Invalid {
+        name: SCHEDULE_RATE,
+        why: format!(
+            "{:?} is not rate(<n> minutes|hours|days)",
+            vigil_core::names::display_text(text, 64)
+        ),
+    };
+    let inner = text
+        .strip_prefix("rate(")
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(invalid)?;
+    let (n, unit) = inner.trim().split_once(' ').ok_or_else(invalid)?;
+    let n: u32 = n.parse().ok().filter(|n| *n > 0).ok_or_else(invalid)?;
+    let per = match unit.trim() {
+        "minute" | "minutes" => 1,
+        "hour" | "hours" => 60,
+        "day" | "days" => 1440,
+        _ => return Err(invalid()),
+    };
+    n.checked_mul(per).map(Some).ok_or_else(invalid)
+}
+
 /// Reads an optional variable (unset or blank: `None`).
 pub fn optional(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name).filter(|v| !v.trim().is_empty())
@@ -138,6 +200,44 @@ pub fn from_process(name: &str) -> Option<String> {
 #[cfg(test)]
 mod number_tests {
     use super::*;
+
+    #[test]
+    fn the_schedule_is_read_in_minutes_from_a_rate() {
+        let env = |v: &'static str| move |_: &str| Some(v.to_owned());
+        assert_eq!(schedule_minutes(&|_: &str| None).unwrap(), None);
+        assert_eq!(schedule_minutes(&env("rate(5 minutes)")).unwrap(), Some(5));
+        assert_eq!(schedule_minutes(&env("rate(1 minute)")).unwrap(), Some(1));
+        assert_eq!(
+            schedule_minutes(&env(" rate(2 hours) ")).unwrap(),
+            Some(120)
+        );
+        assert_eq!(schedule_minutes(&env("rate(1 day)")).unwrap(), Some(1440));
+        assert_eq!(schedule_minutes(&env("cron(0/5 * * * ? *)")).unwrap(), None);
+        for bad in [
+            "rate(0 minutes)",
+            "rate(5)",
+            "rate(five minutes)",
+            "rate(5 weeks)",
+            "5 minutes",
+            "rate(4294967295 days)",
+        ] {
+            let err = schedule_minutes(&env(bad)).unwrap_err();
+            assert!(err.to_string().contains(SCHEDULE_RATE), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_metric_period_is_one_minute_or_five_or_refused() {
+        let env = |v: &'static str| move |_: &str| Some(v.to_owned());
+        assert_eq!(metric_period(&|_: &str| None).unwrap(), 60);
+        assert_eq!(metric_period(&env(" ")).unwrap(), 60);
+        assert_eq!(metric_period(&env("300")).unwrap(), 300);
+        assert_eq!(metric_period(&env(" 60 ")).unwrap(), 60);
+        for bad in ["120", "0", "5m", "-60", "3000000000000"] {
+            let err = metric_period(&env(bad)).unwrap_err();
+            assert!(err.to_string().contains(METRIC_PERIOD), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn member_accounts_are_twelve_digit_ids_or_refused() {

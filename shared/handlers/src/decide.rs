@@ -40,6 +40,8 @@ pub struct PolicyStore {
     protect_tag: Option<String>,
     /// The stack's member accounts (`MemberAccounts`): the only other accounts acted in.
     member_accounts: Vec<String>,
+    /// Minutes between the stack's scheduled pulls, when its `ScheduleRate` says.
+    pull_minutes: Option<u32>,
     ttl: Duration,
     state: Mutex<StoreState>,
 }
@@ -66,6 +68,7 @@ impl PolicyStore {
             deploy_mode,
             protect_tag: None,
             member_accounts: Vec::new(),
+            pull_minutes: None,
             ttl,
             state: Mutex::new(StoreState {
                 current: bundled,
@@ -85,6 +88,13 @@ impl PolicyStore {
     /// The member accounts the stack acts in, whatever the policy in force says.
     pub fn with_member_accounts(mut self, accounts: Vec<String>) -> Self {
         self.member_accounts = accounts;
+        self
+    }
+
+    /// Minutes between the stack's scheduled pulls: a pull's finding waits for the next pull
+    /// to find it again, whatever the policy's confirmation window says.
+    pub fn with_pull_minutes(mut self, minutes: Option<u32>) -> Self {
+        self.pull_minutes = minutes;
         self
     }
 
@@ -178,6 +188,7 @@ impl PolicyStore {
             policy.limits.protect_tag = tag.clone();
         }
         policy.member_accounts.clone_from(&self.member_accounts);
+        policy.pull_minutes = self.pull_minutes;
         // The stack's Mode is the master switch; an operator's override may only be stricter.
         let overridden_to_dry_run = policy.id.starts_with("ssm:") && policy.mode == Mode::DryRun;
         policy.mode = if self.deploy_mode == Mode::DryRun || overridden_to_dry_run {

@@ -152,3 +152,105 @@ fn password_guessing_is_found_within_minutes_and_no_key_is_touched() {
         r.baseline.human_interventions
     );
 }
+
+fn scenario(config: &SimConfig, scenario: Scenario) -> sim::ScenarioResult {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(sim::run_scenario(config, scenario)).unwrap()
+}
+
+/// The cost model's inputs are what the Vigil arm asked of AWS: one pull per period, every
+/// live instance read in each, its EC2 metrics, memory and disk requested, one detector state
+/// read and written per instance read. The baseline asks nothing.
+#[test]
+fn the_calls_the_pull_makes_are_counted() {
+    let config = small(11);
+    let r = scenario(&config, Scenario::InstanceFailure);
+    let c = r.vigil.calls;
+    assert_eq!(c.pulls, 480 / 5, "{c:?}");
+    // Failed instances are replaced: a pull reads the live ones, six or so.
+    assert!(
+        c.instance_pulls >= c.pulls * 6 && c.instance_pulls <= c.pulls * 7,
+        "{c:?}"
+    );
+    // Four EC2 metrics, memory and the root volume listed for each instance read (a failed
+    // instance's volume has no recent points, so it is not listed), and the same again for
+    // each alarm's second look.
+    let per = |n: u64| c.instance_pulls * n + c.events * n;
+    assert!(
+        c.metrics_requested > c.instance_pulls * 5 && c.metrics_requested <= per(6),
+        "{c:?}"
+    );
+    assert_eq!(c.state_reads, c.instance_pulls, "{c:?}");
+    assert_eq!(c.state_writes, c.instance_pulls, "{c:?}");
+    assert!(c.get_metric_data >= c.pulls && c.events >= 1, "{c:?}");
+    assert_eq!(r.baseline.calls, sim::Calls::default());
+
+    // Without the agent there is no volume to list, and so none requested; memory still is
+    // (absent series come back empty: the pull does not list where the agent runs).
+    let bare = SimConfig {
+        agent: false,
+        ..small(11)
+    };
+    let c = scenario(&bare, Scenario::InstanceFailure).vigil.calls;
+    assert_eq!(
+        c.metrics_requested,
+        c.instance_pulls * 5 + c.events * 5,
+        "{c:?}"
+    );
+
+    // Half the pulls at ten minutes.
+    let slower = SimConfig {
+        pull_minutes: 10,
+        ..small(11)
+    };
+    let c = scenario(&slower, Scenario::InstanceFailure).vigil.calls;
+    assert_eq!(c.pulls, 480 / 10, "{c:?}");
+}
+
+/// On basic monitoring the pull reads five-minute points and still finds and replaces a
+/// failed instance; the users' alarms see the failure later than at one-minute points.
+#[test]
+fn on_basic_monitoring_a_failed_instance_is_still_found_and_replaced() {
+    let basic = SimConfig {
+        monitoring: sim::Monitoring::Basic,
+        ..small(11)
+    };
+    let r = scenario(&basic, Scenario::InstanceFailure);
+    let m = sim::measure([&r], |r| &r.vigil);
+    assert_eq!(m.recall, 1.0, "{m:?}");
+    assert!(
+        r.vigil.cleared_by.iter().any(|b| b == "Vigil: replaced"),
+        "{:?}",
+        r.vigil.cleared_by
+    );
+    let detailed = scenario(&small(11), Scenario::InstanceFailure);
+    let first_page = |r: &sim::ScenarioResult| r.baseline.alerts.first().map(|a| a.at);
+    let (b, d) = (first_page(&r), first_page(&detailed));
+    assert!(b.is_some() && d.is_some(), "{b:?} {d:?}");
+    assert!(b >= d, "basic {b:?}, detailed {d:?}");
+}
+
+/// A pull's finding waits for the next pull to find it again: with a schedule longer than the
+/// policy's confirmation window, the window stretches to the schedule, so what only the pull
+/// sees (an instance that stopped reporting) is still acted on.
+#[test]
+fn a_slower_schedule_still_acts_on_what_the_pull_finds() {
+    // Seed 1's day: two of its four failed instances stop reporting altogether, so no
+    // status-check alarm fires for them and only the pull sees them.
+    let slow = SimConfig {
+        seed: 1,
+        pull_minutes: 15,
+        ..SimConfig::default()
+    };
+    let r = scenario(&slow, Scenario::InstanceFailure);
+    let m = sim::measure([&r], |r| &r.vigil);
+    assert_eq!(m.recall, 1.0, "{m:?}");
+    assert!(
+        r.vigil.cleared_by.iter().all(|b| b == "Vigil: replaced"),
+        "{:?}",
+        r.vigil.cleared_by
+    );
+}

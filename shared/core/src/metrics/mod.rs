@@ -42,6 +42,22 @@ pub struct MetricQuery {
     pub extra_dimensions: Vec<(String, String)>,
 }
 
+/// The periods the pull reads, in seconds: EC2's detailed monitoring (one-minute points,
+/// billed per instance) and basic monitoring (five-minute points, free).
+pub const PERIODS: [u32; 2] = [60, 300];
+
+/// The pull's windows at `period` seconds per point, one of [`PERIODS`]: (points per window,
+/// the latest points the instance features read). Six hours of one-minute points, or a day
+/// of five-minute points (as many points: enough history for the detector to learn from);
+/// the instance features read the last hour either way.
+pub fn windows_at(period: u32) -> Option<(usize, usize)> {
+    match period {
+        60 => Some((360, 60)),
+        300 => Some((288, 12)),
+        _ => None,
+    }
+}
+
 /// The metrics pulled for every watched instance: (namespace, name, statistic).
 pub const PER_INSTANCE: [(&str, &str, &str); 5] = [
     ("AWS/EC2", "CPUUtilization", "Average"),

@@ -115,6 +115,12 @@ pub struct Policy {
     #[serde(skip)]
     #[schemars(skip)]
     pub member_accounts: Vec<String>,
+    /// Minutes between the stack's scheduled pulls (its `ScheduleRate`, set by the handler's
+    /// policy store): a pull's finding waits at least for the next pull to find it again,
+    /// however short `opinions.confirmation.within_minutes` is.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pull_minutes: Option<u32>,
 }
 
 /// How confidence maps onto tiers for rules that may auto-heal.
@@ -547,7 +553,10 @@ impl Policy {
             notes,
         } = draft;
         let mut decision = self.decide(incident, proposal, facts, now);
-        let sighting = match (opinions.confirm, self.opinions.confirmation.window()) {
+        let sighting = match (
+            opinions.confirm,
+            self.opinions.confirmation.window(self.pull_minutes),
+        ) {
             (Some(why), Some(window)) if decision.tier != Tier::Observe => {
                 decision.reasons.extend(why);
                 let key = crate::keys::sighting_of(

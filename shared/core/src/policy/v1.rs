@@ -101,6 +101,7 @@ impl PolicyV1 {
             approvals: Default::default(),
             id: String::new(),
             member_accounts: Vec::new(),
+            pull_minutes: None,
         }
     }
 }

@@ -110,6 +110,20 @@ impl Default for IngestConfig {
     }
 }
 
+impl IngestConfig {
+    /// The pull's settings at `period` seconds per point ([`vigil_core::metrics::windows_at`]);
+    /// `None` for a period the pull does not read.
+    pub fn at_period(self, period: u32) -> Option<IngestConfig> {
+        let (points, instance_points) = vigil_core::metrics::windows_at(period)?;
+        Some(IngestConfig {
+            period,
+            points,
+            instance_points,
+            ..self
+        })
+    }
+}
+
 /// The ports `ingest` uses.
 pub struct IngestPorts<'a, I, H, W, D, M, L, S> {
     pub instances: &'a I,

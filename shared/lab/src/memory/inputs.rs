@@ -2,16 +2,55 @@
 
 use super::*;
 
-/// Metric datapoints by instance and `Namespace/MetricName`.
+/// Metric datapoints by instance and `Namespace/MetricName`, and the calls made for them.
 #[derive(Debug, Default)]
 pub struct MemoryMetrics {
     series: Mutex<BTreeMap<(InstanceId, String), Series>>,
+    calls: Mutex<MetricCalls>,
 }
+
+/// The CloudWatch calls made of [`MemoryMetrics`], counted as AWS bills them: GetMetricData
+/// per metric requested (each query of a call, whatever the points returned), ListMetrics
+/// per call (free, but rate-limited).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MetricCalls {
+    pub get_metric_data: u64,
+    pub metrics_requested: u64,
+    pub list_metrics: u64,
+}
+
+/// Queries per GetMetricData call, as CloudWatch allows.
+const QUERIES_PER_CALL: usize = 500;
 
 impl MemoryMetrics {
     pub fn put(&self, instance: &InstanceId, metric: &str, points: Series) {
         lock(&self.series).insert((instance.clone(), metric.to_owned()), points);
     }
+
+    /// The calls made so far.
+    pub fn calls(&self) -> MetricCalls {
+        *lock(&self.calls)
+    }
+}
+
+/// `points` in `[start, end)` as CloudWatch returns them at `period` seconds: the mean of the
+/// points in each period, stamped at its start (periods counted from the epoch), the periods
+/// with no point left out. Points stored at the period already come back as they are.
+fn at_period(points: &Series, start: DateTime<Utc>, end: DateTime<Utc>, period: u32) -> Series {
+    let period = i64::from(period.max(1));
+    let mut buckets: BTreeMap<i64, (f64, u32)> = BTreeMap::new();
+    for (t, v) in points.iter().filter(|(t, _)| *t >= start && *t < end) {
+        let slot = t.timestamp().div_euclid(period) * period;
+        let b = buckets.entry(slot).or_insert((0.0, 0));
+        b.0 += v;
+        b.1 += 1;
+    }
+    buckets
+        .into_iter()
+        .filter_map(|(slot, (sum, n))| {
+            Some((DateTime::from_timestamp(slot, 0)?, sum / f64::from(n)))
+        })
+        .collect()
 }
 
 impl FetchMetrics for MemoryMetrics {
@@ -20,20 +59,20 @@ impl FetchMetrics for MemoryMetrics {
         queries: &[MetricQuery],
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        _period: u32,
+        period: u32,
     ) -> Result<BTreeMap<String, Series>, PortError> {
+        {
+            let mut calls = lock(&self.calls);
+            calls.get_metric_data += queries.len().div_ceil(QUERIES_PER_CALL) as u64;
+            calls.metrics_requested += queries.len() as u64;
+        }
         let series = lock(&self.series);
         Ok(queries
             .iter()
             .filter_map(|q| {
                 let key = (q.instance.clone(), format!("{}/{}", q.namespace, q.metric));
                 let points = series.get(&key)?;
-                let inside = points
-                    .iter()
-                    .filter(|(t, _)| *t >= start && *t < end)
-                    .copied()
-                    .collect();
-                Some((q.id.clone(), inside))
+                Some((q.id.clone(), at_period(points, start, end, period)))
             })
             .collect())
     }
@@ -42,6 +81,7 @@ impl FetchMetrics for MemoryMetrics {
 impl ListDiskMetrics for MemoryMetrics {
     /// The root volume of every instance that has a disk series (as the agent reports it).
     async fn disks(&self, instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
+        lock(&self.calls).list_metrics += 1;
         let series = lock(&self.series);
         Ok(instances
             .iter()
@@ -68,6 +108,9 @@ pub struct MemoryDetectors {
     forget: bool,
     /// Bytes written, for the cost and size figures.
     written: Mutex<usize>,
+    /// States read and written (S3 GETs and PUTs, for the cost figures).
+    reads: Mutex<u64>,
+    writes: Mutex<u64>,
     /// The pull's plans, by key (the bucket's `pull/` objects).
     plans: Mutex<BTreeMap<String, Vec<u8>>>,
 }
@@ -94,6 +137,11 @@ impl MemoryDetectors {
         *lock(&self.written)
     }
 
+    /// States read and written so far: (reads, writes).
+    pub fn requests(&self) -> (u64, u64) {
+        (*lock(&self.reads), *lock(&self.writes))
+    }
+
     /// A plan written under `key`, as the pull workflow's map would read it.
     pub fn plan(&self, key: &str) -> Option<Vec<u8>> {
         lock(&self.plans).get(key).cloned()
@@ -109,10 +157,12 @@ impl vigil_handlers::ports::StorePlan for MemoryDetectors {
 
 impl vigil_handlers::ports::DetectorMemory for MemoryDetectors {
     async fn recall(&self, instance: &InstanceId) -> Result<Option<Vec<u8>>, PortError> {
+        *lock(&self.reads) += 1;
         Ok(lock(&self.kept).get(instance).cloned())
     }
 
     async fn keep(&self, instance: &InstanceId, state: Vec<u8>) -> Result<(), PortError> {
+        *lock(&self.writes) += 1;
         if !self.forget {
             *lock(&self.written) += state.len();
             lock(&self.kept).insert(instance.clone(), state);

@@ -28,7 +28,9 @@ mod records;
 mod state;
 
 pub use fleet::MemoryFleet;
-pub use inputs::{MemoryArtifacts, MemoryDetectors, MemoryFindings, MemoryKey, MemoryMetrics};
+pub use inputs::{
+    MemoryArtifacts, MemoryDetectors, MemoryFindings, MemoryKey, MemoryMetrics, MetricCalls,
+};
 pub use ops::{MemoryOps, Parameters, SentCommand};
 pub use records::{MemoryAudit, MemoryOutbox};
 pub use state::MemoryState;

@@ -151,6 +151,11 @@ pub struct SimConfig {
     pub faults: usize,
     /// Minutes between metric pulls (the stack's schedule).
     pub pull_minutes: u32,
+    /// How the fleet's EC2 metrics are published, which sets the pull's period.
+    pub monitoring: Monitoring,
+    /// Whether the instances run the CloudWatch agent (memory and disk, one-minute points).
+    /// Without it there is no memory or disk series, and no alarm on them in either arm.
+    pub agent: bool,
     pub humans: Humans,
     /// Stratus Red Team detonation logs for [`Scenario::StratusReplay`] (the CLI reads
     /// them); without any, that scenario injects nothing.
@@ -170,10 +175,81 @@ impl Default for SimConfig {
             instances: 12,
             faults: 4,
             pull_minutes: 5,
+            monitoring: Monitoring::Detailed,
+            agent: true,
             humans: Humans::default(),
             stratus: Vec::new(),
             without: Vec::new(),
         }
+    }
+}
+
+/// EC2's monitoring of the fleet: what CloudWatch holds of an instance's EC2 metrics, and so
+/// the period the pull reads and the users' own alarms evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Monitoring {
+    /// One-minute points (detailed monitoring, billed per instance).
+    Detailed,
+    /// Five-minute points (basic monitoring, free).
+    Basic,
+}
+
+impl Monitoring {
+    /// Minutes per EC2 datapoint.
+    pub fn period_minutes(self) -> u32 {
+        match self {
+            Monitoring::Detailed => 1,
+            Monitoring::Basic => 5,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Monitoring> {
+        match s {
+            "detailed" => Some(Monitoring::Detailed),
+            "basic" => Some(Monitoring::Basic),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Monitoring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Monitoring::Detailed => "detailed",
+            Monitoring::Basic => "basic",
+        })
+    }
+}
+
+/// The calls the Vigil arm made of AWS while it ran, counted by the in-memory ports as AWS
+/// bills them: the inputs of the cost model ([`crate::cost`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Calls {
+    /// Scheduled pulls, and instances read summed over them.
+    pub pulls: u64,
+    pub instance_pulls: u64,
+    pub get_metric_data: u64,
+    /// GetMetricData's billing unit: each query of each call.
+    pub metrics_requested: u64,
+    pub list_metrics: u64,
+    /// Detector states read and written (S3 GETs and PUTs).
+    pub state_reads: u64,
+    pub state_writes: u64,
+    /// Events (alarms, CloudTrail records, findings) through the pipeline.
+    pub events: u64,
+}
+
+impl std::ops::AddAssign for Calls {
+    fn add_assign(&mut self, o: Calls) {
+        self.pulls += o.pulls;
+        self.instance_pulls += o.instance_pulls;
+        self.get_metric_data += o.get_metric_data;
+        self.metrics_requested += o.metrics_requested;
+        self.list_metrics += o.list_metrics;
+        self.state_reads += o.state_reads;
+        self.state_writes += o.state_writes;
+        self.events += o.events;
     }
 }
 
@@ -258,6 +334,8 @@ pub struct ArmResult {
     pub blocked_by_limits: u32,
     /// Actions carried out.
     pub actions: u32,
+    /// The calls made of AWS (the Vigil arm; none in the baseline).
+    pub calls: Calls,
 }
 
 /// One scenario's outcome, both arms, with the timeline of the first fault.
@@ -288,6 +366,8 @@ pub struct Measures {
     pub impact_minutes: u32,
     pub blocked_by_limits: u32,
     pub actions: u32,
+    /// The calls made of AWS, summed.
+    pub calls: Calls,
 }
 
 /// Measures of one arm across results.
@@ -324,6 +404,7 @@ pub fn measure<'a>(
         m.impact_minutes += a.impact_minutes;
         m.blocked_by_limits += a.blocked_by_limits;
         m.actions += a.actions;
+        m.calls += a.calls;
     }
     let n = m.faults.max(1) as f64;
     m.mttd = ttd / n;

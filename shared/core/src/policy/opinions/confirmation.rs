@@ -26,10 +26,15 @@ impl Default for Confirmation {
 }
 
 impl Confirmation {
-    /// How long a finding waits for its second reading; `None` when nothing waits.
-    pub fn window(&self) -> Option<chrono::Duration> {
-        (self.enabled && self.within_minutes > 0)
-            .then(|| chrono::Duration::minutes(i64::from(self.within_minutes)))
+    /// How long a finding waits for its second reading; `None` when nothing waits. With the
+    /// minutes between scheduled pulls known, at least one schedule period and a fifth more
+    /// (two minutes at least): a window shorter than the schedule would never see the next
+    /// pull, and a pull's findings would never be told or acted on.
+    pub fn window(&self, pull_minutes: Option<u32>) -> Option<chrono::Duration> {
+        let next_pull = pull_minutes.map_or(0, |p| p + (p / 5).max(2));
+        (self.enabled && self.within_minutes > 0).then(|| {
+            chrono::Duration::minutes(i64::from(self.within_minutes.max(next_pull)))
+        })
     }
 }
 
@@ -44,5 +49,37 @@ impl Opinion for Confirmation {
         } else {
             Verdict::Agree
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(within: u32, pull: Option<u32>, expect: Option<i64>) {
+        let c = Confirmation {
+            enabled: true,
+            within_minutes: within,
+        };
+        assert_eq!(
+            c.window(pull).map(|w| w.num_minutes()),
+            expect,
+            "{within} {pull:?}"
+        );
+    }
+
+    #[test]
+    fn a_finding_waits_at_least_for_the_next_pull() {
+        check(12, None, Some(12));
+        check(12, Some(5), Some(12));
+        check(12, Some(10), Some(12));
+        check(12, Some(15), Some(18));
+        check(12, Some(60), Some(72));
+        check(0, Some(15), None);
+        let off = Confirmation {
+            enabled: false,
+            within_minutes: 12,
+        };
+        assert_eq!(off.window(Some(15)), None);
     }
 }

@@ -26,8 +26,14 @@ mod security;
 use ops::*;
 use security::*;
 
-/// Minutes of telemetry before minute 0: the pull's window.
-const HISTORY: usize = 360;
+/// Minutes of telemetry before minute 0: the pull's longest window (a day of five-minute
+/// points with basic monitoring; six hours of one-minute points are read with detailed).
+fn history(monitoring: super::Monitoring) -> usize {
+    match monitoring {
+        super::Monitoring::Detailed => 360,
+        super::Monitoring::Basic => 1440,
+    }
+}
 /// A replacement instance is in service this long after the old one is marked Unhealthy.
 const REPLACE_MINUTES: u32 = 5;
 const RESTART_MINUTES: u32 = 2;
@@ -103,10 +109,11 @@ fn without_opinions(
 }
 
 impl Stages {
-    /// The bundled policy, with the second opinions named in `without` turned off.
-    fn new(without: &[String]) -> Result<Self, SimError> {
+    /// The bundled policy, with the second opinions named in `config.without` turned off,
+    /// pulling at the period of the fleet's monitoring.
+    fn new(config: &SimConfig) -> Result<Self, SimError> {
         let mut policy = Policy::bundled().map_err(SimError::Policy)?;
-        policy.opinions = without_opinions(&policy.opinions, without)?;
+        policy.opinions = without_opinions(&policy.opinions, &config.without)?;
         // The operators' map of who deploys what: each group's release pipeline.
         policy.deployments = (0..GROUPS.len())
             .map(|g| vigil_core::policy::Deployment {
@@ -115,11 +122,25 @@ impl Stages {
                 resources: vec![group_name(g)],
             })
             .collect();
-        Ok(Stages(Pipeline::new(
+        let mut pipeline = Pipeline::new(
             Models::bundled().map_err(SimError::Models)?,
+            policy.clone(),
+            Mode::Enforce,
+        );
+        // As the deployed decide reads the stack's schedule.
+        pipeline.policy = vigil_handlers::decide::PolicyStore::new(
             policy,
             Mode::Enforce,
-        )))
+            vigil_handlers::decide::POLICY_TTL,
+        )
+        .with_pull_minutes(Some(config.pull_minutes));
+        let period = config.monitoring.period_minutes() * 60;
+        pipeline.ingest = pipeline
+            .ingest
+            .clone()
+            .at_period(period)
+            .ok_or_else(|| SimError::Stage(format!("no pull at {period} s")))?;
+        Ok(Stages(pipeline))
     }
 
     /// score -> decide -> remediate on what ingest observed; the decisions with their outcomes.
@@ -422,6 +443,7 @@ mod tests {
                 ),
             )),
             gone_at: None,
+            history: 360,
         };
         let instances = vec![inst];
         let restart = Action::RestartService {

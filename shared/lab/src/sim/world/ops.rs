@@ -43,6 +43,8 @@ pub(super) struct Instance {
     /// The fault this instance carries and its series.
     pub(super) faulty: Option<(usize, telemetry::InstanceSample)>,
     pub(super) gone_at: Option<u32>,
+    /// Points of its series before minute 0.
+    pub(super) history: usize,
 }
 
 /// Whether a fault shows in a minute: `[onset, cleared)`.
@@ -58,7 +60,7 @@ impl Instance {
         faults: &[Fault],
         cleared: &[Option<u32>],
     ) -> Option<f64> {
-        let i = HISTORY + minute as usize;
+        let i = self.history + minute as usize;
         let s = match &self.faulty {
             Some((f, s)) if active(faults, cleared, *f, minute) => s,
             _ => &self.healthy,
@@ -73,7 +75,7 @@ impl Instance {
         };
         let v = |m| {
             series(s, m)
-                .get(HISTORY + minute as usize)
+                .get(self.history + minute as usize)
                 .copied()
                 .flatten()
         };
@@ -97,14 +99,35 @@ pub(super) const ALARMS: [(Metric, f64, usize, &str); 4] = [
     (Metric::Disk, 90.0, 3, "disk-high"),
 ];
 
-/// Which alarms are in ALARM, per instance, updated each minute.
-#[derive(Default)]
+/// Which alarms are in ALARM, per instance, updated as each datapoint arrives.
 pub(super) struct Alarms {
     pub(super) state: HashMap<(String, usize), bool>,
+    /// Minutes per EC2 datapoint (the agent's are one minute).
+    ec2_period: u32,
+    /// Without the agent there are no memory or disk series to alarm on.
+    agent: bool,
+}
+
+/// Minutes per datapoint of a metric: EC2's by its monitoring, the agent's one.
+pub(super) fn period_of(m: Metric, ec2_period: u32) -> u32 {
+    match m {
+        Metric::Mem | Metric::Disk => 1,
+        _ => ec2_period.max(1),
+    }
 }
 
 impl Alarms {
-    /// The alarms that went into ALARM this minute.
+    pub(super) fn new(config: &SimConfig) -> Self {
+        Alarms {
+            state: HashMap::new(),
+            ec2_period: config.monitoring.period_minutes(),
+            agent: config.agent,
+        }
+    }
+
+    /// The alarms that went into ALARM this minute. A datapoint covers the minutes
+    /// `[end - period, end)` and arrives at `end`; an alarm evaluates the last `n` of them
+    /// (minutes before the run are not evaluated).
     pub(super) fn step(
         &mut self,
         inst: &Instance,
@@ -113,12 +136,20 @@ impl Alarms {
         cleared: &[Option<u32>],
     ) -> Vec<usize> {
         let mut fired = Vec::new();
+        let end = minute + 1;
         for (k, (metric, threshold, n, _)) in ALARMS.iter().enumerate() {
+            if !self.agent && matches!(metric, Metric::Mem | Metric::Disk) {
+                continue;
+            }
+            let period = period_of(*metric, self.ec2_period);
+            if !end.is_multiple_of(period) {
+                continue;
+            }
             let breaching = (0..*n as u32).all(|back| {
-                minute >= back
-                    && inst
-                        .value(*metric, minute - back, faults, cleared)
-                        .is_some_and(|v| v >= *threshold)
+                let to = end.checked_sub(back * period);
+                to.and_then(|to| to.checked_sub(period))
+                    .and_then(|from| inst.mean(*metric, from, from + period, faults, cleared))
+                    .is_some_and(|v| v >= *threshold)
             });
             let key = (inst.id.to_string(), k);
             let was = self.state.get(&key).copied().unwrap_or(false);
@@ -131,21 +162,60 @@ impl Alarms {
     }
 }
 
-/// What CloudWatch holds of an instance at `minute`: six hours of each metric, reaching back
-/// into the history before minute 0.
-pub(super) fn publish(metrics: &MemoryMetrics, inst: &Instance, minute: u32, book: &Book) {
+impl Instance {
+    /// The mean of a metric over the run's minutes `[from, to)`, as one datapoint of
+    /// `to - from` minutes (CloudWatch's Average); none when no minute has a value.
+    pub(super) fn mean(
+        &self,
+        m: Metric,
+        from: u32,
+        to: u32,
+        faults: &[Fault],
+        cleared: &[Option<u32>],
+    ) -> Option<f64> {
+        let values: Vec<f64> = (from..to)
+            .filter_map(|t| self.value(m, t, faults, cleared))
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    }
+}
+
+/// What CloudWatch holds of an instance at `minute`: the pull's longest window of each metric,
+/// reaching back into the history before minute 0. With basic monitoring EC2's metrics are
+/// five-minute means, each there once its five minutes have passed; the agent's are one
+/// minute; without the agent there are none of its series.
+pub(super) fn publish(
+    metrics: &MemoryMetrics,
+    inst: &Instance,
+    minute: u32,
+    book: &Book,
+    config: &SimConfig,
+) {
+    let ec2_period = config.monitoring.period_minutes();
+    let value = |m: Metric, t: i64| match u32::try_from(t) {
+        Ok(t) => inst.value(m, t, &book.faults, &book.cleared),
+        Err(_) => {
+            let i = usize::try_from(inst.history as i64 + t).ok()?;
+            series(&inst.healthy, m).get(i).copied().flatten()
+        }
+    };
     for (m, ns, name) in METRICS {
-        let points: vigil_core::metrics::Series = (i64::from(minute) - HISTORY as i64
-            ..i64::from(minute))
+        if !config.agent && matches!(m, Metric::Mem | Metric::Disk) {
+            continue;
+        }
+        let period = i64::from(period_of(m, ec2_period));
+        let now = i64::from(minute);
+        let first = (now - inst.history as i64).div_euclid(period) * period;
+        let points: vigil_core::metrics::Series = (0..)
+            .map(|k| first + k * period)
+            .take_while(|t| t + period <= now)
             .filter_map(|t| {
-                let v = match u32::try_from(t) {
-                    Ok(t) => inst.value(m, t, &book.faults, &book.cleared)?,
-                    Err(_) => {
-                        let i = usize::try_from(HISTORY as i64 + t).ok()?;
-                        series(&inst.healthy, m).get(i).copied().flatten()?
-                    }
-                };
-                Some((epoch() + Duration::minutes(t), v))
+                let values: Vec<f64> = (t..t + period).filter_map(|x| value(m, x)).collect();
+                if values.is_empty() {
+                    return None;
+                }
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                Some((epoch() + Duration::minutes(t), mean))
             })
             .collect();
         if !points.is_empty() || matches!(m, Metric::Cpu) {
@@ -161,25 +231,23 @@ pub(super) fn alarm_event(
     alarm: usize,
     minute: u32,
     book: &Book,
+    ec2_period: u32,
 ) -> serde_json::Value {
     let inst = &instance.id;
     let (metric, threshold, n, name) = ALARMS[alarm];
+    let period = period_of(metric, ec2_period);
     let recent: Vec<f64> = (0..n as u32)
         .rev()
         .filter_map(|back| {
-            instance.value(
-                metric,
-                minute.checked_sub(back)?,
-                &book.faults,
-                &book.cleared,
-            )
+            let from = (minute + 1).checked_sub((back + 1) * period)?;
+            instance.mean(metric, from, from + period, &book.faults, &book.cleared)
         })
         .collect();
     let reason_data = serde_json::json!({
         "version": "1.0",
         "queryDate": at(minute).to_rfc3339(),
         "statistic": "Average",
-        "period": 60,
+        "period": period * 60,
         "recentDatapoints": recent,
         "threshold": threshold,
         "evaluatedDatapoints": []
@@ -206,7 +274,7 @@ pub(super) fn alarm_event(
                 "id": "m1",
                 "metricStat": {
                     "metric": {"dimensions": {"InstanceId": inst.to_string()}, "name": metric_name, "namespace": namespace},
-                    "period": 60, "stat": "Average"
+                    "period": period * 60, "stat": "Average"
                 },
                 "returnData": true
             }]},
@@ -229,6 +297,8 @@ pub(super) struct OpsWorld {
     pub(super) next_id: usize,
     pub(super) seed: u64,
     pub(super) points: usize,
+    /// Points of each series before minute 0.
+    pub(super) history: usize,
 }
 
 impl OpsWorld {
@@ -244,12 +314,25 @@ impl OpsWorld {
             self.points,
         )
     }
+
+    /// A healthy instance of `group`, the `n`th the world has made.
+    pub(super) fn instance(&self, n: usize, group: usize) -> Instance {
+        Instance {
+            id: instance_id(n),
+            group,
+            healthy: self.healthy(n),
+            faulty: None,
+            gone_at: None,
+            history: self.history,
+        }
+    }
 }
 
 pub(super) fn ops_world(config: &SimConfig, scenario: Scenario, kind: FailureMode) -> OpsWorld {
     let seed = seed_of(config, scenario, 1);
     let mut rng = generator::rng(seed);
-    let points = HISTORY + config.duration_minutes as usize + 1;
+    let history = history(config.monitoring);
+    let points = history + config.duration_minutes as usize + 1;
     let tc = telemetry::TelemetryConfig {
         period_secs: 60,
         points,
@@ -261,16 +344,11 @@ pub(super) fn ops_world(config: &SimConfig, scenario: Scenario, kind: FailureMod
         next_id: config.instances.max(GROUPS.len()),
         seed,
         points,
+        history,
     };
     let n = config.instances.max(GROUPS.len());
     for i in 0..n {
-        world.instances.push(Instance {
-            id: instance_id(i),
-            group: i % GROUPS.len(),
-            healthy: world.healthy(i),
-            faulty: None,
-            gone_at: None,
-        });
+        world.instances.push(world.instance(i, i % GROUPS.len()));
     }
     let group_level = matches!(kind, FailureMode::BadDeployment | FailureMode::TrafficSurge);
     let count = if group_level {
@@ -292,7 +370,7 @@ pub(super) fn ops_world(config: &SimConfig, scenario: Scenario, kind: FailureMod
         let f = world.faults.len();
         for &i in &members {
             let mut frng = generator::rng(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
-            let s = telemetry::series(&mut frng, kind, tc, HISTORY + onset as usize);
+            let s = telemetry::series(&mut frng, kind, tc, history + onset as usize);
             world.instances[i].faulty = Some((f, s));
         }
         let impact_from = (onset..config.duration_minutes).find(|m| {
@@ -367,9 +445,11 @@ pub(super) async fn ops_arm(
     let mut instances = world.instances.clone();
     let mut next_id = world.next_id;
     let mut book = Book::new(&world.faults);
-    let mut alarms = Alarms::default();
+    let mut alarms = Alarms::new(config);
+    let ec2_period = config.monitoring.period_minutes();
+    let mut calls = super::super::Calls::default();
     let stages = if with_vigil {
-        Some(Stages::new(&config.without)?)
+        Some(Stages::new(config)?)
     } else {
         None
     };
@@ -432,11 +512,8 @@ pub(super) async fn ops_arm(
                         None => None,
                     };
                     let fresh = Instance {
-                        id: instance_id(next_id),
-                        group: old.group,
-                        healthy: world.healthy(next_id),
                         faulty: inherited,
-                        gone_at: None,
+                        ..world.instance(next_id, old.group)
                     };
                     next_id += 1;
                     if let Some((f, _)) = &fresh.faulty {
@@ -472,8 +549,9 @@ pub(super) async fn ops_arm(
                 }
                 Some(s) => {
                     // CloudWatch has the instance's metrics up to now: the second look reads them.
-                    publish(&s.metrics, &instances[i], minute, &book);
-                    let event = alarm_event(&instances[i], a, minute, &book);
+                    publish(&s.metrics, &instances[i], minute, &book, config);
+                    let event = alarm_event(&instances[i], a, minute, &book, ec2_period);
+                    calls.events += 1;
                     let owner = format!("alarm-{id}-{a}-{minute}");
                     let decisions = s.event(&event, &owner, minute).await?;
                     apply(
@@ -493,8 +571,10 @@ pub(super) async fn ops_arm(
             && minute % config.pull_minutes.max(1) == 0
         {
             for &i in &live {
-                publish(&s.metrics, &instances[i], minute, &book);
+                publish(&s.metrics, &instances[i], minute, &book, config);
             }
+            calls.pulls += 1;
+            calls.instance_pulls += live.len() as u64;
             let tick = serde_json::json!({
                 "version": "0",
                 "id": format!("tick-{minute}"),
@@ -568,6 +648,16 @@ pub(super) async fn ops_arm(
                 i.value(metric, minute, &book.faults, &book.cleared)
             }
         }));
+    }
+    if let Some(s) = &stages {
+        let metric_calls = s.metrics.calls();
+        let (reads, writes) = s.detectors.requests();
+        calls.get_metric_data = metric_calls.get_metric_data;
+        calls.metrics_requested = metric_calls.metrics_requested;
+        calls.list_metrics = metric_calls.list_metrics;
+        calls.state_reads = reads;
+        calls.state_writes = writes;
+        book.result.calls = calls;
     }
     Ok((book.result, timeline))
 }

@@ -296,7 +296,7 @@ pub(super) async fn security_arm(
 ) -> Result<(ArmResult, Vec<Option<f64>>), SimError> {
     let mut book = Book::new(&world.faults);
     let stages = if with_vigil {
-        Some(Stages::new(&config.without)?)
+        Some(Stages::new(config)?)
     } else {
         None
     };

@@ -30,6 +30,15 @@ fn members(config: &aws_config::SdkConfig, accounts: &str) -> vigil_aws::members
 
 /// The CPU alarm fixture as the member stack forwards it: from the member account, about an
 /// instance there.
+/// Ingest as the central stack runs it, taking the member account's events.
+fn central_ingest() -> ingest::IngestConfig {
+    ingest::IngestConfig {
+        account: Some(CENTRAL.to_owned()),
+        member_accounts: vec![MEMBER.to_owned()],
+        ..ingest::IngestConfig::default()
+    }
+}
+
 fn member_alarm(account: &str, instance: &str) -> serde_json::Value {
     let text = h::fixture_json("alarm-cpu-high.json")
         .to_string()
@@ -79,20 +88,8 @@ async fn an_alarm_in_a_member_account_is_healed_there_through_its_role_and_recor
     );
 
     // ingest: from the member account, looked up there.
-    let settings = ingest::IngestConfig {
-        account: Some(CENTRAL.to_owned()),
-        member_accounts: vec![MEMBER.to_owned()],
-        ..ingest::IngestConfig::default()
-    };
-    let ports = ingest::IngestPorts {
-        instances: &fleet,
-        history: &aws.state,
-        watched: &aws.asg,
-        disks: &aws.cloudwatch,
-        metrics: &aws.cloudwatch,
-        deploys: &aws.state,
-        detectors: &aws.detectors,
-    };
+    let settings = central_ingest();
+    let ports = aws.ingest_ports_with(&fleet);
     let envelope =
         events::parse_envelope(member_alarm(MEMBER, target).to_string().as_bytes()).unwrap();
     let observed = ingest::handle(&envelope, &settings, &ports).await.unwrap();
@@ -201,20 +198,8 @@ async fn an_account_the_stack_does_not_name_is_refused_and_never_acted_in() {
     };
     // No role is assumed for an account the stack does not name.
     assert!(fleet.members.config("333333333333").await.is_none());
-    let settings = ingest::IngestConfig {
-        account: Some(CENTRAL.to_owned()),
-        member_accounts: vec![MEMBER.to_owned()],
-        ..ingest::IngestConfig::default()
-    };
-    let ports = ingest::IngestPorts {
-        instances: &fleet,
-        history: &aws.state,
-        watched: &aws.asg,
-        disks: &aws.cloudwatch,
-        metrics: &aws.cloudwatch,
-        deploys: &aws.state,
-        detectors: &aws.detectors,
-    };
+    let settings = central_ingest();
+    let ports = aws.ingest_ports_with(&fleet);
     // An event from another account is refused, as before.
     let stranger = member_alarm("333333333333", "i-0123456789abcdef0");
     let envelope = events::parse_envelope(stranger.to_string().as_bytes()).unwrap();

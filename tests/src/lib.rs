@@ -450,6 +450,10 @@ use vigil_aws::{
 };
 use vigil_handlers::{decide::DecidePorts, ingest::IngestPorts};
 
+/// Ingest's ports on the stack's adapters, instances looked up through `I`.
+pub type StackIngestPorts<'a, I> =
+    IngestPorts<'a, I, StateTable, AutoScaling, CloudWatch, CloudWatch, StateTable, DetectorBucket>;
+
 /// The stack's AWS adapters, built once from a [`Stack`], wired the way the functions wire them.
 pub struct Adapters {
     pub asg: AutoScaling,
@@ -488,20 +492,14 @@ impl Adapters {
         }
     }
 
-    pub fn ingest_ports(
-        &self,
-    ) -> IngestPorts<
-        '_,
-        AutoScaling,
-        StateTable,
-        AutoScaling,
-        CloudWatch,
-        CloudWatch,
-        StateTable,
-        DetectorBucket,
-    > {
+    pub fn ingest_ports(&self) -> StackIngestPorts<'_, AutoScaling> {
+        self.ingest_ports_with(&self.asg)
+    }
+
+    /// The same, with instances looked up through `instances` (a fleet of member accounts).
+    pub fn ingest_ports_with<'a, I>(&'a self, instances: &'a I) -> StackIngestPorts<'a, I> {
         IngestPorts {
-            instances: &self.asg,
+            instances,
             history: &self.state,
             watched: &self.asg,
             disks: &self.cloudwatch,

@@ -50,6 +50,15 @@ pub struct Pipeline {
 impl Pipeline {
     /// An empty world with the given models and policy, in `mode`.
     pub fn new(models: Models, policy: Policy, mode: Mode) -> Self {
+        Self::with_store(
+            models,
+            decide::PolicyStore::new(policy, mode, decide::POLICY_TTL),
+        )
+    }
+
+    /// An empty world with the given models and policy store (one set up as a deployed
+    /// decide sets it: the stack's schedule, member accounts).
+    pub fn with_store(models: Models, policy: decide::PolicyStore) -> Self {
         Pipeline {
             fleet: MemoryFleet::default(),
             state: MemoryState::default(),
@@ -59,7 +68,7 @@ impl Pipeline {
             ops: MemoryOps::default(),
             audit: MemoryAudit::default(),
             models,
-            policy: decide::PolicyStore::new(policy, mode, decide::POLICY_TTL),
+            policy,
             ingest: ingest::IngestConfig::default(),
             remediate: remediate::RemediateConfig {
                 verify_attempts: 1,

@@ -13,13 +13,17 @@ fn small(seed: u64) -> SimConfig {
     }
 }
 
-fn run(config: &SimConfig, scenario: Scenario) -> String {
+fn run(config: &SimConfig, which: Scenario) -> String {
+    serde_json::to_string(&scenario(config, which)).unwrap()
+}
+
+/// One scenario run, both arms.
+fn scenario(config: &SimConfig, which: Scenario) -> sim::ScenarioResult {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    let r = rt.block_on(sim::run_scenario(config, scenario)).unwrap();
-    serde_json::to_string(&r).unwrap()
+    rt.block_on(sim::run_scenario(config, which)).unwrap()
 }
 
 #[test]
@@ -38,13 +42,7 @@ fn the_same_seed_gives_the_same_numbers() {
 #[test]
 fn vigil_replaces_a_failed_instance_and_deactivates_a_leaked_key() {
     let config = small(11);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let failed = rt
-        .block_on(sim::run_scenario(&config, Scenario::InstanceFailure))
-        .unwrap();
+    let failed = scenario(&config, Scenario::InstanceFailure);
     assert!(
         failed
             .vigil
@@ -61,9 +59,7 @@ fn vigil_replaces_a_failed_instance_and_deactivates_a_leaked_key() {
             .iter()
             .all(|b| b == "people" || b.is_empty())
     );
-    let leak = rt
-        .block_on(sim::run_scenario(&config, Scenario::CredentialLeak))
-        .unwrap();
+    let leak = scenario(&config, Scenario::CredentialLeak);
     assert!(
         leak.vigil
             .cleared_by
@@ -151,14 +147,6 @@ fn password_guessing_is_found_within_minutes_and_no_key_is_touched() {
         r.vigil.human_interventions,
         r.baseline.human_interventions
     );
-}
-
-fn scenario(config: &SimConfig, scenario: Scenario) -> sim::ScenarioResult {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    rt.block_on(sim::run_scenario(config, scenario)).unwrap()
 }
 
 /// The cost model's inputs are what the Vigil arm asked of AWS: one pull per period, every

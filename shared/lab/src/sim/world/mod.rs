@@ -122,18 +122,15 @@ impl Stages {
                 resources: vec![group_name(g)],
             })
             .collect();
-        let mut pipeline = Pipeline::new(
-            Models::bundled().map_err(SimError::Models)?,
-            policy.clone(),
-            Mode::Enforce,
-        );
         // As the deployed decide reads the stack's schedule.
-        pipeline.policy = vigil_handlers::decide::PolicyStore::new(
+        let store = vigil_handlers::decide::PolicyStore::new(
             policy,
             Mode::Enforce,
             vigil_handlers::decide::POLICY_TTL,
         )
         .with_pull_minutes(Some(config.pull_minutes));
+        let mut pipeline =
+            Pipeline::with_store(Models::bundled().map_err(SimError::Models)?, store);
         let period = config.monitoring.period_minutes() * 60;
         pipeline.ingest = pipeline
             .ingest

@@ -162,6 +162,12 @@ impl Alarms {
     }
 }
 
+/// The mean of some values (one CloudWatch datapoint's Average); none of none.
+fn mean_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / f64::from(n))
+}
+
 impl Instance {
     /// The mean of a metric over the run's minutes `[from, to)`, as one datapoint of
     /// `to - from` minutes (CloudWatch's Average); none when no minute has a value.
@@ -173,10 +179,7 @@ impl Instance {
         faults: &[Fault],
         cleared: &[Option<u32>],
     ) -> Option<f64> {
-        let values: Vec<f64> = (from..to)
-            .filter_map(|t| self.value(m, t, faults, cleared))
-            .collect();
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        mean_of((from..to).filter_map(|t| self.value(m, t, faults, cleared)))
     }
 }
 
@@ -210,11 +213,7 @@ pub(super) fn publish(
             .map(|k| first + k * period)
             .take_while(|t| t + period <= now)
             .filter_map(|t| {
-                let values: Vec<f64> = (t..t + period).filter_map(|x| value(m, x)).collect();
-                if values.is_empty() {
-                    return None;
-                }
-                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                let mean = mean_of((t..t + period).filter_map(|x| value(m, x)))?;
                 Some((epoch() + Duration::minutes(t), mean))
             })
             .collect();

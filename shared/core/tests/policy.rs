@@ -333,6 +333,63 @@ fn a_leak_or_fill_counts_only_with_a_certain_six_hour_trend() {
 }
 
 #[test]
+fn a_busy_instance_at_its_usual_cpu_is_no_runaway() {
+    let policy = Policy::bundled().unwrap();
+    let runaway = |mode: FailureMode, shift: Option<f64>| {
+        let mut evidence = Vec::new();
+        if let Some(shift) = shift {
+            evidence.push(reading(
+                None,
+                mode,
+                0.9,
+                &[("cpu_level", 92.0), ("cpu_shift_z", shift)],
+            ));
+        }
+        evidence.push(reading(
+            Some("AWS/EC2/CPUUtilization"),
+            FailureMode::Normal,
+            0.9,
+            &[("robust_z", 1.0)],
+        ));
+        led_by(evidence)
+    };
+    // High, but where it usually is: recorded, with the opinion's reason.
+    let p = propose(&policy, &runaway(FailureMode::CpuRunaway, Some(0.4)), &[]);
+    assert_eq!(p.tier, Tier::Observe, "{:?}", p.reasons);
+    assert!(
+        p.reasons
+            .iter()
+            .any(|r| r.code == Code::Opinion(OpinionCode::SteadyCpu)),
+        "{:?}",
+        p.reasons
+    );
+    // A change: it goes on.
+    let p = propose(&policy, &runaway(FailureMode::CpuRunaway, Some(12.0)), &[]);
+    assert_ne!(p.tier, Tier::Observe, "{:?}", p.reasons);
+    let judged = |incident: &Incident| {
+        judge(
+            &policy.opinions.steady_cpu,
+            &policy,
+            incident,
+            &Readings::default(),
+        )
+    };
+    // Without the instance's own reading, or about another failure: nothing to add.
+    let mut unread = runaway(FailureMode::CpuRunaway, None);
+    unread.failure_mode = FailureMode::CpuRunaway;
+    assert_eq!(judged(&unread), Verdict::Agree);
+    assert_eq!(
+        judged(&runaway(FailureMode::TrafficSurge, Some(0.4))),
+        Verdict::Agree
+    );
+    // Turned off, the same busy instance is told again.
+    let mut off = policy.clone();
+    off.opinions.steady_cpu.enabled = false;
+    let p = propose(&off, &runaway(FailureMode::CpuRunaway, Some(0.4)), &[]);
+    assert_ne!(p.tier, Tier::Observe, "{:?}", p.reasons);
+}
+
+#[test]
 fn metrics_settling_after_an_action_are_not_a_new_failure() {
     let policy = Policy::bundled().unwrap();
     let attempt = |action: &str, minutes_ago: i64, status: OutcomeStatus| Attempt {

@@ -242,3 +242,36 @@ fn a_slower_schedule_still_acts_on_what_the_pull_finds() {
         r.vigil.cleared_by
     );
 }
+
+/// A weekly telling that a human IAM user signs in to the console without MFA is a true
+/// finding about the account (CIS 4.2), as `vigil eval threats` counts it: counted apart, true
+/// in the precision, never a false alarm. Nothing else is counted so.
+#[test]
+fn a_telling_about_a_user_without_mfa_is_a_posture_finding() {
+    let config = SimConfig {
+        duration_minutes: 1440,
+        ..small(11)
+    };
+    let result = scenario(&config, Scenario::Persistence);
+    let alerts = &result.vigil.alerts;
+    let posture: Vec<_> = alerts.iter().filter(|a| a.posture).collect();
+    assert!(
+        !posture.is_empty(),
+        "a day of sign-ins has users without MFA"
+    );
+    for a in &posture {
+        assert!(a.fault.is_none(), "{a:?}");
+        assert_eq!(a.what, "detection aws_console_login_without_mfa", "{a:?}");
+        assert!(a.resource.contains(":user/"), "{a:?}");
+    }
+    let m = sim::measure([&result], |r| &r.vigil);
+    let true_alerts = alerts.iter().filter(|a| a.fault.is_some()).count();
+    let false_alerts = alerts.len() - true_alerts - posture.len();
+    assert_eq!(m.posture_alerts, posture.len());
+    assert!(
+        (m.precision - (true_alerts + posture.len()) as f64 / alerts.len() as f64).abs() < 1e-12
+    );
+    assert!((m.false_positives_per_day - false_alerts as f64).abs() < 1e-12);
+    // The baseline's CIS alarms never count so.
+    assert!(result.baseline.alerts.iter().all(|a| !a.posture));
+}

@@ -166,12 +166,18 @@ fn healthy(rng: &mut Rng, c: TelemetryConfig) -> Healthy {
 pub fn sample(rng: &mut Rng, label: FailureMode, c: TelemetryConfig) -> InstanceSample {
     let n = c.points.max(instance::RECENT * 2 + 2);
     let c = TelemetryConfig { points: n, ..c };
-    generate(rng, label, c, |rng| {
-        // The fault has been going on for `age` points at the window's end: from just past
-        // the recent span to most of the window.
-        let age = rng.random_range(instance::RECENT + 1..(n * 2 / 3).max(instance::RECENT + 2));
-        n - age
-    })
+    generate(
+        rng,
+        label,
+        c,
+        |rng| {
+            // The fault has been going on for `age` points at the window's end: from just past
+            // the recent span to most of the window.
+            let age = rng.random_range(instance::RECENT + 1..(n * 2 / 3).max(instance::RECENT + 2));
+            n - age
+        },
+        Agent::Drawn,
+    )
 }
 
 /// A long series of `c.points` points whose fault (if `label` is not normal) begins at point
@@ -185,7 +191,29 @@ pub fn series(
     onset: usize,
 ) -> InstanceSample {
     let onset = onset.min(c.points.saturating_sub(1));
-    generate(rng, label, c, |_| onset)
+    generate(rng, label, c, |_| onset, Agent::Drawn)
+}
+
+/// As [`series`], on an instance that runs the CloudWatch agent whatever its profile would
+/// draw: the healthy series of an instance whose leak or filling disk the simulator injects
+/// (a faulty sample of those always has the agent's series), so that its memory and disk are
+/// published before the fault and after it is cleared, as a real instance's are. The same
+/// `rng` state gives the same values as [`series`] otherwise: no draw is added or skipped.
+pub fn series_with_agent(
+    rng: &mut Rng,
+    label: FailureMode,
+    c: TelemetryConfig,
+    onset: usize,
+) -> InstanceSample {
+    let onset = onset.min(c.points.saturating_sub(1));
+    generate(rng, label, c, |_| onset, Agent::Installed)
+}
+
+/// Whether an instance runs the CloudWatch agent: as its profile draws it, or surely.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Agent {
+    Drawn,
+    Installed,
 }
 
 fn generate(
@@ -193,10 +221,14 @@ fn generate(
     label: FailureMode,
     c: TelemetryConfig,
     onset: impl FnOnce(&mut Rng) -> usize,
+    agent: Agent,
 ) -> InstanceSample {
     let n = c.points;
     let minutes_per_point = f64::from(c.period_secs) / 60.0;
     let mut h = healthy(rng, c);
+    if agent == Agent::Installed {
+        h.agent = true;
+    }
     let onset = onset(rng);
     let age = n - onset;
     let faulty = label != FailureMode::Normal;
@@ -423,5 +455,43 @@ mod tests {
             let s = sample(&mut rng, FailureMode::Normal, c);
             assert!(s.onset.is_none() && s.status_failed.iter().all(|v| *v == Some(0.0)));
         }
+    }
+
+    /// An instance drawn without the agent has no memory or disk series; drawn again on the
+    /// agent it has them, and every other series is the same (no draw added or skipped).
+    #[test]
+    fn an_instance_on_the_agent_differs_only_in_the_agents_series() {
+        let c = TelemetryConfig {
+            period_secs: 60,
+            points: 400,
+        };
+        let without = (0..200u64)
+            .find(|&seed| {
+                series(&mut super::super::rng(seed), FailureMode::Normal, c, 400)
+                    .mem
+                    .is_empty()
+            })
+            .unwrap_or_else(|| panic!("a fifth of instances run no agent; none in 200"));
+        let drawn = series(&mut super::super::rng(without), FailureMode::Normal, c, 400);
+        let on = series_with_agent(&mut super::super::rng(without), FailureMode::Normal, c, 400);
+        assert!(drawn.mem.is_empty() && drawn.disk.is_empty());
+        assert_eq!((on.mem.len(), on.disk.len()), (400, 400));
+        assert_eq!(
+            (&on.cpu, &on.net_in, &on.net_out, &on.status_failed),
+            (
+                &drawn.cpu,
+                &drawn.net_in,
+                &drawn.net_out,
+                &drawn.status_failed
+            )
+        );
+        // A leak's faulty series always has the agent's series: what the healthy one now matches.
+        let leak = series(
+            &mut super::super::rng(without),
+            FailureMode::MemoryLeak,
+            c,
+            300,
+        );
+        assert_eq!(leak.mem.len(), 400);
     }
 }

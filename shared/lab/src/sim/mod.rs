@@ -314,6 +314,11 @@ pub struct AlertRecord {
     pub confidence: f64,
     /// The decision's tier (Vigil) or `page` (baseline).
     pub tier: String,
+    /// Not about a fault, but a true finding about the account's posture: every detection
+    /// rule that decided it reports a standing gap the world gave this principal (a human IAM
+    /// user without MFA signing in, CIS 4.2), as `vigil eval threats` counts them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub posture: bool,
 }
 
 /// What one arm did in one scenario.
@@ -359,7 +364,11 @@ pub struct Measures {
     pub mttd: f64,
     /// Mean minutes from onset to the fault cleared; never cleared counts until the end.
     pub mttr: f64,
+    /// Alerts about a fault or about a real gap in the account's posture, over all alerts.
     pub precision: f64,
+    /// Of the alerts, those about a gap in the posture ([`AlertRecord::posture`]): counted
+    /// true in `precision`, never false alarms.
+    pub posture_alerts: usize,
     pub recall: f64,
     pub false_positives_per_day: f64,
     pub human_interventions: u32,
@@ -396,6 +405,8 @@ pub fn measure<'a>(
             alerts += 1;
             if al.fault.is_some() {
                 tp += 1;
+            } else if al.posture {
+                m.posture_alerts += 1;
             } else {
                 fp += 1;
             }
@@ -413,7 +424,7 @@ pub fn measure<'a>(
     m.precision = if alerts == 0 {
         1.0
     } else {
-        tp as f64 / alerts as f64
+        (tp + m.posture_alerts) as f64 / alerts as f64
     };
     m.false_positives_per_day = if minutes > 0.0 {
         fp as f64 / (minutes / 1440.0)

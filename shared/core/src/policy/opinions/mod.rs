@@ -188,6 +188,7 @@ opinions! {
     familiar_reads: FamiliarReads => "policy:familiar-reads",
     model_confidence: ModelConfidence => "policy:below-escalation",
     certain_trend: CertainTrend => "policy:uncertain-trend",
+    steady_cpu: SteadyCpu => "policy:steady-cpu",
     horizon: Horizon => "policy:beyond-horizon",
     lone_surge: LoneSurge => "policy:lone-surge",
     settling: Settling => "policy:settling",

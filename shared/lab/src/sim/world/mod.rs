@@ -20,9 +20,11 @@ use vigil_core::stages::Observed;
 use vigil_handlers::ingest;
 use vigil_handlers::ports::RecordDeploy;
 
+mod effects;
 mod ops;
 mod security;
 
+use effects::*;
 use ops::*;
 use security::*;
 
@@ -182,6 +184,8 @@ struct Book {
     /// The minute people started on each fault.
     engaged: Vec<Option<u32>>,
     last_alert: HashMap<String, u32>,
+    /// Per principal, the detection rules that report a standing gap in its posture.
+    posture_rules: HashMap<String, std::collections::HashSet<String>>,
 }
 
 impl Book {
@@ -199,6 +203,7 @@ impl Book {
             cleared: vec![None; n],
             engaged: vec![None; n],
             last_alert: HashMap::new(),
+            posture_rules: HashMap::new(),
         }
     }
 
@@ -233,9 +238,22 @@ impl Book {
             .map(|(f, _)| f)
     }
 
+    /// Whether a decision is a true finding about a gap in its principal's posture: no
+    /// threat or failure named, and every rule that matched reports one of its gaps.
+    fn on_posture_gap(&self, d: &Decision) -> bool {
+        let hits = d.incident.rule_hits();
+        d.incident.threat.is_none()
+            && d.incident.failure_mode == FailureMode::Normal
+            && !hits.is_empty()
+            && self
+                .posture_rules
+                .get(d.incident.resource.id.as_str())
+                .is_some_and(|rules| hits.iter().all(|h| rules.contains(&h.name)))
+    }
+
     /// Records an alert (once per episode per resource); returns its fault.
     fn alert(&mut self, resources: &[&str], minute: u32, what: &str) -> (bool, Option<usize>) {
-        self.alert_with(resources, minute, what, 1.0, "page")
+        self.alert_with(resources, minute, what, 1.0, "page", false)
     }
 
     fn alert_with(
@@ -245,6 +263,7 @@ impl Book {
         what: &str,
         confidence: f64,
         tier: &str,
+        posture: bool,
     ) -> (bool, Option<usize>) {
         let key = resources.first().copied().unwrap_or("").to_owned();
         let fault = self.fault_of(resources, minute);
@@ -270,6 +289,7 @@ impl Book {
                 what: what.to_owned(),
                 confidence,
                 tier: tier.to_owned(),
+                posture: posture && fault.is_none(),
             });
         }
         (new_episode, fault)
@@ -492,5 +512,45 @@ mod tests {
             });
             assert_eq!(got.as_deref(), expect, "{kind:?} with {action:?}");
         }
+    }
+
+    /// An instance that carries a leak or a filling disk runs the agent all along: its memory
+    /// and disk are published before the fault and after it is cleared, not only while it
+    /// lasts. Other faults leave an instance's healthy series as drawn.
+    #[test]
+    fn an_instance_with_a_leak_publishes_memory_before_and_after_it() {
+        let mut drawn_without = 0;
+        for seed in 1..=5 {
+            let config = SimConfig {
+                seed,
+                ..SimConfig::default()
+            };
+            for (scenario, kind) in [
+                (Scenario::MemoryLeak, FailureMode::MemoryLeak),
+                (Scenario::DiskFilling, FailureMode::DiskFilling),
+                (Scenario::CpuRunaway, FailureMode::CpuRunaway),
+            ] {
+                let world = ops::ops_world(&config, scenario, kind);
+                for (n, inst) in world.instances.iter().enumerate() {
+                    let drawn = world.healthy(n);
+                    if inst.faulty.is_some() && kind != FailureMode::CpuRunaway {
+                        drawn_without += usize::from(drawn.mem.is_empty());
+                        assert_eq!(inst.healthy.mem.len(), world.points, "seed {seed} {kind:?}");
+                        assert_eq!(
+                            inst.healthy.disk.len(),
+                            world.points,
+                            "seed {seed} {kind:?}"
+                        );
+                        assert_eq!(inst.healthy.cpu, drawn.cpu, "seed {seed} {kind:?}");
+                    } else {
+                        assert_eq!(inst.healthy.mem, drawn.mem, "seed {seed} {kind:?}");
+                    }
+                }
+            }
+        }
+        assert!(
+            drawn_without > 0,
+            "no faulty instance was drawn without the agent: no case"
+        );
     }
 }

@@ -302,16 +302,40 @@ pub(super) struct OpsWorld {
 
 impl OpsWorld {
     pub(super) fn healthy(&self, n: usize) -> telemetry::InstanceSample {
-        let mut rng = generator::rng(self.seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
-        telemetry::series(
-            &mut rng,
-            FailureMode::Normal,
-            telemetry::TelemetryConfig {
-                period_secs: 60,
-                points: self.points,
-            },
-            self.points,
+        self.drawn(n, telemetry::series)
+    }
+
+    /// The `n`th instance's healthy series when it is to carry this world's fault, if they
+    /// differ. A leak or a filling disk shows only in the CloudWatch agent's series, so a
+    /// faulty series of those always has them; the instance then runs the agent before the
+    /// fault and after it is cleared too (its healthy series drawn again on the agent).
+    /// Otherwise its memory would be published only while the fault lasts, and the pull would
+    /// go on reading the fault's last points long after it was cleared.
+    pub(super) fn healthy_carrying(&self, n: usize) -> Option<telemetry::InstanceSample> {
+        matches!(
+            self.kind,
+            FailureMode::MemoryLeak | FailureMode::DiskFilling
         )
+        .then(|| self.drawn(n, telemetry::series_with_agent))
+    }
+
+    /// The `n`th instance's healthy series, drawn by `series` from the instance's own seed.
+    fn drawn(
+        &self,
+        n: usize,
+        series: fn(
+            &mut generator::Rng,
+            FailureMode,
+            telemetry::TelemetryConfig,
+            usize,
+        ) -> telemetry::InstanceSample,
+    ) -> telemetry::InstanceSample {
+        let mut rng = generator::rng(self.seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let config = telemetry::TelemetryConfig {
+            period_secs: 60,
+            points: self.points,
+        };
+        series(&mut rng, FailureMode::Normal, config, self.points)
     }
 
     /// A healthy instance of `group`, the `n`th the world has made.
@@ -370,6 +394,9 @@ pub(super) fn ops_world(config: &SimConfig, scenario: Scenario, kind: FailureMod
         for &i in &members {
             let mut frng = generator::rng(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
             let s = telemetry::series(&mut frng, kind, tc, history + onset as usize);
+            if let Some(h) = world.healthy_carrying(i) {
+                world.instances[i].healthy = h;
+            }
             world.instances[i].faulty = Some((f, s));
         }
         let impact_from = (onset..config.duration_minutes).find(|m| {
@@ -510,10 +537,13 @@ pub(super) async fn ops_arm(
                         }
                         None => None,
                     };
-                    let fresh = Instance {
-                        faulty: inherited,
-                        ..world.instance(next_id, old.group)
-                    };
+                    let mut fresh = world.instance(next_id, old.group);
+                    if inherited.is_some()
+                        && let Some(h) = world.healthy_carrying(next_id)
+                    {
+                        fresh.healthy = h;
+                    }
+                    fresh.faulty = inherited;
                     next_id += 1;
                     if let Some((f, _)) = &fresh.faulty {
                         book.faults[*f].instances.push(fresh.id.to_string());
@@ -659,140 +689,4 @@ pub(super) async fn ops_arm(
         book.result.calls = calls;
     }
     Ok((book.result, timeline))
-}
-
-#[derive(Debug, Clone)]
-pub(super) enum Effect {
-    Replace(usize),
-    Clear(usize, String),
-}
-
-/// What the world makes of Vigil's decisions: alerts, people engaged, actions' effects.
-pub(super) fn apply(
-    decisions: &[(Decision, OutcomeStatus)],
-    minute: u32,
-    instances: &[Instance],
-    book: &mut Book,
-    pending: &mut Vec<(u32, Effect)>,
-    kind: FailureMode,
-) {
-    for (d, status) in decisions {
-        if vigil_core::telemetry::held_by(d).is_some() {
-            book.result.blocked_by_limits += 1;
-        }
-        if d.tier == Tier::Observe {
-            continue;
-        }
-        let res = &d.incident.resource;
-        let group = res.group.as_ref().map(|g| g.to_string());
-        let mut names: Vec<&str> = vec![res.id.as_str()];
-        if let Some(g) = &group {
-            names.push(g);
-        }
-        let (new, fault) = book.alert_with(
-            &names,
-            minute,
-            &d.incident.what(),
-            d.incident.confidence,
-            &d.tier.to_string(),
-        );
-        let acted =
-            d.acts() && matches!(status, OutcomeStatus::Verified | OutcomeStatus::Unverified);
-        if acted {
-            book.result.actions += 1;
-            if let Some(a) = &d.action {
-                effect(a, minute, instances, book, pending, kind);
-            }
-            continue;
-        }
-        // Told or asked: people.
-        if new {
-            book.result.human_interventions += 1;
-        }
-        if let Some(f) = fault {
-            let quick = matches!(d.tier, Tier::Approval)
-                .then(|| d.action.as_ref().map(|_| RESTART_MINUTES))
-                .flatten();
-            book.people(f, minute, quick);
-        }
-    }
-}
-
-pub(super) fn effect(
-    a: &Action,
-    minute: u32,
-    instances: &[Instance],
-    book: &mut Book,
-    pending: &mut Vec<(u32, Effect)>,
-    kind: FailureMode,
-) {
-    let idx = |id: &InstanceId| {
-        instances
-            .iter()
-            .position(|i| &i.id == id && i.gone_at.is_none())
-    };
-    let fault_on =
-        |id: &InstanceId| idx(id).and_then(|i| instances[i].faulty.as_ref().map(|(f, _)| *f));
-    let group_fault = |g: &GroupName| {
-        book.faults.iter().position(|f| {
-            f.target == g.as_str()
-                || (f.group.as_deref() == Some(g.as_str()) && f.instances.len() > 1)
-        })
-    };
-    match a {
-        Action::ReplaceInstance { instance, .. } | Action::DetachInstance { instance, .. } => {
-            if let Some(i) = idx(instance)
-                && !pending
-                    .iter()
-                    .any(|(_, e)| matches!(e, Effect::Replace(x) if *x == i))
-            {
-                pending.push((minute + REPLACE_MINUTES, Effect::Replace(i)));
-            }
-        }
-        Action::RestartService { instance, .. } => {
-            if let Some(f) = fault_on(instance)
-                && matches!(kind, FailureMode::CpuRunaway | FailureMode::MemoryLeak)
-            {
-                pending.push((
-                    minute + RESTART_MINUTES,
-                    Effect::Clear(f, "Vigil: restarted".into()),
-                ));
-            }
-        }
-        Action::ScaleOut { group, .. } => {
-            if let Some(f) = group_fault(group)
-                && kind == FailureMode::TrafficSurge
-            {
-                pending.push((
-                    minute + SCALE_MINUTES,
-                    Effect::Clear(f, "Vigil: scaled out".into()),
-                ));
-            }
-        }
-        Action::RollbackDeployment { pipeline, .. } => {
-            let app = pipeline.as_str().trim_end_matches("-release");
-            let g = format!("{app}-prod");
-            if let Some(f) = book.faults.iter().position(|f| f.target == g)
-                && kind == FailureMode::BadDeployment
-            {
-                pending.push((
-                    minute + ROLLBACK_MINUTES,
-                    Effect::Clear(f, "Vigil: rolled back".into()),
-                ));
-            }
-        }
-        Action::DeactivateAccessKey { access_key_id } => {
-            if let Some(f) = book
-                .faults
-                .iter()
-                .position(|f| f.alias.as_deref() == Some(access_key_id.as_str()))
-            {
-                pending.push((
-                    minute + CONTAIN_MINUTES,
-                    Effect::Clear(f, "Vigil: key deactivated".into()),
-                ));
-            }
-        }
-        _ => {}
-    }
 }

@@ -70,6 +70,8 @@ pub(super) struct SecurityWorld {
     pub(super) events: Vec<(u32, Signal, Option<usize>)>,
     pub(super) faults: Vec<Fault>,
     pub(super) findings: Vec<(u32, usize)>,
+    /// Per principal, the gaps in the account's posture it stands for (CIS controls).
+    pub(super) gaps: HashMap<String, Vec<&'static str>>,
 }
 
 /// The account's CloudTrail with the scenario's attacks injected: generated attacks of one
@@ -83,6 +85,11 @@ pub(super) fn security_world(
     let seed = seed_of(config, scenario, 2);
     let mut rng = generator::rng(seed);
     let personas = cloudtrail::personas(&mut rng, ACCOUNT);
+    let gaps: HashMap<String, Vec<&'static str>> = personas
+        .iter()
+        .map(|p| (p.principal.id.clone(), p.posture_gaps()))
+        .filter(|(_, g)| !g.is_empty())
+        .collect();
     let days = config.duration_minutes.div_ceil(1440).max(1);
     let start = epoch() - Duration::days(i64::from(HISTORY_DAYS));
     let mut history = Vec::new();
@@ -109,6 +116,7 @@ pub(super) fn security_world(
                 events,
                 faults,
                 findings,
+                gaps,
             });
         }
         Kind::Ops(_) => {
@@ -182,6 +190,7 @@ pub(super) fn security_world(
         events,
         faults,
         findings,
+        gaps,
     })
 }
 
@@ -300,6 +309,22 @@ pub(super) async fn security_arm(
     } else {
         None
     };
+    if let Some(pack) = stages.as_ref().and_then(|st| st.ingest.rules.as_deref()) {
+        // A rule tagged with a principal's gap (`cis.4.2`) reports that gap.
+        book.posture_rules = world
+            .gaps
+            .iter()
+            .map(|(principal, gaps)| {
+                let rules = pack
+                    .rules()
+                    .iter()
+                    .filter(|r| r.sigma().tags.iter().any(|t| gaps.contains(&t.as_str())))
+                    .map(|r| r.name.clone())
+                    .collect();
+                (principal.clone(), rules)
+            })
+            .collect();
+    }
     if let Some(st) = &stages {
         // A week of history in the principals' profiles, as a running Vigil has.
         ingest::observe(world.history.clone(), &st.state, &[])

@@ -51,32 +51,24 @@ impl Opinion for SteadyCpu {
         if incident.failure_mode != FailureMode::CpuRunaway || incident.threat.is_some() {
             return Verdict::Agree;
         }
-        let Some(shift) = incident
-            .evidence
-            .iter()
-            .filter(|e| e.observation.features.schema == crate::features::INSTANCE_V1)
-            .filter_map(|e| e.observation.features.get("cpu_shift_z"))
-            .max_by(f64::total_cmp)
-        else {
+        // The largest value of a feature over the evidence of one schema.
+        let most = |schema: &str, feature: &str| {
+            incident
+                .evidence
+                .iter()
+                .filter(|e| e.observation.features.schema == schema)
+                .filter_map(|e| e.observation.features.get(feature))
+                .max_by(f64::total_cmp)
+        };
+        let Some(shift) = most(crate::features::INSTANCE_V1, "cpu_shift_z") else {
             return Verdict::Agree;
         };
         // An alarm's datapoints and the instance's own reading are the same metric; when the
         // reading does not see the level the alarm saw (its recent CPU under nine tenths of
         // the alarm's latest datapoint), they disagree, and this opinion has nothing to say
         // (corroboration weighs the alarm).
-        let level = incident
-            .evidence
-            .iter()
-            .filter(|e| e.observation.features.schema == crate::features::INSTANCE_V1)
-            .filter_map(|e| e.observation.features.get("cpu_level"))
-            .max_by(f64::total_cmp);
-        let alarmed = incident
-            .evidence
-            .iter()
-            .filter(|e| e.observation.features.schema == crate::features::ALARM_V1)
-            .filter_map(|e| e.observation.features.get("latest"))
-            .max_by(f64::total_cmp);
-        if let Some(latest) = alarmed
+        let level = most(crate::features::INSTANCE_V1, "cpu_level");
+        if let Some(latest) = most(crate::features::ALARM_V1, "latest")
             && level.is_none_or(|l| l < SEES_THE_ALARM * latest)
         {
             return Verdict::Agree;

@@ -387,6 +387,23 @@ fn a_busy_instance_at_its_usual_cpu_is_no_runaway() {
     off.opinions.steady_cpu.enabled = false;
     let p = propose(&off, &runaway(FailureMode::CpuRunaway, Some(0.4)), &[]);
     assert_ne!(p.tier, Tier::Observe, "{:?}", p.reasons);
+    // An alarm named the runaway: the instance's steady reading speaks against it only when
+    // that reading sees the alarm's level (recent CPU at least nine tenths of its latest).
+    let alarmed = |level: f64, latest: f64| {
+        let mut alarm = reading(None, FailureMode::CpuRunaway, 0.9, &[("latest", latest)]);
+        alarm.observation.features.schema = vigil_core::features::ALARM_V1.into();
+        led_by(vec![
+            alarm,
+            reading(
+                None,
+                FailureMode::Normal,
+                0.9,
+                &[("cpu_level", level), ("cpu_shift_z", 0.4)],
+            ),
+        ])
+    };
+    assert!(matches!(judged(&alarmed(92.0, 95.0)), Verdict::Record(_)));
+    assert_eq!(judged(&alarmed(50.0, 99.5)), Verdict::Agree);
 }
 
 #[test]

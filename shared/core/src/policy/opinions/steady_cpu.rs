@@ -14,8 +14,9 @@ use crate::domain::{Code, FailureMode, Reason};
 /// least `min_shift_z` robust spreads above its earlier window (`cpu_shift_z`); otherwise it
 /// is recorded as the instance's usual load, with the level the alarm's threshold is under.
 /// Without the instance's own reading (a new instance, or one that cannot be read), or when
-/// that reading does not see the level an alarm saw, the finding goes on. A runaway that began before the window (six hours) is no change any more: it is
-/// recorded and watched, as the instance's usual load would be.
+/// that reading does not see the level an alarm saw, the finding goes on. A runaway that
+/// began before the window (six hours) is no change any more: it is recorded and watched, as
+/// the instance's usual load would be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SteadyCpu {

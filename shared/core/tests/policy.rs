@@ -388,10 +388,13 @@ fn a_busy_instance_at_its_usual_cpu_is_no_runaway() {
     let p = propose(&off, &runaway(FailureMode::CpuRunaway, Some(0.4)), &[]);
     assert_ne!(p.tier, Tier::Observe, "{:?}", p.reasons);
     // An alarm named the runaway: the instance's steady reading speaks against it only when
-    // that reading sees the alarm's level (recent CPU at least nine tenths of its latest).
-    let alarmed = |level: f64, latest: f64| {
-        let mut alarm = reading(None, FailureMode::CpuRunaway, 0.9, &[("latest", latest)]);
+    // that reading sees what the alarm saw (recent CPU at or over the alarm's threshold, or
+    // its latest datapoint when the event carries no threshold).
+    let alarmed = |level: f64, values: &[(&str, f64)]| {
+        let mut alarm = reading(None, FailureMode::CpuRunaway, 0.9, &[("latest", 100.0)]);
         alarm.observation.features.schema = vigil_core::features::ALARM_V1.into();
+        alarm.observation.signal.values =
+            values.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
         led_by(vec![
             alarm,
             reading(
@@ -402,8 +405,12 @@ fn a_busy_instance_at_its_usual_cpu_is_no_runaway() {
             ),
         ])
     };
-    assert!(matches!(judged(&alarmed(92.0, 95.0)), Verdict::Record(_)));
-    assert_eq!(judged(&alarmed(50.0, 99.5)), Verdict::Agree);
+    let usual = |v: Verdict| matches!(v, Verdict::Record(_));
+    let alarm_at_80 = [("threshold", 80.0), ("latest", 100.0)];
+    assert!(usual(judged(&alarmed(84.0, &alarm_at_80))));
+    assert!(!usual(judged(&alarmed(70.0, &alarm_at_80))));
+    assert!(usual(judged(&alarmed(96.0, &[("latest", 95.0)]))));
+    assert!(!usual(judged(&alarmed(84.0, &[("latest", 95.0)]))));
 }
 
 #[test]
@@ -559,7 +566,7 @@ fn only_failures_told_without_acting_are_limited_to_one_telling_per_period() {
 }
 
 #[test]
-fn reconnaissance_read_only_from_a_new_network_on_familiar_calls_is_recorded() {
+fn reconnaissance_on_familiar_reads_from_a_new_network_or_after_one_denial_is_recorded() {
     use vigil_core::domain::{Observation, Scored, Signal, SignalKind, Source, ThreatClass};
     use vigil_core::features::{IDENTITY_V2, identity::NAMES};
     let policy = Policy::bundled().unwrap();
@@ -623,16 +630,32 @@ fn reconnaissance_read_only_from_a_new_network_on_familiar_calls_is_recorded() {
             .iter()
             .any(|r| r.code == Code::Opinion(OpinionCode::FamiliarReads))
     );
-    // Anything else new about one of the calls: told.
-    for extra in [
-        "new_api",
-        "new_user_agent",
-        "new_region",
-        "access_denied_15m",
-        "tactic_discovery",
+    // One denied read among them (a narrowed permission), from a known network or a new one:
+    // recorded.
+    for network in [0.0, 1.0] {
+        let denied = [
+            ("new_network", network),
+            ("read_only", 1.0),
+            ("history", 7.0),
+            ("access_denied_15m", 1.0),
+            ("error", 1.0),
+        ];
+        let p = recon(vec![call(&familiar), call(&denied)]);
+        assert_eq!(p.tier, Tier::Observe, "{:?}", p.reasons);
+    }
+    // Anything else new about one of the calls, a second denial, or a failure that was no
+    // denial: told.
+    for (extra, value) in [
+        ("new_api", 1.0),
+        ("new_user_agent", 1.0),
+        ("new_region", 1.0),
+        ("new_hour", 1.0),
+        ("access_denied_15m", 2.0),
+        ("error", 1.0),
+        ("tactic_discovery", 1.0),
     ] {
         let mut odd = familiar.to_vec();
-        odd.push((extra, 1.0));
+        odd.push((extra, value));
         let p = recon(vec![call(&familiar), call(&odd)]);
         assert_eq!(p.tier, Tier::Escalate, "{extra}");
     }

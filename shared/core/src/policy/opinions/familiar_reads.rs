@@ -10,9 +10,12 @@ use crate::policy::model_only;
 
 /// Reconnaissance named by the threat classifier alone, on calls each of which the principal
 /// makes routinely (a known read: its API, user agent, region and hour are familiar, nothing
-/// denied, failed or sensitive) and whose only novelty is the network, is recorded, not told:
-/// that is what travel, a VPN or a new instance behind a role looks like. Anything else new
-/// about a call (an API, a tool, a region, a denial) is told as before.
+/// sensitive), whose only novelties are the network and at most one denial in the quarter
+/// hour, is recorded, not told. A new network is what travel, a VPN or a new instance behind a
+/// role looks like; one denied read among routine ones is what a narrowed or misconfigured
+/// permission looks like. Reconnaissance is enumeration: calls new to the principal, or
+/// denials one after another as it probes what the credentials may do. Anything else new
+/// about a call (an API, a tool, a region, an hour, a second denial) is told as before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FamiliarReads {
@@ -25,6 +28,10 @@ impl Default for FamiliarReads {
     }
 }
 
+/// Denials in the quarter hour a routine read may follow: one is a permission narrowed or
+/// misconfigured; two are the start of probing.
+const MAX_DENIALS: f64 = 1.0;
+
 impl Opinion for FamiliarReads {
     fn enabled(&self) -> bool {
         self.enabled
@@ -35,14 +42,22 @@ impl Opinion for FamiliarReads {
         if incident.threat != Some(ThreatClass::Reconnaissance) || !model_only(incident) {
             return Verdict::Agree;
         }
+        // What a routine read may carry: a network new to the principal, and one denial (the
+        // call's own or one before it in the quarter hour) with the error a denied call
+        // answers with. Another failure, without a denial, is something else new.
         let familiar = |f: &FeatureVector| {
-            let is = |name: &str, want: f64| f.get(name) == Some(want);
-            is("new_network", 1.0)
-                && is("read_only", 1.0)
-                && NAMES
-                    .iter()
-                    .filter(|n| !matches!(**n, "new_network" | "read_only" | "history"))
-                    .all(|n| is(n, 0.0))
+            let denials = f.get("access_denied_15m").unwrap_or(f64::MAX);
+            let may_vary = |name: &str, value: f64| match name {
+                "read_only" => value == 1.0,
+                "history" => true,
+                "new_network" => value <= 1.0,
+                "access_denied_15m" => value <= MAX_DENIALS,
+                "error" => value == 0.0 || denials >= 1.0,
+                _ => value == 0.0,
+            };
+            NAMES
+                .iter()
+                .all(|n| f.get(n).is_some_and(|v| may_vary(n, v)))
         };
         let calls: Vec<&FeatureVector> = incident
             .evidence
@@ -56,7 +71,7 @@ impl Opinion for FamiliarReads {
         Verdict::Record(Reason::new(
             Code::Opinion(OpinionCode::FamiliarReads),
             format!(
-                "{} read as reconnaissance only because its calls came from a network new to it; each call is one it makes routinely (API, user agent, region), read-only, nothing denied: what travel, a VPN or a new instance looks like. Recorded; told when anything else about a call is new",
+                "{} read as reconnaissance, but each call is a read it makes routinely (API, user agent, region, hour), at most from a network new to it and after at most one denial: what travel, a VPN, a new instance or a narrowed permission looks like, not enumeration. Recorded; told when anything else about a call is new or a second call is denied",
                 incident.resource.id
             ),
         ))

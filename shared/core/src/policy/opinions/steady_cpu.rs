@@ -14,7 +14,8 @@ use crate::domain::{Code, FailureMode, Reason};
 /// least `min_shift_z` robust spreads above its earlier window (`cpu_shift_z`); otherwise it
 /// is recorded as the instance's usual load, with the level the alarm's threshold is under.
 /// Without the instance's own reading (a new instance, or one that cannot be read), or when
-/// that reading does not see the level an alarm saw, the finding goes on. A runaway that
+/// that reading does not see what an alarm saw (its recent CPU under the alarm's threshold),
+/// the finding goes on. A runaway that
 /// began before the window (six hours) is no change any more: it is recorded and watched, as
 /// the instance's usual load would be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -33,10 +34,6 @@ impl Default for SteadyCpu {
         }
     }
 }
-
-/// The share of an alarm's latest datapoint the instance's own recent CPU must reach for the
-/// two to be read as the same load.
-const SEES_THE_ALARM: f64 = 0.9;
 
 impl Opinion for SteadyCpu {
     fn enabled(&self) -> bool {
@@ -64,13 +61,23 @@ impl Opinion for SteadyCpu {
         let Some(shift) = most(crate::features::INSTANCE_V1, "cpu_shift_z") else {
             return Verdict::Agree;
         };
-        // An alarm's datapoints and the instance's own reading are the same metric; when the
-        // reading does not see the level the alarm saw (its recent CPU under nine tenths of
-        // the alarm's latest datapoint), they disagree, and this opinion has nothing to say
-        // (corroboration weighs the alarm).
+        // An alarm's datapoints and the instance's own reading are the same metric. When the
+        // reading does not see what the alarm saw (its recent CPU under the alarm's threshold,
+        // or under its latest datapoint when the event carries no threshold), the two
+        // disagree, and this opinion has nothing to say (corroboration weighs the alarm).
         let level = most(crate::features::INSTANCE_V1, "cpu_level");
-        if let Some(latest) = most(crate::features::ALARM_V1, "latest")
-            && level.is_none_or(|l| l < SEES_THE_ALARM * latest)
+        let breached = incident
+            .evidence
+            .iter()
+            .filter(|e| e.observation.features.schema == crate::features::ALARM_V1)
+            .filter_map(|e| {
+                let signal = &e.observation.signal;
+                let value = |name: &str| signal.values.get(name).copied();
+                value("threshold").or_else(|| value("latest"))
+            })
+            .max_by(f64::total_cmp);
+        if let Some(breached) = breached
+            && level.is_none_or(|l| l < breached)
         {
             return Verdict::Agree;
         }

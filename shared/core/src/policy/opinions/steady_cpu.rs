@@ -15,9 +15,8 @@ use crate::domain::{Code, FailureMode, Reason};
 /// is recorded as the instance's usual load, with the level the alarm's threshold is under.
 /// Without the instance's own reading (a new instance, or one that cannot be read), or when
 /// that reading does not see what an alarm saw (its recent CPU under the alarm's threshold),
-/// the finding goes on. A runaway that
-/// began before the window (six hours) is no change any more: it is recorded and watched, as
-/// the instance's usual load would be.
+/// the finding goes on. A runaway that began before the window (six hours) is no change any
+/// more: it is recorded and watched, as the instance's usual load would be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SteadyCpu {
@@ -49,12 +48,15 @@ impl Opinion for SteadyCpu {
         if incident.failure_mode != FailureMode::CpuRunaway || incident.threat.is_some() {
             return Verdict::Agree;
         }
-        // The largest value of a feature over the evidence of one schema.
-        let most = |schema: &str, feature: &str| {
+        // The evidence of one schema, and the largest value of a feature over it.
+        let of = |schema: &'static str| {
             incident
                 .evidence
                 .iter()
-                .filter(|e| e.observation.features.schema == schema)
+                .filter(move |e| e.observation.features.schema == schema)
+        };
+        let most = |schema: &'static str, feature: &str| {
+            of(schema)
                 .filter_map(|e| e.observation.features.get(feature))
                 .max_by(f64::total_cmp)
         };
@@ -66,10 +68,7 @@ impl Opinion for SteadyCpu {
         // or under its latest datapoint when the event carries no threshold), the two
         // disagree, and this opinion has nothing to say (corroboration weighs the alarm).
         let level = most(crate::features::INSTANCE_V1, "cpu_level");
-        let breached = incident
-            .evidence
-            .iter()
-            .filter(|e| e.observation.features.schema == crate::features::ALARM_V1)
+        let breached = of(crate::features::ALARM_V1)
             .filter_map(|e| {
                 let signal = &e.observation.signal;
                 let value = |name: &str| signal.values.get(name).copied();

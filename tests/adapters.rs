@@ -377,6 +377,7 @@ async fn cloudwatch_pull_batches_past_the_query_limit_and_reads_values_back() {
             application: None,
             environment: None,
             tags: Default::default(),
+            account: None,
         })
         .collect();
     let first = instances[0].instance.as_str().to_owned();
@@ -458,6 +459,7 @@ async fn cloudwatch_finds_the_agents_disk_metrics() {
         application: None,
         environment: None,
         tags: Default::default(),
+        account: None,
     }];
     let disks = CloudWatch::new(&config).disks(&watched).await.unwrap();
     assert_eq!(disks.len(), 1, "{disks:?}");

@@ -5,8 +5,8 @@
 //! stack's own account is untouched, and the decision is in the stack's own audit trail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::Utc;
-use vigil_core::domain::{Code, Mode, OutcomeStatus, Tier};
+use chrono::{DateTime, Utc};
+use vigil_core::domain::{Code, Mode, OutcomeStatus, SignalKind, Tier};
 use vigil_core::events;
 use vigil_core::models::Models;
 use vigil_core::policy::Policy;
@@ -284,4 +284,216 @@ async fn an_account_the_stack_does_not_name_is_refused_and_never_acted_in() {
         h::instance_health(&stack.config, &instances[0]).await,
         "Healthy"
     );
+}
+
+/// Tags a group as watched, with the credentials of its account.
+async fn watch(config: &aws_config::SdkConfig, group: &str, tag: &str) {
+    aws_sdk_autoscaling::Client::new(config)
+        .create_or_update_tags()
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id(group)
+                .resource_type("auto-scaling-group")
+                .key(tag)
+                .value("true")
+                .propagate_at_launch(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An hour of one-minute CPU points of an instance, at `level`, put with the credentials of
+/// the account they are in.
+async fn put_cpu(config: &aws_config::SdkConfig, instance: &str, at: DateTime<Utc>, level: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let data = (1..=60)
+        .map(|m| {
+            MetricDatum::builder()
+                .metric_name("CPUUtilization")
+                .dimensions(
+                    Dimension::builder()
+                        .name("InstanceId")
+                        .value(instance)
+                        .build(),
+                )
+                .timestamp(aws_smithy_types::DateTime::from_secs(
+                    (at - chrono::Duration::minutes(m)).timestamp(),
+                ))
+                .value(level)
+                .build()
+        })
+        .collect();
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_data()
+        .namespace("AWS/EC2")
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("PutMetricData");
+}
+
+/// The tick of the stack's own account.
+fn tick(at: DateTime<Utc>) -> events::Envelope {
+    let event = serde_json::json!({
+        "version": "0", "id": h::unique("tick"),
+        "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": CENTRAL, "time": at.to_rfc3339(), "region": "us-east-1",
+        "resources": [format!("arn:aws:events:us-east-1:{CENTRAL}:rule/vigil-MetricPull")],
+        "detail": {}
+    });
+    events::parse_envelope(event.to_string().as_bytes()).unwrap()
+}
+
+/// The scheduled pull of a member account, against the emulators (moto for Auto Scaling,
+/// ministack for CloudWatch; each answers AssumeRole with credentials that act in the role's
+/// account, and keeps accounts apart): the plan lists the member's watched group through its
+/// role, in a batch of its own, and the batch reads the instance's metrics in the member
+/// account (the stack's own account holds another reading under the same instance id), its
+/// observations about that account. A member whose role cannot be assumed is left out and
+/// counted, the rest pulled; a batch naming an account the stack does not name is refused.
+#[tokio::test]
+async fn a_member_accounts_watched_instances_are_planned_and_their_metrics_read_there() {
+    use vigil_core::metrics::fanout::{PlannedBatch, PullBatch};
+    let stack = h::Stack::new().await;
+    let aws = h::Adapters::new(&stack);
+    let fleet = vigil_aws::members::Fleet {
+        central: aws.asg.clone(),
+        members: members(&stack.config, MEMBER),
+    };
+    let tag = h::unique("vigil-watch");
+    let member = fleet.members.config(MEMBER).await.unwrap();
+    let (group, ids) = h::create_group(&member, 2).await;
+    watch(&member, &group, &tag).await;
+    let (own_group, own_ids) = h::create_group(&stack.config, 1).await;
+    watch(&stack.config, &own_group, &tag).await;
+
+    // CloudWatch through the same role, on its emulator.
+    let cloudwatch = h::cloudwatch_config();
+    let cloudwatch_members = members(&cloudwatch, MEMBER);
+    let metrics = vigil_aws::members::FleetMetrics {
+        central: vigil_aws::cloudwatch::CloudWatch::new(&cloudwatch),
+        members: &cloudwatch_members,
+    };
+    let now = Utc::now().timestamp();
+    let at = DateTime::from_timestamp(now - now % 60, 0).unwrap();
+    put_cpu(
+        &cloudwatch_members.config(MEMBER).await.unwrap(),
+        &ids[0],
+        at,
+        80.0,
+    )
+    .await;
+    put_cpu(&cloudwatch, &ids[0], at, 5.0).await;
+
+    // A second member the stack names, whose role cannot be assumed here.
+    let settings = ingest::IngestConfig {
+        watch_tag: tag,
+        member_accounts: vec![MEMBER.to_owned(), "333333333333".to_owned()],
+        ..central_ingest()
+    };
+    let plan_ports = ingest::PlanPorts {
+        watched: &fleet,
+        disks: &metrics,
+        plans: &aws.detectors,
+    };
+    let plan = ingest::plan(&tick(at), &settings, &plan_ports)
+        .await
+        .unwrap();
+    assert_eq!(plan.instances, 3, "{plan:?}");
+    assert_eq!(plan.accounts_not_listed, 1, "the account without a role");
+    let body = aws_sdk_s3::Client::new(&stack.config)
+        .get_object()
+        .bucket(&stack.detector_bucket)
+        .key(&plan.key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let batches: Vec<PlannedBatch> = serde_json::from_slice(&body).unwrap();
+    let of = |account: Option<&str>| -> Vec<String> {
+        batches
+            .iter()
+            .filter(|b| b.items[0].account.as_deref() == account)
+            .flat_map(|b| {
+                assert!(b.items.iter().all(|i| i.account.as_deref() == account));
+                b.items.iter().map(|i| i.instance.to_string())
+            })
+            .collect()
+    };
+    assert_eq!(
+        of(None),
+        own_ids,
+        "the stack's own instance, in a batch of its own"
+    );
+    let mut member_ids = of(Some(MEMBER));
+    member_ids.sort_unstable();
+    let mut expected = ids.clone();
+    expected.sort_unstable();
+    assert_eq!(member_ids, expected, "the member's, through its role");
+
+    // The member's batch, pulled as a child execution pulls it.
+    let items = batches
+        .iter()
+        .find(|b| b.items[0].account.as_deref() == Some(MEMBER))
+        .unwrap()
+        .items
+        .clone();
+    let batch = PullBatch {
+        tick: plan.tick.clone(),
+        at: plan.at,
+        items,
+    };
+    let ports = ingest::IngestPorts {
+        instances: &fleet,
+        history: &aws.state,
+        watched: &fleet,
+        disks: &metrics,
+        metrics: &metrics,
+        deploys: &aws.state,
+        detectors: &aws.detectors,
+    };
+    let observed = ingest::pull_batch(&batch, &settings, &ports).await.unwrap();
+    let cpu = observed
+        .observations
+        .iter()
+        .find_map(|o| match &o.signal.kind {
+            SignalKind::MetricWindow { metric, points, .. }
+                if metric == "AWS/EC2/CPUUtilization" && o.signal.resource.id == ids[0] =>
+            {
+                Some((o, points.iter().rev().find_map(|p| *p)))
+            }
+            _ => None,
+        })
+        .expect("the member instance's CPU window");
+    assert_eq!(
+        cpu.1,
+        Some(80.0),
+        "read in the member account, not the stack's own"
+    );
+    assert!(
+        observed
+            .observations
+            .iter()
+            .all(|o| o.signal.resource.account.as_deref() == Some(MEMBER)
+                && o.signal.resource.group.as_ref().map(|g| g.as_str()) == Some(group.as_str())),
+        "every observation about the member's instance, in its group"
+    );
+
+    // A batch said to be of an account the stack does not name is refused, nothing read.
+    let mut forged = batch.clone();
+    for item in &mut forged.items {
+        item.account = Some("444444444444".into());
+    }
+    let refused = ingest::pull_batch(&forged, &settings, &ports).await;
+    assert!(
+        matches!(&refused, Err(ingest::IngestError::NotAMember(a)) if a == "444444444444"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.unwrap_err().error_type(), ingest::EVENT_REFUSED);
 }

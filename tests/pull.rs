@@ -486,6 +486,7 @@ async fn a_fleets_volumes_are_listed_once_and_only_the_watched_kept() {
             application: None,
             environment: None,
             tags: Default::default(),
+            account: None,
         })
         .collect();
     let now = Utc::now() - Duration::minutes(2);

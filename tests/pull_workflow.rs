@@ -107,6 +107,7 @@ fn the_plan_and_the_batches_are_read_as_the_code_writes_them() {
         batches: 2,
         volumes_not_read: 0,
         too_heavy: 1,
+        accounts_not_listed: 0,
     })
     .unwrap();
     assert_eq!(plan["OutputPath"], "$.Payload");
@@ -133,6 +134,7 @@ fn the_plan_and_the_batches_are_read_as_the_code_writes_them() {
         application: None,
         environment: None,
         tags: Default::default(),
+        account: None,
     };
     let planned = fanout::batches(
         fanout::plan(

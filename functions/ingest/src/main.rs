@@ -20,17 +20,22 @@ async fn main() -> Result<(), Error> {
         &sdk,
         config::required(&from_process, config::DETECTOR_BUCKET)?,
     );
-    // Where an instance belongs: here, or in a member account through its member role.
+    // Where an instance belongs and which are watched: here, or in a member account through
+    // its member role; their metrics read in the same account.
     let fleet = vigil_aws::members::Fleet {
-        central: autoscaling.clone(),
+        central: autoscaling,
         members: vigil_aws::members::Members::from_env(&sdk, &from_process)?,
+    };
+    let metrics = vigil_aws::members::FleetMetrics {
+        central: cloudwatch,
+        members: &fleet.members,
     };
     let ports = IngestPorts {
         instances: &fleet,
         history: &state,
-        watched: &autoscaling,
-        disks: &cloudwatch,
-        metrics: &cloudwatch,
+        watched: &fleet,
+        disks: &metrics,
+        metrics: &metrics,
         deploys: &state,
         detectors: &detectors,
     };
@@ -62,8 +67,8 @@ async fn main() -> Result<(), Error> {
     let bundled = bundled_rules(&settings)?;
     let store = RuleStore::new(bundled, RULES_TTL);
     let plan_ports = PlanPorts {
-        watched: &autoscaling,
-        disks: &cloudwatch,
+        watched: &fleet,
+        disks: &metrics,
         plans: &detectors,
     };
     let (ports, plan_ports, settings, store, rules_override) =

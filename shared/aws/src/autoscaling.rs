@@ -276,6 +276,7 @@ impl ListWatchedInstances for AutoScaling {
                         application: application.clone(),
                         environment: environment.clone(),
                         tags: tags.clone(),
+                        account: None,
                     });
                 }
             }

@@ -10,10 +10,15 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 use crate::autoscaling::AutoScaling;
+use crate::cloudwatch::CloudWatch;
 use vigil_core::domain::{GroupCapacity, Membership};
+use vigil_core::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
 use vigil_core::names::{GroupName, InstanceId};
 use vigil_handlers::config::{self, ConfigError};
-use vigil_handlers::ports::{DescribeGroup, DescribeInstance, PortError, PortErrorKind};
+use vigil_handlers::ports::{
+    DescribeGroup, DescribeInstance, FetchMetrics, ListDiskMetrics, ListWatchedInstances,
+    PortError, PortErrorKind,
+};
 
 /// The call the role's credentials come from (named for the permission check).
 pub const ASSUME_ROLE: &str = "sts:AssumeRole";
@@ -145,5 +150,102 @@ impl DescribeGroup for Fleet {
                 format!("group {group} of account {account}, which the stack does not name"),
             )),
         }
+    }
+}
+
+/// What a port answers for an account the stack does not name.
+fn not_named(operation: &'static str, account: &str) -> PortError {
+    PortError::new(
+        operation,
+        PortErrorKind::NotFound,
+        format!("account {account}, which the stack does not name as a member"),
+    )
+}
+
+impl ListWatchedInstances for Fleet {
+    async fn watched(&self, tag_key: &str) -> Result<Vec<WatchedInstance>, PortError> {
+        self.central.watched(tag_key).await
+    }
+
+    async fn watched_in(
+        &self,
+        account: &str,
+        tag_key: &str,
+    ) -> Result<Vec<WatchedInstance>, PortError> {
+        const OP: &str = "autoscaling:DescribeAutoScalingGroups";
+        let member = self
+            .members
+            .config(account)
+            .await
+            .ok_or_else(|| not_named(OP, account))?;
+        let mut found = AutoScaling::new(&member).watched(tag_key).await?;
+        for w in &mut found {
+            w.account = Some(account.to_owned());
+        }
+        Ok(found)
+    }
+}
+
+/// CloudWatch of the stack's account, and of each member account through its role: the
+/// pull's metrics and the agent's disk metrics.
+#[derive(Debug)]
+pub struct FleetMetrics<'a> {
+    pub central: CloudWatch,
+    pub members: &'a Members,
+}
+
+impl FleetMetrics<'_> {
+    async fn member(
+        &self,
+        operation: &'static str,
+        account: &str,
+    ) -> Result<CloudWatch, PortError> {
+        match self.members.config(account).await {
+            Some(member) => Ok(CloudWatch::new(&member)),
+            None => Err(not_named(operation, account)),
+        }
+    }
+}
+
+impl FetchMetrics for FleetMetrics<'_> {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        period: u32,
+    ) -> Result<std::collections::BTreeMap<String, Series>, PortError> {
+        self.central.fetch(queries, start, end, period).await
+    }
+
+    async fn fetch_in(
+        &self,
+        account: &str,
+        queries: &[MetricQuery],
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        period: u32,
+    ) -> Result<std::collections::BTreeMap<String, Series>, PortError> {
+        self.member("cloudwatch:GetMetricData", account)
+            .await?
+            .fetch(queries, start, end, period)
+            .await
+    }
+}
+
+impl ListDiskMetrics for FleetMetrics<'_> {
+    async fn disks(&self, instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
+        self.central.disks(instances).await
+    }
+
+    async fn disks_in(
+        &self,
+        account: &str,
+        instances: &[WatchedInstance],
+    ) -> Result<Vec<DiskMetric>, PortError> {
+        self.member("cloudwatch:ListMetrics", account)
+            .await?
+            .disks(instances)
+            .await
     }
 }

@@ -207,6 +207,26 @@ pub trait ListWatchedInstances {
         &self,
         tag_key: &str,
     ) -> impl Future<Output = Result<Vec<WatchedInstance>, PortError>> + Send;
+
+    /// The same in a member account, through its member role; each instance carries the
+    /// account. A port that knows no member accounts cannot list one.
+    fn watched_in(
+        &self,
+        account: &str,
+        tag_key: &str,
+    ) -> impl Future<Output = Result<Vec<WatchedInstance>, PortError>> + Send {
+        let _ = tag_key;
+        no_member_role("autoscaling:DescribeAutoScalingGroups", account)
+    }
+}
+
+/// What a port that knows no member accounts answers for one.
+fn no_member_role<T>(
+    operation: &'static str,
+    account: &str,
+) -> impl Future<Output = Result<T, PortError>> + Send + use<T> {
+    let why = format!("account {account}: no member role here");
+    async move { Err(PortError::new(operation, PortErrorKind::NotFound, why)) }
 }
 
 /// The CloudWatch agent's disk metrics of some instances (they carry extra dimensions that
@@ -216,6 +236,16 @@ pub trait ListDiskMetrics {
         &self,
         instances: &[WatchedInstance],
     ) -> impl Future<Output = Result<Vec<DiskMetric>, PortError>> + Send;
+
+    /// The same in a member account, through its member role.
+    fn disks_in(
+        &self,
+        account: &str,
+        instances: &[WatchedInstance],
+    ) -> impl Future<Output = Result<Vec<DiskMetric>, PortError>> + Send {
+        let _ = instances;
+        no_member_role("cloudwatch:ListMetrics", account)
+    }
 }
 
 /// Datapoints for many metric queries over one time range, batched to the API's limits and
@@ -228,6 +258,20 @@ pub trait FetchMetrics {
         end: DateTime<Utc>,
         period: u32,
     ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Series>, PortError>> + Send;
+
+    /// The same in a member account, through its member role.
+    fn fetch_in(
+        &self,
+        account: &str,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        period: u32,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Series>, PortError>> + Send
+    {
+        let _ = (queries, start, end, period);
+        no_member_role("cloudwatch:GetMetricData", account)
+    }
 }
 
 /// Each watched instance's detector state between pulls, as the core encodes it

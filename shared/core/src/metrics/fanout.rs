@@ -46,6 +46,10 @@ pub struct PullItem {
     /// them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disks: Vec<Vec<(String, String)>>,
+    /// The member account the instance is in (read through its member role); absent for the
+    /// stack's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl PullItem {
@@ -56,6 +60,7 @@ impl PullItem {
             application: self.application.clone(),
             environment: self.environment.clone(),
             tags: self.tags.clone(),
+            account: self.account.clone(),
         }
     }
 
@@ -106,7 +111,8 @@ pub struct Batched {
 }
 
 /// The plan's items: one per watched instance (each instance once, whatever lists it twice),
-/// with its volumes (at most [`MAX_VOLUMES`], the first by path).
+/// with its volumes (at most [`MAX_VOLUMES`], the first by path), the stack's own account's
+/// first and then each member account's together (a batch reads one account).
 pub fn plan(instances: &[WatchedInstance], disks: &[DiskMetric]) -> Planned {
     use std::collections::BTreeMap;
     let mut volumes: BTreeMap<&InstanceId, Vec<Vec<(String, String)>>> = BTreeMap::new();
@@ -119,8 +125,10 @@ pub fn plan(instances: &[WatchedInstance], disks: &[DiskMetric]) -> Planned {
     let mut seen = std::collections::BTreeSet::new();
     let mut volumes_not_read = 0;
     let mut items = Vec::with_capacity(instances.len());
-    for w in instances {
-        if !seen.insert(&w.instance) {
+    let mut ordered: Vec<&WatchedInstance> = instances.iter().collect();
+    ordered.sort_by(|a, b| a.account.cmp(&b.account));
+    for w in ordered {
+        if !seen.insert((&w.account, &w.instance)) {
             continue;
         }
         let mut disks = volumes.remove(&w.instance).unwrap_or_default();
@@ -135,6 +143,7 @@ pub fn plan(instances: &[WatchedInstance], disks: &[DiskMetric]) -> Planned {
             environment: w.environment.clone(),
             tags: w.tags.clone(),
             disks,
+            account: w.account.clone(),
         });
     }
     Planned {
@@ -157,6 +166,10 @@ pub struct PullPlan {
     pub volumes_not_read: usize,
     /// Instances not pulled: too heavy for any batch ([`Batched::too_heavy`]).
     pub too_heavy: usize,
+    /// Member accounts whose watched instances could not be listed (their role could not be
+    /// assumed, or the listing failed): their instances are not pulled this time.
+    #[serde(default)]
+    pub accounts_not_listed: usize,
 }
 
 /// The object key of a pull's items: under `pull/`, by the tick's time and a digest of its id
@@ -204,18 +217,37 @@ pub enum BatchError {
     Twice(String),
     #[error("a batch of weight {0}, over the limit of {BATCH_WEIGHT}")]
     TooHeavy(usize),
+    #[error("a batch of instances of more than one account")]
+    MixedAccounts,
+    #[error("{0:?} is not a 12-digit account id")]
+    NotAnAccount(String),
 }
 
 impl PullBatch {
+    /// The account the batch reads: its first instance's (`None`: the stack's own).
+    pub fn account(&self) -> Option<&String> {
+        self.items.first().and_then(|i| i.account.as_ref())
+    }
+
     /// A batch within the plan's limits: at most [`BATCH_INSTANCES`], each once, each with at
     /// most [`MAX_VOLUMES`], within [`BATCH_WEIGHT`] (what keeps its output under the payload
-    /// limit).
+    /// limit), all of one account (GetMetricData reads one).
     pub fn check(&self) -> Result<(), BatchError> {
         if self.items.len() > BATCH_INSTANCES {
             return Err(BatchError::TooMany(self.items.len()));
         }
         let mut seen = std::collections::BTreeSet::new();
         for i in &self.items {
+            if let Some(account) = &i.account
+                && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(BatchError::NotAnAccount(crate::names::display_text(
+                    account, 32,
+                )));
+            }
+            if i.account != self.account().cloned() {
+                return Err(BatchError::MixedAccounts);
+            }
             if i.disks.len() > MAX_VOLUMES {
                 return Err(BatchError::TooManyVolumes(
                     i.instance.to_string(),
@@ -234,9 +266,9 @@ impl PullBatch {
     }
 }
 
-/// The plan's batches, in order: a batch closes when it holds [`BATCH_INSTANCES`] or when the
-/// next item would take its weight over [`BATCH_WEIGHT`]; an item over it alone is not
-/// batched.
+/// The plan's batches, in order: a batch closes when it holds [`BATCH_INSTANCES`], when the
+/// next item would take its weight over [`BATCH_WEIGHT`], or when the next item is of another
+/// account; an item over the weight alone is not batched.
 pub fn batches(items: Vec<PullItem>) -> Batched {
     let mut out = Batched {
         batches: Vec::new(),
@@ -250,7 +282,8 @@ pub fn batches(items: Vec<PullItem>) -> Batched {
             out.too_heavy.push(item.instance);
             continue;
         }
-        if current.len() >= BATCH_INSTANCES || total + w > BATCH_WEIGHT {
+        let other_account = current.first().is_some_and(|c| c.account != item.account);
+        if current.len() >= BATCH_INSTANCES || total + w > BATCH_WEIGHT || other_account {
             out.batches.push(PlannedBatch {
                 items: std::mem::take(&mut current),
             });
@@ -277,6 +310,7 @@ mod tests {
                 application: Some("shop".into()),
                 environment: None,
                 tags: Default::default(),
+                account: None,
             })
             .collect()
     }
@@ -383,6 +417,74 @@ mod tests {
             tagged(item, 10, 200);
         }
         assert!(matches!(heavy.check(), Err(BatchError::TooHeavy(_))));
+    }
+
+    #[test]
+    fn member_accounts_are_batched_apart_after_the_stacks_own() {
+        // Seven instances listed in no order of account: two members' and the stack's own.
+        let mut fleet = watched(7);
+        for (w, account) in fleet.iter_mut().zip([
+            Some("222222222222"),
+            None,
+            Some("333333333333"),
+            Some("222222222222"),
+            None,
+            Some("333333333333"),
+            Some("222222222222"),
+        ]) {
+            w.account = account.map(str::to_owned);
+        }
+        // The same instance id in two accounts is two instances.
+        let mut again = fleet[1].clone();
+        again.account = Some("333333333333".into());
+        fleet.push(again);
+        let planned = plan(&fleet, &[]);
+        assert_eq!(planned.items.len(), 8);
+        let batched = batches(planned.items);
+        let accounts: Vec<(Option<&str>, usize)> = batched
+            .batches
+            .iter()
+            .map(|b| (b.items[0].account.as_deref(), b.items.len()))
+            .collect();
+        assert_eq!(
+            accounts,
+            [
+                (None, 2),
+                (Some("222222222222"), 3),
+                (Some("333333333333"), 3)
+            ]
+        );
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for b in &batched.batches {
+            let batch = PullBatch {
+                tick: "t".into(),
+                at,
+                items: b.items.clone(),
+            };
+            assert_eq!(batch.check(), Ok(()));
+            assert!(
+                b.items
+                    .iter()
+                    .all(|i| i.account.as_ref() == batch.account())
+            );
+        }
+        // A batch of two accounts, or of an account that is no account id, is refused.
+        let mut mixed = PullBatch {
+            tick: "t".into(),
+            at,
+            items: batched.batches[1].items.clone(),
+        };
+        mixed.items.push(batched.batches[0].items[0].clone());
+        assert_eq!(mixed.check(), Err(BatchError::MixedAccounts));
+        let mut forged = PullBatch {
+            tick: "t".into(),
+            at,
+            items: batched.batches[0].items.clone(),
+        };
+        for item in &mut forged.items {
+            item.account = Some("*".into());
+        }
+        assert!(matches!(forged.check(), Err(BatchError::NotAnAccount(_))));
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct WatchedInstance {
     /// The group's tags (capped at [`crate::domain::MAX_TAGS`]): the policy's rungs read them
     /// (the service to restart, the pipeline to roll back or freeze).
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The member account the instance is in, read through its member role; `None` for the
+    /// stack's own account.
+    pub account: Option<String>,
 }
 
 /// One metric of one instance to fetch.
@@ -166,6 +169,7 @@ pub fn signal(
     resource.application = w.application.clone();
     resource.environment = w.environment.clone();
     resource.tags = w.tags.clone();
+    resource.account = w.account.clone();
     Signal {
         event_id: format!("{tick_id}:{}", q.id),
         source: Source::MetricPull,
@@ -236,6 +240,7 @@ mod tests {
                 application: Some("shop".into()),
                 environment: Some("prod".into()),
                 tags: [("vigil:service".to_owned(), "shop.service".to_owned())].into(),
+                account: None,
             })
             .collect()
     }
@@ -276,7 +281,8 @@ mod tests {
 
     #[test]
     fn signals_carry_identity_and_skip_empty_answers() {
-        let w = watched(2);
+        let mut w = watched(2);
+        w[0].account = Some("222222222222".into());
         let q = plan(&w, &[]);
         let end = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
         let mut results = BTreeMap::new();
@@ -289,6 +295,11 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].event_id, "tick-1:m0");
         assert_eq!(s[0].resource.application.as_deref(), Some("shop"));
+        assert_eq!(
+            s[0].resource.account.as_deref(),
+            Some("222222222222"),
+            "a member account's instance is about that account, for decide and remediate"
+        );
         assert_eq!(
             s[0].resource.tags.get("vigil:service").map(String::as_str),
             Some("shop.service"),

@@ -9,6 +9,7 @@ use crate::ports::{
 };
 use vigil_core::events::{self, Envelope, Normalised};
 use vigil_core::metrics::fanout::{self, PullBatch, PullPlan};
+use vigil_core::metrics::{DiskMetric, WatchedInstance};
 use vigil_core::stages::Observed;
 
 /// What the ingest function is asked: an EventBridge event (the pipeline workflow), the tick
@@ -53,8 +54,15 @@ pub struct PlanPorts<'a, W, D, P> {
     pub plans: &'a P,
 }
 
+/// How many member accounts are listed at once.
+const ACCOUNT_CONCURRENCY: usize = 8;
+
 /// Plans the schedule's tick: every watched instance once, with its volumes, in batches written
-/// as the map's items. Only a tick is planned; any other event is refused.
+/// as the map's items: the stack's own account's, and each member account's read through its
+/// member role. Only a tick is planned; any other event is refused. The own account's listing
+/// failing fails the plan (the workflow retries it, then reports it); a member account's
+/// failing leaves that account out of this pull, logged and counted (`vigil_accounts_not_listed`,
+/// alarmed), never the others.
 pub async fn plan<W, D, P>(
     event: &Envelope,
     config: &IngestConfig,
@@ -73,8 +81,13 @@ where
         )));
     };
     let tick = event.id.clone().unwrap_or_else(|| at.to_rfc3339());
-    let instances = ports.watched.watched(&config.watch_tag).await?;
-    let disks = pull::discover_disks(&instances, ports.disks).await;
+    let mut instances = ports.watched.watched(&config.watch_tag).await?;
+    let mut disks = pull::discover_disks(&instances, ports.disks).await;
+    let (members, accounts_not_listed) = list_members(config, ports).await;
+    for (found, volumes) in members {
+        instances.extend(found);
+        disks.extend(volumes);
+    }
     let planned = fanout::plan(&instances, &disks);
     let batched = fanout::batches(planned.items);
     let key = fanout::plan_key(&tick, at);
@@ -91,6 +104,7 @@ where
         bytes,
         vigil_volumes_not_read = planned.volumes_not_read,
         vigil_too_heavy = batched.too_heavy.len(),
+        accounts_not_listed,
         key,
         "pull planned"
     );
@@ -102,7 +116,59 @@ where
         batches: batched.batches.len(),
         volumes_not_read: planned.volumes_not_read,
         too_heavy: batched.too_heavy.len(),
+        accounts_not_listed,
     })
+}
+
+/// Each member account's watched instances (each carrying its account) and their volumes,
+/// listed through its member role, in the order the stack names them; and how many accounts
+/// could not be listed.
+async fn list_members<W, D, P>(
+    config: &IngestConfig,
+    ports: &PlanPorts<'_, W, D, P>,
+) -> (Vec<(Vec<WatchedInstance>, Vec<DiskMetric>)>, usize)
+where
+    W: ListWatchedInstances,
+    D: ListDiskMetrics,
+{
+    use futures_util::stream::{self, StreamExt};
+    let members = config
+        .member_accounts
+        .iter()
+        .filter(|m| config.account.as_deref() != Some(m.as_str()));
+    let listed: Vec<(usize, Result<_, _>)> = stream::iter(members.enumerate())
+        .map(|(n, account)| async move {
+            let found = match ports.watched.watched_in(account, &config.watch_tag).await {
+                Ok(mut found) => {
+                    for w in &mut found {
+                        w.account = Some(account.clone());
+                    }
+                    let volumes = pull::discover_disks(&found, ports.disks).await;
+                    Ok((found, volumes))
+                }
+                Err(e) => {
+                    // One line per account: the metric filter counts them.
+                    tracing::warn!(
+                        account = %account,
+                        error = %vigil_core::error_chain(&e),
+                        vigil_accounts_not_listed = 1,
+                        "member account's watched instances not listed: not pulled this time"
+                    );
+                    Err(())
+                }
+            };
+            (n, found)
+        })
+        .buffer_unordered(ACCOUNT_CONCURRENCY)
+        .collect()
+        .await;
+    let mut listed = listed;
+    listed.sort_by_key(|(n, _)| *n);
+    let failed = listed.iter().filter(|(_, r)| r.is_err()).count();
+    (
+        listed.into_iter().filter_map(|(_, r)| r.ok()).collect(),
+        failed,
+    )
 }
 
 /// Pulls one batch of the plan: its instances' metrics with the volumes the plan found, each
@@ -120,6 +186,13 @@ where
     S: DetectorMemory,
 {
     batch.check()?;
+    if let Some(account) = batch.account()
+        && !config.member_accounts.iter().any(|m| m == account)
+    {
+        return Err(IngestError::NotAMember(vigil_core::names::display_text(
+            account, 32,
+        )));
+    }
     let instances: Vec<_> = batch.items.iter().map(|i| i.watched()).collect();
     let disks = batch.items.iter().flat_map(|i| i.disk_metrics()).collect();
     let id = batch.id();

@@ -29,6 +29,8 @@ pub enum IngestError {
     Batch(#[from] metrics::fanout::BatchError),
     #[error("only the schedule's tick is planned, not a {0} event")]
     NotATick(String),
+    #[error("the pull's batch is of account {0}, which the stack does not name as a member")]
+    NotAMember(String),
     #[error("the pull's items could not be written")]
     Items(#[source] serde_json::Error),
 }
@@ -44,9 +46,10 @@ impl IngestError {
     /// matches: a refused event is final, a failed AWS call is worth another try.
     pub fn error_type(&self) -> &'static str {
         match self {
-            IngestError::Event(_) | IngestError::Batch(_) | IngestError::NotATick(_) => {
-                EVENT_REFUSED
-            }
+            IngestError::Event(_)
+            | IngestError::Batch(_)
+            | IngestError::NotATick(_)
+            | IngestError::NotAMember(_) => EVENT_REFUSED,
             IngestError::Port(_) | IngestError::Items(_) => PORT_FAILED,
         }
     }
@@ -355,6 +358,8 @@ async fn second_look<I, H, W, D, M, L, S>(
             application: s.resource.application.clone(),
             environment: s.resource.environment.clone(),
             tags: s.resource.tags.clone(),
+            // A member account's instance is read there, through its member role.
+            account: s.resource.account.clone(),
         };
         let tick = format!("{}:second-look", event_id.unwrap_or(&s.event_id));
         match pull::read_instances(&tick, s.observed_at, &[watched], config, ports).await {

@@ -146,10 +146,15 @@ where
         let start = chrono::DateTime::from_timestamp(from, 0).unwrap_or(end);
         let batch: Vec<metrics::MetricQuery> = group.iter().map(|&i| queries[i].clone()).collect();
         results.extend(
-            ports
-                .metrics
-                .fetch(&batch, start, end, config.period)
-                .await?,
+            fetch(
+                ports.metrics,
+                account_of(instances),
+                &batch,
+                start,
+                end,
+                config,
+            )
+            .await?,
         );
     }
     let mut windows = Vec::new();
@@ -266,10 +271,15 @@ where
 {
     let (queries, end) = plan_read(at, instances, None, config, ports).await;
     let start = end - chrono::Duration::seconds(i64::from(config.period) * config.points as i64);
-    let results = ports
-        .metrics
-        .fetch(&queries, start, end, config.period)
-        .await?;
+    let results = fetch(
+        ports.metrics,
+        account_of(instances),
+        &queries,
+        start,
+        end,
+        config,
+    )
+    .await?;
     let windows = metrics::signals(
         tick,
         end,
@@ -379,13 +389,43 @@ where
     observations
 }
 
-/// The instances' disk metrics, or none when they cannot be listed (the pull goes on with the
-/// rest).
+/// The account a read is in: its instances' (a batch is of one account, as is a second look;
+/// `None` is the stack's own).
+fn account_of(instances: &[metrics::WatchedInstance]) -> Option<&str> {
+    instances.first().and_then(|w| w.account.as_deref())
+}
+
+/// Datapoints of the queries, read in the stack's own account or in a member account through
+/// its member role.
+async fn fetch<M: FetchMetrics>(
+    metrics: &M,
+    account: Option<&str>,
+    queries: &[metrics::MetricQuery],
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    config: &IngestConfig,
+) -> Result<std::collections::BTreeMap<String, metrics::Series>, IngestError> {
+    Ok(match account {
+        Some(account) => {
+            metrics
+                .fetch_in(account, queries, start, end, config.period)
+                .await?
+        }
+        None => metrics.fetch(queries, start, end, config.period).await?,
+    })
+}
+
+/// The instances' disk metrics (in their account), or none when they cannot be listed (the
+/// pull goes on with the rest).
 pub(super) async fn discover_disks<D: ListDiskMetrics>(
     instances: &[metrics::WatchedInstance],
     disks: &D,
 ) -> Vec<metrics::DiskMetric> {
-    match disks.disks(instances).await {
+    let found = match account_of(instances) {
+        Some(account) => disks.disks_in(account, instances).await,
+        None => disks.disks(instances).await,
+    };
+    match found {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %vigil_core::error_chain(&e), "disk metrics not discovered");

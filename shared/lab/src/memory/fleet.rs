@@ -237,6 +237,7 @@ impl ListWatchedInstances for MemoryFleet {
                 application: i.tag(&["application", "app"]),
                 environment: i.tag(&["environment", "env", "stage"]),
                 tags: i.tags.clone(),
+                account: None,
             })
             .collect())
     }

@@ -373,7 +373,7 @@ async fn cloudwatch_pull_batches_past_the_query_limit_and_reads_values_back() {
                 0xabc_0000_0000_u64 + i as u64 + (std::process::id() as u64) * 10_000
             ))
             .unwrap(),
-            group: GroupName::parse("web").unwrap(),
+            group: Some(GroupName::parse("web").unwrap()),
             application: None,
             environment: None,
             tags: Default::default(),
@@ -455,7 +455,7 @@ async fn cloudwatch_finds_the_agents_disk_metrics() {
     .await;
     let watched = vec![WatchedInstance {
         instance: InstanceId::parse(&id).unwrap(),
-        group: GroupName::parse("web").unwrap(),
+        group: Some(GroupName::parse("web").unwrap()),
         application: None,
         environment: None,
         tags: Default::default(),
@@ -520,10 +520,47 @@ async fn autoscaling_lists_the_instances_of_watched_groups() {
     let mut want: Vec<&str> = watched_ids.iter().map(String::as_str).collect();
     want.sort();
     assert_eq!(ids, want);
-    assert!(found.iter().all(|w| w.group.as_str() == watched_group
+    assert!(found.iter().all(|w| w.group.as_ref().map(|g| g.as_str())
+        == Some(watched_group.as_str())
         && w.application.as_deref() == Some("shop")
         && w.environment.as_deref() == Some("prod")));
-    assert!(found.iter().all(|w| w.group.as_str() != other_group));
+    assert!(
+        found
+            .iter()
+            .all(|w| w.group.as_ref().map(|g| g.as_str()) != Some(other_group.as_str()))
+    );
+}
+
+/// Instances tagged for watching on their own (no Auto Scaling group) are listed through the
+/// tagging API with their own tags and no group; an instance tagged otherwise, or launched by a
+/// group (which its group's tag speaks for), is not.
+#[tokio::test]
+async fn tagging_lists_instances_watched_outside_any_group() {
+    use vigil_aws::tagging::{GROUP_TAG, TaggedInstances};
+    let config = h::sdk_config();
+    let key = h::unique("vigil-watch");
+    let alone = h::run_instance(&[
+        (&key, "true"),
+        ("Application", "billing"),
+        ("env", "prod"),
+        ("vigil:service", "billing.service"),
+    ]);
+    let _off = h::run_instance(&[(&key, "false")]);
+    let _in_group = h::run_instance(&[(&key, "true"), (GROUP_TAG, "web")]);
+    let found = TaggedInstances::new(&config).watched(&key).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let w = &found[0];
+    assert_eq!(w.instance.as_str(), alone);
+    assert_eq!(w.group, None);
+    assert_eq!(
+        (w.application.as_deref(), w.environment.as_deref()),
+        (Some("billing"), Some("prod"))
+    );
+    assert_eq!(
+        w.tags.get("vigil:service").map(String::as_str),
+        Some("billing.service"),
+        "its own tags, for the policy's rungs"
+    );
 }
 
 #[tokio::test]

@@ -393,8 +393,12 @@ async fn a_member_accounts_watched_instances_are_planned_and_their_metrics_read_
         member_accounts: vec![MEMBER.to_owned(), "333333333333".to_owned()],
         ..central_ingest()
     };
+    let watched = vigil_aws::members::Watched {
+        fleet: &fleet,
+        tagged: vigil_aws::tagging::TaggedInstances::new(&stack.config),
+    };
     let plan_ports = ingest::PlanPorts {
-        watched: &fleet,
+        watched: &watched,
         disks: &metrics,
         plans: &aws.detectors,
     };
@@ -452,7 +456,7 @@ async fn a_member_accounts_watched_instances_are_planned_and_their_metrics_read_
     let ports = ingest::IngestPorts {
         instances: &fleet,
         history: &aws.state,
-        watched: &fleet,
+        watched: &watched,
         disks: &metrics,
         metrics: &metrics,
         deploys: &aws.state,

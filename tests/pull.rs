@@ -425,7 +425,10 @@ async fn the_tick_is_planned_into_the_bucket_and_a_batch_of_its_items_is_pulled(
         .iter()
         .find(|i| i.instance.as_str() == ids[0])
         .unwrap();
-    assert_eq!(first.group.as_str(), group);
+    assert_eq!(
+        first.group.as_ref().map(|g| g.as_str()),
+        Some(group.as_str())
+    );
     assert_eq!(first.disks.len(), 1);
     assert!(first.disks[0].contains(&("path".to_owned(), "/data".to_owned())));
 
@@ -482,7 +485,7 @@ async fn a_fleets_volumes_are_listed_once_and_only_the_watched_kept() {
                 0x7_0000_0000_u64 + (std::process::id() as u64) * 1000 + i as u64
             ))
             .unwrap(),
-            group: vigil_core::names::GroupName::parse("web").unwrap(),
+            group: Some(vigil_core::names::GroupName::parse("web").unwrap()),
             application: None,
             environment: None,
             tags: Default::default(),

@@ -130,7 +130,7 @@ fn the_plan_and_the_batches_are_read_as_the_code_writes_them() {
     // its items, becomes the batch ingest reads.
     let watched = |id: &str| vigil_core::metrics::WatchedInstance {
         instance: vigil_core::names::InstanceId::parse(id).unwrap(),
-        group: vigil_core::names::GroupName::parse("web").unwrap(),
+        group: Some(vigil_core::names::GroupName::parse("web").unwrap()),
         application: None,
         environment: None,
         tags: Default::default(),

@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
+mod ec2;
+pub use ec2::run_instance;
+
 /// The variable `make test` sets to the emulator's URL.
 pub const ENDPOINT_VAR: &str = "VIGIL_MOTO_ENDPOINT";
 

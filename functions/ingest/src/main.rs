@@ -20,11 +20,16 @@ async fn main() -> Result<(), Error> {
         &sdk,
         config::required(&from_process, config::DETECTOR_BUCKET)?,
     );
-    // Where an instance belongs and which are watched: here, or in a member account through
-    // its member role; their metrics read in the same account.
+    // Where an instance belongs and which are watched (watched groups' instances, and
+    // instances tagged on their own): here, or in a member account through its member role;
+    // their metrics read in the same account.
     let fleet = vigil_aws::members::Fleet {
         central: autoscaling,
         members: vigil_aws::members::Members::from_env(&sdk, &from_process)?,
+    };
+    let watched = vigil_aws::members::Watched {
+        fleet: &fleet,
+        tagged: vigil_aws::tagging::TaggedInstances::new(&sdk),
     };
     let metrics = vigil_aws::members::FleetMetrics {
         central: cloudwatch,
@@ -33,7 +38,7 @@ async fn main() -> Result<(), Error> {
     let ports = IngestPorts {
         instances: &fleet,
         history: &state,
-        watched: &fleet,
+        watched: &watched,
         disks: &metrics,
         metrics: &metrics,
         deploys: &state,
@@ -67,7 +72,7 @@ async fn main() -> Result<(), Error> {
     let bundled = bundled_rules(&settings)?;
     let store = RuleStore::new(bundled, RULES_TTL);
     let plan_ports = PlanPorts {
-        watched: &fleet,
+        watched: &watched,
         disks: &metrics,
         plans: &detectors,
     };

@@ -210,28 +210,50 @@ impl ScalingProcesses for AutoScaling {
     }
 }
 
-/// The first value of any of `keys` (case-insensitive) among a group's tags.
-fn tag_value(tags: &[aws_sdk_autoscaling::types::TagDescription], keys: &[&str]) -> Option<String> {
-    tags.iter().find_map(|t| {
-        let key = t.key()?.to_ascii_lowercase();
-        keys.contains(&key.as_str())
-            .then(|| vigil_core::names::display_text(t.value().unwrap_or_default(), 128))
-    })
+/// A group's tags as (key, value) pairs.
+fn pairs(
+    tags: &[aws_sdk_autoscaling::types::TagDescription],
+) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
 }
 
-/// A group's tags as Vigil keeps them: printable, capped in length and number.
+/// The first value of any of `keys` (case-insensitive) among a group's tags.
+fn tag_value(tags: &[aws_sdk_autoscaling::types::TagDescription], keys: &[&str]) -> Option<String> {
+    first_of(pairs(tags), keys)
+}
+
+/// A group's tags as Vigil keeps them.
 fn tag_map(
     tags: &[aws_sdk_autoscaling::types::TagDescription],
 ) -> std::collections::BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                vigil_core::names::display_text(t.key()?, 128),
-                vigil_core::names::display_text(t.value().unwrap_or_default(), 256),
-            ))
-        })
-        .take(vigil_core::domain::MAX_TAGS)
-        .collect()
+    kept(pairs(tags))
+}
+
+/// The first value of any of `keys` (case-insensitive) among a resource's tags, printable and
+/// capped.
+pub(crate) fn first_of<'a>(
+    mut tags: impl Iterator<Item = (&'a str, &'a str)>,
+    keys: &[&str],
+) -> Option<String> {
+    tags.find_map(|(k, v)| {
+        keys.contains(&k.to_ascii_lowercase().as_str())
+            .then(|| vigil_core::names::display_text(v, 128))
+    })
+}
+
+/// A resource's tags as Vigil keeps them: printable, capped in length and number.
+pub(crate) fn kept<'a>(
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+) -> std::collections::BTreeMap<String, String> {
+    tags.map(|(k, v)| {
+        (
+            vigil_core::names::display_text(k, 128),
+            vigil_core::names::display_text(v, 256),
+        )
+    })
+    .take(vigil_core::domain::MAX_TAGS)
+    .collect()
 }
 
 /// Tag keys read as the application and the environment of a group.
@@ -272,7 +294,7 @@ impl ListWatchedInstances for AutoScaling {
                     };
                     out.push(WatchedInstance {
                         instance,
-                        group: group.clone(),
+                        group: Some(group.clone()),
                         application: application.clone(),
                         environment: environment.clone(),
                         tags: tags.clone(),

@@ -27,6 +27,7 @@ pub mod securityhub;
 pub mod sns;
 pub mod ssm;
 pub mod stack;
+pub mod tagging;
 
 /// The HTTPS client every SDK client uses: hyper 1 + rustls with the ring provider (no aws-lc C
 /// build, no legacy rustls).

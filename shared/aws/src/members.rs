@@ -11,6 +11,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 
 use crate::autoscaling::AutoScaling;
 use crate::cloudwatch::CloudWatch;
+use crate::tagging::TaggedInstances;
 use vigil_core::domain::{GroupCapacity, Membership};
 use vigil_core::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
 use vigil_core::names::{GroupName, InstanceId};
@@ -162,9 +163,19 @@ fn not_named(operation: &'static str, account: &str) -> PortError {
     )
 }
 
-impl ListWatchedInstances for Fleet {
+/// The watched instances of the stack's account, and of each member account through its role:
+/// those of the groups tagged for watching, and those tagged on their own outside any group.
+#[derive(Debug)]
+pub struct Watched<'a> {
+    pub fleet: &'a Fleet,
+    pub tagged: TaggedInstances,
+}
+
+impl ListWatchedInstances for Watched<'_> {
     async fn watched(&self, tag_key: &str) -> Result<Vec<WatchedInstance>, PortError> {
-        self.central.watched(tag_key).await
+        let mut found = self.fleet.central.watched(tag_key).await?;
+        found.extend(self.tagged.watched(tag_key).await?);
+        Ok(found)
     }
 
     async fn watched_in(
@@ -174,11 +185,13 @@ impl ListWatchedInstances for Fleet {
     ) -> Result<Vec<WatchedInstance>, PortError> {
         const OP: &str = "autoscaling:DescribeAutoScalingGroups";
         let member = self
+            .fleet
             .members
             .config(account)
             .await
             .ok_or_else(|| not_named(OP, account))?;
         let mut found = AutoScaling::new(&member).watched(tag_key).await?;
+        found.extend(TaggedInstances::new(&member).watched(tag_key).await?);
         for w in &mut found {
             w.account = Some(account.to_owned());
         }

@@ -46,7 +46,8 @@ fn account(a: usize) -> String {
 
 /// One Region of the organisation's fleet: `n` instances in groups of 50 spread over the
 /// accounts, each group tagged as platform teams tag them (every fourth group with 30 more,
-/// long tags); every tenth instance runs the agent with two volumes.
+/// long tags; every twentieth set of 50 instances in no group, tagged alike on their own);
+/// every tenth instance runs the agent with two volumes.
 struct Fleet {
     /// Each account's instances, as its member role lists them.
     accounts: BTreeMap<String, Vec<WatchedInstance>>,
@@ -96,7 +97,8 @@ impl Fleet {
                 let a = (i / 50) % ACCOUNTS;
                 WatchedInstance {
                     instance: InstanceId::parse(&format!("i-{:017x}", 0x1000_0000 + i)).unwrap(),
-                    group: GroupName::parse(&group).unwrap(),
+                    // Every twentieth set of 50 is tagged for watching on its own, in no group.
+                    group: ((i / 50) % 20 != 19).then(|| GroupName::parse(&group).unwrap()),
                     application: Some(format!("svc-{:04}", i / 50)),
                     environment: Some("prod".to_owned()),
                     tags,
@@ -412,6 +414,11 @@ async fn pull_region(region: usize, n: usize) -> Pulled {
 
     // Every instance scored, each once, and every window with data kept.
     assert_eq!(scored_instances.len(), n, "every instance scored");
+    let alone = fleet.instances().filter(|w| w.group.is_none()).count();
+    assert!(
+        alone > 0 || n < 1_000,
+        "instances outside any group are in the fleet"
+    );
     assert_eq!(
         fleet.misread.load(Ordering::Relaxed),
         0,

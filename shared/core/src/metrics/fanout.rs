@@ -35,7 +35,9 @@ pub const MAX_WINDOWS_PER_INSTANCE: usize = PER_INSTANCE.len() + MAX_VOLUMES;
 #[serde(deny_unknown_fields)]
 pub struct PullItem {
     pub instance: InstanceId,
-    pub group: GroupName,
+    /// Absent for an instance watched outside any Auto Scaling group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,7 +308,7 @@ mod tests {
         (0..n)
             .map(|i| WatchedInstance {
                 instance: InstanceId::parse(&format!("i-{i:017x}")).unwrap(),
-                group: GroupName::parse(&format!("web-{}", i % 3)).unwrap(),
+                group: Some(GroupName::parse(&format!("web-{}", i % 3)).unwrap()),
                 application: Some("shop".into()),
                 environment: None,
                 tags: Default::default(),
@@ -495,6 +497,11 @@ mod tests {
         assert!(serde_json::from_str::<PullItem>(unknown).is_err());
         let fine = r#"{"instance":"i-0123456789abcdef0","group":"web"}"#;
         assert!(serde_json::from_str::<PullItem>(fine).is_ok());
+        // An instance watched outside any group has none, and is written without one.
+        let alone = r#"{"instance":"i-0123456789abcdef0"}"#;
+        let item = serde_json::from_str::<PullItem>(alone).unwrap();
+        assert_eq!(item.group, None);
+        assert_eq!(serde_json::to_string(&item).unwrap(), alone);
     }
 
     #[test]

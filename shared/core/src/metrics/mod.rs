@@ -16,11 +16,14 @@ use crate::names::{GroupName, InstanceId};
 /// GetMetricData takes at most this many queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
 
-/// An instance Vigil watches, with what its group's tags say about it.
+/// An instance Vigil watches, with what its group's tags say about it (or its own tags, for an
+/// instance tagged for watching outside any Auto Scaling group).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedInstance {
     pub instance: InstanceId,
-    pub group: GroupName,
+    /// Its Auto Scaling group; `None` for an instance tagged for watching on its own (the
+    /// policy's group rungs then do not apply to it).
+    pub group: Option<GroupName>,
     pub application: Option<String>,
     pub environment: Option<String>,
     /// The group's tags (capped at [`crate::domain::MAX_TAGS`]): the policy's rungs read them
@@ -165,7 +168,7 @@ pub fn signal(
     points: Vec<Option<f64>>,
 ) -> Signal {
     let mut resource = Resource::instance(&w.instance);
-    resource.group = Some(w.group.clone());
+    resource.group = w.group.clone();
     resource.application = w.application.clone();
     resource.environment = w.environment.clone();
     resource.tags = w.tags.clone();
@@ -236,7 +239,7 @@ mod tests {
         (0..n)
             .map(|i| WatchedInstance {
                 instance: InstanceId::parse(&format!("i-{i:08x}")).unwrap(),
-                group: GroupName::parse("web").unwrap(),
+                group: Some(GroupName::parse("web").unwrap()),
                 application: Some("shop".into()),
                 environment: Some("prod".into()),
                 tags: [("vigil:service".to_owned(), "shop.service".to_owned())].into(),

@@ -354,7 +354,7 @@ async fn second_look<I, H, W, D, M, L, S>(
         };
         let watched = metrics::WatchedInstance {
             instance,
-            group: group.clone(),
+            group: Some(group.clone()),
             application: s.resource.application.clone(),
             environment: s.resource.environment.clone(),
             tags: s.resource.tags.clone(),

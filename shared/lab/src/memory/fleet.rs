@@ -233,7 +233,7 @@ impl ListWatchedInstances for MemoryFleet {
             .iter()
             .map(|(id, i)| WatchedInstance {
                 instance: id.clone(),
-                group: i.group.clone(),
+                group: Some(i.group.clone()),
                 application: i.tag(&["application", "app"]),
                 environment: i.tag(&["environment", "env", "stage"]),
                 tags: i.tags.clone(),

@@ -391,6 +391,7 @@ async fn a_member_accounts_watched_instances_are_planned_and_their_metrics_read_
     let settings = ingest::IngestConfig {
         watch_tag: tag,
         member_accounts: vec![MEMBER.to_owned(), "333333333333".to_owned()],
+        region: Some("us-east-1".to_owned()),
         ..central_ingest()
     };
     let watched = vigil_aws::members::Watched {
@@ -485,6 +486,7 @@ async fn a_member_accounts_watched_instances_are_planned_and_their_metrics_read_
             .observations
             .iter()
             .all(|o| o.signal.resource.account.as_deref() == Some(MEMBER)
+                && o.signal.resource.region.as_deref() == Some("us-east-1")
                 && o.signal.resource.group.as_ref().map(|g| g.as_str()) == Some(group.as_str())),
         "every observation about the member's instance, in its group"
     );

@@ -52,6 +52,7 @@ async fn main() -> Result<(), Error> {
         settings.watch_tag = tag;
     }
     settings.account = from_process(config::ACCOUNT_ID);
+    settings.region = from_process("AWS_REGION");
     settings.member_accounts = config::member_accounts(&from_process)?;
     if let Some(min) = config::number(&from_process, config::GUARDDUTY_MIN_SEVERITY, 1.0, 10.0)? {
         settings.guardduty_min_severity = min;

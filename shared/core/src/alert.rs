@@ -200,12 +200,8 @@ pub fn render_with_links(
 /// Console links for a resource, in `region`: where people go to look.
 pub fn console_links(resource: &crate::domain::Resource, region: &str) -> Vec<(String, String)> {
     use crate::domain::ResourceKind;
-    // Only characters a region name has; anything else and no links are made.
-    if region.is_empty()
-        || !region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
+    // Only a region name; anything else and no links are made.
+    if !crate::names::is_region(region) {
         return Vec::new();
     }
     let base = format!("https://{region}.console.aws.amazon.com");

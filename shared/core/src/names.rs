@@ -277,6 +277,17 @@ name_impls!(
     PipelineName
 );
 
+/// Whether `s` reads as a Region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`): lower-case
+/// letters, digits and hyphens, at most 32 of them. What an event says is kept, or shown in a
+/// link, only when it does.
+pub fn is_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// A free-text value from an event (an alarm name, a reason) made safe to log and to show in an
 /// email: control characters replaced, length capped.
 pub fn display_text(s: &str, max: usize) -> String {
@@ -365,6 +376,28 @@ mod tests {
         assert!(r.is_err());
         let r: GroupName = serde_json::from_str("\"web\"").unwrap();
         assert_eq!(r.as_str(), "web");
+    }
+
+    #[test]
+    fn region_names_are_read_strictly() {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-5",
+        ] {
+            assert!(is_region(good), "{good}");
+        }
+        for bad in [
+            "",
+            "US-EAST-1",
+            "us-east-1/../x",
+            "us east 1",
+            "-1",
+            &"a".repeat(33),
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
     }
 
     #[test]

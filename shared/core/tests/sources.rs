@@ -403,6 +403,11 @@ fn security_hub_findings_of_other_products_and_never_vigils_own() {
         "ASFF does not say who acted"
     );
     assert_eq!(events::securityhub_product(&s), Some("GuardDuty"));
+    assert_eq!(
+        s.resource.region.as_deref(),
+        Some("us-east-1"),
+        "its resource's Region"
+    );
 
     let base = String::from_utf8(common::fixture_bytes(
         "sources/securityhub-findings-imported.json",
@@ -420,6 +425,16 @@ fn security_hub_findings_of_other_products_and_never_vigils_own() {
     })
     .unwrap();
     assert_eq!(own, Normalised::Ignored(events::Ignored::OwnFinding));
+    // Aggregated from another Region: the resource says where it is; a Region that is no
+    // Region name is not kept.
+    for (region, kept) in [("eu-west-1", Some("eu-west-1")), ("../x", None)] {
+        let Normalised::Signals(from) =
+            edit(&|f| f["Resources"][0]["Region"] = region.into()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(from[0].resource.region.as_deref(), kept, "{region}");
+    }
     // Resolved or suppressed by people: archived.
     let Normalised::Signals(resolved) =
         edit(&|f| f["Workflow"]["Status"] = "RESOLVED".into()).unwrap()

@@ -64,6 +64,18 @@ impl World {
         mode: Mode,
         at: chrono::DateTime<Utc>,
     ) -> Outcome {
+        let resource = Resource::new(ResourceKind::Instance, self.instances[0].to_string());
+        self.check_on(resource, action, tier, mode, at)
+    }
+
+    fn check_on(
+        &self,
+        resource: Resource,
+        action: Action,
+        tier: Tier,
+        mode: Mode,
+        at: chrono::DateTime<Utc>,
+    ) -> Outcome {
         let n = self
             .decisions
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -71,7 +83,7 @@ impl World {
             id: format!("d-{}", n + 1),
             incident: Incident {
                 id: "inc-1".into(),
-                resource: Resource::new(ResourceKind::Instance, self.instances[0].to_string()),
+                resource,
                 failure_mode: FailureMode::CpuRunaway,
                 threat: None,
                 severity: Severity::High,
@@ -221,6 +233,42 @@ fn scale_out_stays_within_the_groups_maximum() {
     let out = w.check(action(), Tier::AutoHeal, Mode::Enforce);
     assert_eq!(out.status, OutcomeStatus::NotActed, "{}", out.detail);
     assert_eq!(w.desired(), 4);
+}
+
+#[test]
+fn a_resource_of_another_region_is_never_acted_on() {
+    let w = World::new();
+    // The stack runs in eu-west-1 (settings); the same instance id said to be elsewhere.
+    let mut elsewhere = Resource::new(ResourceKind::Instance, w.instances[0].to_string());
+    elsewhere.region = Some("us-east-1".into());
+    let replace = || Action::ReplaceInstance {
+        group: w.group.clone(),
+        instance: w.instances[0].clone(),
+    };
+    let out = w.check_on(
+        elsewhere,
+        replace(),
+        Tier::AutoHeal,
+        Mode::Enforce,
+        Utc::now(),
+    );
+    assert_eq!(out.status, OutcomeStatus::NotActed, "{}", out.detail);
+    assert!(out.detail.contains("us-east-1"), "{}", out.detail);
+    assert_eq!(w.fleet.health(&w.instances[0]).as_deref(), Some("HEALTHY"));
+    // People are told, with the console of the resource's own Region.
+    let told = w.outbox.sent();
+    let last = told.last().expect("people are told");
+    assert!(
+        last.body
+            .contains("https://us-east-1.console.aws.amazon.com"),
+        "{}",
+        last.body
+    );
+    // In the stack's own Region, the same decision acts.
+    let mut here = Resource::new(ResourceKind::Instance, w.instances[0].to_string());
+    here.region = Some("eu-west-1".into());
+    let out = w.check_on(here, replace(), Tier::AutoHeal, Mode::Enforce, Utc::now());
+    assert_ne!(out.status, OutcomeStatus::NotActed, "{}", out.detail);
 }
 
 #[test]

@@ -25,6 +25,8 @@ struct World {
     mode: Mode,
     /// The stack's account, when the test sets one.
     account: Option<String>,
+    /// The stack's Region, when the test sets one.
+    region: Option<String>,
 }
 
 impl std::ops::Deref for World {
@@ -51,6 +53,7 @@ impl World {
             pipeline,
             mode,
             account: None,
+            region: None,
         }
     }
 
@@ -135,6 +138,7 @@ async fn stages(
         let event = vigil_core::events::parse_envelope(bytes).map_err(Refused::Envelope)?;
         let config = ingest::IngestConfig {
             account: world.account.clone(),
+            region: world.region.clone(),
             ..ingest::IngestConfig::default()
         };
         let observed = ingest::handle(&event, &config, &world.ingest_ports())
@@ -1095,6 +1099,13 @@ fn the_hostile_input_catalogue_is_refused_or_neutralised() {
             expect: Expect::Refused(|e| matches!(e, EventError::WrongAccount { .. })),
         },
         Hostile {
+            name: "an event from another Region than the stack's",
+            fixture: "alarm-cpu-high.json",
+            edit: |v| v["region"] = serde_json::json!("eu-west-1"),
+            account: None,
+            expect: Expect::Refused(|e| matches!(e, EventError::WrongRegion { .. })),
+        },
+        Hostile {
             name: "control and bidirectional characters in an alarm name",
             fixture: "alarm-cpu-high.json",
             edit: |v| {
@@ -1108,6 +1119,8 @@ fn the_hostile_input_catalogue_is_refused_or_neutralised() {
     for h in catalogue {
         let mut world = World::new(Mode::Enforce, 3);
         world.account = h.account.map(str::to_owned);
+        // Every entry's fixture is of the stack's Region unless it says otherwise.
+        world.region = Some("us-east-1".to_owned());
         let mut v: serde_json::Value =
             serde_json::from_slice(&common::fixture_bytes(h.fixture)).unwrap();
         (h.edit)(&mut v);

@@ -72,6 +72,11 @@ pub struct Resource {
     /// its own account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The Region the resource is in: its event's, or the stack's for the pull. `None` where
+    /// nothing said (the simulator; records written before Regions were kept). Vigil acts only
+    /// in its own Region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl Resource {
@@ -86,6 +91,7 @@ impl Resource {
             environment: None,
             tags: BTreeMap::new(),
             account: None,
+            region: None,
         }
     }
 

@@ -79,6 +79,15 @@ pub enum EventError {
         claimed: String,
         account: String,
     },
+    /// An event from another Region than the stack's: a resource named there is another
+    /// resource, and the stack acts only in its own Region.
+    #[error("{detail_type:?} event {event_id} is from Region {claimed}, not {region}")]
+    WrongRegion {
+        detail_type: String,
+        event_id: String,
+        claimed: String,
+        region: String,
+    },
     #[error("{detail_type:?} event {event_id}: {what}")]
     Unusable {
         detail_type: String,
@@ -170,6 +179,20 @@ pub fn check_account(event: &Envelope, account: &str) -> Result<(), EventError> 
             claimed: display_text(claimed, 32),
             account: display_text(account, 32),
         }),
+    }
+}
+
+/// Refuses an event from another Region than `region` (an event that names none is the
+/// stack's own).
+pub fn check_region(event: &Envelope, region: &str) -> Result<(), EventError> {
+    match event.region.as_deref() {
+        Some(claimed) if claimed != region => Err(EventError::WrongRegion {
+            detail_type: display_text(&event.detail_type, 128),
+            event_id: event_id(event).unwrap_or_default(),
+            claimed: display_text(claimed, 32),
+            region: display_text(region, 32),
+        }),
+        _ => Ok(()),
     }
 }
 

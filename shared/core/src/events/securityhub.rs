@@ -53,6 +53,9 @@ struct AsffResource {
     #[serde(rename = "Type")]
     kind: String,
     id: String,
+    /// Where the resource is: a finding aggregated from another Region says so here.
+    #[serde(default)]
+    region: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +176,12 @@ pub(super) fn imported(event: &Envelope) -> Result<Vec<Signal>, EventError> {
         if event.account.as_deref().is_some_and(|own| own != account) {
             resource.account = Some(account.clone());
         }
+        resource.region = f
+            .resources
+            .first()
+            .and_then(|r| r.region.as_deref())
+            .filter(|r| crate::names::is_region(r))
+            .map(str::to_owned);
         let archived = f.record_state.as_deref() == Some("ARCHIVED")
             || f.workflow
                 .as_ref()

@@ -84,6 +84,9 @@ pub struct IngestConfig {
     /// Member accounts whose events the stack takes (forwarded by their member stacks): an
     /// event from one is read as about that account, and must agree with itself.
     pub member_accounts: Vec<String>,
+    /// The stack's Region: an event from another is refused, and every signal carries the
+    /// Region it is about. `None` (local tools) checks nothing and marks nothing.
+    pub region: Option<String>,
     /// The detection rules every CloudTrail record and sign-in is matched against: the bundled
     /// pack unless a caller gives another (the operators' override, see [`crate::rules`]).
     pub rules: Option<std::sync::Arc<vigil_rules::Pack>>,
@@ -105,6 +108,7 @@ impl Default for IngestConfig {
             securityhub_products: Vec::new(),
             account: None,
             member_accounts: Vec::new(),
+            region: None,
             rules: vigil_rules::Pack::bundled().ok().cloned(),
             correlations: vigil_rules::Pack::bundled()
                 .map(|p| p.correlated())
@@ -224,6 +228,11 @@ where
         if let Some(member) = member {
             signal.resource.account = Some(member.to_owned());
         }
+        // The event's Region is the stack's (admitted above), unless the event names the
+        // resource's own (a finding aggregated from another Region).
+        if signal.resource.region.is_none() {
+            signal.resource.region = config.region.clone();
+        }
         if signal.resource.kind != ResourceKind::Instance || signal.resource.group.is_some() {
             continue;
         }
@@ -255,7 +264,8 @@ where
     })
 }
 
-/// An event within the size limit, from and about the stack's own account.
+/// An event within the size limit, from the stack's own Region, and from and about the stack's
+/// own account (or a member's it names).
 fn admit(event: &Envelope, config: &IngestConfig) -> Result<(), IngestError> {
     let size = serde_json::to_vec(&event.detail).map_or(usize::MAX, |v| v.len());
     if size > events::MAX_EVENT_BYTES {
@@ -264,6 +274,9 @@ fn admit(event: &Envelope, config: &IngestConfig) -> Result<(), IngestError> {
             max: events::MAX_EVENT_BYTES,
         }
         .into());
+    }
+    if let Some(region) = config.region.as_deref() {
+        events::check_region(event, region)?;
     }
     if let Some(account) = config.account.as_deref() {
         if let Some(member) = member_of(event, config) {

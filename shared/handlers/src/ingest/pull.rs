@@ -373,6 +373,10 @@ where
     }
     let instances_read = instance_observations(&observations, &since_deploy, config);
     observations.extend(instances_read);
+    // The pull reads the stack's own Region.
+    for o in &mut observations {
+        o.signal.resource.region = config.region.clone();
+    }
     for o in &mut observations {
         if let SignalKind::MetricWindow { points, .. } = &mut o.signal.kind {
             let excess = points.len().saturating_sub(config.keep_points);

@@ -42,6 +42,19 @@ pub(super) async fn act(
             );
         }
     }
+    if let (Some(region), Some(own)) = (
+        decision.incident.resource.region.as_deref(),
+        config.region.as_deref(),
+    ) && region != own
+    {
+        return (
+            OutcomeStatus::NotActed,
+            format!(
+                "{} is in Region {region}; this stack acts in {own} only (a name in another Region is another resource): nothing was changed",
+                decision.incident.resource.id
+            ),
+        );
+    }
     if let Some(account) = decision.incident.resource.account.as_deref() {
         if config.acting_account.as_deref() != Some(account) {
             return (

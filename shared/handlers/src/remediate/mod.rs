@@ -60,7 +60,8 @@ pub struct RemediateConfig {
     /// Where approval links point and the key that signs them; without it, decisions that
     /// need a person's approval are escalated by email without links.
     pub approval: Option<ApprovalLinks>,
-    /// The region, for console links in alerts.
+    /// The stack's Region: for console links in alerts, and the only Region it acts in (a
+    /// decision about a resource of another changes nothing).
     pub region: Option<String>,
     /// Where incidents people are told of become Security Hub findings; `None` (the default,
     /// and a stack that does not turn it on) imports nothing.

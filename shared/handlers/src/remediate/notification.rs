@@ -75,8 +75,11 @@ pub(super) async fn tell(
         &outcome,
         config.approver_url.as_deref(),
     );
-    if let Some(region) = &config.region {
-        alert::add_console_links(&mut message, &decision.incident.resource, region);
+    // The console of the resource's own Region (a finding aggregated from another names it),
+    // else the stack's.
+    let resource = &decision.incident.resource;
+    if let Some(region) = resource.region.as_ref().or(config.region.as_ref()) {
+        alert::add_console_links(&mut message, resource, region);
     }
     let told = ports.alerts().publish(&message).await;
     if told.is_ok() {

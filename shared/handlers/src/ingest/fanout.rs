@@ -136,7 +136,7 @@ where
         .member_accounts
         .iter()
         .filter(|m| config.account.as_deref() != Some(m.as_str()));
-    let listed: Vec<(usize, Result<_, _>)> = stream::iter(members.enumerate())
+    let mut listed: Vec<(usize, Result<_, _>)> = stream::iter(members.enumerate())
         .map(|(n, account)| async move {
             let found = match ports.watched.watched_in(account, &config.watch_tag).await {
                 Ok(mut found) => {
@@ -162,7 +162,6 @@ where
         .buffer_unordered(ACCOUNT_CONCURRENCY)
         .collect()
         .await;
-    let mut listed = listed;
     listed.sort_by_key(|(n, _)| *n);
     let failed = listed.iter().filter(|(_, r)| r.is_err()).count();
     (

@@ -31,6 +31,17 @@ pub fn group(group: impl Display) -> String {
     format!("group#{group}")
 }
 
+/// A key of a member account's target or group ([`cooldown`], [`group`]): the same key under
+/// the account, so that a name in one account never shares a cooldown or a history with the
+/// same name in another (a member account's `web` is not the stack's). The stack's own
+/// account's keys stay as earlier releases wrote them.
+pub fn in_account(account: Option<&str>, key: String) -> String {
+    match account {
+        None => key,
+        Some(account) => format!("account#{account}#{key}"),
+    }
+}
+
 /// The attempt-history item of a resource (or of a [`group`] key).
 pub fn attempts(resource: &str) -> String {
     format!("attempts#{resource}")
@@ -204,6 +215,15 @@ mod tests {
             ),
             (rate("scale-out", 491_000), "rate#scale-out#491000"),
             (group("web"), "group#web"),
+            (in_account(None, group("web")), "group#web"),
+            (
+                in_account(Some("222222222222"), group("web")),
+                "account#222222222222#group#web",
+            ),
+            (
+                in_account(Some("222222222222"), cooldown("scale_out", "web")),
+                "account#222222222222#cooldown#scale_out#web",
+            ),
             (attempts("group#web"), "attempts#group#web"),
             (told_decision("d-1", Tier::Approval), "d-1#approval"),
             (sent("d-1#approval"), "sent#d-1#approval"),

@@ -263,7 +263,13 @@ where
             Some((group, since)) => {
                 ports
                     .history
-                    .recent(&vigil_core::keys::group(group), *since)
+                    .recent(
+                        &vigil_core::keys::in_account(
+                            incident.resource.account.as_deref(),
+                            vigil_core::keys::group(group),
+                        ),
+                        *since,
+                    )
                     .await?
             }
             None => Vec::new(),
@@ -378,7 +384,10 @@ where
             continue;
         };
         let target = action.target();
-        let key = vigil_core::keys::cooldown(action.kind(), &target.to_string());
+        let key = vigil_core::keys::in_account(
+            decision.incident.resource.account.as_deref(),
+            vigil_core::keys::cooldown(action.kind(), &target.to_string()),
+        );
         if !this_batch.insert(key) {
             let reason = Reason::new(
                 Code::Cooldown,
@@ -481,7 +490,10 @@ pub async fn claim_action(
         return Ok(decision);
     };
     let (kind, target) = (action.kind(), action.target());
-    let key = vigil_core::keys::cooldown(kind, &target);
+    let key = vigil_core::keys::in_account(
+        decision.incident.resource.account.as_deref(),
+        vigil_core::keys::cooldown(kind, &target),
+    );
     if claims
         .claim(&key, owner, now, now + policy.cooldown())
         .await?

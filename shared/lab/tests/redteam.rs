@@ -408,6 +408,31 @@ fn an_approval_takes_the_cooldown_like_any_decision() {
     );
 }
 
+/// A member account's group named as the stack's own is another group: acting on one holds
+/// neither the other's cooldown, and each holds its own.
+#[test]
+fn a_cooldown_is_the_accounts_own() {
+    let w = World::new(Mode::Enforce);
+    let policy = Policy::bundled().unwrap();
+    let now = Utc::now();
+    let claim = |id: &str, account: Option<&str>| {
+        let mut d = w.decision(id, Tier::AutoHeal, w.scale_out(1));
+        d.incident.resource.account = account.map(str::to_owned);
+        block_on(vigil_handlers::decide::claim_action(
+            d, &policy, &w.p.state, &w.p.state, id, now,
+        ))
+        .unwrap()
+    };
+    let member = Some("222222222222");
+    assert!(claim("d-1", None).acts());
+    assert!(
+        claim("d-2", member).acts(),
+        "the member's group of the same name is not held by the stack's"
+    );
+    assert!(!claim("d-3", None).acts(), "the stack's group held");
+    assert!(!claim("d-4", member).acts(), "the member's group held");
+}
+
 #[test]
 fn verdicts_beyond_the_rate_limit_are_refused() {
     let w = World::new(Mode::Enforce);

@@ -443,7 +443,10 @@ async fn remember_attempt<R: ActionHistory>(
     // Remembered under the group too: a launch after an instance was taken out is its
     // replacement, and the group's instances' metrics settle after any change to it.
     if let Some(group) = action.changes_group() {
-        let key = keys::group(group);
+        let key = keys::in_account(
+            decision.incident.resource.account.as_deref(),
+            keys::group(group),
+        );
         if let Err(e) = history.record(&key, &attempt, keep).await {
             tracing::error!(error = %vigil_core::error_chain(&e), key, "attempt not recorded");
         }

@@ -82,6 +82,10 @@ enum Command {
         /// The instances run no CloudWatch agent: no memory or disk series, nor alarms on them.
         #[arg(long)]
         no_agent: bool,
+        /// Where the pull reads the instances' metrics: `metrics` (GetMetricData) or `lines`
+        /// (a telemetry line a minute per instance in CloudWatch Logs; no custom metrics).
+        #[arg(long, default_value = "metrics", value_parser = parse_telemetry)]
+        telemetry: vigil_lab::sim::Telemetry,
         /// Minutes between scheduled pulls (the stack's `ScheduleRate`).
         #[arg(long, default_value_t = 5)]
         pull_minutes: u32,
@@ -259,6 +263,7 @@ fn run(cli: Cli) -> Result<()> {
             faults,
             monitoring,
             no_agent,
+            telemetry,
             pull_minutes,
             out,
             stratus,
@@ -291,6 +296,7 @@ fn run(cli: Cli) -> Result<()> {
                 faults: faults.max(1),
                 monitoring,
                 agent: !no_agent,
+                telemetry,
                 pull_minutes: pull_minutes.clamp(1, 60),
                 stratus,
                 without: without.clone(),
@@ -566,6 +572,10 @@ fn audit_verify(file: &Path) -> Result<()> {
         records.len()
     );
     Ok(())
+}
+
+fn parse_telemetry(s: &str) -> Result<vigil_lab::sim::Telemetry, String> {
+    vigil_lab::sim::Telemetry::parse(s).ok_or_else(|| format!("{s:?}: metrics or lines"))
 }
 
 fn parse_monitoring(s: &str) -> Result<vigil_lab::sim::Monitoring, String> {

@@ -228,7 +228,7 @@ fn markdown(report: &Report, charts: &[(Scenario, String)]) -> String {
     );
     let _ = writeln!(
         md,
-        "- **monitoring**: {}. With basic monitoring EC2's metrics are five-minute means, each there once its five minutes have passed, and the users' alarms on them evaluate five-minute datapoints (the same counts of datapoints); the agent's are one-minute. Without the agent there are no memory or disk series, nor alarms on them.\n",
+        "- **monitoring**: {}. With basic monitoring EC2's metrics are five-minute means, each there once its five minutes have passed, and the users' alarms on them evaluate five-minute datapoints (the same counts of datapoints); the agent's are one-minute. Without the agent there are no memory or disk series, nor alarms on them. With telemetry lines the pull reads every metric at one minute from the lines, asks CloudWatch only for a silent instance's status check, and the users' alarms have EC2's metrics alone.\n",
         design(c)
     );
     let _ = writeln!(md, "## What it costs\n");
@@ -411,10 +411,13 @@ pub fn design(config: &SimConfig) -> String {
     format!(
         "{} monitoring, {}, a pull every {} minutes",
         config.monitoring,
-        if config.agent {
-            "the CloudWatch agent (memory and disk)"
-        } else {
-            "no CloudWatch agent"
+        match (config.telemetry, config.agent) {
+            (sim::Telemetry::Metrics, true) => "the CloudWatch agent (memory and disk)",
+            (sim::Telemetry::Metrics, false) => "no CloudWatch agent",
+            (sim::Telemetry::Lines, true) => {
+                "telemetry lines (CPU, network, memory and disk a minute; no custom metrics)"
+            }
+            (sim::Telemetry::Lines, false) => "telemetry lines (CPU and network a minute)",
         },
         config.pull_minutes
     )
@@ -432,6 +435,7 @@ pub fn cost_table(calls: &sim::Calls, config: &SimConfig) -> String {
         pull_minutes: config.pull_minutes,
         monitoring: config.monitoring,
         agent: config.agent,
+        telemetry: config.telemetry,
     };
     let bills: Vec<cost::Bill> = cost::FLEETS
         .iter()
@@ -447,6 +451,13 @@ pub fn cost_table(calls: &sim::Calls, config: &SimConfig) -> String {
         calls.pulls,
         calls.instance_pulls
     );
+    if config.telemetry == sim::Telemetry::Lines {
+        let _ = writeln!(
+            out,
+            "Telemetry lines: {:.0} bytes read per instance and pull, {:.0} bytes a line written ({} lines, {} FilterLogEvents reads).\n",
+            rates.log_bytes_read, rates.bytes_per_line, calls.lines_written, calls.log_reads
+        );
+    }
     let sizes: Vec<String> = cost::FLEETS
         .iter()
         .map(|n| format!("{n} instances"))

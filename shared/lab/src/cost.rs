@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::sim::{Calls, Monitoring};
+use crate::sim::{Calls, Monitoring, Telemetry};
 use vigil_core::metrics::fanout::BATCH_INSTANCES;
 
 /// On-demand prices in us-east-1 (USD), as published at the time of writing.
@@ -32,6 +32,12 @@ pub struct Prices {
     /// Lambda on arm64, per request and per GB-second.
     pub lambda_request: f64,
     pub lambda_gb_second: f64,
+    /// CloudWatch Logs (Standard class): per GB ingested, per GB-month stored, and per GB
+    /// scanned by a Logs Insights query (FilterLogEvents is not billed per byte; its reads are
+    /// priced as scans to be safe).
+    pub logs_ingested: f64,
+    pub logs_stored: f64,
+    pub logs_scanned: f64,
 }
 
 pub const US_EAST_1: Prices = Prices {
@@ -49,6 +55,9 @@ pub const US_EAST_1: Prices = Prices {
     express_gb_second: 0.000_016_67,
     lambda_request: 0.000_000_2,
     lambda_gb_second: 0.000_013_333_4,
+    logs_ingested: 0.50,
+    logs_stored: 0.03,
+    logs_scanned: 0.005,
 };
 
 /// The pull workflow's shape (`infra/pull.asl.json`), and what is stated rather than counted.
@@ -86,6 +95,10 @@ pub const PULL_SHAPE: PullShape = PullShape {
 pub const DETAILED_METRICS_PER_INSTANCE: f64 = 7.0;
 /// The agent's metrics per instance Vigil reads: memory and one volume.
 pub const AGENT_METRICS_PER_INSTANCE: f64 = 2.0;
+/// Bytes CloudWatch Logs counts per event besides its message.
+pub const LOG_EVENT_OVERHEAD: f64 = 26.0;
+/// Days the telemetry lines are kept (the log group's retention).
+pub const LINES_KEPT_DAYS: f64 = 1.0;
 /// Vigil's own metrics (name and dimension combinations in use).
 pub const OWN_METRICS: f64 = 25.0;
 /// Stated, not counted: CloudTrail events and findings an account routes to the pipeline a
@@ -101,6 +114,9 @@ pub struct Rates {
     pub metrics_requested: f64,
     pub state_reads: f64,
     pub state_writes: f64,
+    /// Bytes of telemetry lines read, and the mean bytes of a line written.
+    pub log_bytes_read: f64,
+    pub bytes_per_line: f64,
 }
 
 impl Rates {
@@ -114,6 +130,12 @@ impl Rates {
             metrics_requested: calls.metrics_requested as f64 / n,
             state_reads: calls.state_reads as f64 / n,
             state_writes: calls.state_writes as f64 / n,
+            log_bytes_read: calls.log_bytes_read as f64 / n,
+            bytes_per_line: if calls.lines_written == 0 {
+                0.0
+            } else {
+                calls.log_bytes_written as f64 / calls.lines_written as f64
+            },
         })
     }
 }
@@ -124,6 +146,7 @@ pub struct Design {
     pub pull_minutes: u32,
     pub monitoring: Monitoring,
     pub agent: bool,
+    pub telemetry: Telemetry,
 }
 
 /// One line of a bill: what, and dollars a month.
@@ -192,7 +215,8 @@ pub fn bill(
     } else {
         0.0
     };
-    let agent = if design.agent {
+    let lines = design.telemetry == Telemetry::Lines;
+    let agent = if design.agent && !lines {
         n * AGENT_METRICS_PER_INSTANCE
     } else {
         0.0
@@ -203,6 +227,10 @@ pub fn bill(
         Line {
             item: "CloudWatch GetMetricData (metrics requested, counted)",
             monthly: n * rates.metrics_requested * pulls * prices.get_metric_data / 1000.0,
+        },
+        Line {
+            item: "CloudWatch Logs reads of the telemetry lines (bytes, counted)",
+            monthly: n * rates.log_bytes_read * pulls * prices.logs_scanned / 1e9,
         },
         Line {
             item: "S3 detector states (GETs and PUTs, counted)",
@@ -255,6 +283,15 @@ pub fn bill(
             monthly: agent * per_metric,
         });
     }
+    if lines {
+        // A line a minute per instance, ingested, and kept a day.
+        let bytes = n * (rates.bytes_per_line + LOG_EVENT_OVERHEAD) * 1440.0;
+        monitoring.push(Line {
+            item: "telemetry lines in CloudWatch Logs (a line a minute, counted bytes; kept a day)",
+            monthly: bytes * 30.0 * prices.logs_ingested / 1e9
+                + bytes * LINES_KEPT_DAYS * prices.logs_stored / 1e9,
+        });
+    }
     Bill {
         instances,
         vigil,
@@ -284,11 +321,14 @@ mod tests {
         metrics_requested: 6.0,
         state_reads: 1.0,
         state_writes: 1.0,
+        log_bytes_read: 0.0,
+        bytes_per_line: 0.0,
     };
     const DETAILED: Design = Design {
         pull_minutes: 5,
         monitoring: Monitoring::Detailed,
         agent: true,
+        telemetry: Telemetry::Metrics,
     };
 
     #[test]
@@ -317,6 +357,29 @@ mod tests {
     }
 
     #[test]
+    fn telemetry_lines_bill_their_bytes_and_no_custom_metrics() {
+        let lines = Design {
+            monitoring: Monitoring::Basic,
+            telemetry: Telemetry::Lines,
+            ..DETAILED
+        };
+        // Five lines a pull of 100 bytes each, and a status check read one pull in ten.
+        let rates = Rates {
+            metrics_requested: 0.1,
+            log_bytes_read: 500.0,
+            bytes_per_line: 74.0,
+            ..SIX
+        };
+        check(rates, lines, 100, "CloudWatch GetMetricData", 0.864);
+        // 100 x 8,640 pulls x 500 bytes = 0.432 GB, at $0.005.
+        check(rates, lines, 100, "CloudWatch Logs reads", 0.00216);
+        // 100 instances x 100 bytes x 43,200 minutes = 0.432 GB at $0.50, and a day kept.
+        check(rates, lines, 100, "telemetry lines", 0.216 + 0.000_432);
+        check(rates, lines, 100, "CloudWatch agent", 0.0);
+        check(rates, lines, 100, "EC2 detailed monitoring", 0.0);
+    }
+
+    #[test]
     fn custom_metrics_are_priced_through_the_tiers() {
         assert!((custom_metrics(&US_EAST_1, 10.0) - 3.0).abs() < 1e-9);
         assert!((custom_metrics(&US_EAST_1, 20_000.0) - 4_000.0).abs() < 1e-6);
@@ -334,7 +397,13 @@ mod tests {
             state_writes: 60,
             ..Calls::default()
         };
-        let r = Rates::from_calls(&calls).unwrap();
+        let r = Rates::from_calls(&Calls {
+            lines_written: 4,
+            log_bytes_written: 300,
+            ..calls
+        })
+        .unwrap();
+        assert_eq!(r.bytes_per_line, 75.0);
         assert_eq!(
             (r.metrics_requested, r.state_reads, r.state_writes),
             (5.0, 1.0, 0.5)

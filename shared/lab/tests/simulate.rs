@@ -221,6 +221,46 @@ fn on_basic_monitoring_a_failed_instance_is_still_found_and_replaced() {
     assert!(b >= d, "basic {b:?}, detailed {d:?}");
 }
 
+/// With telemetry lines the pull asks CloudWatch only for silent instances' status checks,
+/// reads the rest from the lines, and still finds a failed instance and a leak that no alarm
+/// can see (there are no memory metrics to alarm on).
+#[test]
+fn telemetry_lines_find_failures_and_leaks_asking_only_for_silent_instances_status() {
+    let lines = SimConfig {
+        monitoring: sim::Monitoring::Basic,
+        telemetry: sim::Telemetry::Lines,
+        ..small(11)
+    };
+    let r = scenario(&lines, Scenario::InstanceFailure);
+    let m = sim::measure([&r], |r| &r.vigil);
+    assert_eq!(m.recall, 1.0, "{m:?}");
+    assert!(
+        r.vigil.cleared_by.iter().any(|b| b == "Vigil: replaced"),
+        "{:?}",
+        r.vigil.cleared_by
+    );
+    let c = r.vigil.calls;
+    assert!(
+        c.metrics_requested >= 1 && c.metrics_requested * 20 < c.instance_pulls,
+        "only the silent ones' status checks are requested: {c:?}"
+    );
+    assert_eq!(
+        (c.list_metrics, c.state_reads),
+        (0, c.instance_pulls),
+        "{c:?}"
+    );
+    // A line a minute per live instance, the six hours before the run included.
+    assert!(c.lines_written >= 6 * (360 + 400), "{c:?}");
+    assert!(c.log_reads >= c.pulls && c.log_bytes_read > 0, "{c:?}");
+
+    let leak = scenario(&lines, Scenario::MemoryLeak);
+    assert_eq!(sim::measure([&leak], |r| &r.vigil).recall, 1.0);
+    assert!(
+        leak.baseline.alerts.is_empty() || sim::measure([&leak], |r| &r.baseline).recall < 1.0,
+        "the users have no memory metric to alarm on"
+    );
+}
+
 /// A pull's finding waits for the next pull to find it again: with a schedule longer than the
 /// policy's confirmation window, the window stretches to the schedule, so what only the pull
 /// sees (an instance that stopped reporting) is still acted on.

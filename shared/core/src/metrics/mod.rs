@@ -3,6 +3,7 @@
 //! [`crate::ports::ListWatchedInstances`] and [`crate::ports::FetchMetrics`].
 
 pub mod fanout;
+pub mod lines;
 pub mod state;
 
 use std::collections::BTreeMap;

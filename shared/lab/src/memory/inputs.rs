@@ -3,10 +3,16 @@
 use super::*;
 
 /// Metric datapoints by instance and `Namespace/MetricName`, and the calls made for them.
+/// [`MemoryMetrics::reading_lines`] reads the instances' telemetry lines instead, as the
+/// stack does with `TelemetrySource: lines` ([`vigil_core::metrics::lines`]): CloudWatch is
+/// asked only for silent instances' status checks.
 #[derive(Debug, Default)]
 pub struct MemoryMetrics {
     series: Mutex<BTreeMap<(InstanceId, String), Series>>,
     calls: Mutex<MetricCalls>,
+    /// Each instance's log stream: (the minute a line covers, the line).
+    lines: Mutex<BTreeMap<InstanceId, BTreeMap<i64, String>>>,
+    read_lines: bool,
 }
 
 /// The CloudWatch calls made of [`MemoryMetrics`], counted as AWS bills them: GetMetricData
@@ -17,7 +23,16 @@ pub struct MetricCalls {
     pub get_metric_data: u64,
     pub metrics_requested: u64,
     pub list_metrics: u64,
+    /// Telemetry lines: FilterLogEvents calls (at most 100 streams each), the bytes of the
+    /// lines they returned, and the lines and bytes the instances wrote.
+    pub log_reads: u64,
+    pub log_bytes_read: u64,
+    pub lines_written: u64,
+    pub log_bytes_written: u64,
 }
+
+/// Log streams FilterLogEvents reads at once.
+const STREAMS_PER_READ: usize = 100;
 
 /// Queries per GetMetricData call, as CloudWatch allows.
 const QUERIES_PER_CALL: usize = 500;
@@ -30,6 +45,116 @@ impl MemoryMetrics {
     /// The calls made so far.
     pub fn calls(&self) -> MetricCalls {
         *lock(&self.calls)
+    }
+
+    /// A CloudWatch whose pull reads telemetry lines.
+    pub fn reading_lines() -> Self {
+        MemoryMetrics {
+            read_lines: true,
+            ..Default::default()
+        }
+    }
+
+    /// An instance writes one minute's line (a minute already written is left as it was).
+    pub fn write_line(&self, instance: &InstanceId, line: &vigil_core::metrics::lines::Line) {
+        let mut lines = lock(&self.lines);
+        let stream = lines.entry(instance.clone()).or_default();
+        if let std::collections::btree_map::Entry::Vacant(slot) = stream.entry(line.t) {
+            let text = line.render();
+            let mut calls = lock(&self.calls);
+            calls.lines_written += 1;
+            calls.log_bytes_written += text.len() as u64;
+            slot.insert(text);
+        }
+    }
+
+    /// The minute of an instance's latest line.
+    pub fn last_line(&self, instance: &InstanceId) -> Option<i64> {
+        lock(&self.lines)
+            .get(instance)
+            .and_then(|s| s.keys().next_back().copied())
+    }
+
+    /// GetMetricData over the stored series.
+    fn get_metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        period: u32,
+    ) -> BTreeMap<String, Series> {
+        {
+            let mut calls = lock(&self.calls);
+            calls.get_metric_data += queries.len().div_ceil(QUERIES_PER_CALL) as u64;
+            calls.metrics_requested += queries.len() as u64;
+        }
+        let series = lock(&self.series);
+        queries
+            .iter()
+            .filter_map(|q| {
+                let key = (q.instance.clone(), format!("{}/{}", q.namespace, q.metric));
+                let points = series.get(&key)?;
+                Some((q.id.clone(), at_period(points, start, end, period)))
+            })
+            .collect()
+    }
+
+    /// The lines' answer, and GetMetricData for what they ask of CloudWatch.
+    fn lines_answer(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        period: u32,
+    ) -> BTreeMap<String, Series> {
+        use vigil_core::metrics::lines;
+        // Each instance's lines from where its own queries need them; one FilterLogEvents
+        // read per start and 100 streams.
+        let mut by_start: BTreeMap<i64, Vec<&InstanceId>> = BTreeMap::new();
+        let instances: std::collections::BTreeSet<&InstanceId> =
+            queries.iter().map(|q| &q.instance).collect();
+        for i in instances {
+            let mine: Vec<MetricQuery> = queries
+                .iter()
+                .filter(|q| &q.instance == i)
+                .cloned()
+                .collect();
+            let from = lines::lines_from(&mine, start, end).timestamp();
+            by_start.entry(from).or_default().push(i);
+        }
+        let events: Vec<lines::Event> = {
+            let streams = lock(&self.lines);
+            by_start
+                .iter()
+                .flat_map(|(from, instances)| {
+                    let streams = &streams;
+                    instances.iter().flat_map(move |i| {
+                        streams
+                            .get(*i)
+                            .into_iter()
+                            .flat_map(move |s| s.range(*from..end.timestamp()))
+                            .map(|(_, m)| lines::Event {
+                                instance: (*i).clone(),
+                                message: m.clone(),
+                            })
+                    })
+                })
+                .collect()
+        };
+        {
+            let mut calls = lock(&self.calls);
+            calls.log_reads += by_start
+                .values()
+                .map(|i| i.len().div_ceil(STREAMS_PER_READ) as u64)
+                .sum::<u64>();
+            calls.log_bytes_read += events.iter().map(|e| e.message.len() as u64).sum::<u64>();
+        }
+        let answer = lines::answer(queries, &events, start, end);
+        let mut out = answer.results;
+        if !answer.ask.is_empty() {
+            out.extend(self.get_metric_data(&answer.ask, start, end, period));
+        }
+        out
     }
 }
 
@@ -61,33 +186,37 @@ impl FetchMetrics for MemoryMetrics {
         end: DateTime<Utc>,
         period: u32,
     ) -> Result<BTreeMap<String, Series>, PortError> {
-        {
-            let mut calls = lock(&self.calls);
-            calls.get_metric_data += queries.len().div_ceil(QUERIES_PER_CALL) as u64;
-            calls.metrics_requested += queries.len() as u64;
-        }
-        let series = lock(&self.series);
-        Ok(queries
-            .iter()
-            .filter_map(|q| {
-                let key = (q.instance.clone(), format!("{}/{}", q.namespace, q.metric));
-                let points = series.get(&key)?;
-                Some((q.id.clone(), at_period(points, start, end, period)))
-            })
-            .collect())
+        Ok(if self.read_lines {
+            self.lines_answer(queries, start, end, period)
+        } else {
+            self.get_metric_data(queries, start, end, period)
+        })
     }
 }
 
 impl ListDiskMetrics for MemoryMetrics {
-    /// The root volume of every instance that has a disk series (as the agent reports it).
+    /// The root volume of every instance that has a disk series (as the agent reports it), or
+    /// whose latest line reports a disk (ListMetrics is not called then).
     async fn disks(&self, instances: &[WatchedInstance]) -> Result<Vec<DiskMetric>, PortError> {
-        lock(&self.calls).list_metrics += 1;
+        let lines = lock(&self.lines);
         let series = lock(&self.series);
+        let has_disk = |w: &&WatchedInstance| {
+            if self.read_lines {
+                lines
+                    .get(&w.instance)
+                    .and_then(|s| s.values().next_back())
+                    .and_then(|m| vigil_core::metrics::lines::Line::parse(m).ok())
+                    .is_some_and(|l| l.disk.is_some())
+            } else {
+                series.contains_key(&(w.instance.clone(), "CWAgent/disk_used_percent".into()))
+            }
+        };
+        if !self.read_lines {
+            lock(&self.calls).list_metrics += 1;
+        }
         Ok(instances
             .iter()
-            .filter(|w| {
-                series.contains_key(&(w.instance.clone(), "CWAgent/disk_used_percent".into()))
-            })
+            .filter(has_disk)
             .map(|w| DiskMetric {
                 instance: w.instance.clone(),
                 dimensions: vec![

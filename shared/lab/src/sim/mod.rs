@@ -155,7 +155,10 @@ pub struct SimConfig {
     pub monitoring: Monitoring,
     /// Whether the instances run the CloudWatch agent (memory and disk, one-minute points).
     /// Without it there is no memory or disk series, and no alarm on them in either arm.
+    /// With telemetry lines, whether the lines carry memory and disk.
     pub agent: bool,
+    /// Where the pull reads the instances' metrics.
+    pub telemetry: Telemetry,
     pub humans: Humans,
     /// Stratus Red Team detonation logs for [`Scenario::StratusReplay`] (the CLI reads
     /// them); without any, that scenario injects nothing.
@@ -177,6 +180,7 @@ impl Default for SimConfig {
             pull_minutes: 5,
             monitoring: Monitoring::Detailed,
             agent: true,
+            telemetry: Telemetry::Metrics,
             humans: Humans::default(),
             stratus: Vec::new(),
             without: Vec::new(),
@@ -222,6 +226,54 @@ impl std::fmt::Display for Monitoring {
     }
 }
 
+/// Where the pull reads the instances' metrics (the stack's `TelemetrySource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Telemetry {
+    /// CloudWatch's metrics, through GetMetricData: EC2's at the monitoring's period, the
+    /// agent's memory and disk (the users' alarms on the same).
+    Metrics,
+    /// One line a minute per instance in CloudWatch Logs ([`vigil_core::metrics::lines`]):
+    /// CPU, network, memory and disk at one minute whatever EC2's monitoring, no custom
+    /// metrics (so no alarm on memory or disk); an instance whose status check fails writes
+    /// none, and the pull asks CloudWatch for the status check of a silent one.
+    Lines,
+}
+
+impl Telemetry {
+    pub fn parse(s: &str) -> Option<Telemetry> {
+        match s {
+            "metrics" => Some(Telemetry::Metrics),
+            "lines" => Some(Telemetry::Lines),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Telemetry::Metrics => "metrics",
+            Telemetry::Lines => "lines",
+        })
+    }
+}
+
+impl SimConfig {
+    /// Minutes per point the pull reads: the lines' one, or EC2's by its monitoring.
+    pub fn pull_period_minutes(&self) -> u32 {
+        match self.telemetry {
+            Telemetry::Lines => 1,
+            Telemetry::Metrics => self.monitoring.period_minutes(),
+        }
+    }
+
+    /// Whether the users' alarms (and CloudWatch) have memory and disk metrics.
+    pub fn agent_metrics(&self) -> bool {
+        self.agent && self.telemetry == Telemetry::Metrics
+    }
+}
+
 /// The calls the Vigil arm made of AWS while it ran, counted by the in-memory ports as AWS
 /// bills them: the inputs of the cost model ([`crate::cost`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -236,6 +288,12 @@ pub struct Calls {
     /// Detector states read and written (S3 GETs and PUTs).
     pub state_reads: u64,
     pub state_writes: u64,
+    /// Telemetry lines: FilterLogEvents calls and the bytes they returned; the lines the
+    /// instances wrote and their bytes.
+    pub log_reads: u64,
+    pub log_bytes_read: u64,
+    pub lines_written: u64,
+    pub log_bytes_written: u64,
     /// Events (alarms, CloudTrail records, findings) through the pipeline.
     pub events: u64,
 }
@@ -249,6 +307,10 @@ impl std::ops::AddAssign for Calls {
         self.list_metrics += o.list_metrics;
         self.state_reads += o.state_reads;
         self.state_writes += o.state_writes;
+        self.log_reads += o.log_reads;
+        self.log_bytes_read += o.log_bytes_read;
+        self.lines_written += o.lines_written;
+        self.log_bytes_written += o.log_bytes_written;
         self.events += o.events;
     }
 }

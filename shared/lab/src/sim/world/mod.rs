@@ -29,11 +29,11 @@ use ops::*;
 use security::*;
 
 /// Minutes of telemetry before minute 0: the pull's longest window (a day of five-minute
-/// points with basic monitoring; six hours of one-minute points are read with detailed).
-fn history(monitoring: super::Monitoring) -> usize {
-    match monitoring {
-        super::Monitoring::Detailed => 360,
-        super::Monitoring::Basic => 1440,
+/// points; six hours of one-minute points, from detailed monitoring or lines).
+fn history(config: &super::SimConfig) -> usize {
+    match config.pull_period_minutes() {
+        1 => 360,
+        _ => 1440,
     }
 }
 /// A replacement instance is in service this long after the old one is marked Unhealthy.
@@ -112,7 +112,7 @@ fn without_opinions(
 
 impl Stages {
     /// The bundled policy, with the second opinions named in `config.without` turned off,
-    /// pulling at the period of the fleet's monitoring.
+    /// pulling at the period of the fleet's telemetry, from the metrics or the lines.
     fn new(config: &SimConfig) -> Result<Self, SimError> {
         let mut policy = Policy::bundled().map_err(SimError::Policy)?;
         policy.opinions = without_opinions(&policy.opinions, &config.without)?;
@@ -133,7 +133,10 @@ impl Stages {
         .with_pull_minutes(Some(config.pull_minutes));
         let mut pipeline =
             Pipeline::with_store(Models::bundled().map_err(SimError::Models)?, store);
-        let period = config.monitoring.period_minutes() * 60;
+        if config.telemetry == super::Telemetry::Lines {
+            pipeline.metrics = MemoryMetrics::reading_lines();
+        }
+        let period = config.pull_period_minutes() * 60;
         pipeline.ingest = pipeline
             .ingest
             .clone()

@@ -108,10 +108,11 @@ pub(super) struct Alarms {
     agent: bool,
 }
 
-/// Minutes per datapoint of a metric: EC2's by its monitoring, the agent's one.
+/// Minutes per datapoint of a metric: EC2's by its monitoring, the agent's one, and EC2's
+/// status checks one whatever the monitoring (EC2 publishes them every minute, free).
 pub(super) fn period_of(m: Metric, ec2_period: u32) -> u32 {
     match m {
-        Metric::Mem | Metric::Disk => 1,
+        Metric::Mem | Metric::Disk | Metric::Status => 1,
         _ => ec2_period.max(1),
     }
 }
@@ -121,7 +122,7 @@ impl Alarms {
         Alarms {
             state: HashMap::new(),
             ec2_period: config.monitoring.period_minutes(),
-            agent: config.agent,
+            agent: config.agent_metrics(),
         }
     }
 
@@ -202,8 +203,16 @@ pub(super) fn publish(
             series(&inst.healthy, m).get(i).copied().flatten()
         }
     };
+    if config.telemetry == super::super::Telemetry::Lines {
+        write_lines(metrics, inst, minute, config, value);
+    }
     for (m, ns, name) in METRICS {
-        if !config.agent && matches!(m, Metric::Mem | Metric::Disk) {
+        if !config.agent_metrics() && matches!(m, Metric::Mem | Metric::Disk) {
+            continue;
+        }
+        // With lines, CloudWatch is read for the status check alone.
+        let lines = config.telemetry == super::super::Telemetry::Lines;
+        if lines && m != Metric::Status {
             continue;
         }
         let period = i64::from(period_of(m, ec2_period));
@@ -220,6 +229,45 @@ pub(super) fn publish(
         if !points.is_empty() || matches!(m, Metric::Cpu) {
             metrics.put(&inst.id, &format!("{ns}/{name}"), points);
         }
+    }
+}
+
+/// The instance's lines for the minutes it has not written yet, each written once its minute
+/// is over: none while its status check fails or its datapoints stop (it cannot write then),
+/// memory and disk only where it reports them.
+fn write_lines(
+    metrics: &MemoryMetrics,
+    inst: &Instance,
+    minute: u32,
+    config: &SimConfig,
+    value: impl Fn(Metric, i64) -> Option<f64>,
+) {
+    use vigil_core::metrics::lines::{LINE_VERSION, Line};
+    let now = i64::from(minute);
+    let stamp = |t: i64| (epoch() + Duration::minutes(t)).timestamp();
+    let first = metrics
+        .last_line(&inst.id)
+        .map(|last| (last - epoch().timestamp()).div_euclid(60) + 1)
+        .unwrap_or(now - inst.history as i64)
+        .max(now - inst.history as i64);
+    for t in first..now {
+        let cpu = value(Metric::Cpu, t);
+        if cpu.is_none() || value(Metric::Status, t) == Some(1.0) {
+            continue;
+        }
+        let agent = |m: Metric| if config.agent { value(m, t) } else { None };
+        metrics.write_line(
+            &inst.id,
+            &Line {
+                v: LINE_VERSION,
+                t: stamp(t),
+                cpu,
+                net_in: value(Metric::NetIn, t),
+                net_out: value(Metric::NetOut, t),
+                mem: agent(Metric::Mem),
+                disk: agent(Metric::Disk),
+            },
+        );
     }
 }
 
@@ -354,7 +402,7 @@ impl OpsWorld {
 pub(super) fn ops_world(config: &SimConfig, scenario: Scenario, kind: FailureMode) -> OpsWorld {
     let seed = seed_of(config, scenario, 1);
     let mut rng = generator::rng(seed);
-    let history = history(config.monitoring);
+    let history = history(config);
     let points = history + config.duration_minutes as usize + 1;
     let tc = telemetry::TelemetryConfig {
         period_secs: 60,
@@ -684,6 +732,10 @@ pub(super) async fn ops_arm(
         calls.get_metric_data = metric_calls.get_metric_data;
         calls.metrics_requested = metric_calls.metrics_requested;
         calls.list_metrics = metric_calls.list_metrics;
+        calls.log_reads = metric_calls.log_reads;
+        calls.log_bytes_read = metric_calls.log_bytes_read;
+        calls.lines_written = metric_calls.lines_written;
+        calls.log_bytes_written = metric_calls.log_bytes_written;
         calls.state_reads = reads;
         calls.state_writes = writes;
         book.result.calls = calls;

@@ -134,6 +134,27 @@ pub fn lines_from(
     }
 }
 
+/// The reads a fetch of `queries` over `[start, end)` makes: each instance's lines from where
+/// its own queries need them ([`lines_from`]), instances grouped by that start (one
+/// FilterLogEvents read per start, 100 streams at a time).
+pub fn reads(
+    queries: &[MetricQuery],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> BTreeMap<DateTime<Utc>, Vec<InstanceId>> {
+    let mut by_instance: BTreeMap<&InstanceId, Vec<MetricQuery>> = BTreeMap::new();
+    for q in queries {
+        by_instance.entry(&q.instance).or_default().push(q.clone());
+    }
+    let mut out: BTreeMap<DateTime<Utc>, Vec<InstanceId>> = BTreeMap::new();
+    for (instance, mine) in by_instance {
+        out.entry(lines_from(&mine, start, end))
+            .or_default()
+            .push(instance.clone());
+    }
+    out
+}
+
 /// One log event of an instance's stream: its message, as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -374,6 +395,20 @@ mod tests {
         );
         let short = end - chrono::Duration::seconds(30);
         assert_eq!(lines_from(&status, short, end), short);
+        // One instance with every metric, one with its status check alone: two reads.
+        let mut both = queries(1);
+        both.extend(
+            queries(2)
+                .into_iter()
+                .filter(|q| q.instance == instance(1) && from_ec2(q)),
+        );
+        let r = reads(&both, start, end);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[&start], vec![instance(0)]);
+        assert_eq!(
+            r[&(end - chrono::Duration::seconds(SILENT_AFTER_SECS))],
+            vec![instance(1)]
+        );
     }
 
     #[test]

@@ -108,20 +108,7 @@ impl MemoryMetrics {
         period: u32,
     ) -> BTreeMap<String, Series> {
         use vigil_core::metrics::lines;
-        // Each instance's lines from where its own queries need them; one FilterLogEvents
-        // read per start and 100 streams.
-        let mut by_start: BTreeMap<i64, Vec<&InstanceId>> = BTreeMap::new();
-        let instances: std::collections::BTreeSet<&InstanceId> =
-            queries.iter().map(|q| &q.instance).collect();
-        for i in instances {
-            let mine: Vec<MetricQuery> = queries
-                .iter()
-                .filter(|q| &q.instance == i)
-                .cloned()
-                .collect();
-            let from = lines::lines_from(&mine, start, end).timestamp();
-            by_start.entry(from).or_default().push(i);
-        }
+        let by_start = lines::reads(queries, start, end);
         let events: Vec<lines::Event> = {
             let streams = lock(&self.lines);
             by_start
@@ -130,11 +117,11 @@ impl MemoryMetrics {
                     let streams = &streams;
                     instances.iter().flat_map(move |i| {
                         streams
-                            .get(*i)
+                            .get(i)
                             .into_iter()
-                            .flat_map(move |s| s.range(*from..end.timestamp()))
+                            .flat_map(move |s| s.range(from.timestamp()..end.timestamp()))
                             .map(|(_, m)| lines::Event {
-                                instance: (*i).clone(),
+                                instance: i.clone(),
                                 message: m.clone(),
                             })
                     })

@@ -3,9 +3,9 @@
 use super::*;
 
 /// Metric datapoints by instance and `Namespace/MetricName`, and the calls made for them.
-/// [`MemoryMetrics::reading_lines`] reads the instances' telemetry lines instead, as the
-/// stack does with `TelemetrySource: lines` ([`vigil_core::metrics::lines`]): CloudWatch is
-/// asked only for silent instances' status checks.
+/// [`MemoryMetrics::reading_lines`] reads the instances' telemetry lines instead
+/// ([`vigil_core::metrics::lines`]; the simulator's design, not yet the stack's): CloudWatch
+/// is asked only for silent instances' status checks.
 #[derive(Debug, Default)]
 pub struct MemoryMetrics {
     series: Mutex<BTreeMap<(InstanceId, String), Series>>,

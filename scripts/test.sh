@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Two emulators, each in a venv of its own: moto for most services, ministack for CloudWatch.
 venv=${VIGIL_VENV:-.venv}
 cw_venv=${VIGIL_CLOUDWATCH_VENV:-.venv-cloudwatch}
-if ! "$venv/bin/python" -c 'import moto, flask' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import moto, flask, awscli' 2>/dev/null; then
   echo "==> creating $venv with moto (requirements-dev.txt)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -68,6 +68,8 @@ echo "==> ministack (CloudWatch) on 127.0.0.1:$cw_port"
 
 export VIGIL_MOTO_ENDPOINT="http://127.0.0.1:$port"
 export VIGIL_CLOUDWATCH_ENDPOINT="http://127.0.0.1:$cw_port"
+# The collector's test ships its lines with this CLI, as instances do.
+export VIGIL_AWS_CLI="$PWD/$venv/bin/aws"
 if [[ "${1:-}" == "e2e" ]]; then
   if ! "$venv/bin/cargo-lambda" lambda --version >/dev/null 2>&1; then
     echo "==> installing cargo-lambda into $venv (requirements-e2e.txt)"

@@ -817,3 +817,102 @@ async fn an_approval_email_link_runs_the_action_once_through_the_approve_functio
         "Healthy"
     );
 }
+
+/// The scheduled pull's batch through the built ingest with `TelemetrySource: lines`, as the
+/// template configures it: the instance's lines in CloudWatch Logs (moto) are its windows, and
+/// a hostile line among them is refused, the rest read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_batch_through_the_built_ingest_reads_the_instances_telemetry_lines() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let stack = h::Stack::new().await;
+    let group = h::unique("/vigil/telemetry-e2e-");
+    let instance = format!(
+        "i-{:017x}",
+        0xe2e0_0000_0000_u64 + u64::from(std::process::id())
+    );
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.config);
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name(&instance)
+        .send()
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let at = now - now % 60;
+    // Thirty minutes of lines, the last a minute before the pull, and a hostile one.
+    let cpu: Vec<f64> = (0..30).map(|i| 20.0 + f64::from(i % 7)).collect();
+    let mut events: Vec<InputLogEvent> = cpu
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let t = at - 60 * (30 - i as i64);
+            InputLogEvent::builder()
+                .timestamp(t * 1000)
+                .message(format!(
+                    r#"{{"v":1,"t":{t},"cpu":{c},"net_in":1000,"net_out":2000,"mem":41.5,"disk":63.0}}"#
+                ))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    events.push(
+        InputLogEvent::builder()
+            .timestamp((at - 60) * 1000 + 1)
+            .message(format!(r#"{{"v":1,"t":{},"cpu":-5}}"#, at - 60))
+            .build()
+            .unwrap(),
+    );
+    logs.put_log_events()
+        .log_group_name(&group)
+        .log_stream_name(&instance)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
+
+    let mut env = environment(&stack);
+    env.push(("VIGIL_TELEMETRY", "lines".into()));
+    env.push(("VIGIL_TELEMETRY_GROUP", group.clone()));
+    env.push(("VIGIL_METRIC_PERIOD", "60".into()));
+    let at = chrono::DateTime::from_timestamp(at, 0).unwrap();
+    let request = json!({"batch": {
+        "tick": h::unique("tick"),
+        "at": at.to_rfc3339(),
+        "items": [{"instance": instance, "disks": [[["path", "/"]]]}],
+    }});
+    let observed = tokio::task::spawn_blocking(move || {
+        Functions::of(&["vigil-ingest"], &env).invoke("vigil-ingest", &request)
+    })
+    .await
+    .unwrap();
+
+    // A window's datapoints, oldest first, the slots with none left out.
+    let window = |label: &str| -> Vec<f64> {
+        let kind = &observed["observations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{observed}"))
+            .iter()
+            .find(|o| o["signal"]["kind"].to_string().contains(label))
+            .unwrap_or_else(|| panic!("no {label} window: {observed}"))["signal"]["kind"];
+        let points = kind.get("MetricWindow").unwrap_or(kind)["points"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind}"));
+        points.iter().filter_map(|v| v.as_f64()).collect()
+    };
+    // The window handed on is the pull's last points (the detector read them all): the
+    // lines' last ones, the hostile line in the last minute refused.
+    let shown = window("AWS/EC2/CPUUtilization");
+    assert!((3..=cpu.len()).contains(&shown.len()), "{shown:?}");
+    assert_eq!(shown, cpu[cpu.len() - shown.len()..], "the lines");
+    for (label, value) in [
+        ("CWAgent/mem_used_percent", 41.5),
+        ("CWAgent/disk_used_percent", 63.0),
+    ] {
+        assert_eq!(window(label), vec![value; shown.len()], "{label}");
+    }
+}

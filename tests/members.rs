@@ -373,7 +373,7 @@ async fn a_member_accounts_watched_instances_are_planned_and_their_metrics_read_
     let cloudwatch = h::cloudwatch_config();
     let cloudwatch_members = members(&cloudwatch, MEMBER);
     let metrics = vigil_aws::members::FleetMetrics {
-        central: vigil_aws::cloudwatch::CloudWatch::new(&cloudwatch),
+        central: vigil_aws::cloudwatch::CloudWatch::new(&cloudwatch).into(),
         members: &cloudwatch_members,
     };
     let now = Utc::now().timestamp();

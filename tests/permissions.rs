@@ -263,6 +263,55 @@ fn every_call_a_runbook_makes_has_a_row_for_the_role_it_runs_as() {
     }
 }
 
+/// The AWS calls the telemetry-lines collector makes: its `aws logs <operation>` commands.
+fn collector_calls() -> BTreeSet<String> {
+    let text = read("infra/ssm/telemetry-lines.yaml");
+    text.split("aws logs ")
+        .skip(1)
+        .map(|rest| {
+            let op: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                .collect();
+            format!("logs:{}", pascal(&op.replace('-', "_")))
+        })
+        .collect()
+}
+
+#[test]
+fn every_call_the_collector_makes_is_allowed_by_the_policy_for_instances() {
+    let calls = collector_calls();
+    assert_eq!(
+        calls,
+        BTreeSet::from([
+            "logs:CreateLogStream".to_owned(),
+            "logs:PutLogEvents".to_owned()
+        ])
+    );
+    let rows = rows();
+    for table in ["infra/permissions.yaml", "infra/member-permissions.yaml"] {
+        let table: Value = serde_norway::from_str(&read(table)).unwrap();
+        let by_instances: BTreeSet<String> = table["operations"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["by"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|b| b == "instance")
+            })
+            .map(|r| r["action"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            by_instances, calls,
+            "the instance rows are the collector's calls"
+        );
+    }
+    assert!(rows.contains(&("logs:FilterLogEvents".to_owned(), "ingest".to_owned())));
+}
+
 #[test]
 fn the_table_in_the_deploy_guide_is_the_checked_one() {
     let out = run(&root().join("template.yaml"), &["--markdown"]);

@@ -11,13 +11,17 @@ fn read(path: &str) -> Value {
 }
 
 fn check(resource: &str, source: &str, document_type: &str) {
-    let template = read("template.yaml");
+    check_in("template.yaml", resource, source, document_type);
+}
+
+fn check_in(stack: &str, resource: &str, source: &str, document_type: &str) {
+    let template = read(stack);
     let r = &template["Resources"][resource]["Properties"];
     assert_eq!(r["DocumentType"], Value::from(document_type), "{resource}");
     assert_eq!(
         r["Content"],
         read(source),
-        "{resource} differs from {source}: copy the file into the template"
+        "{stack}: {resource} differs from {source}: copy the file into the template"
     );
 }
 
@@ -48,6 +52,33 @@ fn the_templates_documents_are_the_infra_sources() {
         "infra/ssm/reactivate-access-key.yaml",
         "Automation",
     );
+    // The collector, in both stacks: each account installs it from its own.
+    for stack in ["template.yaml", "infra/member.yaml"] {
+        check_in(
+            stack,
+            "TelemetryLinesDocument",
+            "infra/ssm/telemetry-lines.yaml",
+            "Command",
+        );
+    }
+}
+
+/// The collector writes where the pull reads: the document's default group is both stacks'
+/// default, and its pattern theirs.
+#[test]
+fn the_collector_writes_to_the_group_the_pull_reads() {
+    let doc = read("infra/ssm/telemetry-lines.yaml");
+    for stack in ["template.yaml", "infra/member.yaml"] {
+        let p = &read(stack)["Parameters"]["TelemetryLogGroupName"];
+        assert_eq!(
+            p["Default"], doc["parameters"]["LogGroupName"]["default"],
+            "{stack}"
+        );
+        assert_eq!(
+            p["AllowedPattern"], doc["parameters"]["LogGroupName"]["allowedPattern"],
+            "{stack}"
+        );
+    }
 }
 
 #[test]
@@ -58,6 +89,7 @@ fn every_document_parameter_has_an_allowed_pattern() {
         "infra/ssm/contain-instance.yaml",
         "infra/ssm/release-instance.yaml",
         "infra/ssm/reactivate-access-key.yaml",
+        "infra/ssm/telemetry-lines.yaml",
     ] {
         let doc = read(source);
         let params = doc["parameters"].as_mapping().unwrap();

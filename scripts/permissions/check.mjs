@@ -69,6 +69,12 @@ for (const [short, logical] of Object.entries(table.roles)) {
   }
   roles[short] = { arn: r.Arn, policies, trust: asDocument(p.AssumeRolePolicyDocument) }
 }
+// A policy the stack makes for the users' own roles: a role that holds only it.
+for (const [short, logical] of Object.entries(table.attached ?? {})) {
+  const r = resources[logical]
+  if (!r || r.Type !== 'AWS::IAM::ManagedPolicy') throw new Error(`attached ${short}: ${logical} is not a managed policy of the template`)
+  roles[short] = { arn: `arn:${partition}:iam::${account}:role/users-${short}-role`, policies: [managed[r.Arn]] }
+}
 const rolesOfStack = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Role').length
 
 const resourcePolicy = (kind) => {
@@ -205,7 +211,8 @@ if (markdown) {
 }
 
 console.error(
-  `permission check: ${table.operations.length} operations, ${Object.keys(roles).length} of the stack's ${rolesOfStack} roles; ` +
+  `permission check: ${table.operations.length} operations, ${Object.keys(table.roles).length} of the stack's ${rolesOfStack} roles` +
+    ` and ${Object.keys(table.attached ?? {}).length} policies for the users' roles; ` +
     `${failures.length} disagreement(s)`,
 )
 for (const f of failures) console.error(`FAILED ${JSON.stringify(f)}`)

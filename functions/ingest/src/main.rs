@@ -2,8 +2,8 @@
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use vigil_aws::{
-    autoscaling::AutoScaling, cloudwatch::CloudWatch, detectors::DetectorBucket,
-    dynamodb::StateTable, ssm::RulesParameter,
+    autoscaling::AutoScaling, detectors::DetectorBucket, dynamodb::StateTable,
+    lines::TelemetrySource, ssm::RulesParameter,
 };
 use vigil_handlers::config::{self, from_process};
 use vigil_handlers::ingest::{IngestConfig, IngestError, IngestPorts, PlanPorts, Request};
@@ -15,7 +15,6 @@ async fn main() -> Result<(), Error> {
     let sdk = vigil_aws::load_config().await;
     let autoscaling = AutoScaling::new(&sdk);
     let state = StateTable::new(&sdk, config::required(&from_process, config::TABLE)?);
-    let cloudwatch = CloudWatch::new(&sdk);
     let detectors = DetectorBucket::new(
         &sdk,
         config::required(&from_process, config::DETECTOR_BUCKET)?,
@@ -31,8 +30,10 @@ async fn main() -> Result<(), Error> {
         fleet: &fleet,
         tagged: vigil_aws::tagging::TaggedInstances::new(&sdk),
     };
+    // CloudWatch's metrics or the instances' telemetry lines, as the stack chose.
+    let telemetry = config::telemetry(&from_process)?;
     let metrics = vigil_aws::members::FleetMetrics {
-        central: cloudwatch,
+        central: TelemetrySource::new(&sdk, &telemetry),
         members: &fleet.members,
     };
     let ports = IngestPorts {

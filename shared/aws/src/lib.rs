@@ -22,6 +22,7 @@ pub mod codepipeline;
 pub mod detectors;
 pub mod dynamodb;
 pub mod guardduty;
+pub mod lines;
 pub mod members;
 pub mod securityhub;
 pub mod sns;

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 use crate::autoscaling::AutoScaling;
-use crate::cloudwatch::CloudWatch;
+use crate::lines::TelemetrySource;
 use crate::tagging::TaggedInstances;
 use vigil_core::domain::{GroupCapacity, Membership};
 use vigil_core::metrics::{DiskMetric, MetricQuery, Series, WatchedInstance};
@@ -199,11 +199,13 @@ impl ListWatchedInstances for Watched<'_> {
     }
 }
 
-/// CloudWatch of the stack's account, and of each member account through its role: the
-/// pull's metrics and the agent's disk metrics.
+/// The pull's telemetry (CloudWatch's metrics or the instances' lines, as the stack chose) of
+/// the stack's account, and of each member account through its role; and the disk metrics
+/// each instance has.
 #[derive(Debug)]
 pub struct FleetMetrics<'a> {
-    pub central: CloudWatch,
+    /// This account's source; a member's is the same kind, through its role.
+    pub central: TelemetrySource,
     pub members: &'a Members,
 }
 
@@ -212,9 +214,9 @@ impl FleetMetrics<'_> {
         &self,
         operation: &'static str,
         account: &str,
-    ) -> Result<CloudWatch, PortError> {
+    ) -> Result<TelemetrySource, PortError> {
         match self.members.config(account).await {
-            Some(member) => Ok(CloudWatch::new(&member)),
+            Some(member) => Ok(self.central.in_account(&member)),
             None => Err(not_named(operation, account)),
         }
     }
@@ -239,7 +241,7 @@ impl FetchMetrics for FleetMetrics<'_> {
         end: chrono::DateTime<chrono::Utc>,
         period: u32,
     ) -> Result<std::collections::BTreeMap<String, Series>, PortError> {
-        self.member("cloudwatch:GetMetricData", account)
+        self.member(self.central.fetch_operation(), account)
             .await?
             .fetch(queries, start, end, period)
             .await

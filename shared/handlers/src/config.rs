@@ -82,6 +82,59 @@ pub fn metric_period(lookup: &impl Fn(&str) -> Option<String>) -> Result<u32, Co
         })
 }
 
+/// Where the pull reads the watched instances' telemetry: `metrics` (CloudWatch, the default)
+/// or `lines` ([`vigil_core::metrics::lines`], from the log group [`TELEMETRY_GROUP`] names).
+pub const TELEMETRY: &str = "VIGIL_TELEMETRY";
+pub const TELEMETRY_GROUP: &str = "VIGIL_TELEMETRY_GROUP";
+
+/// The pull's source of telemetry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Telemetry {
+    /// CloudWatch's metrics (GetMetricData).
+    Metrics,
+    /// The instances' telemetry lines in this log group (the same name in member accounts).
+    Lines { group: String },
+}
+
+/// Reads the pull's source: unset is `metrics`. `lines` needs its log group (a CloudWatch Logs
+/// name) and one-minute points ([`METRIC_PERIOD`] unset or 60: the lines are one a minute).
+pub fn telemetry(lookup: &impl Fn(&str) -> Option<String>) -> Result<Telemetry, ConfigError> {
+    match optional(lookup, TELEMETRY).as_deref().map(str::trim) {
+        None | Some("metrics") => Ok(Telemetry::Metrics),
+        Some("lines") => {
+            let group = required(lookup, TELEMETRY_GROUP)?;
+            let valid = group.starts_with('/')
+                && group.len() <= 512
+                && group
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_./#-".contains(&b));
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    name: TELEMETRY_GROUP,
+                    why: format!(
+                        "{:?} is not a log group name",
+                        vigil_core::names::display_text(&group, 64)
+                    ),
+                });
+            }
+            if metric_period(lookup)? != 60 {
+                return Err(ConfigError::Invalid {
+                    name: METRIC_PERIOD,
+                    why: "the telemetry lines are one a minute: the period is 60".into(),
+                });
+            }
+            Ok(Telemetry::Lines { group })
+        }
+        Some(other) => Err(ConfigError::Invalid {
+            name: TELEMETRY,
+            why: format!(
+                "{:?} is neither metrics nor lines",
+                vigil_core::names::display_text(other, 32)
+            ),
+        }),
+    }
+}
+
 /// The stack's `ScheduleRate`, the metric pull's schedule expression.
 pub const SCHEDULE_RATE: &str = "VIGIL_SCHEDULE_RATE";
 
@@ -223,6 +276,58 @@ mod number_tests {
         ] {
             let err = schedule_minutes(&env(bad)).unwrap_err();
             assert!(err.to_string().contains(SCHEDULE_RATE), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_telemetry_source_is_metrics_or_lines_with_their_group_at_one_minute() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(telemetry(&env(&[])).unwrap(), Telemetry::Metrics);
+        assert_eq!(
+            telemetry(&env(&[(TELEMETRY, "metrics")])).unwrap(),
+            Telemetry::Metrics
+        );
+        assert_eq!(
+            telemetry(&env(&[
+                (TELEMETRY, "lines"),
+                (TELEMETRY_GROUP, "/vigil/telemetry-lines"),
+                (METRIC_PERIOD, "60"),
+            ]))
+            .unwrap(),
+            Telemetry::Lines {
+                group: "/vigil/telemetry-lines".into()
+            }
+        );
+        for (bad, names) in [
+            (&[(TELEMETRY, "logs")][..], TELEMETRY),
+            (&[(TELEMETRY, "lines")][..], TELEMETRY_GROUP),
+            (
+                &[(TELEMETRY, "lines"), (TELEMETRY_GROUP, "/a group")][..],
+                TELEMETRY_GROUP,
+            ),
+            (
+                &[(TELEMETRY, "lines"), (TELEMETRY_GROUP, "vigil")][..],
+                TELEMETRY_GROUP,
+            ),
+            (
+                &[
+                    (TELEMETRY, "lines"),
+                    (TELEMETRY_GROUP, "/vigil/telemetry-lines"),
+                    (METRIC_PERIOD, "300"),
+                ][..],
+                METRIC_PERIOD,
+            ),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = bad;
+            let err = telemetry(&env(pairs)).unwrap_err();
+            assert!(err.to_string().contains(names), "{bad:?}: {err}");
         }
     }
 

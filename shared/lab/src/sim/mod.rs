@@ -226,7 +226,7 @@ impl std::fmt::Display for Monitoring {
     }
 }
 
-/// Where the pull reads the instances' metrics (the stack reads metrics; lines are not yet deployable).
+/// Where the pull reads the instances' metrics (the stack's `TelemetrySource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Telemetry {

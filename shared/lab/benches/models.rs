@@ -110,8 +110,14 @@ fn scoring(c: &mut Criterion) {
     c.bench_function("streaming detector over a 360-point window", |b| {
         b.iter(|| last_score(black_box(&points), config))
     });
-    let mut d = vigil_core::models::anomaly::StreamingDetector::new(DetectorConfig::default());
-    for p in points.iter().flatten() {
+    // A warm detector: a week of five-minute points, every buffer full and the shape memory
+    // learned.
+    let week: Vec<f64> = (0..2016)
+        .map(|i| 30.0 + (i % 7) as f64 + (i * 7919 % 101) as f64 / 50.0)
+        .collect();
+    let defaults = DetectorConfig::default();
+    let mut d = vigil_core::models::anomaly::StreamingDetector::new(defaults);
+    for p in &week {
         d.update(*p);
     }
     c.bench_function("streaming detector, one more point (warm state)", |b| {
@@ -121,6 +127,21 @@ fn scoring(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    // The point that ends the shape memory's learning: once in a series' life.
+    let mut learning = vigil_core::models::anomaly::StreamingDetector::new(defaults);
+    for p in &week[..defaults.shape_learning - 1] {
+        learning.update(*p);
+    }
+    c.bench_function(
+        "streaming detector, the point that ends the shape learning (once per series)",
+        |b| {
+            b.iter_batched(
+                || learning.clone(),
+                |mut d| d.update(black_box(week[defaults.shape_learning - 1])),
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 /// One metric of the pull, cold (the whole window streamed by a fresh detector) against warm
@@ -132,6 +153,11 @@ fn pull_state(c: &mut Criterion) {
     let points: Vec<Option<f64>> = (0..window + 5)
         .map(|i| Some(30.0 + (i * 7919 % 101) as f64 / 10.0))
         .collect();
+    // The warm state's past: the shape memory's learning and more, pulled five points at a
+    // time, so every buffer is as a long-watched metric's.
+    let history: Vec<Option<f64>> = (0..config.shape_learning + 200)
+        .map(|i| Some(30.0 + (i * 7919 % 101) as f64 / 10.0))
+        .collect();
     let end = 1_800_000_000_i64;
     c.bench_function("pull, one metric, cold: 360 points streamed", |b| {
         b.iter(|| {
@@ -139,8 +165,17 @@ fn pull_state(c: &mut Criterion) {
             s.advance(black_box(&points[..window]), window).score
         })
     });
-    let mut kept = MetricState::cold(end, period, window, config);
-    kept.advance(&points[..window], window);
+    let past = end - 5 * i64::from(period) * (history.len() / 5) as i64;
+    let mut kept = MetricState::cold(past, period, window, config);
+    let mut at = past;
+    for pulled in history.chunks(5) {
+        at += 5 * i64::from(period);
+        let Ok(resumed) = MetricState::resume(kept.clone(), at, period, window, config) else {
+            break;
+        };
+        kept = resumed;
+        kept.advance(pulled, window);
+    }
     let mut state = InstanceState::default();
     state.metrics.insert("AWS/EC2/CPUUtilization".into(), kept);
     let bytes = state.encode();

@@ -10,11 +10,21 @@
 //!    Gaussian tail probability is mapped to a log scale (as Numenta's anomaly likelihood
 //!    does), so a noisy series and a quiet one alert at the same threshold.
 //!
-//! The state is a few bounded ring buffers: scoring a point costs O(history) for the median.
+//! 3. **Shape.** Has the series ever shown the shape its last points make? A memory of the
+//!    short shapes seen, in the manner of adaptive resonance theory ([`super::shapes`]), catches
+//!    a series that moves inside its usual range in a way it never has. It learns for
+//!    [`DetectorConfig::shape_learning`] points before it scores.
+//!
+//! The score is the largest of the three; one episode alerts once.
+//!
+//! The state is a few bounded ring buffers and at most [`DetectorConfig::shape_prototypes`]
+//! shapes: scoring a point costs O(history) for the median.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+
+use super::shapes::Shapes;
 
 /// The detector's tunables. The defaults are the configuration the results in docs/ were
 /// measured with.
@@ -41,18 +51,33 @@ pub struct DetectorConfig {
     /// Points after an alert during which scores stay below `alert_level`: one episode
     /// alerts once.
     pub refractory: usize,
+    /// Raw points averaged into one point of a shape.
+    pub shape_step: usize,
+    /// Points (of `shape_step` raw points each) in one shape.
+    pub shape_window: usize,
+    /// Raw points the shape memory learns from before it scores.
+    pub shape_learning: usize,
+    /// The shape memory's vigilance, as a multiple of the widest distance between a learning
+    /// shape and its nearest other learning shape.
+    pub shape_vigilance: f64,
+    /// Shapes the memory keeps (the least visited gives way).
+    pub shape_prototypes: usize,
+    /// Distance of a new shape, in vigilances, at which it scores `alert_level`.
+    pub shape_alert: f64,
 }
 
 impl DetectorConfig {
     /// The configuration for a window of `points` datapoints `period_secs` apart: the
     /// defaults (a day of history, daily seasons) for five-minute data and coarser; for finer
-    /// data an hour of history, two hours of learning and no seasons inside the window.
+    /// data an hour of history, two hours of learning and no seasons inside the window, and
+    /// shapes as long in time as five-minute data's (learned over as long).
     pub fn for_window(period_secs: u32, points: usize) -> DetectorConfig {
         let base = DetectorConfig::default();
         if period_secs >= 300 {
             return base;
         }
         let per_hour = (3600 / period_secs.max(1)) as usize;
+        let per_five_minutes = (300 / period_secs.max(1)) as usize;
         DetectorConfig {
             history: per_hour.max(10),
             learning: (2 * per_hour).min(points / 3).max(10),
@@ -60,6 +85,8 @@ impl DetectorConfig {
             likelihood_history: points.max(2),
             season: 0,
             refractory: per_hour / 2,
+            shape_step: base.shape_step * per_five_minutes,
+            shape_learning: base.shape_learning * per_five_minutes,
             ..base
         }
     }
@@ -77,6 +104,12 @@ impl Default for DetectorConfig {
             season: 288,
             alert_level: 0.35,
             refractory: 144,
+            shape_step: 2,
+            shape_window: 4,
+            shape_learning: 750,
+            shape_vigilance: 1.5,
+            shape_prototypes: 64,
+            shape_alert: 1.1,
         }
     }
 }
@@ -111,6 +144,9 @@ pub struct Explanation {
     /// Mean and standard deviation of the short-term mean over the longer past.
     pub usual_mean: f64,
     pub usual_std: f64,
+    /// Distance of the newest shape from every shape the series has shown, in vigilances
+    /// (above 1: a shape never shown); 0 between shapes and while the memory learns.
+    pub shape_distance: f64,
     /// The final score.
     pub anomaly_score: f64,
 }
@@ -130,6 +166,7 @@ pub struct StreamingDetector {
     /// The likelihood of the level surprise and of the seasonal surprise.
     level: Likelihood,
     seasonal: Likelihood,
+    shapes: Shapes,
     min: f64,
     max: f64,
     seen: usize,
@@ -147,6 +184,7 @@ impl PartialEq for StreamingDetector {
             since_alert,
             level,
             seasonal,
+            shapes,
             min,
             max,
             seen,
@@ -159,6 +197,7 @@ impl PartialEq for StreamingDetector {
             && *since_alert == other.since_alert
             && *level == other.level
             && *seasonal == other.seasonal
+            && *shapes == other.shapes
             && min.to_bits() == other.min.to_bits()
             && max.to_bits() == other.max.to_bits()
             && *seen == other.seen
@@ -180,6 +219,7 @@ impl StreamingDetector {
             since_alert: None,
             level: Likelihood::default(),
             seasonal: Likelihood::default(),
+            shapes: Shapes::default(),
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             seen: 0,
@@ -235,8 +275,13 @@ impl StreamingDetector {
         e.short_mean = level.short_mean;
         e.usual_mean = level.usual_mean;
         e.usual_std = level.usual_std;
+        let mut shape_score = 0.0;
+        if let Some(d) = self.shapes.update(value, &c) {
+            e.shape_distance = d;
+            shape_score = (c.alert_level * d / c.shape_alert.max(1e-9)).min(1.0);
+        }
         if scoring {
-            e.anomaly_score = level.score.max(seasonal.score);
+            e.anomaly_score = level.score.max(seasonal.score).max(shape_score);
         }
         // One episode alerts once: within the refractory period scores stay below the alert
         // level, keeping their order.
@@ -478,6 +523,32 @@ mod tests {
     fn the_usual_cycle_does_not_alert() {
         let s = seasonal(2000);
         check(&s, 1500, false);
+    }
+
+    #[test]
+    fn a_shape_never_shown_alerts_from_inside_the_usual_range() {
+        // A saw-tooth that stops at its middle: never far from its median, but a shape it
+        // has never shown. The alert is the shape memory's.
+        let c = DetectorConfig {
+            season: 0,
+            ..DetectorConfig::default()
+        };
+        let mut s: Vec<f64> = (0..2000).map(|i| (i % 24) as f64).collect();
+        for v in &mut s[1500..1560] {
+            *v = 11.5;
+        }
+        let mut d = StreamingDetector::new(c);
+        let explained: Vec<Explanation> = s.iter().map(|v| d.explain(*v)).collect();
+        let quiet_before = explained[..1500]
+            .iter()
+            .all(|e| e.shape_distance <= 1.0 && e.anomaly_score < c.alert_level);
+        let alert = explained[1500..1560]
+            .iter()
+            .find(|e| e.anomaly_score >= c.alert_level);
+        assert!(quiet_before);
+        let alert = alert.expect("no alert on the new shape");
+        assert!(alert.shape_distance > c.shape_alert, "{alert:?}");
+        assert!(alert.robust_z.abs() < 1.0, "{alert:?}");
     }
 
     #[test]

@@ -124,6 +124,12 @@ impl InstanceState {
                     crate::names::display_text(label, 64)
                 )));
             }
+            if !m.detector.is_consistent() {
+                return Err(Cold::Unreadable(format!(
+                    "{}: implausible detector state",
+                    crate::names::display_text(label, 64)
+                )));
+            }
         }
         Ok(state)
     }
@@ -423,6 +429,49 @@ mod tests {
         // 10 KB a metric: an instance with ninety disk volumes still fits MAX_STATE_BYTES.
         assert!(largest < 10 * 1024, "{largest} bytes");
         eprintln!("one metric's kept state, at its largest: {largest} bytes");
+    }
+
+    #[test]
+    fn a_kept_detector_that_does_not_add_up_is_a_cold_start() {
+        // A learned state, its shape memory in use.
+        let c = config();
+        let mut s = MetricState::cold(0, PERIOD, POINTS, c);
+        let points = series(c.shape_learning * 2);
+        s.advance(&points[..POINTS], POINTS);
+        let mut at = POINTS;
+        while at < points.len() {
+            let end = (at + POINTS) as i64 * i64::from(PERIOD);
+            s = MetricState::resume(s, end, PERIOD, POINTS, c).unwrap();
+            s.advance(&points[at..(at + POINTS).min(points.len())], POINTS);
+            at += POINTS;
+        }
+        let mut state = InstanceState::default();
+        state.metrics.insert("cpu".into(), s);
+        assert_eq!(InstanceState::decode(&state.encode()), Ok(state.clone()));
+
+        // The kept state is an object anyone with write access could edit: each edit below
+        // decodes as a well-formed state whose parts disagree.
+        let check = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = serde_json::to_value(&state).unwrap();
+            edit(&mut v["metrics"]["cpu"]["detector"]);
+            let tampered: InstanceState = serde_json::from_value(v).unwrap();
+            assert_eq!(
+                InstanceState::decode(&tampered.encode()),
+                Err(Cold::Unreadable("cpu: implausible detector state".into()))
+            );
+        };
+        // One visit count more than there are prototypes.
+        check(&|d| d["shapes"]["hits"].as_array_mut().unwrap().push(1.into()));
+        // A prototype cut short.
+        check(&|d| {
+            d["shapes"]["centres"].as_array_mut().unwrap().pop();
+        });
+        // A recent past longer than the detector keeps.
+        check(&|d| {
+            let past = d["past"].as_array_mut().unwrap();
+            let more = past.clone();
+            past.extend(more);
+        });
     }
 
     proptest::proptest! {

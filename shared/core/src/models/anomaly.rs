@@ -298,6 +298,27 @@ impl StreamingDetector {
         e
     }
 
+    /// Whether a decoded detector agrees with its own configuration: every buffer within the
+    /// length the detector keeps it to, and each stage's parts of one size. A kept state is
+    /// input; [`crate::metrics::state::InstanceState::decode`] refuses one that does not.
+    pub fn is_consistent(&self) -> bool {
+        let c = &self.config;
+        let long = if c.season >= 2 {
+            c.season * SEASONS + 1
+        } else {
+            0
+        };
+        c.history >= 3
+            && c.short >= 1
+            && c.likelihood_history >= 2
+            && self.past.len() <= c.history
+            && self.residuals.len() <= c.history
+            && self.long.len() <= long
+            && self.level.is_consistent(c)
+            && self.seasonal.is_consistent(c)
+            && self.shapes.is_consistent(c)
+    }
+
     fn robust(&mut self) -> (f64, f64) {
         let xs = &mut self.scratch;
         xs.clear();
@@ -391,6 +412,10 @@ struct LikelihoodStep {
 }
 
 impl Likelihood {
+    fn is_consistent(&self, c: &DetectorConfig) -> bool {
+        self.surprises.len() <= c.short && self.short_means.len() <= c.likelihood_history
+    }
+
     /// Adds the next surprise (`None` while the stream has none yet) and scores it. The
     /// score is 0 until the stream has `learning` short-term means to compare with.
     fn update(&mut self, surprise: Option<f64>, c: DetectorConfig) -> LikelihoodStep {

@@ -96,6 +96,24 @@ impl Shapes {
         Some((nearest / scale.vigilance).min(MAX_DISTANCE))
     }
 
+    /// Whether a decoded memory agrees with the configuration it runs under: prototypes and
+    /// visit counts of one length, no more than the capacity, buffers no longer than learning
+    /// leaves them, and a finite scale. A kept state is input; one that does not add up would
+    /// index past its prototypes.
+    pub(crate) fn is_consistent(&self, c: &DetectorConfig) -> bool {
+        let (window, step) = (c.shape_window.max(1), c.shape_step.max(1));
+        let scale_ok = self.learned.is_none_or(|s| {
+            s.low.is_finite() && s.span.is_finite() && s.span > 0.0 && s.vigilance > 0.0
+        });
+        self.centres.len() == self.hits.len() * window
+            && self.hits.len() <= c.shape_prototypes.max(1)
+            && self.points.len() <= (c.shape_learning / step).max(window)
+            && self.count < step
+            && self.sum.is_finite()
+            && self.centres.iter().all(|v| v.is_finite())
+            && scale_ok
+    }
+
     /// Ends learning: the scale from the learning points, the vigilance from their shapes'
     /// nearest-neighbour distances, and the shapes remembered in order.
     fn learn(&mut self, window: usize, c: &DetectorConfig) {

@@ -121,6 +121,10 @@ pub const NAME: &str = "streaming-detector/1";
 const SEASONS: usize = 3;
 /// MAD to standard deviation, for normally distributed data.
 const MAD_SCALE: f64 = 1.4826;
+/// Within the refractory period a score is at most this share of the alert level, so even a
+/// saturated stage (score 1) stays strictly below it: whoever reads the score as an alert at
+/// `alert_level` sees one episode alert once.
+const REFRACTORY_SHARE: f64 = 0.9;
 /// `ln(1e-10)`: the log-likelihood scale; a tail probability of 1e-5 maps to 0.5.
 const LOG_FLOOR: f64 = -23.025_850_929_940_457;
 
@@ -287,7 +291,7 @@ impl StreamingDetector {
         // level, keeping their order.
         match self.since_alert {
             Some(n) if n < c.refractory => {
-                e.anomaly_score *= c.alert_level;
+                e.anomaly_score *= c.alert_level * REFRACTORY_SHARE;
                 self.since_alert = Some(n + 1);
             }
             _ if e.anomaly_score >= c.alert_level => self.since_alert = Some(0),
@@ -542,6 +546,27 @@ mod tests {
             *v += 40.0;
         }
         check(&s, 1500, true);
+    }
+
+    #[test]
+    fn an_episode_alerts_once_however_strong_it_stays() {
+        // A shift far beyond the range keeps every stage saturated for a while.
+        let c = DetectorConfig::default();
+        let mut s = seasonal(2000);
+        for v in &mut s[1500..] {
+            *v += 400.0;
+        }
+        let points: Vec<Option<f64>> = s.iter().copied().map(Some).collect();
+        let scores = score_series(&points, c);
+        let alerts: Vec<usize> = (1500..1500 + c.refractory)
+            .filter(|&i| scores[i] >= c.alert_level)
+            .collect();
+        assert_eq!(alerts.len(), 1, "alerts at {alerts:?}");
+        let peak = scores[alerts[0] + 1..1500 + c.refractory]
+            .iter()
+            .copied()
+            .fold(0.0, f64::max);
+        assert!(peak > 0.0 && peak < c.alert_level, "{peak}");
     }
 
     #[test]

@@ -161,7 +161,12 @@ impl MetricState {
         points: usize,
         config: DetectorConfig,
     ) -> Result<MetricState, Cold> {
-        if kept.period != period || kept.config != config {
+        // The detector runs on the configuration it carries, so that one must be the deployed
+        // one too, not only the configuration recorded beside it.
+        if kept.period != period
+            || kept.config != config
+            || kept.detector.config() != StreamingDetector::new(config).config()
+        {
             return Err(Cold::Config);
         }
         if kept.end > end {
@@ -363,6 +368,13 @@ mod tests {
             ..config()
         };
         assert_eq!(resume(&s, t0, PERIOD, other), Err(Cold::Config));
+        // A detector carrying other settings than the ones recorded beside it (an edited
+        // object): it would score under those settings, so it starts cold too.
+        let mut v = serde_json::to_value(&s).unwrap();
+        v["detector"]["config"]["alert_level"] = 0.9.into();
+        let edited: MetricState = serde_json::from_value(v).unwrap();
+        assert_eq!(edited.config, config());
+        assert_eq!(resume(&edited, t0, PERIOD, config()), Err(Cold::Config));
         assert_eq!(
             resume(&s, t0 - 60, PERIOD, config()),
             Err(Cold::Future { secs: 60 })

@@ -302,6 +302,12 @@ impl StreamingDetector {
         e
     }
 
+    /// The configuration the detector runs on: the one it was built with, its lengths raised
+    /// to the least it works with.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
     /// Whether a decoded detector agrees with its own configuration: every buffer within the
     /// length the detector keeps it to, and each stage's parts of one size. A kept state is
     /// input; [`crate::metrics::state::InstanceState::decode`] refuses one that does not.

@@ -115,6 +115,8 @@ pub struct ProfileReport {
     pub threshold: f64,
     pub overall: nab::Tally,
     pub overall_score: f64,
+    /// What the overall score lost against the perfect detector, in points, by cause.
+    pub overall_lost: nab::Losses,
     /// Each category at the corpus-wide threshold.
     pub categories: BTreeMap<String, CategoryReport>,
 }
@@ -122,6 +124,8 @@ pub struct ProfileReport {
 #[derive(serde::Serialize)]
 pub struct CategoryReport {
     pub score: f64,
+    /// What the score lost, in points of this category's normalised score, by cause.
+    pub lost: nab::Losses,
     pub tally: nab::Tally,
 }
 
@@ -211,6 +215,7 @@ pub fn nab(data: &Path, out: &Path, config: DetectorConfig) -> Result<NabReport>
                     c,
                     CategoryReport {
                         score: tally.normalised(),
+                        lost: tally.lost_points(),
                         tally,
                     },
                 )
@@ -220,6 +225,7 @@ pub fn nab(data: &Path, out: &Path, config: DetectorConfig) -> Result<NabReport>
             profile: profile.name,
             threshold: sweep.threshold,
             overall_score: sweep.tally.normalised(),
+            overall_lost: sweep.tally.lost_points(),
             overall: sweep.tally,
             categories,
         });
@@ -253,6 +259,10 @@ pub fn print_nab(report: &NabReport) {
             p.overall.true_positives,
             p.overall.false_negatives,
             p.overall.false_positives
+        );
+        println!(
+            "{:<20} lost to missed windows {:.1}, false alarms {:.1}, late detections {:.1}",
+            "", p.overall_lost.missed, p.overall_lost.false_alarms, p.overall_lost.late
         );
         for (c, r) in &p.categories {
             println!(

@@ -174,6 +174,20 @@ pub struct Tally {
     pub null: f64,
     /// The perfect detector's score (one detection at the start of every window).
     pub perfect: f64,
+    /// Where the score fell short of the perfect one, in raw score: with `score` they add up
+    /// to `perfect`.
+    pub lost: Losses,
+}
+
+/// What a detector's score lost against the perfect detector's, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Losses {
+    /// Windows with no detection: the perfect detection's weight and the miss's cost.
+    pub missed: f64,
+    /// Windows detected after their first row: the weight the delay cost.
+    pub late: f64,
+    /// Detections outside every window.
+    pub false_alarms: f64,
 }
 
 impl Tally {
@@ -198,6 +212,27 @@ impl Tally {
         self.score += other.score;
         self.null += other.null;
         self.perfect += other.perfect;
+        self.lost.missed += other.lost.missed;
+        self.lost.late += other.lost.late;
+        self.lost.false_alarms += other.lost.false_alarms;
+    }
+
+    /// The losses in points of the normalised score: they add up to 100 minus
+    /// [`Tally::normalised`].
+    pub fn lost_points(&self) -> Losses {
+        let span = self.perfect - self.null;
+        let points = |raw: f64| {
+            if span.abs() < f64::EPSILON {
+                0.0
+            } else {
+                100.0 * raw / span
+            }
+        };
+        Losses {
+            missed: points(self.lost.missed),
+            late: points(self.lost.late),
+            false_alarms: points(self.lost.false_alarms),
+        }
     }
 }
 
@@ -220,18 +255,22 @@ pub fn score_at(files: &[File], profile: Profile, threshold: f64) -> Tally {
                 None => {
                     tally.false_positives += 1;
                     tally.score += p.weight * profile.fp_weight;
+                    tally.lost.false_alarms -= p.weight * profile.fp_weight;
                 }
             }
         }
+        let perfect = perfect_weight() * profile.tp_weight;
         for b in best {
             match b {
                 Some(w) => {
                     tally.true_positives += 1;
                     tally.score += w * profile.tp_weight;
+                    tally.lost.late += perfect - w * profile.tp_weight;
                 }
                 None => {
                     tally.false_negatives += 1;
                     tally.score -= profile.fn_weight;
+                    tally.lost.missed += perfect + profile.fn_weight;
                 }
             }
         }
@@ -555,6 +594,35 @@ mod tests {
         assert!(a > b, "{a} should beat {b}");
         let expect_a = -1.0 + 0.11 * scaled_sigmoid(1.0 / 49.0);
         assert!((a - expect_a).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_losses_add_up_to_what_the_score_lacks() {
+        // Two windows: one missed, one found late; one false alarm before them.
+        let f = file(1000, &[(400, 449), (700, 749)], |i| {
+            f64::from(u8::from(i == 300 || i == 725))
+        });
+        let t = score_at(std::slice::from_ref(&f), PROFILES[0], 0.5);
+        let lost = t.lost_points();
+        let span = t.perfect - t.null;
+        let perfect = scaled_sigmoid(-1.0);
+        let late = perfect - scaled_sigmoid(-(749.0 - 725.0 + 1.0) / 50.0);
+        assert!(
+            (lost.missed - 100.0 * (perfect + 1.0) / span).abs() < 1e-9,
+            "{lost:?}"
+        );
+        assert!((lost.late - 100.0 * late / span).abs() < 1e-9, "{lost:?}");
+        assert!(
+            (lost.false_alarms - 100.0 * 0.11 / span).abs() < 1e-9,
+            "{lost:?}"
+        );
+        let total = lost.missed + lost.late + lost.false_alarms;
+        assert!((total - (100.0 - t.normalised())).abs() < 1e-9);
+        // Tallies added keep the identity.
+        let mut both = t;
+        both.add(&t);
+        let l = both.lost_points();
+        assert!((l.missed + l.late + l.false_alarms - (100.0 - both.normalised())).abs() < 1e-9);
     }
 
     #[test]

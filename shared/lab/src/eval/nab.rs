@@ -193,16 +193,9 @@ pub struct Losses {
 impl Tally {
     /// NAB's normalised score: 0 for the null detector, 100 for the perfect one.
     pub fn normalised(&self) -> f64 {
-        let span = self.perfect - self.null;
-        if span.abs() < f64::EPSILON {
-            0.0
-        } else {
-            100.0 * (self.score - self.null) / span
-        }
+        self.points(self.score - self.null)
     }
-}
 
-impl Tally {
     /// Adds another tally's counts and scores (files scored apart, normalised together).
     pub fn add(&mut self, other: &Tally) {
         self.windows += other.windows;
@@ -220,18 +213,21 @@ impl Tally {
     /// The losses in points of the normalised score: they add up to 100 minus
     /// [`Tally::normalised`].
     pub fn lost_points(&self) -> Losses {
-        let span = self.perfect - self.null;
-        let points = |raw: f64| {
-            if span.abs() < f64::EPSILON {
-                0.0
-            } else {
-                100.0 * raw / span
-            }
-        };
         Losses {
-            missed: points(self.lost.missed),
-            late: points(self.lost.late),
-            false_alarms: points(self.lost.false_alarms),
+            missed: self.points(self.lost.missed),
+            late: self.points(self.lost.late),
+            false_alarms: self.points(self.lost.false_alarms),
+        }
+    }
+
+    /// A raw score difference in points of the normalised score (0 when the perfect and the
+    /// null detector score alike, as for files without windows).
+    fn points(&self, raw: f64) -> f64 {
+        let span = self.perfect - self.null;
+        if span.abs() < f64::EPSILON {
+            0.0
+        } else {
+            100.0 * raw / span
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The streaming anomaly detector: one metric series in, one `anomaly_score` in [0, 1] per
 //! point out, each point scored with only the past.
 //!
-//! Two stages, both cheap and both explainable:
+//! Three stages, all cheap and all explainable:
 //! 1. **Surprise.** How far the point is from the recent past: its robust z-score against the
 //!    median and MAD of the last [`DetectorConfig::history`] points, and whether it leaves the
 //!    range the series has ever shown (a spatial novelty).
@@ -9,13 +9,14 @@
 //!    the surprise is compared with the distribution of that mean over the longer past, and the
 //!    Gaussian tail probability is mapped to a log scale (as Numenta's anomaly likelihood
 //!    does), so a noisy series and a quiet one alert at the same threshold.
-//!
 //! 3. **Shape.** Has the series ever shown the shape its last points make? A memory of the
 //!    short shapes seen, in the manner of adaptive resonance theory ([`super::shapes`]), catches
-//!    a series that moves inside its usual range in a way it never has. It learns for
-//!    [`DetectorConfig::shape_learning`] points before it scores.
+//!    a series that moves inside its usual range in a way it never has (off the daily
+//!    pattern, say). It learns for [`DetectorConfig::shape_learning`] points before it scores.
 //!
-//! The score is the largest of the three; one episode alerts once.
+//! The score is the largest of the three. It reaches the alert level only on a point that is
+//! itself unusual (`ALERT_DEVIATION`), so every alert's reasons show a deviation; one episode
+//! alerts once.
 //!
 //! The state is a few bounded ring buffers and at most [`DetectorConfig::shape_prototypes`]
 //! shapes: scoring a point costs O(history) for the median.
@@ -125,6 +126,11 @@ const MAD_SCALE: f64 = 1.4826;
 /// saturated stage (score 1) stays strictly below it: whoever reads the score as an alert at
 /// `alert_level` sees one episode alert once.
 const REFRACTORY_SHARE: f64 = 0.9;
+/// Robust z, against the recent past or against the same time on past days, a point needs
+/// for its score to reach the alert level (a new extreme always may). A stage's score rises
+/// with the points before this one (the likelihood averages them; a shape spans several), so
+/// without it an episode's alert could fall on an ordinary point after the unusual ones.
+const ALERT_DEVIATION: f64 = 2.0;
 /// `ln(1e-10)`: the log-likelihood scale; a tail probability of 1e-5 maps to 0.5.
 const LOG_FLOOR: f64 = -23.025_850_929_940_457;
 
@@ -286,6 +292,11 @@ impl StreamingDetector {
         }
         if scoring {
             e.anomaly_score = level.score.max(seasonal.score).max(shape_score);
+            // An alert names a point that is itself unusual: one the recent past and past days
+            // both find ordinary stays below the alert level, whatever came before it.
+            if !e.novel && e.robust_z.abs().max(e.seasonal_z.abs()) < ALERT_DEVIATION {
+                e.anomaly_score *= c.alert_level * REFRACTORY_SHARE;
+            }
         }
         // One episode alerts once: within the refractory period scores stay below the alert
         // level, keeping their order.
@@ -581,17 +592,20 @@ mod tests {
         check(&s, 1500, false);
     }
 
+    /// A saw-tooth of 24 points, twelve teeth a day.
+    fn saw_tooth(n: usize) -> Vec<f64> {
+        (0..n).map(|i| (i % 24) as f64).collect()
+    }
+
     #[test]
     fn a_shape_never_shown_alerts_from_inside_the_usual_range() {
-        // A saw-tooth that stops at its middle: never far from its median, but a shape it
-        // has never shown. The alert is the shape memory's.
-        let c = DetectorConfig {
-            season: 0,
-            ..DetectorConfig::default()
-        };
-        let mut s: Vec<f64> = (0..2000).map(|i| (i % 24) as f64).collect();
-        for v in &mut s[1500..1560] {
-            *v = 11.5;
+        // The saw-tooth runs backwards for a while: never far from its median, but a shape it
+        // has never shown, and not what the same time on past days showed. The alert is the
+        // shape memory's.
+        let c = DetectorConfig::default();
+        let mut s = saw_tooth(2000);
+        for (i, v) in s.iter_mut().enumerate().skip(1500).take(60) {
+            *v = (23 - i % 24) as f64;
         }
         let mut d = StreamingDetector::new(c);
         let explained: Vec<Explanation> = s.iter().map(|v| d.explain(*v)).collect();
@@ -605,6 +619,30 @@ mod tests {
         let alert = alert.expect("no alert on the new shape");
         assert!(alert.shape_distance > c.shape_alert, "{alert:?}");
         assert!(alert.robust_z.abs() < 1.0, "{alert:?}");
+        assert!(alert.seasonal_z.abs() >= ALERT_DEVIATION, "{alert:?}");
+    }
+
+    #[test]
+    fn an_alert_falls_on_a_point_that_is_itself_unusual() {
+        // The saw-tooth stops at its middle, with no past days to compare with: the shape
+        // memory has never seen the shape, but every point is ordinary against the recent
+        // past, so nothing reaches the alert level.
+        let c = DetectorConfig {
+            season: 0,
+            ..DetectorConfig::default()
+        };
+        let mut s = saw_tooth(2000);
+        for v in &mut s[1500..1560] {
+            *v = 11.5;
+        }
+        let mut d = StreamingDetector::new(c);
+        let explained: Vec<Explanation> = s.iter().map(|v| d.explain(*v)).collect();
+        let stopped = &explained[1500..1560];
+        assert!(stopped.iter().any(|e| e.shape_distance > c.shape_alert));
+        for e in stopped {
+            assert!(e.robust_z.abs() < ALERT_DEVIATION, "{e:?}");
+            assert!(e.anomaly_score < c.alert_level, "{e:?}");
+        }
     }
 
     #[test]

@@ -122,9 +122,10 @@ pub const NAME: &str = "streaming-detector/1";
 const SEASONS: usize = 3;
 /// MAD to standard deviation, for normally distributed data.
 const MAD_SCALE: f64 = 1.4826;
-/// Within the refractory period a score is at most this share of the alert level, so even a
-/// saturated stage (score 1) stays strictly below it: whoever reads the score as an alert at
-/// `alert_level` sees one episode alert once.
+/// A score held below the alert level (inside the refractory period, or on an ordinary point)
+/// is at most this share of it, so even a saturated stage (score 1) stays strictly below it:
+/// whoever reads the score as an alert at `alert_level` sees one episode alert once, and no
+/// alert on an ordinary point.
 const REFRACTORY_SHARE: f64 = 0.9;
 /// Robust z, against the recent past or against the same time on past days, a point needs
 /// for its score to reach the alert level (a new extreme always may). A stage's score rises
@@ -295,14 +296,14 @@ impl StreamingDetector {
             // An alert names a point that is itself unusual: one the recent past and past days
             // both find ordinary stays below the alert level, whatever came before it.
             if !e.novel && e.robust_z.abs().max(e.seasonal_z.abs()) < ALERT_DEVIATION {
-                e.anomaly_score *= c.alert_level * REFRACTORY_SHARE;
+                e.anomaly_score = held_below_alert(e.anomaly_score, &c);
             }
         }
         // One episode alerts once: within the refractory period scores stay below the alert
-        // level, keeping their order.
+        // level.
         match self.since_alert {
             Some(n) if n < c.refractory => {
-                e.anomaly_score *= c.alert_level * REFRACTORY_SHARE;
+                e.anomaly_score = held_below_alert(e.anomaly_score, &c);
                 self.since_alert = Some(n + 1);
             }
             _ if e.anomaly_score >= c.alert_level => self.since_alert = Some(0),
@@ -405,6 +406,11 @@ impl StreamingDetector {
         self.max = self.max.max(value);
         self.seen += 1;
     }
+}
+
+/// A score in [0, 1] scaled strictly below the alert level.
+fn held_below_alert(score: f64, c: &DetectorConfig) -> f64 {
+    score * c.alert_level * REFRACTORY_SHARE
 }
 
 /// A surprise in [0, 1) from a z-score: 1 - 1/e at `scale`.

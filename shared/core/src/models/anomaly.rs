@@ -14,9 +14,12 @@
 //!    a series that moves inside its usual range in a way it never has (off the daily
 //!    pattern, say). It learns for [`DetectorConfig::shape_learning`] points before it scores.
 //!
-//! The score is the largest of the three. It reaches the alert level only on a point that is
-//! itself unusual (`ALERT_DEVIATION`), so every alert's reasons show a deviation; one episode
-//! alerts once.
+//! The score is the largest of the three, and 1 on a new extreme that is also a full surprise
+//! (a point beyond the range the series has shown, as the spatial anomaly of Numenta's NAB
+//! detector, and at least [`DetectorConfig::z_scale`] robust standard deviations from the
+//! recent past or past days). It reaches the alert level only on a point that is itself
+//! unusual (`ALERT_DEVIATION`), so every alert's reasons show a deviation; one episode alerts
+//! once, unless it reaches such an extreme.
 //!
 //! The state is a few bounded ring buffers and at most [`DetectorConfig::shape_prototypes`]
 //! shapes: scoring a point costs O(history) for the median.
@@ -40,7 +43,7 @@ pub struct DetectorConfig {
     pub short: usize,
     /// Short-term means the likelihood's distribution is estimated from.
     pub likelihood_history: usize,
-    /// Robust z at which the surprise is 1 - 1/e.
+    /// Robust z at which the surprise is 1 - 1/e, and a new extreme a full surprise.
     pub z_scale: f64,
     /// Margin, as a share of the range seen, beyond which a new extreme counts as novel.
     pub novelty_margin: f64,
@@ -50,7 +53,7 @@ pub struct DetectorConfig {
     /// Score at which the detector considers it has alerted.
     pub alert_level: f64,
     /// Points after an alert during which scores stay below `alert_level`: one episode
-    /// alerts once.
+    /// alerts once, unless it reaches a new extreme that is a full surprise.
     pub refractory: usize,
     /// Raw points averaged into one point of a shape.
     pub shape_step: usize,
@@ -128,7 +131,7 @@ const MAD_SCALE: f64 = 1.4826;
 /// alert on an ordinary point.
 const REFRACTORY_SHARE: f64 = 0.9;
 /// Robust z, against the recent past or against the same time on past days, a point needs
-/// for its score to reach the alert level (a new extreme always may). A stage's score rises
+/// for its score to reach the alert level. A stage's score rises
 /// with the points before this one (the likelihood averages them; a shape spans several), so
 /// without it an episode's alert could fall on an ordinary point after the unusual ones.
 const ALERT_DEVIATION: f64 = 2.0;
@@ -146,7 +149,8 @@ pub struct Explanation {
     pub robust_z: f64,
     /// Robust z-score of the point against the same time on past days.
     pub seasonal_z: f64,
-    /// The point left the range the series had shown.
+    /// The point left the range the series had shown, by more than the novelty margin; if it
+    /// is also a full surprise (`z_scale`), it scores 1, inside the refractory period too.
     pub novel: bool,
     /// Surprise of this point against the recent past and against past days, in [0, 1].
     pub surprise: f64,
@@ -291,18 +295,26 @@ impl StreamingDetector {
             e.shape_distance = d;
             shape_score = (c.alert_level * d / c.shape_alert.max(1e-9)).min(1.0);
         }
+        let deviation = e.robust_z.abs().max(e.seasonal_z.abs());
+        let extreme = e.novel && deviation >= c.z_scale;
         if scoring {
             e.anomaly_score = level.score.max(seasonal.score).max(shape_score);
-            // An alert names a point that is itself unusual: one the recent past and past days
-            // both find ordinary stays below the alert level, whatever came before it.
-            if !e.novel && e.robust_z.abs().max(e.seasonal_z.abs()) < ALERT_DEVIATION {
+            if extreme {
+                // A new extreme that is also a full surprise is an alert on its own, however
+                // little the averaged stages have moved yet (one point beyond the range is a
+                // tenth of the likelihood's short-term mean).
+                e.anomaly_score = 1.0;
+            } else if deviation < ALERT_DEVIATION {
+                // An alert names a point that is itself unusual: one the recent past and past
+                // days both find ordinary stays below the alert level, whatever came before.
                 e.anomaly_score = held_below_alert(e.anomaly_score, &c);
             }
         }
         // One episode alerts once: within the refractory period scores stay below the alert
-        // level.
+        // level, unless the point is such an extreme (an episode that grows beyond every value
+        // the series has shown alerts again, and starts a new refractory period).
         match self.since_alert {
-            Some(n) if n < c.refractory => {
+            Some(n) if n < c.refractory && !extreme => {
                 e.anomaly_score = held_below_alert(e.anomaly_score, &c);
                 self.since_alert = Some(n + 1);
             }
@@ -536,6 +548,23 @@ mod tests {
             .collect()
     }
 
+    /// The smallest and largest values.
+    fn range_of(xs: &[f64]) -> (f64, f64) {
+        let low = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (low, high)
+    }
+
+    /// The series' scores with the default configuration, and the points in `span` that reach
+    /// the alert level.
+    fn alerts_in(series: &[f64], span: std::ops::Range<usize>) -> (Vec<f64>, Vec<usize>) {
+        let c = DetectorConfig::default();
+        let points: Vec<Option<f64>> = series.iter().copied().map(Some).collect();
+        let scores = score_series(&points, c);
+        let alerts = span.filter(|&i| scores[i] >= c.alert_level).collect();
+        (scores, alerts)
+    }
+
     fn check(series: &[f64], at: usize, expect_alert: bool) {
         let points: Vec<Option<f64>> = series.iter().copied().map(Some).collect();
         let scores = score_series(&points, DetectorConfig::default());
@@ -579,17 +608,69 @@ mod tests {
         for v in &mut s[1500..] {
             *v += 400.0;
         }
-        let points: Vec<Option<f64>> = s.iter().copied().map(Some).collect();
-        let scores = score_series(&points, c);
-        let alerts: Vec<usize> = (1500..1500 + c.refractory)
-            .filter(|&i| scores[i] >= c.alert_level)
-            .collect();
+        let (scores, alerts) = alerts_in(&s, 1500..1500 + c.refractory);
         assert_eq!(alerts.len(), 1, "alerts at {alerts:?}");
         let peak = scores[alerts[0] + 1..1500 + c.refractory]
             .iter()
             .copied()
             .fold(0.0, f64::max);
         assert!(peak > 0.0 && peak < c.alert_level, "{peak}");
+    }
+
+    #[test]
+    fn a_new_extreme_alerts_on_its_own() {
+        // One point a little beyond the range: the likelihood's short-term mean hardly moves
+        // (one surprise in ten), but the point is a new extreme, and that is an alert.
+        let c = DetectorConfig::default();
+        let mut s = seasonal(2000);
+        let (low, high) = range_of(&s[..1600]);
+        s[1600] = high + 0.15 * (high - low);
+        let mut d = StreamingDetector::new(c);
+        let e = s[..1601].iter().map(|v| d.explain(*v)).last().unwrap();
+        assert!(e.novel, "{e:?}");
+        assert!(e.seasonal_z.abs() >= c.z_scale, "{e:?}");
+        assert!(e.short_mean < e.usual_mean + 2.0 * e.usual_std, "{e:?}");
+        assert_eq!(e.anomaly_score, 1.0);
+    }
+
+    #[test]
+    fn a_new_extreme_within_the_usual_spread_is_not_an_alert_on_its_own() {
+        // Uniform noise, no seasons: a point just beyond the range is a new extreme, but less
+        // than two robust standard deviations from the median, and nothing alerts.
+        let c = DetectorConfig {
+            season: 0,
+            ..DetectorConfig::default()
+        };
+        let mut s: Vec<f64> = (0..1600)
+            .map(|i| 50.0 + ((i * 7919 % 101) as f64 / 101.0 - 0.5) * 2.0)
+            .collect();
+        let (low, high) = range_of(&s[..1500]);
+        s[1500] = high + 0.15 * (high - low);
+        let mut d = StreamingDetector::new(c);
+        let e = s[..1501].iter().map(|v| d.explain(*v)).last().unwrap();
+        assert!(e.novel, "{e:?}");
+        assert!(e.robust_z.abs() < c.z_scale, "{e:?}");
+        assert!(e.anomaly_score < c.alert_level, "{e:?}");
+    }
+
+    #[test]
+    fn an_episode_alerts_again_when_it_reaches_a_new_extreme() {
+        // A shift alerts; fifty points later, inside its refractory period, the series leaps
+        // far beyond anything it has shown, and alerts again. Nothing else alerts.
+        let c = DetectorConfig::default();
+        let mut s = seasonal(2000);
+        for v in &mut s[1500..] {
+            *v += 40.0;
+        }
+        for v in &mut s[1550..] {
+            *v += 120.0;
+        }
+        let (_, alerts) = alerts_in(&s, 1500..1550 + c.refractory);
+        assert_eq!(alerts.len(), 2, "alerts at {alerts:?}");
+        assert!(
+            alerts[0] < 1550 && alerts[1] == 1550,
+            "alerts at {alerts:?}"
+        );
     }
 
     #[test]

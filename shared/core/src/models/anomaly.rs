@@ -8,7 +8,8 @@
 //! 2. **Likelihood.** Is the recent surprise unusual *for this series*? The short-term mean of
 //!    the surprise is compared with the distribution of that mean over the longer past, and the
 //!    Gaussian tail probability is mapped to a log scale (as Numenta's anomaly likelihood
-//!    does), so a noisy series and a quiet one alert at the same threshold.
+//!    does), so a noisy series and a quiet one alert at the same threshold
+//!    ([`super::likelihood`]).
 //! 3. **Shape.** Has the series ever shown the shape its last points make? A memory of the
 //!    short shapes seen, in the manner of adaptive resonance theory ([`super::shapes`]), catches
 //!    a series that moves inside its usual range in a way it never has (off the daily
@@ -18,8 +19,10 @@
 //! (a point beyond the range the series has shown, as the spatial anomaly of Numenta's NAB
 //! detector, and at least [`DetectorConfig::z_scale`] robust standard deviations from the
 //! recent past or past days). It reaches the alert level only on a point that is itself
-//! unusual (`ALERT_DEVIATION`), so every alert's reasons show a deviation; one episode alerts
-//! once, unless it reaches such an extreme.
+//! unusual (`ALERT_DEVIATION`), so every alert's reasons show a deviation, and through the
+//! likelihood stages only on a point beyond the recent past's 99th percentile (`RARE_SHARE`),
+//! so a burst the series shows every day does not alert; one episode alerts once, unless it
+//! reaches such an extreme.
 //!
 //! The state is a few bounded ring buffers and at most [`DetectorConfig::shape_prototypes`]
 //! shapes: scoring a point costs O(history) for the median.
@@ -28,6 +31,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::likelihood::Likelihood;
 use super::shapes::Shapes;
 
 /// The detector's tunables. The defaults are the configuration the results in docs/ were
@@ -135,8 +139,11 @@ const REFRACTORY_SHARE: f64 = 0.9;
 /// with the points before this one (the likelihood averages them; a shape spans several), so
 /// without it an episode's alert could fall on an ordinary point after the unusual ones.
 const ALERT_DEVIATION: f64 = 2.0;
-/// `ln(1e-10)`: the log-likelihood scale; a tail probability of 1e-5 maps to 0.5.
-const LOG_FLOOR: f64 = -23.025_850_929_940_457;
+/// Share of the recent past that may be at least as far from its median, on the same side, as
+/// a point the likelihood stages alert on: the point must lie beyond the recent past's 99th
+/// percentile on its side. Without it a spike the series shows every day alerts every day,
+/// since the likelihood's Gaussian tail takes a regular burst for a rare one.
+const RARE_SHARE: f64 = 0.01;
 
 /// Why a point scored what it did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -159,6 +166,9 @@ pub struct Explanation {
     /// Mean and standard deviation of the short-term mean over the longer past.
     pub usual_mean: f64,
     pub usual_std: f64,
+    /// Points of the recent past at least as far from its median, on the same side (counted
+    /// while scoring).
+    pub as_far: usize,
     /// Distance of the newest shape from every shape the series has shown, in vigilances
     /// (above 1: a shape never shown); 0 between shapes and while the memory learns.
     pub shape_distance: f64,
@@ -298,7 +308,14 @@ impl StreamingDetector {
         let deviation = e.robust_z.abs().max(e.seasonal_z.abs());
         let extreme = e.novel && deviation >= c.z_scale;
         if scoring {
-            e.anomaly_score = level.score.max(seasonal.score).max(shape_score);
+            e.as_far = self.as_far(value, e.baseline);
+            let mut likelihood = level.score.max(seasonal.score);
+            if e.as_far as f64 > RARE_SHARE * self.past.len() as f64 {
+                // The likelihood stages alert on a point the recent past has rarely shown: one
+                // the series reaches every day (a daily spike, a regular burst) does not.
+                likelihood = held_below_alert(likelihood, &c);
+            }
+            e.anomaly_score = likelihood.max(shape_score);
             if extreme {
                 // A new extreme that is also a full surprise is an alert on its own, however
                 // little the averaged stages have moved yet (one point beyond the range is a
@@ -351,6 +368,15 @@ impl StreamingDetector {
             && self.level.is_consistent(c)
             && self.seasonal.is_consistent(c)
             && self.shapes.is_consistent(c)
+    }
+
+    /// Points of the recent past at least as far from its median as `value`, on its side.
+    fn as_far(&self, value: f64, median: f64) -> usize {
+        if value >= median {
+            self.past.iter().filter(|&&x| x >= value).count()
+        } else {
+            self.past.iter().filter(|&&x| x <= value).count()
+        }
     }
 
     fn robust(&mut self) -> (f64, f64) {
@@ -430,68 +456,6 @@ fn surprise(z: f64, scale: f64) -> f64 {
     1.0 - (-z.abs() / scale).exp()
 }
 
-/// Numenta-style anomaly likelihood of one surprise stream: the short-term mean of the
-/// surprise against that mean's distribution over the longer past.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Likelihood {
-    surprises: VecDeque<f64>,
-    short_means: VecDeque<f64>,
-    // Running sums of `short_means`, for its mean and variance.
-    sum: f64,
-    sum_sq: f64,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct LikelihoodStep {
-    short_mean: f64,
-    usual_mean: f64,
-    usual_std: f64,
-    /// The log-scaled likelihood, in [0, 1].
-    score: f64,
-}
-
-impl Likelihood {
-    fn is_consistent(&self, c: &DetectorConfig) -> bool {
-        self.surprises.len() <= c.short && self.short_means.len() <= c.likelihood_history
-    }
-
-    /// Adds the next surprise (`None` while the stream has none yet) and scores it. The
-    /// score is 0 until the stream has `learning` short-term means to compare with.
-    fn update(&mut self, surprise: Option<f64>, c: DetectorConfig) -> LikelihoodStep {
-        let Some(surprise) = surprise else {
-            return LikelihoodStep::default();
-        };
-        if self.surprises.len() == c.short {
-            self.surprises.pop_front();
-        }
-        self.surprises.push_back(surprise);
-        let mut step = LikelihoodStep {
-            short_mean: self.surprises.iter().sum::<f64>() / self.surprises.len() as f64,
-            ..LikelihoodStep::default()
-        };
-        // The usual short-term mean, from the past only.
-        let k = self.short_means.len() as f64;
-        if self.short_means.len() >= c.learning.max(2) {
-            step.usual_mean = self.sum / k;
-            step.usual_std = (self.sum_sq / k - step.usual_mean * step.usual_mean)
-                .max(0.0)
-                .sqrt();
-            let z = (step.short_mean - step.usual_mean) / step.usual_std.max(1e-4);
-            step.score = ((gaussian_tail(z) + 1e-10).ln() / LOG_FLOOR).clamp(0.0, 1.0);
-        }
-        if self.short_means.len() == c.likelihood_history
-            && let Some(old) = self.short_means.pop_front()
-        {
-            self.sum -= old;
-            self.sum_sq -= old * old;
-        }
-        self.short_means.push_back(step.short_mean);
-        self.sum += step.short_mean;
-        self.sum_sq += step.short_mean * step.short_mean;
-        step
-    }
-}
-
 /// Median of a slice (reorders it); 0 for an empty one.
 fn median_of(xs: &mut [f64]) -> f64 {
     let n = xs.len();
@@ -507,11 +471,6 @@ fn median_of(xs: &mut [f64]) -> f64 {
         let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         (lower + m) / 2.0
     }
-}
-
-/// P(Z > z) for a standard normal Z.
-pub fn gaussian_tail(z: f64) -> f64 {
-    0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
 }
 
 /// The score of a window's last point, the window streamed from its start.
@@ -670,6 +629,34 @@ mod tests {
         assert!(
             alerts[0] < 1550 && alerts[1] == 1550,
             "alerts at {alerts:?}"
+        );
+    }
+
+    #[test]
+    fn a_burst_the_series_shows_twice_a_day_does_not_alert() {
+        // Three points at 30 every 150 points, on noise around 10: each burst is far from the
+        // median, and its likelihood Gaussian-rare, but the last day holds half a dozen
+        // points as high, so nothing alerts once a day has been seen.
+        let c = DetectorConfig::default();
+        let s: Vec<f64> = (0..2400)
+            .map(|i| {
+                if i % 150 < 3 {
+                    30.0
+                } else {
+                    10.0 + ((i * 7919 % 101) as f64 / 101.0 - 0.5) * 2.0
+                }
+            })
+            .collect();
+        let mut d = StreamingDetector::new(c);
+        let explained: Vec<Explanation> = s.iter().map(|v| d.explain(*v)).collect();
+        for (i, e) in explained.iter().enumerate().skip(c.history + 150) {
+            assert!(e.anomaly_score < c.alert_level, "{i}: {e:?}");
+        }
+        let burst = &explained[2250];
+        assert!(burst.robust_z > c.z_scale, "{burst:?}");
+        assert!(
+            burst.as_far as f64 > RARE_SHARE * c.history as f64,
+            "{burst:?}"
         );
     }
 

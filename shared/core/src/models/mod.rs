@@ -12,6 +12,7 @@
 pub mod anomaly;
 pub mod classifier;
 pub mod forest;
+pub(crate) mod likelihood;
 pub(crate) mod shapes;
 
 use std::sync::OnceLock;
